@@ -1,0 +1,21 @@
+"""backprop: feedforward neural networks trained by explicit backpropagation.
+
+The names follow the reference (``shared/reference/backpropagation.md``): ``h`` (affine
+transformation), ``a`` (activation output), ``delta`` (error term), ``weights``/``biases`` (w, with
+the bias weight w_0j kept apart), ``lr`` (eta).
+"""
+
+from . import activations, losses, optimizers
+from .errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
+                     ModelFileError)
+from .gradcheck import GradcheckResult, gradcheck
+from .network import Network, Trace
+from .training import History, Trainer, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "Trace", "History", "Trainer", "fit", "gradcheck", "GradcheckResult",
+    "activations", "losses", "optimizers",
+    "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
+]

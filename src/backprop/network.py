@@ -1,0 +1,353 @@
+"""A feedforward network trained by explicit backpropagation.
+
+Notation (that of ``shared/reference/backpropagation.md``): layer k computes
+
+    h^k = a^{k-1} W^k + b^k          (the affine transformation; a^0 = x)
+    a^k = g(h^k)                     (g_h for hidden layers, g_o for the output layer)
+
+``weights[k][i, j]`` is the reference's w_ij^{k+1}: the link from neuron i of layer k to neuron j
+of layer k+1. The bias weight w_0j (the link from the constant input x_0 = 1) is kept as its own
+vector ``biases[k][j]`` instead of a row of ``weights``, so no column of ones is ever concatenated.
+In the worked two-layer example, ``weights[0]`` is v (without its row v_0j = ``biases[0]``) and
+``weights[1]`` is w (without w_0k = ``biases[1]``).
+
+Rows are samples everywhere: ``h[k][d]`` is sample d's h^k, so a whole batch goes through each
+layer as one matrix product in each direction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+
+import numpy as np
+
+from . import activations as _act
+from . import losses as _losses
+from .errors import InvalidInputError, InvalidTypeError
+from .validation import as_matrix, check_xy, resolve_dtype
+
+#: How many batch sizes keep their buffers at once (a fit needs two: B and the last, smaller batch).
+_BUFFER_CACHE = 4
+
+
+@dataclasses.dataclass
+class Trace:
+    """Every quantity of the reference for one batch (row d is sample d).
+
+    ``x`` is the input a^0; ``h[k]``, ``a[k]`` and ``delta[k]`` belong to the layer that
+    ``weights[k]`` feeds, so ``a[-1]`` is yhat and ``delta[-1]`` the output error term of eq. (2);
+    ``grad_weights[k]``/``grad_biases[k]`` are dE/dw of eq. (3), the mean over the samples of
+    eq. (1), delta_j^k a_i^{k-1}; ``loss`` is E.
+    """
+
+    x: np.ndarray
+    h: list
+    a: list
+    delta: list
+    grad_weights: list
+    grad_biases: list
+    loss: float
+
+    @property
+    def yhat(self):
+        return self.a[-1]
+
+
+class _Buffers:
+    """Per-batch-size arrays, allocated once and reused by every step of that size."""
+
+    def __init__(self, sizes, m, dtype, acts):
+        shapes = [(m, n) for n in sizes[1:]]
+        self.h = [np.empty(s, dtype) for s in shapes]
+        # identity's a is h itself: no copy in the forward pass, nothing to do backward
+        self.a = [h if act.name == "identity" else np.empty_like(h) for h, act in zip(self.h, acts)]
+        self.delta = [np.empty(s, dtype) for s in shapes]
+        self.tmp = [np.empty(s, dtype) for s in shapes]
+        self.y = None  # reusable target rows when batches are gathered by index
+        self.x = None
+
+
+class Network:
+    """A feedforward network of ``len(sizes) - 1`` fully connected layers.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output; ``[L, M, N]`` is the reference's two-layer example.
+    hidden : str or sequence of str
+        Hidden activation g_h: one name for all hidden layers or one per hidden layer.
+    output : str
+        Output activation g_o.
+    seed : int or None
+        Seed of the initial weights (and the default seed of :meth:`fit`).
+    dtype : "float32" (default, fast) or "float64" (exact checks).
+    init : "auto", "xavier", "he" or callable(rng, fan_in, fan_out) -> array
+        "auto" takes Xavier/Glorot (uniform, +-sqrt(6/(fan_in+fan_out))) for layers with
+        saturating activations and He (normal, sd sqrt(2/fan_in)) for ReLU-like ones.
+        Biases start at zero.
+    """
+
+    def __init__(self, sizes, hidden="sigmoid", output="sigmoid", *, seed=None, dtype="float32",
+                 init="auto"):
+        self.sizes = _check_sizes(sizes)
+        n_hidden = len(self.sizes) - 2
+        if isinstance(hidden, (str, _act.Activation)):
+            hidden = [hidden] * n_hidden
+        else:
+            hidden = list(hidden)
+            if len(hidden) != n_hidden:
+                raise InvalidInputError(
+                    f"hidden lists {len(hidden)} activations but sizes has {n_hidden} hidden layers"
+                )
+        for name in hidden:
+            if (name.name if isinstance(name, _act.Activation) else name) == "softmax":
+                raise InvalidInputError(
+                    "softmax is for the output layer only; choose a hidden activation from: "
+                    + ", ".join(_act.HIDDEN_ACTIVATIONS)
+                )
+        self.activations = [_act.get(n, where="hidden activation") for n in hidden]
+        self.activations.append(_act.get(output, where="output activation"))
+        if self.activations[-1].name == "softmax" and self.sizes[-1] < 2:
+            raise InvalidInputError("a softmax output needs at least 2 units; use sigmoid for one")
+        self.dtype = resolve_dtype(dtype)
+        self.seed = seed
+        self.weights, self.biases = self._initial_parameters(init, seed)
+        self._buffers: OrderedDict[int, _Buffers] = OrderedDict()
+        self._grads = None
+
+    # -- construction ---------------------------------------------------------------------------
+    def _initial_parameters(self, init, seed):
+        rng = np.random.default_rng(seed)
+        weights, biases = [], []
+        for fan_in, fan_out, act in zip(self.sizes[:-1], self.sizes[1:], self.activations):
+            kind = act.init if init == "auto" else init
+            if callable(kind):
+                w = np.asarray(kind(rng, fan_in, fan_out))
+                if w.shape != (fan_in, fan_out):
+                    raise InvalidInputError(
+                        f"init returned shape {w.shape}, expected {(fan_in, fan_out)}"
+                    )
+            elif kind == "xavier":
+                bound = np.sqrt(6.0 / (fan_in + fan_out))
+                w = rng.uniform(-bound, bound, (fan_in, fan_out))
+            elif kind == "he":
+                w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+            else:
+                raise InvalidInputError(
+                    f"unknown init {init!r}; valid values are 'auto', 'xavier', 'he' or a callable"
+                )
+            weights.append(np.ascontiguousarray(w, dtype=self.dtype))
+            biases.append(np.zeros(fan_out, dtype=self.dtype))
+        return weights, biases
+
+    @property
+    def hidden(self):
+        """Names of the hidden activations, one per hidden layer."""
+        return [a.name for a in self.activations[:-1]]
+
+    @property
+    def output(self):
+        """Name of the output activation."""
+        return self.activations[-1].name
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (the reference's two-layer example has 2)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_parameters(self):
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def __repr__(self):
+        acts = ", ".join(self.hidden + [self.output])
+        return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
+
+    def check_parameters(self):
+        """Check that user-assigned ``weights``/``biases`` still have the right shapes and dtype.
+
+        Arrays of another float dtype or layout are converted in place in the lists.
+        """
+        for name, params, shape_of in (
+            ("weights", self.weights, lambda k: (self.sizes[k], self.sizes[k + 1])),
+            ("biases", self.biases, lambda k: (self.sizes[k + 1],)),
+        ):
+            if not isinstance(params, list) or len(params) != self.n_layers:
+                raise InvalidInputError(f"net.{name} must be a list of {self.n_layers} arrays")
+            for k, p in enumerate(params):
+                if not isinstance(p, np.ndarray):
+                    raise InvalidTypeError(f"net.{name}[{k}] must be a NumPy array, got {type(p).__name__}")
+                if p.shape != shape_of(k):
+                    raise InvalidInputError(
+                        f"net.{name}[{k}] has shape {p.shape}, expected {shape_of(k)}"
+                    )
+                if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+                    params[k] = np.array(p, dtype=self.dtype, order="C")
+
+    # -- buffers ----------------------------------------------------------------------------------
+    def _buffers_for(self, m):
+        buf = self._buffers.get(m)
+        if buf is None:
+            buf = _Buffers(self.sizes, m, self.dtype, self.activations)
+            self._buffers[m] = buf
+            if len(self._buffers) > _BUFFER_CACHE:
+                self._buffers.popitem(last=False)
+        return buf
+
+    def _grad_buffers(self):
+        if self._grads is None or self._grads[0][0].dtype != self.dtype:
+            self._grads = ([np.empty_like(w) for w in self.weights],
+                           [np.empty_like(b) for b in self.biases])
+        return self._grads
+
+    # -- the two passes -------------------------------------------------------------------------
+    def _forward(self, x, buf):
+        """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``."""
+        a_prev = x
+        for W, b, act, h, a in zip(self.weights, self.biases, self.activations, buf.h, buf.a):
+            np.matmul(a_prev, W, out=h)
+            h += b
+            if a is not h:
+                act.forward(h, out=a)
+            a_prev = a
+        return a_prev
+
+    def _backward(self, x, y, buf, loss, *, scale=1.0, fold=True, l2=0.0, update=None):
+        """Backward pass, step (ii)-(iii): error terms and gradients of the batch in ``buf``.
+
+        Output error term by eq. (2) (or the simplified yhat - y of a matched loss), hidden error
+        terms by eq. (4), gradients by eq. (1) summed over the batch and divided by m, eq. (3).
+        Gradients are multiplied by ``scale`` (an optimizer's pre-factor, e.g. eta for the delta
+        rule). With ``fold`` the factor scale/m is folded into the small output error term once --
+        every later quantity is linear in it -- instead of scaling each weight gradient; the
+        stored deltas are then scaled too. ``update(key, param, grad)`` is called for each layer
+        as soon as its gradient is known and the next error term no longer needs its weights.
+        """
+        L = self.n_layers
+        m = x.shape[0]
+        gW, gb = self._grad_buffers()
+        acts = self.activations
+        d = buf.delta[L - 1]
+        loss.output_delta(y, buf.a[L - 1], buf.h[L - 1], acts[L - 1], d, buf.tmp[L - 1])  # eq. (2)
+        c = scale / m
+        if fold and c != 1.0:
+            d *= c
+        for k in range(L - 1, -1, -1):
+            a_prev = x if k == 0 else buf.a[k - 1]
+            W = self.weights[k]
+            # eq. (1) for every sample, summed over the batch: sum_d a_i^{k-1} delta_j^k
+            if m == 1:
+                # an outer product; a matrix product with inner dimension 1 is slow in BLAS
+                np.multiply(a_prev.reshape(-1, 1), d, out=gW[k])
+                np.copyto(gb[k], d.reshape(-1))
+            else:
+                np.matmul(a_prev.T, d, out=gW[k])
+                np.add.reduce(d, axis=0, out=gb[k])
+            if not fold and c != 1.0:
+                gW[k] *= c
+                gb[k] *= c
+            if k > 0:
+                d_prev = buf.delta[k - 1]
+                np.matmul(d, W.T, out=d_prev)  # eq. (4): sum_k delta_k^{h+1} w_jk^{h+1} ...
+                acts[k - 1].backward(buf.h[k - 1], buf.a[k - 1], d_prev, buf.tmp[k - 1])  # ... * g'_h
+                d = d_prev
+            if l2:
+                # gradient of the penalty (l2/2) sum w^2, weights only, as scikit-learn does
+                gW[k] += (l2 * scale) * W
+            if update is not None:
+                update(("w", k), W, gW[k])
+                update(("b", k), self.biases[k], gb[k])
+        return gW, gb
+
+    # -- public API -----------------------------------------------------------------------------
+    def forward(self, X):
+        """Forward pass of a batch; returns yhat (a new array)."""
+        return self.predict(X)
+
+    def predict(self, X, *, chunk=4096):
+        """Return yhat = a^L for the rows of ``X`` (computed in chunks of ``chunk`` rows)."""
+        X = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        for start in range(0, X.shape[0], chunk):
+            xb = X[start:start + chunk]
+            out[start:start + chunk] = self._forward(xb, self._buffers_for(xb.shape[0]))
+        return out
+
+    def loss(self, X, Y, loss="mse"):
+        """The error E of the whole data set (a float)."""
+        loss = self._check_loss(loss)
+        X, Y = check_xy(X, Y, self)
+        buf = self._buffers_for(X.shape[0])
+        self._forward(X, buf)
+        return loss.value(Y, buf.a[-1], buf.h[-1])
+
+    def trace(self, X, Y, loss="mse"):
+        """Forward and backward pass of one batch, returning every quantity of the reference.
+
+        Nothing is updated. See :class:`Trace`.
+        """
+        loss = self._check_loss(loss)
+        X, Y = check_xy(X, Y, self)
+        buf = self._buffers_for(X.shape[0])
+        self._forward(X, buf)
+        value = loss.value(Y, buf.a[-1], buf.h[-1])
+        gW, gb = self._backward(X, Y, buf, loss, fold=False)
+        return Trace(
+            x=X.copy(),
+            h=[h.copy() for h in buf.h],
+            a=[a.copy() for a in buf.a],
+            delta=[d.copy() for d in buf.delta],
+            grad_weights=[g.copy() for g in gW],
+            grad_biases=[g.copy() for g in gb],
+            loss=value,
+        )
+
+    def fit(self, X, Y, **kwargs):
+        """Train by backpropagation; see :func:`backprop.training.fit` for the arguments.
+
+        Returns a :class:`backprop.training.History`.
+        """
+        from .training import fit
+
+        return fit(self, X, Y, **kwargs)
+
+    def _check_loss(self, loss):
+        loss = _losses.get(loss)
+        loss.check_output(self.output)
+        return loss
+
+    def copy(self):
+        """A deep copy (parameters copied, buffers not shared)."""
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__)
+        new.weights = [w.copy() for w in self.weights]
+        new.biases = [b.copy() for b in self.biases]
+        new.activations = list(self.activations)
+        new._buffers = OrderedDict()
+        new._grads = None
+        return new
+
+    def save(self, path, **metadata):
+        """Save as safetensors + JSON metadata (atomic write); see :mod:`backprop.io`."""
+        from .io import save
+
+        return save(self, path, **metadata)
+
+
+def _check_sizes(sizes):
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}")
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise InvalidInputError(
+            f"sizes needs at least an input and an output width, e.g. [2, 3, 1]; got {sizes!r}"
+        )
+    out = []
+    for k, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise InvalidTypeError(f"sizes[{k}] must be an int, got {n!r}")
+        if n < 1:
+            raise InvalidInputError(f"sizes[{k}] is {n}; every layer width must be at least 1")
+        out.append(int(n))
+    return out

@@ -1,0 +1,195 @@
+"""Optimizers: how a gradient dE/dw becomes a weight change. Separate from the layers.
+
+``SGD`` is the reference's delta rule, eq. (5): w <- w - eta dE/dw. The others keep per-parameter
+state (velocities, moments) and follow scikit-learn's formulas, so the estimators match it.
+
+Protocol used by the training loop, once per update:
+
+1. ``scale = opt.begin_step()`` -- advances the step counter and the schedule. If it returns a
+   number, the optimizer has asked for gradients pre-multiplied by it (plain SGD asks for eta, so
+   the network folds eta into the small output error term instead of scaling every weight);
+   ``None`` means plain gradients.
+2. ``opt.update(key, param, grad)`` for every parameter, in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def _check_lr(lr):
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
+        raise InvalidInputError(f"lr must be a positive number, got {lr!r}")
+    if not math.isfinite(lr) or lr <= 0:
+        raise InvalidInputError(f"lr must be a positive finite number, got {lr!r}")
+    return float(lr)
+
+
+class Schedule:
+    """Learning rate per update: ``constant``, ``invscaling`` (eta / t^power_t), ``exponential``
+    (eta * gamma^(epoch)), or any callable ``f(step, epoch) -> eta``."""
+
+    NAMES = ("constant", "invscaling", "exponential")
+
+    def __init__(self, kind=None, *, power_t=0.5, gamma=0.95):
+        if kind is None:
+            kind = "constant"
+        if not callable(kind) and kind not in self.NAMES:
+            raise InvalidInputError(
+                f"unknown schedule {kind!r}; valid names are: {', '.join(self.NAMES)}, or a callable"
+            )
+        self.kind, self.power_t, self.gamma = kind, float(power_t), float(gamma)
+
+    def __call__(self, lr0, step, epoch):
+        if callable(self.kind):
+            return float(self.kind(step, epoch))
+        if self.kind == "invscaling":
+            return lr0 / step**self.power_t
+        if self.kind == "exponential":
+            return lr0 * self.gamma**epoch
+        return lr0
+
+
+class Optimizer:
+    name = ""
+
+    def __init__(self, lr=0.1, schedule=None, **schedule_kw):
+        self.lr0 = _check_lr(lr)
+        self.lr = self.lr0  # the rate of the current step
+        self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **schedule_kw)
+        self.t = 0  # updates made
+        self.epoch = 0  # set by the training loop
+        self.state: dict = {}
+
+    def begin_step(self):
+        self.t += 1
+        self.lr = self.schedule(self.lr0, self.t, self.epoch)
+        return None
+
+    def update(self, key, param, grad):
+        raise NotImplementedError
+
+    def _slot(self, name, key, like):
+        slots = self.state.setdefault(name, {})
+        buf = slots.get(key)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = slots[key] = np.zeros_like(like)
+        return buf
+
+    def state_dict(self):
+        """Everything needed to continue exactly: counters and per-parameter arrays."""
+        return {
+            "name": self.name,
+            "t": self.t,
+            "epoch": self.epoch,
+            "lr0": self.lr0,
+            "lr": self.lr,
+            "state": {slot: {str(k): v for k, v in d.items()} for slot, d in self.state.items()},
+        }
+
+    def load_state_dict(self, sd):
+        self.t, self.epoch = int(sd["t"]), int(sd["epoch"])
+        self.lr0, self.lr = float(sd["lr0"]), float(sd["lr"])
+        self.state = {
+            slot: {_key(k): np.array(v) for k, v in d.items()} for slot, d in sd["state"].items()
+        }
+
+    def __repr__(self):
+        return f"<optimizer {self.name} lr={self.lr0}>"
+
+
+def _key(k):
+    """Parameter keys are tuples like ("w", 0); restore them from their str form."""
+    if isinstance(k, str) and k.startswith("("):
+        kind, idx = k.strip("()").split(",")
+        return (kind.strip().strip("'\""), int(idx))
+    return k
+
+
+class SGD(Optimizer):
+    """The delta rule, eq. (5): w <- w - eta dE/dw."""
+
+    name = "sgd"
+
+    def begin_step(self):
+        super().begin_step()
+        return self.lr  # gradients arrive already multiplied by eta
+
+    def update(self, key, param, grad):
+        param -= grad
+
+
+class Momentum(Optimizer):
+    """v <- mu v - eta g;  w <- w + v  (Nesterov: w <- w + mu v - eta g, with the new v)."""
+
+    name = "momentum"
+    nesterov = False
+
+    def __init__(self, lr=0.1, momentum=0.9, schedule=None, **kw):
+        super().__init__(lr, schedule, **kw)
+        self.momentum = float(momentum)
+
+    def update(self, key, param, grad):
+        v = self._slot("velocity", key, param)
+        v *= self.momentum
+        grad *= self.lr  # the gradient buffer is scratch after this
+        v -= grad
+        if self.nesterov:
+            param += self.momentum * v
+            param -= grad
+        else:
+            param += v
+
+
+class Nesterov(Momentum):
+    name = "nesterov"
+    nesterov = True
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), in scikit-learn's form:
+    m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
+    w <- w - eta sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)."""
+
+    name = "adam"
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, schedule=None, **kw):
+        super().__init__(lr, schedule, **kw)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update(self, key, param, grad):
+        m = self._slot("m", key, param)
+        v = self._slot("v", key, param)
+        b1, b2 = self.beta_1, self.beta_2
+        m *= b1
+        m += (1.0 - b1) * grad
+        np.multiply(grad, grad, out=grad)  # grad is scratch from here on
+        v *= b2
+        grad *= 1.0 - b2
+        v += grad
+        lr_t = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
+        np.sqrt(v, out=grad)
+        grad += self.epsilon
+        np.divide(m, grad, out=grad)
+        grad *= lr_t
+        param -= grad
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam)}
+
+
+def get(name, lr, **kw) -> Optimizer:
+    """Build an optimizer by name with its keyword arguments (those it does not take are ignored)."""
+    if isinstance(name, Optimizer):
+        return name
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise InvalidInputError(f"unknown optimizer {name!r}; valid names are: {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name]
+    import inspect
+
+    accepted = set(inspect.signature(cls.__init__).parameters) | {"power_t", "gamma"}
+    return cls(lr, **{k: v for k, v in kw.items() if k in accepted and v is not None})
