@@ -5,10 +5,13 @@ transformation), ``a`` (activation output), ``delta`` (error term), ``weights``/
 the bias weight w_0j kept apart), ``lr`` (eta).
 """
 
-from . import activations, losses, optimizers
+from . import activations, datasets, losses, optimizers
+from .estimators import MLPClassifier, MLPRegressor
+from .explain import explain
 from .errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
                      ModelFileError)
 from .gradcheck import GradcheckResult, gradcheck
+from .io import load, save
 from .network import Network, Trace
 from .training import History, Trainer, fit
 
@@ -16,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Network", "Trace", "History", "Trainer", "fit", "gradcheck", "GradcheckResult",
-    "activations", "losses", "optimizers",
+    "activations", "losses", "optimizers", "save", "load", "datasets",
     "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
+    "MLPClassifier", "MLPRegressor", "explain",
 ]

@@ -37,8 +37,10 @@ def gradcheck(net: Network, X, Y, loss="mse", *, eps=1e-4, max_checks=200, seed=
 
     The check runs on a float64 copy of ``net``. Per layer at most ``max_checks`` weights (chosen
     at random with ``seed``) and biases are perturbed; pass ``max_checks=None`` for all of them.
-    The relative error of a pair is |g - n| / max(|g| + |n|, 1e-8): gradients below about
-    1e-8 are compared absolutely, since no finite difference resolves them better.
+    The relative error of a pair is |g - n| / max(|g| + |n|, floor) with floor = max(1e-8, 1e-3 |E|):
+    a float64 difference quotient of E carries rounding noise up to about 1e-10 |E| (measured: 4e-11),
+    so gradients below the floor are compared absolutely, since no finite difference resolves them
+    better (an exactly-zero gradient of a dead unit would otherwise fail on noise alone).
     """
     net64 = net.copy()
     net64.dtype = np.dtype(np.float64)
@@ -48,6 +50,7 @@ def gradcheck(net: Network, X, Y, loss="mse", *, eps=1e-4, max_checks=200, seed=
     rng = np.random.default_rng(seed)
     X64 = tr.x
     Y64 = np.asarray(Y, dtype=np.float64)
+    floor = max(1e-8, 1e-3 * abs(tr.loss))
 
     def error(params, grads):
         worst = []
@@ -64,8 +67,9 @@ def gradcheck(net: Network, X, Y, loss="mse", *, eps=1e-4, max_checks=200, seed=
                     flat[i] = old + step * eps
                     e.append(net64.loss(X64, Y64, loss))
                 flat[i] = old
-                num = (e[0] - 8 * e[1] + 8 * e[2] - e[3]) / (12 * eps)
-                err = max(err, abs(gflat[i] - num) / max(abs(gflat[i]) + abs(num), 1e-8))
+                # differences first: equal losses (a dead unit) give exactly 0, not rounding of 7E
+                num = (8 * (e[2] - e[1]) - (e[3] - e[0])) / (12 * eps)
+                err = max(err, abs(gflat[i] - num) / max(abs(gflat[i]) + abs(num), floor))
             worst.append(err)
         return worst
 

@@ -16,9 +16,9 @@ def r2(Y, Yhat):
     """Coefficient of determination, averaged uniformly over the outputs (as scikit-learn does)."""
     Y = np.asarray(Y, dtype=np.float64)
     Yhat = np.asarray(Yhat, dtype=np.float64)
-    ss_res = ((Y - Yhat) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # huge errors: inf, not a warning
+        ss_res = ((Y - Yhat) ** 2).sum(axis=0)
+        ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
         per = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
                        np.where(ss_res == 0, 1.0, 0.0))
     return float(per.mean())

@@ -25,7 +25,7 @@ import numpy as np
 from . import activations as _act
 from . import losses as _losses
 from .errors import InvalidInputError, InvalidTypeError
-from .validation import as_matrix, check_xy, resolve_dtype
+from .validation import as_matrix, check_xy, make_rng, resolve_dtype
 
 #: How many batch sizes keep their buffers at once (a fit needs two: B and the last, smaller batch).
 _BUFFER_CACHE = 4
@@ -118,7 +118,7 @@ class Network:
 
     # -- construction ---------------------------------------------------------------------------
     def _initial_parameters(self, init, seed):
-        rng = np.random.default_rng(seed)
+        rng = make_rng(seed)
         weights, biases = [], []
         for fan_in, fan_out, act in zip(self.sizes[:-1], self.sizes[1:], self.activations):
             kind = act.init if init == "auto" else init
@@ -269,9 +269,12 @@ class Network:
         """Return yhat = a^L for the rows of ``X`` (computed in chunks of ``chunk`` rows)."""
         X = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        for start in range(0, X.shape[0], chunk):
-            xb = X[start:start + chunk]
-            out[start:start + chunk] = self._forward(xb, self._buffers_for(xb.shape[0]))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported just below
+            for start in range(0, X.shape[0], chunk):
+                xb = X[start:start + chunk]
+                out[start:start + chunk] = self._forward(xb, self._buffers_for(xb.shape[0]))
+        if not np.isfinite(out).all():
+            raise InvalidInputError(_not_finite_message(self, X, out))
         return out
 
     def loss(self, X, Y, loss="mse"):
@@ -279,8 +282,9 @@ class Network:
         loss = self._check_loss(loss)
         X, Y = check_xy(X, Y, self)
         buf = self._buffers_for(X.shape[0])
-        self._forward(X, buf)
-        return loss.value(Y, buf.a[-1], buf.h[-1])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
+            self._forward(X, buf)
+            return loss.value(Y, buf.a[-1], buf.h[-1])
 
     def trace(self, X, Y, loss="mse"):
         """Forward and backward pass of one batch, returning every quantity of the reference.
@@ -290,9 +294,10 @@ class Network:
         loss = self._check_loss(loss)
         X, Y = check_xy(X, Y, self)
         buf = self._buffers_for(X.shape[0])
-        self._forward(X, buf)
-        value = loss.value(Y, buf.a[-1], buf.h[-1])
-        gW, gb = self._backward(X, Y, buf, loss, fold=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
+            self._forward(X, buf)
+            value = loss.value(Y, buf.a[-1], buf.h[-1])
+            gW, gb = self._backward(X, Y, buf, loss, fold=False)
         return Trace(
             x=X.copy(),
             h=[h.copy() for h in buf.h],
@@ -333,6 +338,18 @@ class Network:
         from .io import save
 
         return save(self, path, **metadata)
+
+
+def _not_finite_message(net, X, out):
+    row = int(np.argwhere(~np.isfinite(out))[0][0])
+    params = net.weights + net.biases
+    if not all(np.isfinite(p).all() for p in params):
+        why = "the network's weights are not finite; train it again"
+    else:
+        why = (f"the inputs or weights are too large (max |x| = {float(np.abs(X).max()):.3g}, max |w| = "
+               f"{max(float(np.abs(p).max()) for p in params):.3g}); standardize the inputs as for "
+               "training, or retrain with a smaller learning rate")
+    return f"the network's output is not finite for row {row} of X: {why}"
 
 
 def _check_sizes(sizes):

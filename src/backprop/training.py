@@ -28,7 +28,8 @@ from . import losses as _losses
 from . import optimizers as _opt
 from .errors import DivergenceError, InvalidInputError
 from .metrics import metric_for
-from .validation import check_nonneg_float, check_positive_int, check_xy
+from .validation import (check_callable, check_float, check_nonneg_float, check_positive_int, check_xy,
+                         make_rng)
 
 MODES = ("online", "batch", "minibatch")
 DEFAULT_BATCH_SIZE = 32
@@ -122,17 +123,23 @@ class Trainer:
             raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
+        _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma)
         self.optimizer = _opt.get(optimizer, lr, momentum=momentum, beta_1=beta_1, beta_2=beta_2,
                                   epsilon=epsilon, schedule=schedule, power_t=power_t, gamma=gamma)
         self.l2 = check_nonneg_float(l2, "l2")
         self.shuffle = bool(shuffle)
         self.seed = net.seed if seed is None else seed
-        self.rng = np.random.default_rng(self.seed)
+        self.rng = make_rng(self.seed)
         self.validation_data = validation_data
         self.patience = None if early_stopping is None else check_positive_int(early_stopping, "early_stopping")
         self.min_delta = check_nonneg_float(min_delta, "min_delta")
-        self.callbacks = list(callbacks or ())
-        self.on_step = on_step
+        if callable(callbacks):
+            callbacks = [callbacks]
+        try:
+            self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks or ()]
+        except TypeError:
+            raise InvalidInputError("callbacks must be a list of functions f(net, info)") from None
+        self.on_step = check_callable(on_step, "on_step")
         self.record_gradients = bool(record_gradients)
         self.history = History()
         self.metric_name, self._metric = metric_for(net.output)
@@ -163,7 +170,7 @@ class Trainer:
         if self._best is not None:
             score, epoch, params = self._best
             best_meta = {"score": score, "epoch": epoch}
-            for k, p in enumerate(params):
+            for k, p in enumerate(params or ()):  # None when early stopping watches the training loss
                 arrays[f"best.{k}"] = p
         meta = {
             "epoch": self.epoch, "pos": self.pos, "epoch_loss": self._epoch_loss,
@@ -174,6 +181,10 @@ class Trainer:
         return {"meta": meta, "arrays": arrays}
 
     def load_state_dict(self, state):
+        from .checkpoint import check_state  # a wrong or foreign state: a clear error, nothing changed
+
+        check_state(state, self)
+        self.__dict__.pop("_snapshot", None)
         meta, arrays = state["meta"], state["arrays"]
         for k in range(self.net.n_layers):
             self.net.weights[k] = np.array(arrays[f"weights.{k}"], dtype=self.net.dtype)
@@ -194,7 +205,8 @@ class Trainer:
         self._epoch_grad = meta.get("epoch_grad")
         best = meta.get("best")
         if best is not None:
-            params = [np.array(arrays[f"best.{k}"]) for k in range(2 * self.net.n_layers)]
+            params = ([np.array(arrays[f"best.{k}"]) for k in range(2 * self.net.n_layers)]
+                      if "best.0" in arrays else None)
             self._best = (best["score"], best["epoch"], params)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -202,9 +214,26 @@ class Trainer:
         """Train on (X, Y) until ``epochs`` epochs are complete (or training stops); return History."""
         net = self.net
         net.check_parameters()
+        for k, p in enumerate(net.weights + net.biases):
+            if not np.isfinite(p).all():
+                L = net.n_layers
+                which = f"weights[{k}]" if k < L else f"biases[{k - L}]"
+                raise InvalidInputError(f"net.{which} contains NaN or infinity; initialise the network anew")
         X, Y = check_xy(X, Y, net)
         m = X.shape[0]
         B = resolve_batch_size(m, self.requested_batch_size, self.mode)
+        if self.pos > 0:  # resuming inside an epoch: the same data and batches, or not the same run
+            if (self.perm is not None and self.perm.shape != (m,)) or self.pos > m:
+                n = self.perm.shape[0] if self.perm is not None else f"at least {self.pos}"
+                raise InvalidInputError(
+                    f"this training state is inside an epoch over {n} samples but X has {m} rows; "
+                    "resume with the same training data"
+                )
+            if self.history.batch_size not in (0, B):
+                raise InvalidInputError(
+                    f"this training state used batch_size={self.history.batch_size} but this run uses "
+                    f"{B}; resume with the same batch size and mode"
+                )
         val = None
         if self.validation_data is not None:
             try:
@@ -269,16 +298,19 @@ class Trainer:
                 self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
                                    "batch_size": b, "lr": opt.lr})
             if self.stop_requested:
+                # the epoch-end check is skipped: make sure no non-finite weight is handed back
+                if not all(np.isfinite(p).all() for p in net.weights + net.biases):
+                    self._diverged("a weight became non-finite", step)
                 return False
         return self._end_epoch(X, Y, val)
 
     def _end_epoch(self, X, Y, val):
         net, h = self.net, self.history
         m = X.shape[0]
-        self.epoch += 1
-        self.pos = 0
         if not all(np.isfinite(p).all() for p in net.weights + net.biases):
             self._diverged("a weight became non-finite", h.updates_per_epoch)
+        self.epoch += 1
+        self.pos = 0
         h.epochs = self.epoch
         h.loss.append(self._epoch_loss / m)
         h.lr.append(self.optimizer.lr)
@@ -322,12 +354,17 @@ class Trainer:
             L = net.n_layers
             net.weights[:] = [p.copy() for p in self._snapshot[:L]]
             net.biases[:] = [p.copy() for p in self._snapshot[L:]]
-            where = f"restored to the weights at the start of epoch {self.epoch + 1}"
+            where = "restored to the last weights known to be finite"
         else:
             where = "left at the last finite weights"
+        if self.history.n_updates == 0:  # no update made yet: the data, not the rate, is to blame
+            advice = ("The initial network already gives a non-finite loss: the inputs or targets are "
+                      "too large; standardize them")
+        else:
+            advice = f"Try a smaller learning rate (lr={self.optimizer.lr0:g} now)"
         raise DivergenceError(
             f"training diverged at epoch {self.epoch + 1}, step {step}: {what}; the network was "
-            f"{where}. Try a smaller learning rate (lr={self.optimizer.lr0:g} now)",
+            f"{where}. {advice}",
             epoch=self.epoch + 1, step=step, history=self.history,
         )
 
@@ -349,6 +386,16 @@ class Trainer:
         c = self._scale / b  # the factor folded into the error terms
         for k, d in enumerate(buf.delta):
             self._epoch_grad["delta"][k] += float(np.abs(d).mean()) / c
+
+
+def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
+    """The optimizers' hyperparameters, in the ranges scikit-learn accepts."""
+    check_float(momentum, "momentum", low=0, high=1)
+    check_float(beta_1, "beta_1", low=0, high=1, high_open=True)
+    check_float(beta_2, "beta_2", low=0, high=1, high_open=True)
+    check_float(epsilon, "epsilon", low=0, low_open=True)
+    check_float(power_t, "power_t", low=0)
+    check_float(gamma, "gamma", low=0, low_open=True)
 
 
 def _dataset_loss(net, loss, X, Y, chunk=4096):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -25,11 +26,9 @@ def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column=False):
     """``X`` as a C-contiguous 2-D float array of ``dtype`` with finite values."""
     if isinstance(X, (str, bytes)) or X is None:
         raise InvalidTypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}")
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise InvalidInputError(f"{name} could not be read as an array of numbers: {exc}") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    arr = _asarray(X, name)
+    if (arr.dtype == object or arr.dtype.kind in "mM"
+            or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool)):
         raise InvalidInputError(
             f"{name} must hold numbers only, got dtype {arr.dtype}; convert or encode it first"
         )
@@ -50,14 +49,29 @@ def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column=False):
             f"{name} has {arr.shape[1]} columns but the network expects {n_features} "
             f"(its input width sizes[0])"
         )
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
+    # a float64 value beyond float32's range becomes inf in the cast: reported below, not warned
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        r, c = np.argwhere(~np.isfinite(out))[0]
+        if np.isfinite(arr[r, c]):
+            raise InvalidInputError(
+                f"{name} holds a value too large for {np.dtype(dtype).name} (first at row {r}, "
+                f"column {c}: {arr[r, c]!r}); rescale or standardize the data, or use dtype='float64'"
+            )
         raise InvalidInputError(
-            f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}); "
+            f"{name} contains NaN or infinity (first at row {r}, column {c}); "
             "remove or impute those values"
         )
-    return arr
+    return out
+
+
+def _asarray(X, name):
+    """``np.asarray(X)``, with a clear error for ragged lists and other things that are not arrays."""
+    try:
+        return np.asarray(X)
+    except Exception as exc:  # ragged lists, objects whose __array__ fails, ...
+        raise InvalidInputError(f"{name} could not be read as an array of numbers: {exc}") from None
 
 
 def as_targets(Y, net, m=None):
@@ -69,8 +83,10 @@ def as_targets(Y, net, m=None):
     N = net.sizes[-1]
     if isinstance(Y, (str, bytes)) or Y is None:
         raise InvalidTypeError(f"Y must be an array of targets, got {type(Y).__name__}")
-    arr = np.asarray(Y)
-    if arr.ndim == 1 and N > 1 and arr.size and np.issubdtype(arr.dtype, np.number):
+    arr = _asarray(Y, "Y")
+    if np.iscomplexobj(arr):
+        raise InvalidInputError("Y holds complex numbers; only real numbers can be used")
+    if arr.ndim == 1 and N > 1 and arr.size and arr.dtype.kind in "iuf":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or arr.min() < 0 or arr.max() >= N:
             raise InvalidInputError(
                 f"1-D Y must hold class indices 0..{N - 1} for a network with {N} outputs; "
@@ -116,3 +132,34 @@ def check_nonneg_float(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
         raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def check_float(value, name, *, low=None, high=None, low_open=False, high_open=False):
+    """A finite real number within [low, high] (an end is excluded when ``*_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        where = f" in {lo or '(-inf'}, {hi or 'inf)'}" if (lo or hi) else ""
+        raise InvalidInputError(f"{name} must be a finite number{where}, got {value!r}")
+    return value
+
+
+def make_rng(seed, name="seed"):
+    """``np.random.default_rng(seed)`` with a clear error for a seed NumPy cannot use."""
+    if isinstance(seed, (bool, float, str, bytes)):
+        raise InvalidTypeError(f"{name} must be None or a non-negative int, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be None or a non-negative int, got {seed!r} ({exc})") from None
+
+
+def check_callable(value, name, *, allow_none=True):
+    if (value is None and allow_none) or callable(value):
+        return value
+    raise InvalidTypeError(f"{name} must be a function, got {type(value).__name__}")

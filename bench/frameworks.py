@@ -1,0 +1,226 @@
+"""One trainer per framework, all doing the same job: ``run(n)`` trains on n samples and returns seconds.
+
+* ``backprop``: the library's public API, ``net.fit(X[:n], Y[:n], epochs=1, batch_size=B,
+  optimizer="sgd")`` -- validation, shuffling (a gather per batch), loss bookkeeping and the
+  per-epoch checks included. XOR: ``fit(X, Y, epochs=n/4, mode="online")``, 4 updates per epoch.
+* ``torch``: the leanest eager loop: ``torch.set_num_threads(2)``, tensors shuffled once
+  beforehand (outside the timing), a slice per step, ``zero_grad(set_to_none=True)``, forward,
+  ``loss.backward()``, ``SGD.step()``. No DataLoader.
+* ``sklearn``: ``MLPClassifier(solver="sgd", momentum=0, alpha=0, learning_rate_init=lr,
+  batch_size=B, shuffle=True)``; each run is one ``partial_fit`` over the n samples (one epoch,
+  scikit-learn's own shuffling and per-batch loss included).
+* ``gemm``: the GEMM-only ceiling: the same matrix products as one backpropagation step
+  (forward a^{k-1} W^k, weight gradients a^{k-1,T} delta^k, error terms delta^k W^{k,T} for
+  k > 1) with ``np.matmul(out=)`` into preallocated arrays and nothing else, on the better of 1
+  and 2 BLAS threads.
+
+XOR for torch and scikit-learn runs over the four samples tiled n/4 times and shuffled once, so
+the peers pay no per-epoch overhead while backprop does (its epochs are real epochs).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .data import one_hot
+
+#: largest number of updates one XOR measurement may ask for
+XOR_MAX = 400_000
+
+
+class Base:
+    name = ""
+
+    def __init__(self, wl, X, y):
+        self.wl, self.X, self.y = wl, X, y
+        self.dtype = np.dtype(wl.dtype)
+        self.max_samples = XOR_MAX if wl.data == "xor" else X.shape[0]
+        self.runs = 0
+
+    def info(self):
+        return {}
+
+
+class Backprop(Base):
+    name = "backprop"
+
+    def __init__(self, wl, X, y):
+        super().__init__(wl, X, y)
+        import backprop
+
+        self.backprop = backprop
+        self.Y = (y.reshape(-1, 1).astype(self.dtype) if wl.sizes[-1] == 1
+                  else one_hot(y, wl.sizes[-1], self.dtype))
+
+    def build(self, seed=0):
+        wl = self.wl
+        self.net = self.backprop.Network(list(wl.sizes), hidden=wl.hidden, output=wl.output, seed=seed,
+                                         dtype=wl.dtype)
+
+    def run(self, n):
+        wl = self.wl
+        self.runs += 1
+        t = time.perf_counter()
+        if wl.data == "xor":
+            self.net.fit(self.X, self.Y, epochs=max(1, n // 4), mode="online", lr=wl.lr, loss=wl.loss,
+                         optimizer="sgd", seed=self.runs)
+        else:
+            self.net.fit(self.X[:n], self.Y[:n], epochs=1, batch_size=wl.batch, lr=wl.lr, loss=wl.loss,
+                         optimizer="sgd", seed=self.runs)
+        return time.perf_counter() - t
+
+    def info(self):
+        return {"version": self.backprop.__version__, "dtype": str(self.net.weights[0].dtype)}
+
+
+class Torch(Base):
+    name = "torch"
+
+    def __init__(self, wl, X, y):
+        super().__init__(wl, X, y)
+        import torch
+
+        torch.set_num_threads(2)
+        self.torch = torch
+        rng = np.random.default_rng(1)
+        if wl.data == "xor":
+            idx = rng.integers(0, 4, self.max_samples)
+        else:
+            idx = rng.permutation(X.shape[0])
+        # shuffled once, here, outside every timing: the lean loop only slices
+        self.Xt = torch.from_numpy(np.ascontiguousarray(X[idx]))
+        if wl.output == "softmax":
+            self.yt = torch.from_numpy(y[idx].astype(np.int64))
+        else:
+            self.yt = torch.from_numpy(y[idx].astype(self.dtype).reshape(-1, 1))
+
+    def build(self, seed=0):
+        torch, wl = self.torch, self.wl
+        torch.manual_seed(seed)
+        act = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid}[wl.hidden]
+        layers = []
+        for k, (i, o) in enumerate(zip(wl.sizes[:-1], wl.sizes[1:])):
+            layers.append(torch.nn.Linear(i, o))
+            if k < len(wl.sizes) - 2:
+                layers.append(act())
+        # the output activation lives in the loss (log-softmax / log-sigmoid fused with it)
+        self.model = torch.nn.Sequential(*layers).to(getattr(torch, wl.dtype))
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=wl.lr)
+        self.lossf = (torch.nn.CrossEntropyLoss() if wl.output == "softmax"
+                      else torch.nn.BCEWithLogitsLoss())
+
+    def run(self, n):
+        model, opt, lossf, B = self.model, self.opt, self.lossf, self.wl.batch
+        Xt, yt = self.Xt, self.yt
+        self.runs += 1
+        t = time.perf_counter()
+        for s in range(0, n, B):
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(Xt[s:s + B]), yt[s:s + B])
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t
+
+    def info(self):
+        return {"version": self.torch.__version__, "threads": self.torch.get_num_threads(),
+                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", "")}
+
+
+class Sklearn(Base):
+    name = "sklearn"
+
+    def __init__(self, wl, X, y):
+        super().__init__(wl, X, y)
+        import warnings
+
+        import sklearn
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        self.sklearn, self.MLPClassifier = sklearn, MLPClassifier
+        if wl.data == "xor":
+            idx = np.random.default_rng(1).integers(0, 4, self.max_samples)
+            self.Xs, self.ys = np.ascontiguousarray(X[idx]), y[idx]
+        else:
+            self.Xs, self.ys = X, y
+        self.classes = np.arange(max(2, wl.sizes[-1]))
+
+    def build(self, seed=0):
+        wl = self.wl
+        act = {"relu": "relu", "sigmoid": "logistic"}[wl.hidden]
+        self.clf = self.MLPClassifier(
+            hidden_layer_sizes=tuple(wl.sizes[1:-1]), activation=act, solver="sgd",
+            learning_rate="constant", learning_rate_init=wl.lr, momentum=0.0, nesterovs_momentum=False,
+            alpha=0.0, batch_size=wl.batch, shuffle=True, max_iter=1, tol=0.0, random_state=seed,
+        )
+
+    def run(self, n):
+        self.runs += 1
+        t = time.perf_counter()
+        self.clf.partial_fit(self.Xs[:n], self.ys[:n], classes=self.classes)
+        return time.perf_counter() - t
+
+    def info(self):
+        return {"version": self.sklearn.__version__, "dtype": str(self.clf.coefs_[0].dtype)}
+
+
+class Gemm(Base):
+    name = "gemm"
+
+    def __init__(self, wl, X, y):
+        super().__init__(wl, X, y)
+        from threadpoolctl import threadpool_limits
+
+        self.threadpool_limits = threadpool_limits
+        self.threads = None  # chosen by calibrate()
+
+    def build(self, seed=0):
+        rng = np.random.default_rng(seed)
+        wl, m, dt = self.wl, self.wl.batch, self.dtype
+        s = wl.sizes
+        self.W = [rng.standard_normal((i, o)).astype(dt) * 0.05 for i, o in zip(s[:-1], s[1:])]
+        self.a = [rng.random((m, n)).astype(dt) for n in s]  # a[0] is the input batch
+        self.d = [rng.standard_normal((m, n)).astype(dt) for n in s[1:]]
+        self.gW = [np.empty_like(w) for w in self.W]
+
+    def _steps(self, steps):
+        W, a, d, gW = self.W, self.a, self.d, self.gW
+        L = len(W)
+        mm = np.matmul
+        for _ in range(steps):
+            for k in range(L):  # forward: h^k = a^{k-1} W^k (written over a[k+1]: values are irrelevant)
+                mm(a[k], W[k], out=a[k + 1] if k + 1 < L else d[k])
+            for k in range(L - 1, -1, -1):  # backward: gradients and error terms
+                mm(a[k].T, d[k], out=gW[k])
+                if k > 0:
+                    mm(d[k], W[k].T, out=d[k - 1])
+
+    def calibrate(self, n):
+        """Pick the faster of 1 and 2 BLAS threads for these shapes."""
+        steps = max(1, n // self.wl.batch)
+        best = None
+        for threads in (1, 2):
+            with self.threadpool_limits(threads, user_api="blas"):
+                self._steps(max(1, steps // 4))
+                t = time.perf_counter()
+                self._steps(steps)
+                dt = time.perf_counter() - t
+            if best is None or dt < best[0]:
+                best = (dt, threads)
+        self.threads = best[1]
+
+    def run(self, n):
+        steps = max(1, n // self.wl.batch)
+        with self.threadpool_limits(self.threads or 2, user_api="blas"):
+            t = time.perf_counter()
+            self._steps(steps)
+            return (time.perf_counter() - t) * n / (steps * self.wl.batch)
+
+    def info(self):
+        return {"threads": self.threads, "numpy": np.__version__}
+
+
+FRAMEWORKS = {cls.name: cls for cls in (Backprop, Torch, Sklearn, Gemm)}

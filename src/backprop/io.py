@@ -1,0 +1,363 @@
+"""Model files: safetensors for the arrays, JSON metadata for everything else. Never pickle.
+
+A safetensors file is an 8-byte little-endian header length n, n bytes of JSON header, then the raw
+little-endian tensor data. The header maps every tensor name to its ``dtype``, ``shape`` and
+``data_offsets`` (begin, end) inside the data, and ``__metadata__`` is a str -> str dict; backprop
+keeps one JSON document there under the key ``"backprop"``::
+
+    {"format_version": 1, "library_version": "0.1.0", "kind": "network",
+     "tensors": {"weights.0": {"dtype": "float32", "shape": [64, 128]}, ...},
+     "meta": {...}}
+
+For a network, ``meta`` holds ``"network"`` (sizes, hidden, output, dtype, seed) and
+``"metadata"`` (what the caller passed: loss, task, classes, feature_names, standardize, dataset,
+history, ...). Tensors are ``weights.k`` (the W^{k+1} of the reference, shape (sizes[k], sizes[k+1]))
+and ``biases.k`` (the bias weights w_0j, shape (sizes[k+1],)).
+
+Writing goes through :mod:`backprop.atomic` (temporary file, fsync, rename). Reading parses the
+header itself, so every check happens before any array is built: the header length against the
+file size and a 100 MB cap, each tensor's byte range against its declared shape and dtype (so a
+huge declared shape is refused without allocating it), and each tensor's name, shape and dtype
+against the JSON metadata. Every problem raises :class:`backprop.errors.ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import InvalidInputError, InvalidTypeError, ModelFileError
+
+#: version of the JSON layout written; files of a newer version are refused
+FORMAT_VERSION = 1
+METADATA_KEY = "backprop"
+#: safetensors' own limit on the JSON header
+MAX_HEADER_BYTES = 100_000_000
+
+#: safetensors dtype names <-> NumPy (little-endian)
+ST_DTYPES = {
+    "F16": "<f2", "F32": "<f4", "F64": "<f8",
+    "I8": "i1", "I16": "<i2", "I32": "<i4", "I64": "<i8",
+    "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8",
+    "BOOL": "?",
+}
+_NP_TO_ST = {np.dtype(v).name: k for k, v in ST_DTYPES.items()}
+
+
+def _library_version():
+    from . import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------------------------
+# generic arrays + JSON
+# ---------------------------------------------------------------------------------------------
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
+
+
+def _dumps(meta, what):
+    try:
+        return json.dumps(meta, default=_json_default, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} must be JSON-serializable (numbers, strings, lists, dicts): {exc}") from None
+
+
+def save_arrays(path, arrays, meta=None, *, kind="arrays"):
+    """Write ``arrays`` (name -> ndarray) and the JSON-able ``meta`` to ``path`` atomically.
+
+    Supported dtypes: float16/32/64, (u)int8-64 and bool. ``kind`` tags the file ("network",
+    "checkpoint", "estimator", ...) so that a loader can refuse a file of another kind.
+    """
+    import safetensors.numpy
+
+    if not isinstance(arrays, dict):
+        raise InvalidTypeError(f"arrays must be a dict of name -> NumPy array, got {type(arrays).__name__}")
+    tensors, described = {}, {}
+    for name, arr in arrays.items():
+        if not isinstance(name, str) or not name or name == "__metadata__":
+            raise InvalidInputError(f"array names must be non-empty strings (not '__metadata__'), got {name!r}")
+        a = np.asarray(arr)
+        st = _NP_TO_ST.get(a.dtype.name)
+        if st is None:
+            raise InvalidInputError(
+                f"array {name!r} has dtype {a.dtype}, which a model file cannot store; "
+                f"use one of: {', '.join(sorted(_NP_TO_ST))}"
+            )
+        tensors[name] = np.ascontiguousarray(a, dtype=np.dtype(ST_DTYPES[st]))
+        described[name] = {"dtype": a.dtype.name, "shape": list(a.shape)}
+    doc = {"format_version": FORMAT_VERSION, "library_version": _library_version(), "kind": kind,
+           "tensors": described, "meta": {} if meta is None else meta}
+    data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: _dumps(doc, "metadata")})
+    atomic_write_bytes(path, data)
+
+
+def load_arrays(path, *, kind=None):
+    """Read a file written by :func:`save_arrays`; returns ``(arrays, meta)``.
+
+    With ``kind`` the file must carry that tag. Raises :class:`ModelFileError` for anything that is
+    not such a file or does not match its own metadata.
+    """
+    arrays, doc = _read(path)
+    if kind is not None and doc["kind"] != kind:
+        raise ModelFileError(f"{path} holds a {doc['kind']!r}, not a {kind!r}")
+    return arrays, doc["meta"]
+
+
+def _read(path):
+    """Parse and check a backprop safetensors file: (arrays, JSON document)."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8:
+                raise ModelFileError(f"{path} is not a model file: it is only {size} bytes long (truncated?)")
+            if head[:1] == b"\x80" and 2 <= head[1] <= 5:
+                raise ModelFileError(f"{path} is a Python pickle; backprop never loads pickles (unsafe). "
+                                     "Re-save the model as safetensors")
+            if head[:4] == b"PK\x03\x04":
+                raise ModelFileError(f"{path} is a zip archive (a PyTorch/NumPy file?), not a safetensors model")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES:
+                raise ModelFileError(f"{path} is not a safetensors file: absurd header length {n} bytes")
+            if n > size - 8:
+                raise ModelFileError(
+                    f"{path} is truncated or not a safetensors file: header of {n} bytes declared, "
+                    f"{size - 8} bytes present"
+                )
+            header_bytes = f.read(n)
+            data_len = size - 8 - n
+            header = _parse_header(header_bytes, path)
+            entries = _check_entries(header, data_len, path)
+            doc = _backprop_doc(header, path)
+            _check_against_doc(entries, doc, path)
+            data = f.read(data_len)
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder, not a model file") from None
+    except PermissionError:
+        raise ModelFileError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc}") from None
+    if len(data) != data_len:
+        raise ModelFileError(f"{path} changed while it was read")
+    arrays = {}
+    for name, (dtype, shape, begin, end) in entries.items():
+        arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin) if end > begin \
+            else np.empty(0, dtype=dtype)
+        arrays[name] = arr.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+    return arrays, doc
+
+
+def _parse_header(header_bytes, path):
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ModelFileError(f"{path} is not a safetensors file: its header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path} is not a safetensors file: its header is not a JSON object")
+    return header
+
+
+def _check_entries(header, data_len, path):
+    """name -> (dtype, shape, begin, end), each checked against the data size; no allocation."""
+    entries = {}
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        bad = f"{path}: tensor {name!r} has a malformed header entry"
+        if not isinstance(info, dict):
+            raise ModelFileError(bad)
+        st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if not isinstance(st, str) or st not in ST_DTYPES:
+            raise ModelFileError(f"{path}: tensor {name!r} has an unsupported dtype {st!r}")
+        if (not isinstance(shape, list) or len(shape) > 32
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise ModelFileError(f"{bad} (shape {shape!r})")
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise ModelFileError(f"{bad} (data_offsets {offsets!r})")
+        begin, end = offsets
+        dtype = np.dtype(ST_DTYPES[st])
+        n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
+        if not 0 <= begin <= end <= data_len:
+            raise ModelFileError(
+                f"{path} is truncated or corrupt: tensor {name!r} lies at bytes {begin}..{end} "
+                f"but the file holds {data_len} bytes of data"
+            )
+        if end - begin != n_bytes:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} declares shape {shape} of {st} ({n_bytes} bytes) but "
+                f"occupies {end - begin} bytes"
+            )
+        entries[name] = (dtype, tuple(shape), begin, end)
+        if end > begin:
+            spans.append((begin, end, name))
+    spans.sort()
+    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise ModelFileError(f"{path} is corrupt: tensors {n0!r} and {n1!r} overlap")
+    return entries
+
+
+def _backprop_doc(header, path):
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or not isinstance(meta.get(METADATA_KEY), str):
+        raise ModelFileError(
+            f"{path} is a safetensors file but not a backprop model: it has no {METADATA_KEY!r} metadata"
+        )
+    try:
+        doc = json.loads(meta[METADATA_KEY])
+    except (ValueError, RecursionError):
+        raise ModelFileError(f"{path}: the backprop metadata is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise ModelFileError(f"{path}: the backprop metadata is not a JSON object")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{path}: bad metadata: format_version is {version!r}, expected an integer >= 1")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer backprop (format version {version}, library "
+            f"{doc.get('library_version', '?')}); this backprop {_library_version()} reads format "
+            f"versions up to {FORMAT_VERSION}: upgrade backprop to load it"
+        )
+    if not isinstance(doc.get("kind"), str):
+        raise ModelFileError(f"{path}: bad metadata: 'kind' is missing")
+    if not isinstance(doc.get("tensors"), dict):
+        raise ModelFileError(f"{path}: bad metadata: the 'tensors' table is missing")
+    if not isinstance(doc.get("meta", {}), dict):
+        raise ModelFileError(f"{path}: bad metadata: 'meta' must be a JSON object")
+    doc.setdefault("meta", {})
+    return doc
+
+
+def _check_against_doc(entries, doc, path):
+    """Every tensor named in the metadata is present with its shape and dtype, and no other."""
+    declared = doc["tensors"]
+    for name, info in declared.items():
+        if name not in entries:
+            raise ModelFileError(f"{path} is missing tensor {name!r} that its metadata lists")
+        if not isinstance(info, dict):
+            raise ModelFileError(f"{path}: bad metadata for tensor {name!r}")
+        dtype, shape, _, _ = entries[name]
+        want_shape = info.get("shape")
+        if not isinstance(want_shape, list) or tuple(want_shape) != shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has shape {list(shape)} but the metadata says {want_shape!r}"
+            )
+        if info.get("dtype") != dtype.name:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has dtype {dtype.name} but the metadata says {info.get('dtype')!r}"
+            )
+    extra = sorted(set(entries) - set(declared))
+    if extra:
+        raise ModelFileError(f"{path} has tensors its metadata does not list: {', '.join(extra[:10])}")
+
+
+# ---------------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------------
+def save(net, path, **metadata):
+    """Save ``net`` to ``path`` (safetensors + JSON metadata, written atomically).
+
+    ``metadata`` (JSON-able values: loss, task, classes, feature_names, standardize, dataset,
+    history, ...) is stored with the architecture; a loaded network's own ``net.metadata`` is kept
+    and updated by it. Returns the path.
+    """
+    from .network import Network
+
+    if not isinstance(net, Network):
+        raise InvalidTypeError(f"save needs a backprop Network, got {type(net).__name__}")
+    net.check_parameters()
+    user = {k: v for k, v in (getattr(net, "metadata", None) or {}).items()
+            if k not in ("format_version", "library_version")}
+    user.update(metadata)
+    arrays = {}
+    for k in range(net.n_layers):
+        arrays[f"weights.{k}"] = net.weights[k]
+        arrays[f"biases.{k}"] = net.biases[k]
+    arch = {"sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
+            "dtype": net.dtype.name,
+            "seed": int(net.seed) if isinstance(net.seed, (int, np.integer)) and not isinstance(net.seed, bool)
+            else None}
+    save_arrays(path, arrays, {"network": arch, "metadata": user}, kind="network")
+    return path
+
+
+def load(path):
+    """Load a network saved by :func:`save`; ``net.metadata`` holds its metadata dict.
+
+    Raises :class:`ModelFileError` for a missing, truncated or foreign file, a newer format version,
+    or tensors whose name, shape or dtype do not match the architecture.
+    """
+    from .network import Network, _check_sizes
+
+    path = os.fspath(path)
+    arrays, doc = _read(path)
+    if doc["kind"] != "network":
+        raise ModelFileError(f"{path} holds a {doc['kind']!r}, not a network")
+    meta = doc["meta"]
+    arch = meta.get("network")
+    user = meta.get("metadata", {})
+    if not isinstance(arch, dict) or not isinstance(user, dict):
+        raise ModelFileError(f"{path}: bad metadata: the network description is missing")
+    try:
+        sizes = _check_sizes(arch["sizes"])
+        expected = {}
+        for k in range(len(sizes) - 1):
+            expected[f"weights.{k}"] = (sizes[k], sizes[k + 1])
+            expected[f"biases.{k}"] = (sizes[k + 1],)
+        # shapes first: a network is only built once its size is backed by the file's bytes
+        for name, shape in expected.items():
+            if name not in arrays:
+                raise ModelFileError(f"{path} is missing tensor {name!r} of the {sizes} network")
+            if arrays[name].shape != shape:
+                raise ModelFileError(f"{path}: tensor {name!r} has shape {list(arrays[name].shape)}, "
+                                     f"the {sizes} network needs {list(shape)}")
+        extra = sorted(set(arrays) - set(expected))
+        if extra:
+            raise ModelFileError(f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}")
+        seed = arch.get("seed")
+        if isinstance(seed, bool) or not (seed is None or isinstance(seed, int)):
+            raise ModelFileError(f"{path}: bad metadata: seed {seed!r}")
+        net = Network(sizes, hidden=arch["hidden"], output=arch["output"], seed=seed, dtype=arch["dtype"],
+                      init=lambda rng, fan_in, fan_out: np.zeros((fan_in, fan_out)))
+    except KeyError as exc:
+        raise ModelFileError(f"{path}: bad metadata: the network description lacks {exc}") from None
+    except ModelFileError:
+        raise
+    except (InvalidInputError, InvalidTypeError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: bad metadata: {exc}") from None
+    for name in expected:
+        a = arrays[name]
+        if a.dtype != net.dtype:
+            raise ModelFileError(f"{path}: tensor {name!r} has dtype {a.dtype}, the network is {net.dtype}")
+        if not np.isfinite(a).all():
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinity")
+    for k in range(net.n_layers):
+        net.weights[k] = arrays[f"weights.{k}"]
+        net.biases[k] = arrays[f"biases.{k}"]
+    net.metadata = dict(user)
+    net.metadata["format_version"] = doc["format_version"]
+    net.metadata["library_version"] = doc.get("library_version")
+    return net
+
+
+def read_metadata(path):
+    """The JSON document of a backprop file (checked like :func:`load_arrays`)."""
+    return _read(path)[1]

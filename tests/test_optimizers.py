@@ -1,0 +1,159 @@
+"""Optimizers and learning-rate schedules against scikit-learn's formulas (a NumPy transcription, and
+scikit-learn's own optimizer classes), driven through the optimizer protocol and through ``fit``."""
+
+import math
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop import optimizers
+from backprop.errors import InvalidInputError
+
+KEYS = [("w", 0), ("b", 0), ("w", 1)]
+
+
+def _grads(rng, n_steps):
+    shapes = [(3, 4), (4,), (4, 2)]
+    return [[rng.normal(size=s) for s in shapes] for _ in range(n_steps)]
+
+
+def _run(opt, params, grad_seq):
+    """Drive an optimizer as the training loop does: begin_step, then update every parameter."""
+    for grads in grad_seq:
+        scale = opt.begin_step()
+        for key, p, g in zip(KEYS, params, grads):
+            opt.update(key, p, g.copy() * (1.0 if scale is None else scale))  # the buffer is scratch
+    return params
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("sgd", {}), ("momentum", {"momentum": 0.9}), ("momentum", {"momentum": 0.5}),
+    ("nesterov", {"momentum": 0.9}), ("adam", {}), ("adam", {"beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6}),
+])
+def test_updates_equal_sklearn_formulas(oracle, name, kw):
+    rng = np.random.default_rng(0)
+    grad_seq = _grads(rng, 6)
+    start = [rng.normal(size=g.shape) for g in grad_seq[0]]
+    lr = 0.03
+    got = _run(optimizers.get(name, lr, **kw), [p.copy() for p in start], grad_seq)
+    want, state = [p.copy() for p in start], {}
+    skw = {"momentum": kw.get("momentum", 0.9), "b1": kw.get("beta_1", 0.9), "b2": kw.get("beta_2", 0.999),
+           "eps": kw.get("epsilon", 1e-8)}
+    for grads in grad_seq:
+        want = [p + u for p, u in zip(want, oracle.sklearn_updates(name, grads, state, lr, **skw))]
+    for g, w, s in zip(got, want, start):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
+        assert not np.allclose(g, s)
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adam"])
+def test_updates_equal_sklearns_own_optimizers(name):
+    so = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+    rng = np.random.default_rng(1)
+    grad_seq = _grads(rng, 5)
+    start = [rng.normal(size=g.shape) for g in grad_seq[0]]
+    ref = [p.copy() for p in start]
+    if name == "adam":
+        sk = so.AdamOptimizer(ref, learning_rate_init=0.01)
+        ours = optimizers.get("adam", 0.01)
+    else:
+        sk = so.SGDOptimizer(ref, learning_rate_init=0.01, momentum=0.8, nesterov=name == "nesterov")
+        ours = optimizers.get(name, 0.01, momentum=0.8)
+    for grads in grad_seq:
+        sk.update_params(ref, [g.copy() for g in grads])
+    got = _run(ours, [p.copy() for p in start], grad_seq)
+    for g, w in zip(got, ref):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
+
+
+def test_sgd_is_the_delta_rule():
+    opt = optimizers.get("sgd", 0.25)
+    assert opt.begin_step() == 0.25  # asks for gradients pre-multiplied by eta
+    p = np.array([1.0, 2.0])
+    opt.update(("w", 0), p, 0.25 * np.array([4.0, -8.0]))
+    np.testing.assert_array_equal(p, [0.0, 4.0])  # w <- w - eta dE/dw, eq. (5)
+
+
+def test_adam_defaults_to_sklearns_learning_rate():
+    assert optimizers.Adam().lr0 == 0.001
+
+
+@pytest.mark.parametrize("schedule, kw, lr_of", [
+    ("constant", {}, lambda t, e: 0.2),
+    ("invscaling", {"power_t": 0.5}, lambda t, e: 0.2 / t**0.5),
+    ("invscaling", {"power_t": 0.25}, lambda t, e: 0.2 / t**0.25),
+    ("exponential", {"gamma": 0.9}, lambda t, e: 0.2 * 0.9**e),
+])
+def test_named_schedules(schedule, kw, lr_of):
+    opt = optimizers.get("sgd", 0.2, schedule=schedule, **kw)
+    seen = []
+    for epoch in range(3):
+        opt.epoch = epoch
+        for _ in range(4):
+            seen.append(opt.begin_step())
+    want = [lr_of(t, e) for t, e in zip(range(1, 13), np.repeat(range(3), 4))]
+    np.testing.assert_allclose(seen, want, rtol=1e-15)
+
+
+def test_schedules_reach_fit(oracle):
+    """Through fit, every update uses the schedule's rate: replayed with the oracle's gradients."""
+    rng = np.random.default_rng(2)
+    net = oracle.random_net(rng, [2, 3, 1], "tanh", "identity")
+    X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 1))
+    Ws, bs = oracle.params(net)
+    rates = []
+    hist = net.fit(X, Y, mode="batch", epochs=4, lr=0.3, schedule="exponential", gamma=0.5,
+                   on_step=lambda n, info: rates.append(info["lr"]))
+    assert rates == [0.3, 0.15, 0.075, 0.0375] and hist.lr == rates
+    for lr in rates:
+        _, gW, gb = oracle.backward(Ws, bs, ["tanh", "identity"], "mse", X, Y)
+        Ws = [W - lr * g for W, g in zip(Ws, gW)]
+        bs = [b - lr * g for b, g in zip(bs, gb)]
+    for got, want in zip(net.weights + net.biases, Ws + bs):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam"])
+def test_state_dict_round_trip_continues_exactly(name):
+    rng = np.random.default_rng(3)
+    grad_seq = _grads(rng, 6)
+    start = [rng.normal(size=g.shape) for g in grad_seq[0]]
+    whole = _run(optimizers.get(name, 0.05, schedule="invscaling"), [p.copy() for p in start], grad_seq)
+    first = optimizers.get(name, 0.05, schedule="invscaling")
+    half = _run(first, [p.copy() for p in start], grad_seq[:3])
+    second = optimizers.get(name, 0.05, schedule="invscaling")
+    second.load_state_dict(first.state_dict())
+    rest = _run(second, half, grad_seq[3:])
+    for a, b in zip(whole, rest):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_get_errors_and_options():
+    with pytest.raises(InvalidInputError) as info:
+        optimizers.get("rmsprop", 0.1)
+    for name in ["rmsprop", "sgd", "momentum", "nesterov", "adam"]:
+        assert name in str(info.value)
+    opt = optimizers.get("adam", 0.01, momentum=0.3, beta_1=0.7)  # options it does not take are ignored
+    assert isinstance(opt, optimizers.Adam) and opt.beta_1 == 0.7
+    assert optimizers.get(opt, 0.5) is opt
+    assert isinstance(optimizers.get("nesterov", 0.1), optimizers.Momentum)
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), True, "0.1", None])
+def test_learning_rate_must_be_positive_and_finite(lr):
+    with pytest.raises(InvalidInputError, match="lr"):
+        optimizers.get("sgd", lr)
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adam"])
+def test_fit_with_optimizers_reduces_the_loss(name):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 3))
+    Y = np.tanh(X @ np.array([[1.0], [-2.0], [0.5]]))
+    net = backprop.Network([3, 8, 1], hidden="tanh", output="identity", seed=0, dtype="float64")
+    start = net.loss(X, Y)
+    hist = net.fit(X, Y, optimizer=name, lr=0.01, epochs=30, batch_size=16)
+    assert hist.n_updates == 120
+    assert net.loss(X, Y) < start / 5
+    assert math.isfinite(hist.loss[-1])
