@@ -259,4 +259,5 @@ def pytest_generate_tests(metafunc):
     if "engine_hidden" in metafunc.fixturenames:
         metafunc.parametrize("engine_hidden", HIDDEN)
     if "engine_output_loss" in metafunc.fixturenames:
-        metafunc.parametrize("engine_output_loss", OUTPUT_LOSS_PAIRS, ids=[f"{o}-{l}" for o, l in OUTPUT_LOSS_PAIRS])
+        metafunc.parametrize("engine_output_loss", OUTPUT_LOSS_PAIRS,
+                             ids=[f"{o}-{loss}" for o, loss in OUTPUT_LOSS_PAIRS])

@@ -407,6 +407,23 @@ def test_interrupt_guard_second_signal_is_not_swallowed():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_interrupt_guard_leaves_ignored_signals_ignored_and_clears_an_old_stop():
+    t = Trainer(_net(), loss="cross_entropy", epochs=1)
+    t.stop_requested = True  # left over from an earlier interruption
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with interrupt_guard(t) as guard:
+            assert not t.stop_requested
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) == guard._handle
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored, as the caller wanted
+            time.sleep(0.05)
+            assert not t.stop_requested and guard.signum is None
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def test_interrupt_guard_without_signal_reports_nothing():
     t = Trainer(_net(), loss="cross_entropy", epochs=1)
     X, y = _data()
@@ -461,6 +478,9 @@ def test_signal_in_a_subprocess_then_resume_in_another_gives_the_same_weights(tm
     script = tmp_path / "train.py"
     script.write_text(TRAIN_SCRIPT)
     ckpt = tmp_path / "run.ckpt"
+    # the uninterrupted run, side by side
+    straight = subprocess.Popen([PY, str(script), tmp_path / "unused.ckpt", tmp_path / "c.npy", "0", "new"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc = subprocess.Popen([PY, str(script), ckpt, tmp_path / "a.npy", "0.003", "new"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -480,64 +500,201 @@ def test_signal_in_a_subprocess_then_resume_in_another_gives_the_same_weights(tm
     resumed = _run_script(tmp_path, ckpt, tmp_path / "b.npy", 0, "resume")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.strip().splitlines()[-1]) == {"interrupted": False, "n_updates": 400}
-    straight = _run_script(tmp_path, tmp_path / "unused.ckpt", tmp_path / "c.npy", 0, "new")
-    assert straight.returncode == 0, straight.stderr
+    _, err = straight.communicate(timeout=120)
+    assert straight.returncode == 0, err
     assert not (tmp_path / "unused.ckpt").exists()
     a, b = np.load(tmp_path / "b.npy"), np.load(tmp_path / "c.npy")
     assert a.dtype == np.float32 and np.array_equal(a, b)
 
 
 KILL_SCRIPT = textwrap.dedent("""
-    import sys
+    # One import, many victims: each round forks a writer that saves checkpoints in a loop and kills it
+    # with SIGKILL at a random moment, then checks what is on disk. Prints one JSON line per round.
+    import json, os, random, signal, sys, time, warnings
     import numpy as np
     import backprop
     from backprop.training import Trainer
-    from backprop.checkpoint import save_checkpoint
+    from backprop.checkpoint import load_checkpoint, save_checkpoint
 
-    path = sys.argv[1]
-    net = backprop.Network([1200, 1200, 4], dtype="float64", seed=0)   # ~12 MB of weights, x3 with Adam
+    warnings.simplefilter("ignore")
+    path, rounds, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    folder = os.path.dirname(path)
+    rng = random.Random(seed)
+    net = backprop.Network([1000, 1000, 4], dtype="float64", seed=0)   # ~8 MB of weights, x3 with Adam
     t = Trainer(net, loss="mse", optimizer="adam", epochs=1, batch_size=2)
-    t.run(np.ones((2, 1200)) / 1200, np.zeros((2, 4)))
-    i = 0
-    while True:
-        i += 1
-        for p in net.weights + net.biases:
-            p[...] = i          # every tensor tells which write it belongs to
-        save_checkpoint(path, t, extra={"i": i})
-        print(i, flush=True)
+    t.run(np.ones((2, 1000)) / 1000, np.zeros((2, 4)))
+    for r in range(rounds):
+        before = set(os.listdir(folder))
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the writer: checkpoint after checkpoint, each tensor filled with its number
+            os.close(rd)
+            i = 1000 * (r + 1)
+            while True:
+                i += 1
+                for p in net.weights + net.biases:
+                    p[...] = i
+                save_checkpoint(path, t, extra={"i": i})
+                os.write(wr, (str(i) + chr(10)).encode())
+        os.close(wr)
+        reader = os.fdopen(rd)
+        first = int(reader.readline())          # one complete write of this round exists
+        time.sleep(rng.uniform(0.0, 0.4))
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        done = [first] + [int(v) for v in reader.read().split()]
+        reader.close()
+        state, extra = load_checkpoint(path)    # must always load
+        arrays_match = all((a == extra["i"]).all() for n, a in state["arrays"].items()
+                           if n.startswith(("weights", "biases")))
+        leftovers = sorted(set(os.listdir(folder)) - before - {os.path.basename(path)})
+        print(json.dumps({"killed": os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL,
+                          "loaded": extra["i"], "last_reported": max(done), "arrays_match": arrays_match,
+                          "tmp_left": any(n.endswith(".tmp") for n in leftovers)}), flush=True)
 """)
 
 
 def test_sigkill_during_checkpoint_writes_never_damages_the_previous_checkpoint(tmp_path):
-    script = tmp_path / "writer.py"
+    script = tmp_path / "killer.py"
     script.write_text(KILL_SCRIPT)
-    path = tmp_path / "ck.safetensors"
-    rng = random.Random(1234)
-    caught_mid_write = 0
-    last = 0
-    for _ in range(8):
-        before = set(os.listdir(tmp_path))
-        proc = subprocess.Popen([PY, str(script), path], stdout=subprocess.PIPE, text=True)
+    path = tmp_path / "ck" / "run.ckpt"
+    path.parent.mkdir()
+    rounds = 12
+    proc = subprocess.run([PY, str(script), str(path), str(rounds), "1234"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == rounds
+    for r in results:
+        assert r["killed"]
+        # the checkpoint on disk is the last completed write (or one completed just before the kill
+        # whose number was not yet reported), and its tensors belong to the same write as its metadata
+        assert r["loaded"] in (r["last_reported"], r["last_reported"] + 1), r
+        assert r["arrays_match"], r
+    # at least one kill landed inside a write (its temporary file was left behind): the test did hit the
+    # dangerous moment, and the previous checkpoint survived it
+    assert any(r["tmp_left"] for r in results), results
+    state, extra = load_checkpoint(path)  # and this process can read it too
+    assert extra["i"] == results[-1]["loaded"]
+
+
+# -- through the command line --------------------------------------------------------------------------------
+def _console_script():
+    exe = os.path.join(os.path.dirname(PY), "backprop")
+    return [exe] if os.path.exists(exe) else [PY, "-m", "backprop"]
+
+
+# spirals: 405 training rows in batches of 8 = 51 updates per epoch; 150 epochs last a few seconds
+CLI_RUN = ["train", "spirals", "--layers", "32,16", "--batch-size", "8", "--epochs", "150", "--seed", "3",
+           "--quiet"]
+
+
+def _wait_for_new_file(path, proc, old_inode=None, timeout=120):
+    """Wait until ``path`` is (re)written by ``proc``: a checkpoint exists and training is under way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            assert int(proc.stdout.readline()) == 1  # one complete checkpoint exists (maybe an older one too)
-            time.sleep(rng.uniform(0.0, 0.5))
+            if os.stat(path).st_ino != old_inode:
+                return
+        except FileNotFoundError:
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError(f"{path} was not written within {timeout} s")
+
+
+def _weights(path):
+    net = backprop.load(path)
+    return [p for p in net.weights + net.biases]
+
+
+@pytest.mark.parametrize("sig, status, name", [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_cli_signal_writes_checkpoint_and_model_and_resume_matches_an_uninterrupted_run(tmp_path, sig, status,
+                                                                                           name):
+    cli = _console_script()
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "interrupted.safetensors"
+    straight = None
+    if sig == signal.SIGINT:  # the reference run, side by side
+        straight = subprocess.Popen([*cli, *CLI_RUN, "--out", tmp_path / "straight.safetensors"], cwd=tmp_path,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cli, *CLI_RUN, "--out", out, "--checkpoint", ckpt, "--checkpoint-every", "1"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_new_file(ckpt, proc)  # epoch 1 is done: training is under way
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"interrupted by {name}") and "Traceback" not in err
+    assert str(ckpt) in line and str(out) in line and f"--resume {ckpt}" in line
+    state, extra = load_checkpoint(ckpt)
+    assert 1 <= state["meta"]["epoch"] < 150 and state["meta"]["history"]["interrupted"] is True
+    assert extra["train_config"]["data"] == "spirals"
+    # the model written on interruption holds the same weights as the checkpoint
+    model = _weights(out)
+    assert _same(model, [state["arrays"][f"{k}.{i}"] for k in ("weights", "biases") for i in range(3)])
+    if straight is None:
+        return
+
+    resumed = subprocess.run([*cli, "train", "--resume", ckpt, "--out", tmp_path / "resumed.safetensors",
+                              "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    _, err = straight.communicate(timeout=180)
+    assert straight.returncode == 0, err
+    assert _same(_weights(tmp_path / "resumed.safetensors"), _weights(tmp_path / "straight.safetensors"))
+    info = backprop.load(tmp_path / "resumed.safetensors").metadata["history"]
+    assert info["epochs"] == 150 and info["n_updates"] == 150 * info["updates_per_epoch"] and not info["interrupted"]
+
+
+def _cli(args, capsys):
+    """The command line's entry point, in this process: (status, stderr)."""
+    from backprop.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main.main(args=[str(a) for a in args])
+    return info.value.code, capsys.readouterr().err
+
+
+def test_cli_resume_refuses_a_changed_run_and_a_damaged_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "run.ckpt"
+    status, err = _cli(["train", "xor", "--layers", "4", "--epochs", "2", "--quiet", "--out",
+                        tmp_path / "m.safetensors", "--checkpoint", ckpt], capsys)
+    assert status == 0, err
+    status, err = _cli(["train", "--resume", ckpt, "--layers", "8", "--out", tmp_path / "m2.safetensors"], capsys)
+    assert status == 2 and err.startswith("error: --layers 8 differs from the checkpoint's")
+    ckpt.write_bytes(ckpt.read_bytes()[:200])
+    status, err = _cli(["train", "--resume", ckpt, "--out", tmp_path / "m2.safetensors"], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "truncated" in err
+    assert not (tmp_path / "m2.safetensors").exists()
+
+
+def test_cli_sigkill_during_training_and_checkpoint_writes_leaves_a_resumable_checkpoint(tmp_path):
+    """Kill `backprop train` (4 MB checkpoints every epoch) at random moments, resuming each time from
+    whatever checkpoint is on disk: it always loads, and the run keeps going forward."""
+    cli = _console_script()
+    ckpt = tmp_path / "run.ckpt"
+    args = ["train", "spirals", "--layers", "512,512", "--mode", "batch", "--epochs", "100000", "--quiet",
+            "--out", tmp_path / "m.safetensors", "--checkpoint", ckpt]
+    rng = random.Random(7)
+    epochs_seen = []
+    inode = None
+    for round_ in range(3):
+        cmd = [*cli, *args] if round_ == 0 else [*cli, "train", "--resume", ckpt, "--out", tmp_path / "m.safetensors",
+                                                 "--quiet"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for_new_file(ckpt, proc, inode)
+            time.sleep(rng.uniform(0.05, 0.6))
             proc.send_signal(signal.SIGKILL)
-            out, _ = proc.communicate(timeout=30)
+            proc.communicate(timeout=60)
         finally:
             proc.kill()
         assert proc.returncode == -signal.SIGKILL
-        done = [int(v) for v in out.split()]
-        newest = max([1] + done)
-        state, extra = load_checkpoint(path)  # always loadable
-        i = extra["i"]
-        assert i in (newest, newest + 1)  # the last completed write (or one finished but not yet printed)
-        for name, arr in state["arrays"].items():
-            if name.startswith(("weights", "biases")):
-                assert (arr == i).all(), name  # tensors and metadata of the same write
-        leftovers = set(os.listdir(tmp_path)) - before - {path.name}
-        caught_mid_write += any(n.endswith(".tmp") for n in leftovers)
-        last = i
-    assert last >= 1
-    # the kill landed inside a write at least once (a temporary file was left behind), so the test
-    # did exercise the dangerous moment
-    assert caught_mid_write >= 1
+        state, extra = load_checkpoint(ckpt)
+        epochs_seen.append(state["meta"]["epoch"])
+        inode = os.stat(ckpt).st_ino
+    assert epochs_seen == sorted(epochs_seen) and epochs_seen[0] >= 1
+    assert not (tmp_path / "m.safetensors").exists()  # killed runs never got to write a model

@@ -43,19 +43,21 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_array_api_dispatch_with_numpy():
     """check_array_api_input (NumPy namespace): array-API dispatch on must not change results."""
     code = textwrap.dedent("""
-        import warnings
+        import sys, warnings
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.utils.estimator_checks import check_array_api_input
         from backprop import MLPClassifier, MLPRegressor
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for est in (MLPClassifier(), MLPRegressor()):
+        for i, text in enumerate(sys.argv[1:]):
+            est = eval(text)
             check_array_api_input(type(est).__name__, est, array_namespace="numpy",
                                   expect_only_array_outputs=False)
-        print("checked")
+            print("checked", i)
     """)
+    reprs = [repr(est) for est in ESTIMATORS]
     env = dict(os.environ, SCIPY_ARRAY_API="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code, *reprs], env=env, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "checked"
+    assert out.stdout.splitlines() == [f"checked {i}" for i in range(len(reprs))]

@@ -174,3 +174,12 @@ def test_gradcheck_accepts_dead_units(oracle):
     assert np.all(tr.grad_weights[0][:, :3] == 0) and np.all(tr.grad_weights[1][:3] == 0)
     res = backprop.gradcheck(net, X, Y, loss="cross_entropy", max_checks=None)
     assert res.ok(), str(res)
+
+
+def test_predict_in_chunks_equals_the_oracle(oracle):
+    rng = np.random.default_rng(9)
+    net = oracle.random_net(rng, [4, 7, 3], "gelu", "softmax")
+    X = rng.normal(size=(5000, 4))  # more rows than one chunk of 4096
+    _, as_ = oracle.forward(net.weights, net.biases, oracle.act_names(net), X)
+    np.testing.assert_allclose(net.predict(X), as_[-1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(net.predict(X, chunk=333), as_[-1], rtol=1e-12, atol=1e-15)

@@ -4,11 +4,17 @@ independent NumPy transcription of scikit-learn's formulas."""
 import numpy as np
 import pytest
 
-import backprop
-
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-torch.set_num_threads(1)  # tiny tensors; xdist workers share two cores
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors, and xdist workers share two cores; other modules get their setting back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 TORCH_ACT = {

@@ -381,7 +381,8 @@ ERRORS = [
     ("lr-string", lambda: _net().fit(X2, Y1, lr="0.1"), BackpropError, ["lr"]),
     ("epochs-zero", lambda: _net().fit(X2, Y1, epochs=0), InvalidInputError, ["epochs", "at least 1"]),
     ("epochs-float", lambda: _net().fit(X2, Y1, epochs=2.5), InvalidTypeError, ["epochs", "integer"]),
-    ("batch-size-zero", lambda: _net().fit(X2, Y1, batch_size=0), InvalidInputError, ["batch_size", "at least 1"]),
+    ("batch-size-zero", lambda: _net().fit(X2, Y1, batch_size=0), InvalidInputError,
+     ["batch_size", "at least 1"]),
     ("batch-size-negative", lambda: _net().fit(X2, Y1, batch_size=-3), InvalidInputError, ["batch_size"]),
     ("online-with-batch-size", lambda: _net().fit(X2, Y1, mode="online", batch_size=2), InvalidInputError,
      ["online", "batch_size"]),
@@ -392,7 +393,8 @@ ERRORS = [
      InvalidInputError, ["Y", "infinity"]),
     ("row-mismatch", lambda: _net().fit(np.zeros((5, 2)), np.zeros((4, 1))), InvalidInputError,
      ["5 rows", "4"]),
-    ("feature-mismatch", lambda: _net().fit(np.zeros((4, 3)), Y1), InvalidInputError, ["X", "3 columns", "2"]),
+    ("feature-mismatch", lambda: _net().fit(np.zeros((4, 3)), Y1), InvalidInputError,
+     ["X", "3 columns", "2"]),
     ("output-mismatch", lambda: _net().fit(X2, np.zeros((4, 2))), InvalidInputError, ["Y", "2 columns", "1"]),
     ("predict-features", lambda: _net().predict(np.zeros((4, 5))), InvalidInputError, ["X", "5 columns"]),
     ("X-1d", lambda: _net().fit(np.zeros(4), Y1), InvalidInputError, ["X", "2-D"]),
@@ -401,12 +403,15 @@ ERRORS = [
     ("X-empty", lambda: _net().fit(np.zeros((0, 2)), np.zeros((0, 1))), InvalidInputError, ["X", "empty"]),
     ("sigmoid-targets", lambda: _net().fit(X2, np.full((4, 1), 2.0)), InvalidInputError,
      ["[0, 1]", "sigmoid"]),
-    ("class-index-range", lambda: backprop.Network([2, 3, 3], output="softmax").fit(X2, np.array([0, 1, 3, 1])),
+    ("class-index-range",
+     lambda: backprop.Network([2, 3, 3], output="softmax").fit(X2, np.array([0, 1, 3, 1])),
      InvalidInputError, ["class indices", "0..2"]),
-    ("validation-data", lambda: _net().fit(X2, Y1, validation_data=X2), InvalidInputError, ["validation_data"]),
+    ("validation-data", lambda: _net().fit(X2, Y1, validation_data=X2), InvalidInputError,
+     ["validation_data"]),
     ("validation-shape", lambda: _net().fit(X2, Y1, validation_data=(np.zeros((3, 4)), np.zeros((3, 1)))),
      InvalidInputError, ["X", "4 columns"]),
-    ("early-stopping-zero", lambda: _net().fit(X2, Y1, early_stopping=0), InvalidInputError, ["early_stopping"]),
+    ("early-stopping-zero", lambda: _net().fit(X2, Y1, early_stopping=0), InvalidInputError,
+     ["early_stopping"]),
     ("l2-negative", lambda: _net().fit(X2, Y1, l2=-1.0), InvalidInputError, ["l2", ">= 0"]),
     ("init", lambda: backprop.Network([2, 1], init="glorot"), InvalidInputError, ["init", "xavier", "he"]),
 ]
@@ -438,3 +443,46 @@ def test_errors_are_builtin_types_too():
         backprop.Network([3])
     with pytest.raises(TypeError):
         backprop.Network([3, 2.5, 1])
+
+
+@pytest.mark.parametrize("method", ["predict", "trace", "loss", "fit"])
+def test_user_assigned_parameters_are_checked(method):
+    net = _net(dtype="float64")
+    call = {"predict": lambda: net.predict(X2), "trace": lambda: net.trace(X2, Y1),
+            "loss": lambda: net.loss(X2, Y1), "fit": lambda: net.fit(X2, Y1, epochs=1)}[method]
+    net.weights[0] = np.zeros((4, 3))
+    with pytest.raises(InvalidInputError, match=r"weights\[0\].*\(4, 3\).*\(2, 3\)"):
+        call()
+    net.weights[0] = [[0.0] * 3] * 2
+    with pytest.raises(InvalidTypeError, match=r"weights\[0\].*NumPy array"):
+        call()
+    # an array of another float dtype is taken over in the network's dtype
+    net.weights[0] = np.full((2, 3), 0.5, dtype=np.float32)
+    call()
+    assert net.weights[0].dtype == np.float64
+
+
+def test_record_gradients_in_batch_mode(oracle):
+    rng = np.random.default_rng(12)
+    net = oracle.random_net(rng, [3, 4, 2], "tanh", "sigmoid")
+    X, Y = _data(rng, 7)
+    deltas, gW, gb = oracle.backward(*oracle.params(net), oracle.act_names(net), "mse", X, Y)
+    hist = net.fit(X, Y, mode="batch", epochs=1, lr=0.1, record_gradients=True)
+    norms = [math.sqrt((g**2).sum() + (b**2).sum()) for g, b in zip(gW, gb)]
+    np.testing.assert_allclose(hist.grad_norm[0], norms, rtol=1e-12)
+    np.testing.assert_allclose(hist.mean_abs_delta[0], [np.abs(d).mean() for d in deltas], rtol=1e-12)
+
+
+def test_epoch_loss_is_the_size_weighted_mean_of_the_batch_losses(oracle):
+    """History.loss: each batch's E before its update, weighted by the batch's size, over m."""
+    rng = np.random.default_rng(13)
+    net = oracle.random_net(rng, [3, 4, 2], "sigmoid", "sigmoid")
+    X, Y = _data(rng, 10)
+    Ws, bs = oracle.params(net)
+    acts = oracle.act_names(net)
+    total = 0.0
+    for s in range(0, 10, 4):
+        total += oracle.net_loss(Ws, bs, acts, "mse", X[s:s + 4], Y[s:s + 4]) * len(X[s:s + 4])
+        Ws, bs = _sgd_step(oracle, Ws, bs, acts, "mse", X[s:s + 4], Y[s:s + 4], 0.5)
+    hist = net.fit(X, Y, batch_size=4, epochs=1, lr=0.5, shuffle=False)
+    assert hist.loss[0] == pytest.approx(total / 10, rel=1e-12)

@@ -6,7 +6,6 @@ the bias weight w_0j kept apart), ``lr`` (eta).
 """
 
 from . import activations, datasets, losses, optimizers
-from .estimators import MLPClassifier, MLPRegressor
 from .explain import explain
 from .errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
                      ModelFileError)
@@ -23,3 +22,12 @@ __all__ = [
     "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
     "MLPClassifier", "MLPRegressor", "explain",
 ]
+
+
+def __getattr__(name):
+    # the scikit-learn estimators import scikit-learn (~1 s): only when they are asked for
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'backprop' has no attribute {name!r}")

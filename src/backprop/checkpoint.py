@@ -341,7 +341,9 @@ class interrupt_guard:
     conventional status to exit with (130 for SIGINT, 143 for SIGTERM). A second signal while the
     first is being handled is not swallowed: the previous handlers are put back and the signal is
     delivered to them (Ctrl-C twice still stops a stuck program). On exit the previous handlers are
-    restored. Outside the main thread (where Python cannot install handlers) it does nothing.
+    restored. Entering clears ``trainer.stop_requested``, so a trainer stopped once can run on. A signal
+    that is ignored (SIG_IGN, as under ``nohup``) stays ignored. Outside the main thread (where Python
+    cannot install handlers) it does nothing.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -365,8 +367,11 @@ class interrupt_guard:
         self.trainer.stop_requested = True
 
     def __enter__(self):
+        self.trainer.stop_requested = False  # a fresh start: a stop asked for earlier is spent
         if threading.current_thread() is threading.main_thread():
             for s in self.signals:
+                if signal.getsignal(s) is signal.SIG_IGN:
+                    continue  # ignored on purpose (nohup, background jobs): leave it so
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 

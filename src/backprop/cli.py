@@ -35,6 +35,9 @@ DEFAULT_DATA = "digits"
 #: options that may change when a run is resumed (everything else must match the checkpoint)
 RESUMABLE = {"epochs", "out", "plot", "checkpoint", "checkpoint_every", "resume", "quiet", "as_json",
              "progress", "debug", "data_dir"}
+#: without --epochs: enough epochs for about this many updates, within these bounds
+AUTO_UPDATES = 2000
+AUTO_EPOCHS = (20, 300)
 #: epochs with at least this many updates also get a bar for the batches
 BATCH_BAR_MIN_STEPS = 50
 #: progress refreshes per second (and at most this many updates of the bars per second)
@@ -63,6 +66,9 @@ class _Main(click.Group):
         except click.Abort:
             _error("interrupted", debug)
             status = 130
+        except _NoArgsIsHelp as exc:  # plain `backprop`: the help, as --help gives it
+            click.echo(exc.ctx.get_help())
+            status = 0
         except click.ClickException as exc:
             msg = exc.format_message()
             ctx = getattr(exc, "ctx", None)
@@ -92,6 +98,10 @@ class _Main(click.Group):
             warnings.showwarning = old_show
         sys.stdout.flush()
         sys.exit(status)
+
+
+#: click >= 8.2 raises this for a group called without a command; older versions print the help
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _error(message, debug):
@@ -395,7 +405,9 @@ class _Progress:
 @click.option("--mode", type=click.Choice(["online", "batch", "minibatch"]),
               help="online (B = 1), batch (B = m) or minibatch (B = --batch-size, default 32).")
 @click.option("--batch-size", type=int, help="Mini-batch size B (default 32).")
-@click.option("--epochs", type=int, default=20, show_default=True, help="Passes over the training data.")
+@click.option("--epochs", type=int, help="Passes over the training data (default: enough for about "
+                                           f"{AUTO_UPDATES:,} updates, at least {AUTO_EPOCHS[0]}, at most "
+                                           f"{AUTO_EPOCHS[1]}).")
 @click.option("--lr", type=float, help="Learning rate eta (default: 0.001 for adam, 0.1 for sgd, "
                                        "0.02 for momentum/nesterov).")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]), default="adam",
@@ -447,6 +459,9 @@ def train(ctx, data, **kw):
     if checkpoint:
         _check_out_path(checkpoint, "--checkpoint")
 
+    for path, what in ((out, "--out"), (checkpoint, "--checkpoint")):
+        if path and data and os.path.exists(path) and os.path.exists(data) and os.path.samefile(path, data):
+            raise InvalidInputError(f"{what} {path!r} is the data file; choose another name")
     state = None
     if resume:
         cfg, state = _resume_config(ctx, resume, data, data_opts, kw)
@@ -485,7 +500,8 @@ def train(ctx, data, **kw):
         import signal
 
         name = signal.Signals(guard.signum).name
-        click.echo(f"interrupted by {name} at epoch {trainer.epoch + 1}: checkpoint written to {path}, "
+        click.echo(f"interrupted by {name} in epoch {trainer.epoch + 1} after {history.n_updates:,} updates: "
+                   f"checkpoint written to {path}, "
                    f"model to {out}; continue with: backprop train --resume {path}", err=True)
         status = guard.exit_status
     else:
@@ -598,8 +614,13 @@ def _prepare(cfg, data_dir):
         return (datasets.apply_standardize(A, meta["standardize"], dtype) if meta["standardize"]
                 else np.ascontiguousarray(A, dtype=dtype))
 
+    if cfg.get("epochs") is None:  # small data sets need more passes for the same number of updates
+        steps = -(-(m - n_val) // _batch_size(cfg, m - n_val))
+        cfg["epochs"] = int(min(AUTO_EPOCHS[1], max(AUTO_EPOCHS[0], -(-AUTO_UPDATES // steps))))
     prep = {"meta": meta, "n_out": n_out, "n_features": X.shape[1], "dataset": ds}
     prep["X"] = inputs(X[fit_idx])
+    if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
+        prep["raw_2d"] = (X[fit_idx], y[fit_idx])
     prep["Y"], prep["y"] = _targets(y[fit_idx], meta, n_out, dtype)
     prep["val"] = None
     if n_val:
@@ -686,8 +707,14 @@ def _plots(prefix, net, prep, history, ui):
     try:
         plots.plot_loss(history.to_dict(), loss_path)
         written = [loss_path]
-        if prep["n_features"] == 2 and prep["meta"]["task"] == "classification":
-            plots.plot_boundary(net, prep["X"], prep["y"], boundary_path)
+        meta = prep["meta"]
+        if "raw_2d" in prep and meta["task"] == "classification":
+            from .datasets import apply_standardize
+
+            stats = meta["standardize"]
+            X2, y2 = prep["raw_2d"]
+            plots.plot_boundary(net, X2, y2, boundary_path, classes=meta["classes"],
+                                transform=(lambda g: apply_standardize(g, stats, net.dtype)) if stats else None)
             written.append(boundary_path)
     except (BackpropError, OSError, ValueError) as exc:  # the model is saved: a failed plot is a warning
         click.echo(f"warning: --plot failed: {' '.join(str(exc).split())}", err=True)
@@ -833,12 +860,13 @@ def _print_evaluation(ui, r, meta):
     names = [str(c) for c in r["classes"]]
     if len(names) <= 20:
         ui.out.print("confusion matrix (rows: true class, columns: predicted class)", soft_wrap=True)
+        short = max(map(len, names)) > 6  # long names: numbered columns, names on the rows only
         cm = Table()
         cm.add_column("")
-        for n in names:
-            cm.add_column(n, justify="right")
-        for n, row in zip(names, r["confusion_matrix"]):
-            cm.add_row(n, *[str(v) for v in row])
+        for k, n in enumerate(names):
+            cm.add_column(str(k) if short else n, justify="right")
+        for k, (n, row) in enumerate(zip(names, r["confusion_matrix"])):
+            cm.add_row(f"{k} {n}" if short else n, *[str(v) for v in row])
         ui.out.print(cm)
     else:
         ui.out.print(f"confusion matrix: {len(names)} classes, see --json")

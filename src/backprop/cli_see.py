@@ -62,7 +62,9 @@ def _layers(text):
     try:
         sizes = [int(p) for p in parts]
     except ValueError:
-        raise InvalidInputError(f"--layers must be widths separated by commas like 2,2,1, got {text!r}") from None
+        raise InvalidInputError(
+            f"--layers must be widths separated by commas like 2,2,1, got {text!r}"
+        ) from None
     return sizes
 
 
@@ -102,12 +104,19 @@ def _standardize(meta):
 
 def _target_for(net, meta, y_raw):
     """A model's target for one row: a class index (one-hot by the engine) or the value(s)."""
+    import numpy as np
+
     from .datasets import encode_labels
 
     classes = meta.get("classes")
     if meta.get("task", "classification" if classes else "regression") == "classification" and classes:
         idx = int(encode_labels([y_raw], classes)[0])
         return idx if net.sizes[-1] > 1 else [float(idx)]
+    stats = meta.get("target_standardize")
+    if stats:  # a regression model learnt standardized targets
+        from .datasets import apply_standardize
+
+        return apply_standardize(np.reshape(np.asarray(y_raw, dtype=float), (1, -1)), stats)[0]
     return y_raw
 
 
@@ -134,7 +143,8 @@ def _default_sample(net, seed):
 @click.option("--x", "x_text", default=None, metavar="X1,X2,...", help="The sample's inputs.")
 @click.option("--y", "y_text", default=None, metavar="Y1,...",
               help="Its target: one number per output, or a class index for a softmax output.")
-@click.option("--lr", type=float, default=0.5, show_default=True, help="Learning rate eta of the delta rule (5).")
+@click.option("--lr", type=float, default=0.5, show_default=True,
+              help="Learning rate eta of the delta rule (5).")
 @click.option("--format", "fmt", type=click.Choice(_FORMATS), default="text", show_default=True)
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="A saved model to explain.")
 @click.option("--row", type=int, default=None, help="With --model: the row (0 = first) of its data set.")
@@ -188,9 +198,14 @@ def explain(layers, hidden, output_act, loss, seed, x_text, y_text, lr, fmt, mod
             note = (f"The sample is row {row} of the {split} part of the data set {ds.name!r} "
                     f"(target {y_raw!r})" + (", standardized as in training: x = (row - mean) / scale."
                                              if transform is not None else "."))
+            if meta.get("target_standardize") and not meta.get("classes"):
+                note += " The target is standardized with the training statistics too, as the model " \
+                        "learnt it."
         else:
             if x_text is None or y_text is None:
-                raise InvalidInputError("with --model give --row N (a row of its data set) or both --x and --y")
+                raise InvalidInputError(
+                    "with --model give --row N (a row of its data set) or both --x and --y"
+                )
             x = [_floats(x_text, "--x")]
             y = _floats(y_text, "--y")
             note = ("The inputs given are standardized as in training: x = (given - mean) / scale."
@@ -277,8 +292,9 @@ def plot(model, what, out, data, split, dpi):
         if y is None:
             raise InvalidInputError(f"the data set {ds.name!r} has no target column to colour the points")
         classes = meta.get("classes") or ds.classes
+        sizes = "-".join(map(str, net.sizes))
         plots.plot_boundary(net, X, y, out, transform=_standardize(meta), classes=classes, dpi=dpi,
-                            title=f"{ds.name}: decision regions of the {'-'.join(map(str, net.sizes))} network")
+                            title=f"{ds.name}: decision regions of the {sizes} network")
     click.echo(f"wrote {out}")
 
 

@@ -181,20 +181,25 @@ def _split(ds, test_fraction, split_seed):
 
 
 def _stratified_indices(y, n_test, rng):
-    """About ``n_test`` row indices drawn from every class in proportion to its size."""
+    """Exactly ``n_test`` row indices, drawn from every class in proportion to its size.
+
+    Each class gets the floor of its share, the rows left over go to the largest remainders
+    (Hamilton's method); every class keeps at least one training row.
+    """
     keys = _label_keys(y)
     uniq, inverse = np.unique(keys, return_inverse=True)
     m = len(keys)
-    chosen = []
-    for c in range(len(uniq)):
-        rows = np.flatnonzero(inverse == c)
-        k = int(round(n_test * len(rows) / m))
-        k = min(k, len(rows) - 1) if len(rows) > 1 else 0  # keep every class in the training part
-        chosen.append(rng.permutation(rows)[:k])
-    idx = np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=np.intp)
+    sizes = np.bincount(inverse, minlength=len(uniq))
+    share = n_test * sizes / m
+    take = np.floor(share).astype(int)
+    for c in np.argsort(-(share - take), kind="stable")[: n_test - take.sum()]:
+        take[c] += 1
+    take = np.minimum(take, sizes - 1)
+    chosen = [rng.permutation(np.flatnonzero(inverse == c))[:take[c]] for c in range(len(uniq))]
+    idx = np.concatenate(chosen) if chosen else np.array([], dtype=np.intp)
     if idx.size == 0:
-        idx = np.sort(rng.permutation(m)[:n_test])
-    return idx
+        idx = rng.permutation(m)[:n_test]
+    return np.sort(idx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ def encode_labels(y, classes, *, where="target"):
         if j is None:
             shown = ", ".join(map(repr, classes[:20])) + (" ..." if len(classes) > 20 else "")
             raise InvalidInputError(
-                f"{where} row {i + 1} has the label {k!r}, which the model cannot produce; "
+                f"{where} row {i + 1} has the label {str(k)!r}, which the model cannot produce; "
                 f"its classes are: {shown}"
             )
         out[i] = j
@@ -682,10 +687,12 @@ class CsvReader:
             raise InvalidInputError(f"cannot read {self.path} as CSV: {exc}") from None
         self.header = [h.strip() for h in self.header]
         if not any(self.header):
+            self.close()
             raise InvalidInputError(f"{self.path}: the first line must be a header naming the columns")
         seen = set()
         for h in self.header:
             if h in seen:
+                self.close()
                 raise InvalidInputError(f"{self.path}: column name {h!r} appears twice in the header")
             seen.add(h)
 

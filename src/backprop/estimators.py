@@ -11,7 +11,8 @@ eq. (5), momentum, Nesterov, Adam in scikit-learn's form). What scikit-learn fix
 * The error term of the output layer is delta^o = yhat - y for every task (canonical pairs:
   identity + half squared error, logistic + binary log-loss, softmax + log-loss, exp + half Poisson
   deviance), divided by the batch's sum of sample weights (eq. 3 with weights).
-* The L2 penalty alpha/2 ||W||^2 is divided by that same sum: the gradient gets alpha W / m_batch.
+* The L2 penalty alpha/2 ||W||^2 is divided by that same sum (the batch size m without weights):
+  the weight gradients get alpha W / m.
 * ``loss_`` is scikit-learn's loss value (probabilities clipped to [eps, 1-eps]; squared error
   averaged over the outputs too) plus the penalty, averaged over the epoch's batches.
 * ``learning_rate='invscaling'`` sets eta = eta_0 / (t_ + 1)^power_t at the end of each epoch
@@ -29,7 +30,6 @@ counted across ``partial_fit`` calls, float32 training, and safetensors model fi
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import warnings
 from numbers import Integral, Real
@@ -53,6 +53,7 @@ from . import activations as _act
 from . import losses as _losses
 from . import optimizers as _opt
 from .errors import InvalidInputError, ModelFileError
+from .io import load_arrays, save_arrays
 from .network import Network
 from .training import blas_threads
 
@@ -80,13 +81,20 @@ class _Exp(_act.Activation):
 
 
 class _Logistic(_act.Sigmoid):
-    """The engine's sigmoid with scipy's ``expit`` as g: the same g' (from a), but small
-    probabilities keep their relative precision (the tanh form rounds them to 0 below h = -37),
-    so ``predict_proba`` is never exactly 0 or 1 where scikit-learn's is not, and
-    ``predict_log_proba`` stays finite."""
+    """The output units' logistic g: scipy's ``expit`` (small probabilities keep their relative
+    precision, which the engine's tanh form loses), with the engine's g' (from a).
+
+    A logistic unit's probability lies strictly inside (0, 1), but in floating point it rounds
+    to exactly 1 from h = 37 on (float64). It is kept at the nearest values eps/2 and 1 - eps/2
+    whose complements are exact, so neither p nor 1 - p of ``predict_proba`` is ever 0 or 1 and
+    ``predict_log_proba`` stays finite. The change (at most 1.1e-16) is below every rounding
+    error of training and below the clipping scikit-learn applies in its log-loss.
+    """
 
     def forward(self, h, out=None):
-        return expit(h, out=out)
+        out = expit(h, out=out)
+        half_eps = np.finfo(out.dtype).eps / 2
+        return np.clip(out, half_eps, 1 - half_eps, out=out)
 
 
 class _SklearnLoss(_losses.Loss):
@@ -208,12 +216,12 @@ class _BaseMLP(BaseEstimator):
         return [_HIDDEN[a] for a in act]
 
     def _output_activation(self):
-        """(scikit-learn's name, the engine's activation) of the output layer, chosen by task."""
+        """scikit-learn's name of the output activation, chosen by the task."""
         if not is_classifier(self):
-            return ("exp", _Exp()) if self.loss == "poisson" else ("identity", "identity")
+            return "exp" if self.loss == "poisson" else "identity"
         if self._label_binarizer.y_type_ == "multiclass":
-            return "softmax", "softmax"
-        return "logistic", "sigmoid"  # binary and multilabel: one logistic unit per label
+            return "softmax"
+        return "logistic"  # binary and multilabel: one logistic unit per label
 
     def _loss_kind(self):
         if not is_classifier(self):
@@ -271,7 +279,7 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
-        self.out_activation_ = self._output_activation()[0]
+        self.out_activation_ = self._output_activation()
         self.coefs_, self.intercepts_ = [], []
         for i in range(self.n_layers_ - 1):
             # Glorot uniform, as scikit-learn: its factor follows the hidden activation of the
@@ -418,6 +426,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise InvalidInputError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        self._ensure_stochastic_state(early_stopping)
         if early_stopping:
             # don't stratify in multilabel classification (scikit-learn's rule)
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
@@ -489,6 +498,16 @@ class _BaseMLP(BaseEstimator):
             self.coefs_ = [c.copy() for c in self._best_coefs]
             self.intercepts_ = [b.copy() for b in self._best_intercepts]
             self._sync_params()
+
+    def _ensure_stochastic_state(self, early_stopping):
+        """Counters a warm start needs when the solver or early_stopping changed since the last fit."""
+        if not hasattr(self, "_no_improvement_count"):
+            self._no_improvement_count = 0
+        if early_stopping and getattr(self, "validation_scores_", None) is None:
+            self.validation_scores_, self.validation_loss_curve_ = [], []
+            self.best_validation_score_, self.best_loss_ = -np.inf, None
+        if not early_stopping and getattr(self, "best_loss_", None) is None:
+            self.best_loss_ = np.inf
 
     def _step(self, net, opt, loss, xb, yb, swb):
         """One update on a batch: forward pass, error terms, gradients, optimizer. Returns E."""
@@ -673,7 +692,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         self._sync_params()
         arrays, meta = _to_arrays_meta(self)
-        _write(path, arrays, meta)
+        save_arrays(path, arrays, meta, kind="estimator")
         return path
 
     @classmethod
@@ -716,8 +735,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``early_stopping`` sets one aside.
 
     Differences on purpose: ``warm_start`` and ``partial_fit`` keep the optimizer state (Adam
-    moments, velocities); ``n_iter_`` counts the epochs of all ``partial_fit`` calls; float32
-    input trains a float32 network; ``loss_curve_`` is also recorded for ``solver='lbfgs'``.
+    moments, velocities; a change of ``solver`` or of momentum on/off starts a new one);
+    ``n_iter_`` counts the epochs of all ``partial_fit`` calls and warm-started fits, like
+    ``loss_curve_`` and ``t_``; float32 input trains a float32 network; ``loss_curve_`` is also
+    recorded (per iteration) for ``solver='lbfgs'``; predicted probabilities of logistic outputs
+    stay strictly inside (0, 1). ``save(path)``/``MLPClassifier.load(path)`` write and read
+    safetensors + JSON model files (no pickle); ``joblib``/``pickle`` work as well.
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
@@ -1001,18 +1024,14 @@ def _to_arrays_meta(est):
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
         sd = opt.state_dict()
-        for slot, d in sd.pop("state").items():
-            for key, arr in d.items():
-                arrays[f"opt.{slot}.{key}"] = arr
+        for slot, d in opt.state.items():
+            for (kind, k), arr in d.items():  # keys ("w", k) / ("b", k)
+                arrays[f"opt.{slot}.{kind}.{k}"] = arr
+        del sd["state"]
         sd["rate"] = opt.schedule.value
         sd["hyper"] = {k: getattr(opt, k) for k in ("momentum", "beta_1", "beta_2", "epsilon")
                        if hasattr(opt, k)}
         meta["optimizer"] = sd
-    try:
-        from . import __version__ as version
-    except ImportError:  # pragma: no cover
-        version = None
-    meta["library_version"] = version
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}, meta
 
 
@@ -1020,13 +1039,14 @@ def _from_arrays_meta(arrays, meta, path):
     if meta.get("format") != _FORMAT or meta.get("class") not in _CLASSES:
         raise ModelFileError(f"{path} is not a backprop estimator file (no '{_FORMAT}' metadata)")
     if int(meta.get("format_version", 0)) > _FORMAT_VERSION:
-        raise ModelFileError(f"{path} was written by a newer backprop (format "
+        raise ModelFileError(f"{path} was written by a newer backprop (estimator format "
                              f"{meta['format_version']}); upgrade backprop to read it")
     try:
         params = {k: _unjson(v) for k, v in meta["params"].items()}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         est = _CLASSES[meta["class"]](**params)
+        est._validate_params()  # a file's parameters are checked like a user's
         for k, v in meta["fitted"].items():
             setattr(est, k, _unjson(v))
         sizes, hidden, dtype = meta["net_spec"]
@@ -1051,57 +1071,24 @@ def _from_arrays_meta(arrays, meta, path):
             sd["state"] = {}
             for name, arr in arrays.items():
                 if name.startswith("opt."):
-                    _, slot, key = name.split(".", 2)
-                    sd["state"].setdefault(slot, {})[key] = arr
+                    _, slot, kind, k = name.split(".")
+                    sd["state"].setdefault(slot, {})[(kind, int(k))] = arr
             opt.load_state_dict(sd)
             est._optimizer = opt
+        est._best_coefs = [c.copy() for c in est.coefs_]
+        est._best_intercepts = [b.copy() for b in est.intercepts_]
         est._build_net()
         est._sync_params()
+        if not all(np.isfinite(p).all() for p in est.coefs_ + est.intercepts_):
+            raise ModelFileError(f"{path}: the parameters hold NaN or infinity")
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: the estimator's metadata or arrays are inconsistent ({exc})") from None
     return est
 
 
-def _write(path, arrays, meta):
-    """safetensors + JSON metadata; through backprop.io when it offers save_arrays."""
-    try:
-        from .io import save_arrays
-    except ImportError:
-        save_arrays = None
-    if save_arrays is not None:
-        return save_arrays(path, arrays, meta)
-    from safetensors.numpy import save
-
-    from .atomic import atomic_write_bytes
-
-    atomic_write_bytes(path, save(arrays, metadata={"backprop": json.dumps(meta)}))
-
-
-def _read(path):
-    try:
-        from .io import load_arrays
-    except ImportError:
-        load_arrays = None
-    if load_arrays is not None:
-        return load_arrays(path)
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            raw = f.metadata() or {}
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path} does not exist") from None
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path} is not a readable safetensors file ({exc})") from None
-    try:
-        meta = json.loads(raw["backprop"])
-    except (KeyError, ValueError):
-        raise ModelFileError(f"{path} has no backprop metadata") from None
-    return arrays, meta
-
-
 def load(path):
     """Load an ``MLPClassifier``/``MLPRegressor`` written by its :meth:`save` (no pickle)."""
-    arrays, meta = _read(path)
+    arrays, meta = load_arrays(path, kind="estimator")
     return _from_arrays_meta(arrays, meta, path)

@@ -21,7 +21,6 @@ import math
 
 import numpy as np
 
-from . import losses as _losses
 from .atomic import atomic_write_bytes
 from .errors import InvalidInputError, InvalidTypeError
 from .network import Network
@@ -38,7 +37,8 @@ DEFAULT_LIMIT = 4
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()hoknijLMN", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ"))
-_GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma", "E": r"\mathcal{E}", "π": r"\pi"}
+_GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma", "E": r"\mathcal{E}",
+              "π": r"\pi"}
 _GREEK_MML = {"E": "ℰ"}
 
 
@@ -379,7 +379,9 @@ class Name(Sym):
     """An upright function name: tanh, ln, max."""
 
     def tex(self):
-        return rf"\{self.base}" if self.base in ("tanh", "ln", "max", "exp") else rf"\operatorname{{{self.base}}}"
+        if self.base in ("tanh", "ln", "max", "exp"):
+            return rf"\{self.base}"
+        return rf"\operatorname{{{self.base}}}"
 
     def mml(self):
         return f"<mi>{self.base}</mi>"
@@ -597,8 +599,11 @@ def _html_inline(parts):
     )
 
 
-def render_html_fragment(blocks, title):
-    out = ['<div class="backprop-explain">', f"<style>{_CSS}</style>", f"<h1>{_html.escape(title)}</h1>"]
+def render_html_fragment(blocks, title, *, style=True):
+    out = ['<div class="backprop-explain">']
+    if style:
+        out.append(f"<style>{_CSS}</style>")
+    out.append(f"<h1>{_html.escape(title)}</h1>")
     for b in blocks:
         if isinstance(b, Heading):
             out.append(f"<h2>{_html.escape(b.title)}</h2>")
@@ -611,7 +616,8 @@ def render_html_fragment(blocks, title):
                 if not r.parts:
                     out.append('<tr><td class="lhs"><math><mo>⋮</mo></math></td><td></td></tr>')
                     continue
-                rhs = Row(Op(r.rel), *[x for n, p in enumerate(r.parts) for x in ((Op("="), p) if n else (p,))])
+                rhs = Row(Op(r.rel), *[x for n, p in enumerate(r.parts)
+                                       for x in ((Op("="), p) if n else (p,))])
                 note = f'<td class="note">{_html.escape(r.note)}</td>' if r.note else ""
                 out.append(f'<tr><td class="lhs"><math>{r.lhs.mml()}</math></td>'
                            f'<td class="rhs"><math>{rhs.mml()}</math></td>{note}</tr>')
@@ -624,8 +630,8 @@ def render_html(blocks, title):
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-        f"<title>{_html.escape(title)}</title>\n</head>\n<body>\n"
-        + render_html_fragment(blocks, title)
+        f"<title>{_html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + render_html_fragment(blocks, title, style=False)
         + "\n</body>\n</html>\n"
     )
 
@@ -826,7 +832,7 @@ class _Builder:
             *([",", Dots()] if cut_y else []))
         blocks = [Para(
             f"Network {sizes} (", Row(nm.count(-1), "=", Num(net.sizes[0], exact=True)),
-            " inputs, " + (f"{self.L - 1} hidden layer{'s' if self.L > 2 else ''}, " if self.L > 1 else ""),
+            " input" + ("s" if net.sizes[0] > 1 else "") + ", " + (f"{self.L - 1} hidden layer{'s' if self.L > 2 else ''}, " if self.L > 1 else ""),
             Row(Sym("N"), "=", Num(net.sizes[-1], exact=True)),
             " output" + ("s" if net.sizes[-1] > 1 else "") + "), hidden activation ",
             Code(acts), ", output activation ", Code(net.output), ", loss ", Code(self.loss.name),
@@ -891,11 +897,13 @@ class _Builder:
                     n_out = net.sizes[-1]
                     den = self.terms(n_out - 1, lambda i: (Pow(Sym("e"), self.n(t.h[k][0, i])),))
                     rows.append(Eq(nm.a(k, j), [
-                        Frac(Pow(Sym("e"), nm.h(k, j)), Row(Sum("l=1", Sym("N")), Pow(Sym("e"), nm.h(k, "l")))),
+                        Frac(Pow(Sym("e"), nm.h(k, j)),
+                             Row(Sum("l=1", Sym("N")), Pow(Sym("e"), nm.h(k, "l")))),
                         Frac(Pow(Sym("e"), self.n(t.h[k][0, j - 1])), den),
                         self.n(t.a[k][0, j - 1])]))
                 else:
-                    rows.append(Eq(nm.a(k, j), [Fn(nm.g(k), nm.h(k, j)), Fn(nm.g(k), self.n(t.h[k][0, j - 1])),
+                    rows.append(Eq(nm.a(k, j), [Fn(nm.g(k), nm.h(k, j)),
+                                                Fn(nm.g(k), self.n(t.h[k][0, j - 1])),
                                                 self.n(t.a[k][0, j - 1])]))
             if cut:
                 rows.append(Eq(Dots(), []))
@@ -914,7 +922,8 @@ class _Builder:
         E = Sym("E")
         yk, yhk = Sym("y", "k"), Sym("y", "k", hat=True)
         if name == "mse":
-            generic = Row(E, "=", Half(), Sum("k=1", Sym("N")), Pow(Paren(Row(yhk, "-", yk)), Num(2, exact=True)))
+            generic = Row(E, "=", Half(), Sum("k=1", Sym("N")),
+                          Pow(Paren(Row(yhk, "-", yk)), Num(2, exact=True)))
             sub = Row(Half(), Paren(self._targets_terms(
                 lambda k: (Pow(Paren(Row(yh(k), "-", yv(k))), Num(2, exact=True)),)), "[]"))
             text = "the reference's sum of squares"
@@ -944,7 +953,8 @@ class _Builder:
         asym, an = self.nm.a(k, j), self.nf(a)
         one = Num(1, exact=True)
         if act.name == "sigmoid":
-            return Eq(lhs, [Row(asym, Paren(Row(one, "-", asym))), Row(an, "*", Paren(Row(one, "-", an))), gp])
+            return Eq(lhs, [Row(asym, Paren(Row(one, "-", asym))),
+                            Row(an, "*", Paren(Row(one, "-", an))), gp])
         if act.name == "tanh":
             return Eq(lhs, [Row(one, "-", Pow(Paren(asym), Num(2, exact=True))),
                             Row(one, "-", Pow(self.n(a), Num(2, exact=True))), gp])
@@ -1020,7 +1030,8 @@ class _Builder:
                 lambda k: (Paren(Row(yh(k), "-", yv(k))), "*", yh(k))), self.n(s_val)]))
             for j in units:
                 rows.append(Eq(nm.delta(L, j), [
-                    Row(nm.a(L, j), Paren(Row(Paren(Row(nm.a(L, j), "-", Sym("y", nm.idx(j)))), "-", s_sym), "[]")),
+                    Row(nm.a(L, j),
+                        Paren(Row(Paren(Row(nm.a(L, j), "-", Sym("y", nm.idx(j)))), "-", s_sym), "[]")),
                     Row(yh(j), "*", Paren(Row(Paren(Row(yh(j), "-", yv(j))), "-", self.nf(s_val)), "[]")),
                     d(L, j)]))
         if cut:
@@ -1175,18 +1186,17 @@ class Explanation:
             return None  # let the notebook use the Markdown rendering
         return render_html_fragment(self.blocks, self.title)
 
-    def _repr_latex_(self):
-        return None
-
-    def __rich__(self):
+    def __rich_console__(self, console, options):
+        """The text rendering in colour; paragraphs wrapped to the terminal (at most 100 columns),
+        equation rows left whole so their columns stay aligned."""
         from rich.text import Text
 
         out = Text()
-        for line in _text_lines(self.blocks, self.title):
+        for line in _text_lines(self.blocks, self.title, width=max(40, min(options.max_width, 100))):
             for s, style in line:
                 out.append(s, style=style or None)
             out.append("\n")
-        return out
+        yield out
 
     def save(self, path, format=None):
         """Write the document (in ``format``, default this one's) to ``path`` atomically."""

@@ -96,7 +96,8 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
                 f"array {name!r} has dtype {a.dtype}, which a model file cannot store; "
                 f"use one of: {', '.join(sorted(_NP_TO_ST))}"
             )
-        tensors[name] = np.ascontiguousarray(a, dtype=np.dtype(ST_DTYPES[st]))
+        # astype, not ascontiguousarray: that one turns a 0-d array into shape (1,)
+        tensors[name] = a.astype(np.dtype(ST_DTYPES[st]), order="C", copy=False)
         described[name] = {"dtype": a.dtype.name, "shape": list(a.shape)}
     doc = {"format_version": FORMAT_VERSION, "library_version": _library_version(), "kind": kind,
            "tensors": described, "meta": {} if meta is None else meta}
@@ -124,7 +125,9 @@ def _read(path):
             size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             if len(head) < 8:
-                raise ModelFileError(f"{path} is not a model file: it is only {size} bytes long (truncated?)")
+                raise ModelFileError(
+                    f"{path} is not a safetensors model file: it is only {size} bytes long (truncated?)"
+                )
             if head[:1] == b"\x80" and 2 <= head[1] <= 5:
                 raise ModelFileError(f"{path} is a Python pickle; backprop never loads pickles (unsafe). "
                                      "Re-save the model as safetensors")

@@ -22,6 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import _blas
 from . import activations as _act
 from . import losses as _losses
 from .errors import InvalidInputError, InvalidTypeError
@@ -66,6 +67,7 @@ class _Buffers:
         self.tmp = [np.empty(s, dtype) for s in shapes]
         self.y = None  # reusable target rows when batches are gathered by index
         self.x = None
+        self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step
 
 
 class Network:
@@ -95,7 +97,11 @@ class Network:
         if isinstance(hidden, (str, _act.Activation)):
             hidden = [hidden] * n_hidden
         else:
-            hidden = list(hidden)
+            try:
+                hidden = list(hidden)
+            except TypeError:
+                raise InvalidTypeError(
+                    f"hidden must be an activation name or a list of names, got {hidden!r}") from None
             if len(hidden) != n_hidden:
                 raise InvalidInputError(
                     f"hidden lists {len(hidden)} activations but sizes has {n_hidden} hidden layers"
@@ -260,6 +266,47 @@ class Network:
                 update(("b", k), self.biases[k], gb[k])
         return gW, gb
 
+    def _backward_sgd(self, x, y, buf, loss, lr):
+        """``_backward`` and the delta rule, eq. (5), fused: W <- W - (lr/m) a^T delta, in place.
+
+        The error terms are those of ``_backward`` (lr/m folded into delta^o). Each weight matrix
+        is then changed by one BLAS call -- a rank-1 update for a single sample -- instead of
+        writing eq. (3)'s gradient to a buffer and subtracting it: two fewer passes over every
+        weight matrix, and no gradient buffers. The next error term, eq. (4), is computed before
+        the weights it needs change. Without the fused BLAS calls (see ``_blas``) this is
+        ``_backward`` with the SGD update.
+        """
+        if not _blas.available:
+            self._backward(x, y, buf, loss, scale=lr, update=_sgd_update)
+            return
+        L = self.n_layers
+        m = x.shape[0]
+        acts = self.activations
+        d = buf.delta[L - 1]
+        loss.output_delta(y, buf.a[L - 1], buf.h[L - 1], acts[L - 1], d, buf.tmp[L - 1])  # eq. (2)
+        c = lr / m
+        if c != 1.0:
+            d *= c
+        for k in range(L - 1, -1, -1):
+            a_prev = x if k == 0 else buf.a[k - 1]
+            W, b = self.weights[k], self.biases[k]
+            if k > 0:
+                d_prev = buf.delta[k - 1]
+                np.matmul(d, W.T, out=d_prev)  # eq. (4) with this step's (old) weights ...
+                acts[k - 1].backward(buf.h[k - 1], buf.a[k - 1], d_prev, buf.tmp[k - 1])  # ... * g'_h
+            if not (W.flags.writeable and _blas.usable(a_prev, d, W)):
+                W -= a_prev.T @ d  # an unusual array (user-assigned): plain NumPy
+            elif m == 1:
+                _blas.ger_update(a_prev.reshape(-1), d.reshape(-1), W)
+            else:
+                _blas.gemm_update(a_prev, d, W)
+            if m == 1:
+                b -= d.reshape(-1)
+            else:
+                b -= np.add.reduce(d, axis=0, out=buf.gb[k])
+            if k > 0:
+                d = d_prev
+
     # -- public API -----------------------------------------------------------------------------
     def forward(self, X):
         """Forward pass of a batch; returns yhat (a new array)."""
@@ -267,6 +314,7 @@ class Network:
 
     def predict(self, X, *, chunk=4096):
         """Return yhat = a^L for the rows of ``X`` (computed in chunks of ``chunk`` rows)."""
+        self.check_parameters()  # user-assigned weights: a clear error, not a matmul ValueError
         X = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported just below
@@ -280,6 +328,7 @@ class Network:
     def loss(self, X, Y, loss="mse"):
         """The error E of the whole data set (a float)."""
         loss = self._check_loss(loss)
+        self.check_parameters()
         X, Y = check_xy(X, Y, self)
         buf = self._buffers_for(X.shape[0])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
@@ -292,6 +341,7 @@ class Network:
         Nothing is updated. See :class:`Trace`.
         """
         loss = self._check_loss(loss)
+        self.check_parameters()
         X, Y = check_xy(X, Y, self)
         buf = self._buffers_for(X.shape[0])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
@@ -352,10 +402,17 @@ def _not_finite_message(net, X, out):
     return f"the network's output is not finite for row {row} of X: {why}"
 
 
+def _sgd_update(key, param, grad):
+    param -= grad
+
+
 def _check_sizes(sizes):
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}")
-    sizes = list(sizes)
+    try:
+        sizes = list(sizes)
+    except TypeError:  # a 0-d array has __iter__ but cannot be iterated
+        raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}") from None
     if len(sizes) < 2:
         raise InvalidInputError(
             f"sizes needs at least an input and an output width, e.g. [2, 3, 1]; got {sizes!r}"

@@ -72,7 +72,9 @@ def _history_dict(history, what="history"):
         return history.to_dict()
     if isinstance(history, dict):
         return history
-    raise InvalidTypeError(f"{what} must be a backprop History or its to_dict(), got {type(history).__name__}")
+    raise InvalidTypeError(
+        f"{what} must be a backprop History or its to_dict(), got {type(history).__name__}"
+    )
 
 
 def _as_history_list(histories, labels):
@@ -195,6 +197,8 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
             f"plot_boundary draws inputs with 2 features; X has shape {X.shape} "
             "(use a 2-D data set such as moons, circles, spirals or xor)"
         )
+    if y is None:
+        raise InvalidInputError("plot_boundary needs the targets y to colour the data points")
     if X.shape[0] == 0 or not np.isfinite(X).all():
         raise InvalidInputError("X must have at least one row and finite values")
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not 10 <= resolution <= 2000:

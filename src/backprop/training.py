@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 
+from . import _blas, _tiny
 from . import losses as _losses
 from . import optimizers as _opt
 from .errors import DivergenceError, InvalidInputError
@@ -98,6 +99,14 @@ def blas_threads(batch_size):
     if batch_size >= 64:
         yield
         return
+    if _blas.available:  # NumPy's OpenBLAS, set directly: microseconds instead of threadpoolctl's milliseconds
+        n = _blas.get_threads()
+        _blas.set_threads(1)
+        try:
+            yield
+        finally:
+            _blas.set_threads(n)
+        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # optional: the engine needs only NumPy
@@ -136,9 +145,10 @@ class Trainer:
         if callable(callbacks):
             callbacks = [callbacks]
         try:
-            self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks or ()]
+            callbacks = list(callbacks or ())
         except TypeError:
             raise InvalidInputError("callbacks must be a list of functions f(net, info)") from None
+        self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks]
         self.on_step = check_callable(on_step, "on_step")
         self.record_gradients = bool(record_gradients)
         self.history = History()
@@ -244,6 +254,8 @@ class Trainer:
         h = self.history
         h.batch_size = B
         h.updates_per_epoch = -(-m // B)
+        # tiny networks online: plain Python floats beat NumPy's per-call overhead (see _tiny)
+        self._tiny = _tiny.TinyTrainer(self, X, Y) if _tiny.eligible(self, B) else None
         start = time.perf_counter()
         try:
             with blas_threads(B), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -267,7 +279,12 @@ class Trainer:
             self._epoch_grad = None
         elif not hasattr(self, "_snapshot"):
             self._snapshot = [p.copy() for p in net.weights + net.biases]
+        tiny = getattr(self, "_tiny", None)
+        if tiny is not None:
+            return tiny.run_epoch(self) and self._end_epoch(X, Y, val)
         update = self._recording_update if self.record_gradients else opt.update
+        # plain SGD: the update is fused into the backward pass (Network._backward_sgd)
+        fused = type(opt) is _opt.SGD and not self.record_gradients and not self.l2
         while self.pos < m:
             end = min(self.pos + B, m)
             b = end - self.pos
@@ -279,8 +296,9 @@ class Trainer:
                     buf.x = np.empty((b, X.shape[1]), X.dtype)
                     buf.y = np.empty((b, Y.shape[1]), Y.dtype)
                 idx = self.perm[self.pos:end]
-                xb = np.take(X, idx, axis=0, out=buf.x)
-                yb = np.take(Y, idx, axis=0, out=buf.y)
+                # mode="clip": the indices are valid, and the default "raise" buffers the output (slower)
+                xb = np.take(X, idx, axis=0, out=buf.x, mode="clip")
+                yb = np.take(Y, idx, axis=0, out=buf.y, mode="clip")
             yhat = net._forward(xb, buf)
             batch_loss = loss.value(yb, yhat, buf.h[-1])
             step = self.pos // B + 1
@@ -288,7 +306,10 @@ class Trainer:
                 self._diverged(f"the loss became {batch_loss}", step)
             scale = opt.begin_step()
             self._scale = 1.0 if scale is None else scale
-            net._backward(xb, yb, buf, loss, scale=self._scale, l2=self.l2, update=update)
+            if fused:
+                net._backward_sgd(xb, yb, buf, loss, self._scale)
+            else:
+                net._backward(xb, yb, buf, loss, scale=self._scale, l2=self.l2, update=update)
             if self.record_gradients:
                 self._record_deltas(buf, b)
             self._epoch_loss += batch_loss * b

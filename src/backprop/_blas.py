@@ -1,0 +1,148 @@
+"""Two BLAS calls NumPy does not expose, made on NumPy's own OpenBLAS (optional; speed only).
+
+The delta rule, eq. (5), with eq. (3)'s gradient is W <- W - (eta/m) a^T delta. ``np.matmul``
+can only write a^T delta into a separate array, which the update then reads back: two extra
+passes over every weight matrix per step. BLAS does it in one, in place:
+
+* ``gemm_update(a, d, W)``: W <- W - a^T d     (xGEMM with alpha = -1, beta = 1)
+* ``ger_update(a, d, W)``:  W <- W - a d^T     (xGER, a rank-1 update: one sample)
+
+and its thread count can be set in a microsecond (``set_threads``), where threadpoolctl needs a
+millisecond or more to find the libraries.
+
+Only the OpenBLAS that NumPy itself loaded is used -- found in ``/proc/self/maps`` inside NumPy's
+install folder -- so no second BLAS with its own thread pool ever runs in the loop. Anything
+unexpected (another platform, another BLAS, a missing symbol, a failed self-test) leaves
+``available`` False and the engine uses plain NumPy; so does ``BACKPROP_NO_BLAS=1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import numpy as np
+
+available = False
+_gemm = {}  # dtype -> function
+_ger = {}
+_set_threads = None
+_get_threads = None
+_int = ctypes.c_int
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _numpy_openblas():
+    """Path of the OpenBLAS shared library that NumPy loaded, or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    np_root = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))  # site-packages
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split(None, 5)[-1].strip() for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    mine = sorted(p for p in paths if os.path.basename(os.path.dirname(p)) in ("numpy.libs", ".libs")
+                  and p.startswith(np_root) and os.path.basename(p).startswith(("libscipy_openblas", "libopenblas")))
+    return mine[0] if len(mine) == 1 else None
+
+
+def _bind(lib):
+    """Resolve the symbols; True when every one needed was found."""
+    global _int, _set_threads, _get_threads
+    for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
+                                  ("", "", ctypes.c_int)):
+        try:
+            sgemm = getattr(lib, f"{prefix}cblas_sgemm{suffix}")
+            dgemm = getattr(lib, f"{prefix}cblas_dgemm{suffix}")
+            sger = getattr(lib, f"{prefix}cblas_sger{suffix}")
+            dger = getattr(lib, f"{prefix}cblas_dger{suffix}")
+            set_t = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+            get_t = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+        except AttributeError:
+            continue
+        _int = int_t
+        vp, e = ctypes.c_void_p, ctypes.c_int  # enums are plain C ints
+        for fn, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
+            fn.argtypes = [e, e, e, int_t, int_t, int_t, real, vp, int_t, vp, int_t, real, vp, int_t]
+            fn.restype = None
+        for fn, real in ((sger, ctypes.c_float), (dger, ctypes.c_double)):
+            fn.argtypes = [e, int_t, int_t, real, vp, int_t, vp, int_t, vp, int_t]
+            fn.restype = None
+        set_t.argtypes, set_t.restype = [ctypes.c_int], None
+        get_t.argtypes, get_t.restype = [], ctypes.c_int
+        _gemm.update({np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm})
+        _ger.update({np.dtype(np.float32): sger, np.dtype(np.float64): dger})
+        _set_threads, _get_threads = set_t, get_t
+        return True
+    return False
+
+
+def gemm_update(a, d, W):
+    """W <- W - a^T d for C-contiguous a (m, n_in), d (m, n_out), W (n_in, n_out) of one dtype."""
+    m, n_in = a.shape
+    n_out = d.shape[1]
+    _gemm[W.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, n_in, n_out, m, -1.0, a.ctypes.data, n_in,
+                   d.ctypes.data, n_out, 1.0, W.ctypes.data, n_out)
+
+
+def ger_update(a, d, W):
+    """W <- W - a d^T for one sample: a (n_in,), d (n_out,) contiguous, W (n_in, n_out)."""
+    n_in, n_out = W.shape
+    _ger[W.dtype](_ROW_MAJOR, n_in, n_out, -1.0, a.ctypes.data, 1, d.ctypes.data, 1, W.ctypes.data, n_out)
+
+
+def usable(*arrays):
+    """True when the fused calls may take these arrays (contiguous, float32/float64, one dtype)."""
+    if not available:
+        return False
+    dt = arrays[0].dtype
+    return dt in _gemm and all(x.dtype == dt and x.flags.c_contiguous for x in arrays)
+
+
+def get_threads():
+    return _get_threads() if _get_threads is not None else None
+
+
+def set_threads(n):
+    if _set_threads is not None:
+        _set_threads(int(n))
+
+
+def _self_test():
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        a, d = rng.standard_normal((5, 3)).astype(dt), rng.standard_normal((5, 4)).astype(dt)
+        W = rng.standard_normal((3, 4)).astype(dt)
+        want = W - a.T @ d
+        gemm_update(a, d, W)
+        if not np.allclose(W, want, rtol=1e-5, atol=1e-5):
+            return False
+        want = W - np.outer(a[0], d[0])
+        ger_update(a[0], d[0], W)
+        if not np.allclose(W, want, rtol=1e-5, atol=1e-5):
+            return False
+    n = get_threads()
+    return isinstance(n, int) and n >= 1
+
+
+def _load():
+    global available
+    if os.environ.get("BACKPROP_NO_BLAS", "").strip() not in ("", "0"):
+        return
+    path = _numpy_openblas()
+    if path is None:
+        return
+    try:
+        lib = ctypes.CDLL(path)  # already loaded by NumPy: the same handle, the same thread pool
+        if not _bind(lib):
+            return
+        available = True
+        available = _self_test()
+    except (OSError, ValueError, TypeError):
+        available = False
+
+
+_load()
