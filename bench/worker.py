@@ -53,6 +53,12 @@ def maxrss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def cpu_seconds():
+    """CPU time of this process, all its threads, user + system."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def reset_peak():
     """Reset the kernel's peak-RSS counter; False where that is not possible."""
     try:
@@ -121,8 +127,9 @@ def main(argv):
             fw.run(n)  # a full-size warm-up run
             reply({"n": n, "rate_estimate": rate, "info": fw.info()})
         elif cmd["cmd"] == "run":
+            c0 = cpu_seconds()
             dt = fw.run(fw.n)
-            reply({"n": fw.n, "seconds": dt, "rate": fw.n / dt})
+            reply({"n": fw.n, "seconds": dt, "rate": fw.n / dt, "cpu_s": cpu_seconds() - c0})
         elif cmd["cmd"] == "quit":
             reply({"bye": True})
             return 0

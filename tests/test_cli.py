@@ -180,7 +180,7 @@ def test_csv_string_labels_round_trip_through_predict(tmp_path, capsys, monkeypa
     assert r["classes"] == ["blue", "green", "red"] and r["n"] == 300 and r["accuracy"] >= 0.9
 
 
-# -- progress: present in a terminal, absent with --quiet -------------------------------------------------------
+# -- progress: present in a terminal, absent with --quiet ---------------------------------------------
 def _run_in_terminal(args, cwd):
     """Run the console script with stdout and stderr on a pseudo-terminal; (status, everything printed)."""
     import pty
@@ -249,7 +249,8 @@ def test_bad_input_is_one_error_line_exit_2_and_debug_shows_the_traceback(tmp_pa
 # -- interrupt and resume through the console script ---------------------------------------------------------
 def test_sigint_writes_checkpoint_and_model_and_resume_matches_an_uninterrupted_run(tmp_path, capsys,
                                                                                     monkeypatch):
-    common = ["spirals", "--n-samples", "2400", "--layers", "32", "--mode", "online", "--seed", "4", "--quiet"]
+    common = ["spirals", "--n-samples", "2400", "--layers", "32", "--mode", "online", "--seed", "4",
+              "--quiet"]
     ckpt = tmp_path / "run.ckpt.safetensors"
     p = subprocess.Popen(COMMAND + ["train", *common, "--epochs", "300", "--out", "cut.safetensors",
                                     "--checkpoint", str(ckpt), "--checkpoint-every", "1"],
@@ -263,12 +264,12 @@ def test_sigint_writes_checkpoint_and_model_and_resume_matches_an_uninterrupted_
     assert p.returncode == 130, err
     assert "interrupted by SIGINT" in err and f"--resume {ckpt}" in err
     cut = backprop.load(tmp_path / "cut.safetensors")
-    assert cut.metadata["history"]["interrupted"] and cut.metadata["history"]["epochs"] < 4
-    status, _, err = _run(["train", "--resume", ckpt, "--epochs", "4", "--out", "resumed.safetensors",
+    assert cut.metadata["history"]["interrupted"] and cut.metadata["history"]["epochs"] < 10
+    status, _, err = _run(["train", "--resume", ckpt, "--epochs", "10", "--out", "resumed.safetensors",
                            "--quiet"], tmp_path)
     assert status == 0, err
     monkeypatch.chdir(tmp_path)
-    status, _, err = _cli(["train", *common, "--epochs", "4", "--out", "straight.safetensors"], capsys)
+    status, _, err = _cli(["train", *common, "--epochs", "10", "--out", "straight.safetensors"], capsys)
     assert status == 0, err
     a, b = backprop.load(tmp_path / "resumed.safetensors"), backprop.load(tmp_path / "straight.safetensors")
     for x, y in zip(a.weights + a.biases, b.weights + b.biases):
@@ -276,7 +277,7 @@ def test_sigint_writes_checkpoint_and_model_and_resume_matches_an_uninterrupted_
     assert a.metadata["history"]["loss"] == b.metadata["history"]["loss"]
 
 
-# -- in-process: options, data kinds and errors ---------------------------------------------------------------
+# -- in-process: options, data kinds and errors -------------------------------------------------------
 def test_checkpoint_resume_continues_the_same_run(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     common = ["circles", "--layers", "8", "--quiet", "--seed", "2", "--optimizer", "momentum"]
@@ -297,8 +298,8 @@ def test_regression_end_to_end(tmp_path, capsys, monkeypatch):
     from sklearn.metrics import r2_score
 
     monkeypatch.chdir(tmp_path)
-    status, out, err = _cli(["train", "sin", "--layers", "16", "--hidden", "tanh", "--epochs", "100", "--lr", "0.01",
-                             "--json",
+    status, out, err = _cli(["train", "sin", "--layers", "16", "--hidden", "tanh", "--epochs", "100",
+                             "--lr", "0.01", "--json",
                              "--out", "sin.safetensors"], capsys)
     assert status == 0, err
     summary = json.loads(out)
@@ -341,7 +342,8 @@ def test_fashion_mnist_trains_on_train_and_evaluates_on_the_official_test_part(t
     folder = tmp_path / "fm"
     folder.mkdir()
     for stem, n in (("train", 40), ("t10k", 15)):
-        datasets.write_idx(folder / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
+        images = rng.integers(0, 256, (n, 28, 28), np.uint8)
+        datasets.write_idx(folder / f"{stem}-images-idx3-ubyte.gz", images)
         datasets.write_idx(folder / f"{stem}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
     monkeypatch.setenv("BACKPROP_FASHION_MNIST", str(folder))
     status, out, err = _cli(["train", "fashion-mnist", "--epochs", "1", "--layers", "8", "--json"], capsys)
@@ -380,7 +382,8 @@ def small(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))
     _csv("pets.csv", ["x", "y", "pet"], [[*x, "cat" if x[0] > 0 else "dog"] for x in X])
-    status, _, err = _cli(["train", "pets.csv", "--epochs", "3", "--layers", "4", "-q", "--out", "pets.st"], capsys)
+    status, _, err = _cli(["train", "pets.csv", "--epochs", "3", "--layers", "4", "-q", "--out", "pets.st"],
+                          capsys)
     assert status == 0, err
     return tmp_path
 

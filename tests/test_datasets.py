@@ -55,7 +55,7 @@ def test_idx_reader_matches_its_writer(tmp_path):
     (b"\x00\x00\x07\x01" + struct.pack(">I", 2) + b"ab", "bad magic number"),
     (b"\x00\x00\x08\x00", "declares 0 dimensions"),
     (b"\x00\x00\x08\x03" + struct.pack(">I", 2), "truncated: the header declares 3 dimensions"),
-    (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + b"abcd", r"truncated: the header declares shape \(2, 3\)"),
+    (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + b"abcd", r"truncated: .* declares shape \(2, 3"),
     (b"\x00\x00\x0c\x01" + struct.pack(">I", 2) + b"\0" * 9, "extra bytes"),
     (b"\x00\x00\x0e\x03" + struct.pack(">III", 2**31, 2**31, 2**31), "absurd size"),
 ])
@@ -124,7 +124,8 @@ def test_missing_fashion_mnist_says_how_to_install(tmp_path, monkeypatch):
         datasets.load("fashion-mnist", data_dir=tmp_path / "half")
 
 
-@pytest.mark.skipif(not os.path.exists(datasets.FASHION_MNIST_DIR), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not os.path.exists(datasets.FASHION_MNIST_DIR),
+                    reason="dataset-fashion-mnist not installed")
 def test_real_fashion_mnist_has_the_official_split(monkeypatch):
     monkeypatch.delenv("BACKPROP_FASHION_MNIST", raising=False)
     ds = datasets.load("fashion-mnist")
@@ -181,7 +182,8 @@ def test_digits_and_iris_are_scikit_learns():
     assert X.shape == (1797, 64) and ds.X_test.shape[0] == round(0.25 * 1797) and ds.kind == "image"
     order = np.lexsort(np.c_[X * 16, y].T)
     ref_order = np.lexsort(np.c_[ref.data, ref.target].T)
-    assert np.array_equal(X[order] * 16, ref.data[ref_order]) and np.array_equal(y[order], ref.target[ref_order])
+    assert np.array_equal(X[order] * 16, ref.data[ref_order])
+    assert np.array_equal(y[order], ref.target[ref_order])
     ref = load_iris()
     ds = datasets.load("iris")
     X, y = ds.part("all")
@@ -252,12 +254,12 @@ def test_malformed_csv_files_name_the_problem(tmp_path, text, message):
 def test_missing_target_column_lists_the_columns(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("a,b,y\n1,2,3\n")
-    with pytest.raises(InvalidInputError, match="target column 'label' is not in .*; its columns are: a, b, y"):
+    with pytest.raises(InvalidInputError, match="column 'label' is not in .*; its columns are: a, b, y"):
         datasets.load(p, target="label")
 
 
 def test_not_a_data_file(tmp_path):
-    with pytest.raises(InvalidInputError, match="neither a data file nor a built-in data set; built-ins are: xor"):
+    with pytest.raises(InvalidInputError, match="neither a data file nor a built-in data set; built-ins are"):
         datasets.load(tmp_path / "nope.csv")
     (tmp_path / "d.xlsx").write_bytes(b"PK")
     with pytest.raises(InvalidInputError, match="unknown data file type"):
@@ -327,8 +329,8 @@ def test_file_splits_by_fraction_or_second_file(tmp_path):
 def test_streamed_chunks_match_the_whole_file(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(23, 3))
-    (tmp_path / "p.csv").write_text("c,id,a,b\n" + "".join(f"{float(r[2])!r},{i},{float(r[0])!r},{float(r[1])!r}\n"
-                                                            for i, r in enumerate(X)))
+    rows = "".join(f"{float(r[2])!r},{i},{float(r[0])!r},{float(r[1])!r}\n" for i, r in enumerate(X))
+    (tmp_path / "p.csv").write_text("c,id,a,b\n" + rows)
     chunks = list(datasets.iter_feature_chunks(tmp_path / "p.csv", ["a", "b", "c"], chunk_rows=5))
     assert [len(c) for c in chunks] == [5, 5, 5, 5, 3]
     assert np.array_equal(np.concatenate(chunks), X)  # columns picked by name, values exact
@@ -358,5 +360,5 @@ def test_standardize_statistics():
     assert np.allclose(Z[:, [0, 2]].std(axis=0), 1)
     assert stats["scale"][1] == 1.0 and np.all(Z[:, 1] == 0)  # a constant feature is only centred
     assert np.allclose(stats["mean"][0], X[:, 0].mean()) and np.allclose(stats["scale"][0], X[:, 0].std())
-    with pytest.raises(InvalidInputError, match="the data has 2 features but the standardization statistics have 3"):
+    with pytest.raises(InvalidInputError, match="has 2 features but the standardization statistics have 3"):
         datasets.apply_standardize(X[:, :2], stats)

@@ -9,14 +9,13 @@ the file (tracemalloc). CSV files get the same treatment: the reader works or ra
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import struct
 import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import backprop
@@ -132,10 +131,12 @@ def _doc_of(valid_bytes):
 
 _JSON = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=6)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=4)),
     max_leaves=12,
 )
-_DIM = st.one_of(st.integers(-2, 2**66), st.sampled_from([2**31, 2**32, 2**63 - 1, 2**64]), st.floats(), st.text(max_size=2))
+_DIM = st.one_of(st.integers(-2, 2**66), st.sampled_from([2**31, 2**32, 2**63 - 1, 2**64]), st.floats(),
+                 st.text(max_size=2))
 
 
 @FUZZ
@@ -155,12 +156,14 @@ def test_hostile_tensor_entries_are_refused_without_allocating(valid, tmp_path, 
 
 
 _DOC_PATHS = [
-    (), ("format_version",), ("kind",), ("tensors",), ("tensors", "weights.0"), ("tensors", "weights.0", "shape"),
+    (), ("format_version",), ("kind",), ("tensors",), ("tensors", "weights.0"),
+    ("tensors", "weights.0", "shape"),
     ("tensors", "biases.1", "dtype"), ("meta",), ("meta", "network"), ("meta", "network", "sizes"),
     ("meta", "network", "hidden"), ("meta", "network", "output"), ("meta", "network", "dtype"),
     ("meta", "network", "seed"), ("meta", "metadata"), ("meta", "metadata", "classes"),
     # checkpoint fields
-    ("meta", "format"), ("meta", "checkpoint_version"), ("meta", "trainer"), ("meta", "extra"), ("meta", "state"),
+    ("meta", "format"), ("meta", "checkpoint_version"), ("meta", "trainer"), ("meta", "extra"),
+    ("meta", "state"),
     ("meta", "state", "rng"), ("meta", "state", "rng", "state"), ("meta", "state", "optimizer"),
     ("meta", "state", "optimizer", "t"), ("meta", "state", "optimizer", "name"), ("meta", "state", "history"),
     ("meta", "state", "history", "loss"), ("meta", "state", "epoch"), ("meta", "state", "pos"),
@@ -226,7 +229,8 @@ def test_a_declared_network_larger_than_its_tensors_is_refused(valid, tmp_path):
 
 def test_deeply_nested_json_is_refused(tmp_path):
     deep = b"[" * 200_000 + b"]" * 200_000
-    assert _load_untrusted(struct.pack("<Q", len(deep)) + deep, tmp_path / "n.safetensors", backprop.load) is None
+    blob = struct.pack("<Q", len(deep)) + deep
+    assert _load_untrusted(blob, tmp_path / "n.safetensors", backprop.load) is None
     header = {"__metadata__": {"backprop": "[" * 100_000 + "]" * 100_000}}
     assert _load_untrusted(_file(header), tmp_path / "n2.safetensors", backprop.load) is None
 
@@ -284,7 +288,8 @@ def _file_load(tmp_path, blob):
 
 # -- CSV files -----------------------------------------------------------------------------------------------
 _CELL = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats().map(repr), st.sampled_from(
-    ["", " ", "nan", "inf", "-inf", "1e400", "NaN", "\"1,5\"", "\"", "a", "é", "1;2", "\t", "0x1F", "1_000", "True"]),
+    ["", " ", "nan", "inf", "-inf", "1e400", "NaN", "\"1,5\"", "\"", "a", "é", "1;2", "\t", "0x1F", "1_000",
+     "True"]),
     st.text(max_size=4))
 
 

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import backprop
-from backprop.errors import BackpropError, InvalidInputError, InvalidTypeError, ModelFileError
-from backprop.training import Trainer
+from backprop.errors import BackpropError, InvalidInputError, InvalidTypeError
 
 RNG = np.random.default_rng(0)
 X10 = RNG.normal(size=(10, 2))
@@ -75,15 +74,19 @@ CASES = [
      r"\[0, 1\] for a sigmoid output"),
     ("lr = 0", lambda: _net().fit(X10, Y10, lr=0), InvalidInputError, r"lr must be a positive finite number"),
     ("lr < 0", lambda: _net().fit(X10, Y10, lr=-0.1), InvalidInputError, r"lr must be a positive finite"),
-    ("lr nan", lambda: _net().fit(X10, Y10, lr=float("nan")), InvalidInputError, r"lr must be a positive finite"),
-    ("lr inf", lambda: _net().fit(X10, Y10, lr=float("inf")), InvalidInputError, r"lr must be a positive finite"),
+    ("lr nan", lambda: _net().fit(X10, Y10, lr=float("nan")),
+     InvalidInputError, r"lr must be a positive finite"),
+    ("lr inf", lambda: _net().fit(X10, Y10, lr=float("inf")),
+     InvalidInputError, r"lr must be a positive finite"),
     ("lr text", lambda: _net().fit(X10, Y10, lr="0.1"), InvalidInputError, r"lr must be a positive number"),
-    ("epochs 0", lambda: _net().fit(X10, Y10, epochs=0), InvalidInputError, r"epochs must be at least 1, got 0"),
+    ("epochs 0", lambda: _net().fit(X10, Y10, epochs=0),
+     InvalidInputError, r"epochs must be at least 1, got 0"),
     ("epochs -3", lambda: _net().fit(X10, Y10, epochs=-3), InvalidInputError, r"epochs must be at least 1"),
     ("epochs 2.5", lambda: _net().fit(X10, Y10, epochs=2.5), InvalidTypeError, r"epochs must be an integer"),
     ("batch_size 0", lambda: _net().fit(X10, Y10, batch_size=0), InvalidInputError,
      r"batch_size must be at least 1, got 0"),
-    ("batch_size -4", lambda: _net().fit(X10, Y10, batch_size=-4), InvalidInputError, r"batch_size must be at least 1"),
+    ("batch_size -4", lambda: _net().fit(X10, Y10, batch_size=-4),
+     InvalidInputError, r"batch_size must be at least 1"),
     ("online with batch_size", lambda: _net().fit(X10, Y10, mode="online", batch_size=4), InvalidInputError,
      r"mode='online'"),
     ("unknown hidden", lambda: _net(hidden="swish"), InvalidInputError,
@@ -107,35 +110,45 @@ CASES = [
      InvalidInputError, r"does not fit output activation 'identity'"),
     ("bce on softmax", lambda: _softmax().loss(X10, LABELS10, "binary_cross_entropy"), InvalidInputError,
      r"does not fit output activation 'softmax'"),
-    ("softmax with one unit", lambda: _net(output="softmax"), InvalidInputError, r"softmax output needs at least 2"),
-    ("zero width", lambda: _net((2, 0, 1)), InvalidInputError, r"sizes\[1\] is 0; every layer width must be at least 1"),
+    ("softmax with one unit", lambda: _net(output="softmax"),
+     InvalidInputError, r"softmax output needs at least 2"),
+    ("zero width", lambda: _net((2, 0, 1)),
+     InvalidInputError, r"sizes\[1\] is 0; every layer width must be at least 1"),
     ("negative width", lambda: _net((2, 3, -1)), InvalidInputError, r"sizes\[2\] is -1"),
     ("zero inputs", lambda: _net((0, 3, 1)), InvalidInputError, r"sizes\[0\] is 0"),
     ("float width", lambda: _net((2, 2.5, 1)), InvalidTypeError, r"sizes\[1\] must be an int"),
     ("one size only", lambda: _net((2,)), InvalidInputError, r"sizes needs at least an input and an output"),
-    ("sizes not a list", lambda: backprop.Network(5), InvalidTypeError, r"sizes must be a list of layer widths"),
+    ("sizes not a list", lambda: backprop.Network(5),
+     InvalidTypeError, r"sizes must be a list of layer widths"),
     ("hidden list length", lambda: _net((2, 3, 3, 1), hidden=["relu"]), InvalidInputError,
      r"hidden lists 1 activations but sizes has 2 hidden layers"),
     ("dtype", lambda: _net(dtype="float16"), InvalidInputError, r"dtype must be 'float32' or 'float64'"),
-    ("seed text", lambda: backprop.Network([2, 1], seed="abc"), InvalidTypeError, r"seed must be None or a non-negative int"),
-    ("seed negative", lambda: backprop.Network([2, 1], seed=-5), InvalidInputError, r"seed must be None or a non-negative"),
+    ("seed text", lambda: backprop.Network([2, 1], seed="abc"),
+     InvalidTypeError, r"seed must be None or a non-negative int"),
+    ("seed negative", lambda: backprop.Network([2, 1], seed=-5),
+     InvalidInputError, r"seed must be None or a non-negative"),
     ("fit seed", lambda: _net().fit(X10, Y10, seed=1.5), InvalidTypeError, r"seed must be None"),
     ("X text", lambda: _net().predict("1,2"), InvalidTypeError, r"X must be a 2-D array of numbers, got str"),
     ("X None", lambda: _net().predict(None), InvalidTypeError, r"X must be a 2-D array"),
-    ("X strings", lambda: _net().predict([["a", "b"]]), InvalidInputError, r"X must hold numbers only, got dtype <U1"),
+    ("X strings", lambda: _net().predict([["a", "b"]]),
+     InvalidInputError, r"X must hold numbers only, got dtype <U1"),
     ("X objects", lambda: _net().predict(np.array([[1, None]], dtype=object)), InvalidInputError,
      r"X must hold numbers only, got dtype object"),
-    ("X ragged", lambda: _net().predict([[1, 2], [3]]), InvalidInputError, r"X could not be read as an array"),
-    ("X complex", lambda: _net().predict(np.ones((2, 2), complex)), InvalidInputError, r"X holds complex numbers"),
+    ("X ragged", lambda: _net().predict([[1, 2], [3]]),
+     InvalidInputError, r"X could not be read as an array"),
+    ("X complex", lambda: _net().predict(np.ones((2, 2), complex)),
+     InvalidInputError, r"X holds complex numbers"),
     ("X dates", lambda: _net().predict(np.array([["2020-01-01", "2020-01-02"]], "datetime64[D]")),
      InvalidInputError, r"X must hold numbers only, got dtype datetime64"),
-    ("X 3-D", lambda: _net().predict(np.zeros((2, 2, 2))), InvalidInputError, r"X must be 2-D .* shape \(2, 2, 2\)"),
+    ("X 3-D", lambda: _net().predict(np.zeros((2, 2, 2))),
+     InvalidInputError, r"X must be 2-D .* shape \(2, 2, 2\)"),
     ("Y ragged", lambda: _net().fit(X10, [[1]] * 9 + [[1, 2]]), InvalidInputError, r"Y could not be read"),
     ("Y text", lambda: _net().fit(X10, np.array(["a"] * 10)), InvalidInputError, r"Y must hold numbers only"),
     ("Y None", lambda: _net().fit(X10, None), InvalidTypeError, r"Y must be an array of targets"),
     ("Y complex indices", lambda: _softmax().fit(X10, np.zeros(10, complex)), InvalidInputError,
      r"Y holds complex numbers"),
-    ("l2 negative", lambda: _net().fit(X10, Y10, l2=-1), InvalidInputError, r"l2 must be a finite number >= 0"),
+    ("l2 negative", lambda: _net().fit(X10, Y10, l2=-1),
+     InvalidInputError, r"l2 must be a finite number >= 0"),
     ("momentum > 1", lambda: _net().fit(X10, Y10, optimizer="momentum", momentum=1.5), InvalidInputError,
      r"momentum must be a finite number in \[0, 1\], got 1.5"),
     ("momentum text", lambda: _net().fit(X10, Y10, optimizer="momentum", momentum="high"), InvalidTypeError,
@@ -148,10 +161,12 @@ CASES = [
      r"epsilon must be a finite number in \(0, inf\)"),
     ("power_t text", lambda: _net().fit(X10, Y10, schedule="invscaling", power_t="x"), InvalidTypeError,
      r"power_t must be a number"),
-    ("gamma 0", lambda: _net().fit(X10, Y10, schedule="exponential", gamma=0), InvalidInputError, r"gamma must be"),
+    ("gamma 0", lambda: _net().fit(X10, Y10, schedule="exponential", gamma=0),
+     InvalidInputError, r"gamma must be"),
     ("early_stopping 0", lambda: _net().fit(X10, Y10, early_stopping=0), InvalidInputError,
      r"early_stopping must be at least 1"),
-    ("min_delta nan", lambda: _net().fit(X10, Y10, min_delta=float("nan")), InvalidInputError, r"min_delta must be"),
+    ("min_delta nan", lambda: _net().fit(X10, Y10, min_delta=float("nan")),
+     InvalidInputError, r"min_delta must be"),
     ("validation not a pair", lambda: _net().fit(X10, Y10, validation_data=X10), InvalidInputError,
      r"validation_data must be a pair"),
     ("callbacks not functions", lambda: _net().fit(X10, Y10, callbacks=[1]), InvalidTypeError,
@@ -269,7 +284,8 @@ _SETTINGS = {  # (valid values, anything else)
                             st.sampled_from([{}, {"mode": "minibatch"}]))),
         st.one_of(st.builds(lambda b: {"batch_size": b}, st.one_of(st.integers(-2, 0), st.just(2.0))),
                   st.sampled_from([{"mode": "full"}, {"mode": 0}, {"mode": "online", "batch_size": 3}]))),
-    "optimizer": (st.sampled_from(["sgd", "momentum", "nesterov", "adam"]), st.sampled_from(["rmsprop", None])),
+    "optimizer": (st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
+                  st.sampled_from(["rmsprop", None])),
     "l2": (st.sampled_from([0.0, 1e-3]), st.one_of(st.floats(max_value=-1e-9), st.just(float("nan")))),
 }
 
@@ -293,9 +309,10 @@ def test_fit_on_random_data_and_settings_works_or_raises_its_own_error(m, n, n_o
     if corrupt == "X":
         X = draw(_ANYTHING, label="X")
     else:
-        elements = None if corrupt == "X values" else (
-            st.floats(-1e3, 1e3, width=16) if x_dtype == np.float16 else None if x_dtype in (np.int16, np.bool_)
-            else st.floats(-1e3, 1e3))
+        if corrupt == "X values" or x_dtype in (np.int16, np.bool_):
+            elements = None  # anything the dtype holds
+        else:
+            elements = st.floats(-1e3, 1e3, width=16 if x_dtype == np.float16 else 64)
         X = draw(hnp.arrays(x_dtype, (m, n), elements=elements), label="X")
     if corrupt == "Y":
         Y = draw(_ANYTHING, label="Y")
@@ -405,9 +422,11 @@ def _train_model(files, capsys):
 TRAIN_ERRORS = [
     (["badnum.csv"], r"column 'b' of badnum.csv is not numeric: 'six' at row 3"),
     (["nan.csv"], r"column 'b' of nan.csv holds NaN or infinity at row 2"),
-    (["ok.csv", "--target", "price"], r"target column 'price' is not in ok.csv; its columns are: a, b, label"),
+    (["ok.csv", "--target", "price"],
+     r"target column 'price' is not in ok.csv; its columns are: a, b, label"),
     (["one.csv"], r"one class only \('cat'\); a classifier needs at least two"),
-    (["reg.csv", "--output", "softmax"], r"holds numbers \(regression\), which a softmax output cannot produce"),
+    (["reg.csv", "--output", "softmax"],
+     r"holds numbers \(regression\), which a softmax output cannot produce"),
     (["ok.csv", "--lr", "0"], r"lr must be a positive finite number"),
     (["ok.csv", "--lr", "nan"], r"lr must be a positive finite number, got nan"),
     (["ok.csv", "--epochs", "0"], r"epochs must be at least 1, got 0"),
@@ -416,7 +435,8 @@ TRAIN_ERRORS = [
     (["ok.csv", "--output", "probit"], r"unknown output activation 'probit'; valid names are"),
     (["ok.csv", "--loss", "hinge"], r"unknown loss 'hinge'; valid names are: mse, binary_cross_entropy"),
     (["ok.csv", "--optimizer", "rmsprop"], r"'rmsprop' is not one of 'sgd', 'momentum', 'nesterov', 'adam'"),
-    (["ok.csv", "--output", "sigmoid", "--loss", "cross_entropy"], r"loss 'cross_entropy' does not fit output"),
+    (["ok.csv", "--output", "sigmoid", "--loss", "cross_entropy"],
+     r"loss 'cross_entropy' does not fit output"),
     (["ok.csv", "--layers", "4,0"], r"--layers must be comma-separated positive widths"),
     (["missing.csv"], r"missing.csv"),
     (["ok.csv", "--resume", "missing.ckpt"], r"missing.ckpt does not exist"),
@@ -484,7 +504,8 @@ def test_cli_damaged_model_files_are_one_error_line_and_write_nothing(files, cap
         path = files / f"{name}.safetensors"
         if content is not None:
             path.write_bytes(content)
-        for cmd in (["info", path], ["evaluate", path, "ok.csv"], ["predict", path, "ok.csv", "--out", "p.csv"]):
+        for cmd in (["info", path], ["evaluate", path, "ok.csv"],
+                    ["predict", path, "ok.csv", "--out", "p.csv"]):
             before = sorted(os.listdir(files))
             status, out, err = _cli(cmd, capsys)
             assert status == 2, (name, cmd, err)
@@ -500,7 +521,8 @@ def test_cli_prediction_errors_name_the_problem(files, capsys):
     (files / "p.csv").write_text("keep me")
     for args, match in [
         (["evaluate", model, "unseen.csv"], r"label .*bird.*which the model cannot produce; its classes are"),
-        (["evaluate", model, "wide.csv"], r"has 3 feature columns but the model expects 2 \(missing by name: b\)"),
+        (["evaluate", model, "wide.csv"],
+         r"has 3 feature columns but the model expects 2 \(missing by name: b\)"),
         (["predict", model, "badnum.csv", "--out", "p.csv"], r"column 'b' of badnum.csv is not numeric"),
         (["predict", model, "nan.csv", "--out", "p.csv"], r"NaN or infinity"),
         (["evaluate", model, "ok.csv", "--target", "nope"], r"target column 'nope' is not in ok.csv"),

@@ -167,7 +167,8 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
 
     if not isinstance(state, dict) or not isinstance(state.get("meta"), dict) \
             or not isinstance(state.get("arrays"), dict):
-        fail("expected a dict with 'meta' (dict) and 'arrays' (dict of arrays), as Trainer.state_dict() gives")
+        fail("expected a dict with 'meta' (dict) and 'arrays' (dict of arrays), "
+             "as Trainer.state_dict() gives")
     meta, arrays = state["meta"], state["arrays"]
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
@@ -180,10 +181,11 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
         net = trainer.net
         if arch is not None and (arch["sizes"] != net.sizes or arch["hidden"] != net.hidden
                                  or arch["output"] != net.output or arch["dtype"] != net.dtype.name):
+            theirs = ", ".join(arch["hidden"] + [arch["output"]])
+            ours = ", ".join(net.hidden + [net.output])
             fail(
-                f"it was made for the network {arch['sizes']} ({', '.join(arch['hidden'] + [arch['output']])}, "
-                f"{arch['dtype']}) but this one is {net.sizes} ({', '.join(net.hidden + [net.output])}, "
-                f"{net.dtype.name}); build the same network to resume"
+                f"it was made for the network {arch['sizes']} ({theirs}, {arch['dtype']}) but this one is "
+                f"{net.sizes} ({ours}, {net.dtype.name}); build the same network to resume"
             )
         sizes, dtype = net.sizes, net.dtype.name
         settings = state.get("trainer")
@@ -251,7 +253,8 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
     if not isinstance(meta.get("rng"), dict):
         fail("the random generator's state is missing")
     try:
-        probe = np.random.default_rng() if trainer is None else np.random.Generator(type(trainer.rng.bit_generator)())
+        bit_generator = np.random.PCG64 if trainer is None else type(trainer.rng.bit_generator)
+        probe = np.random.Generator(bit_generator())
         probe.bit_generator.state = meta["rng"]
     except (TypeError, ValueError, KeyError, OverflowError):
         fail("the random generator's state is invalid")

@@ -243,7 +243,9 @@ def _parse_hidden(text, n_hidden):
     if len(names) == 1:
         return names * n_hidden
     if len(names) != n_hidden:
-        raise InvalidInputError(f"--hidden lists {len(names)} activations but --layers has {n_hidden} hidden layers")
+        raise InvalidInputError(
+            f"--hidden lists {len(names)} activations but --layers has {n_hidden} hidden layers"
+        )
     return names
 
 
@@ -334,11 +336,10 @@ def _scores(net, loss, X, Y, meta, idx_or_y, chunk=8192):
 class _Progress:
     """A rich progress display fed by the trainer's hooks; updated at most ~10 times a second."""
 
-    def __init__(self, console, *, epochs, start_epoch, steps_per_epoch, batch_size, metric):
+    def __init__(self, console, *, epochs, start_epoch, steps_per_epoch):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
-        self.metric = metric
         self.progress = Progress(
             TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=30), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TextColumn("eta"), TimeRemainingColumn(),
@@ -374,8 +375,9 @@ class _Progress:
         if now - self._last < 1.0 / REFRESH_PER_SECOND:
             return
         self._last = now
+        loss = self._loss_sum / max(self._loss_n, 1)
         self.progress.update(self.batch_task, completed=info["step"],
-                             stats=f"loss {self._loss_sum / max(self._loss_n, 1):.4f}  {self.rate():,.0f} samples/s")
+                             stats=f"loss {loss:.4f}  {self.rate():,.0f} samples/s")
 
     def on_epoch(self, net, info):
         stats = f"loss {info['loss']:.4f}"
@@ -418,7 +420,8 @@ class _Progress:
 @click.option("--val-fraction", type=float, default=0.1, show_default=True,
               help="Fraction of the training part kept for validation (0: none).")
 @click.option("--early-stopping", type=int, metavar="N",
-              help="Stop after N epochs without improvement of the validation loss (restores the best weights).")
+              help="Stop after N epochs without improvement of the validation loss "
+                   "(restores the best weights).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--standardize/--no-standardize", default=None,
               help="Scale features to mean 0, sd 1 (default: on for tabular data, off for images); "
@@ -471,7 +474,7 @@ def train(ctx, data, **kw):
         cfg["data"] = data or DEFAULT_DATA
         cfg["data_options"] = data_opts
     prep = _prepare(cfg, data_dir)
-    net, trainer = _build(cfg, prep, ui, state)
+    net, trainer = _build(cfg, prep, state)
 
     from . import checkpoint as ckpt
 
@@ -484,7 +487,7 @@ def train(ctx, data, **kw):
             bar = stack.enter_context(_Progress(
                 ui.err, epochs=trainer.epochs, start_epoch=start_epoch,
                 steps_per_epoch=-(-len(prep["X"]) // _batch_size(cfg, len(prep["X"]))),
-                batch_size=_batch_size(cfg, len(prep["X"])), metric=trainer.metric_name))
+            ))
             trainer.on_step = bar.on_step
             trainer.callbacks.insert(0, bar.on_epoch)
         guard = stack.enter_context(ckpt.interrupt_guard(trainer))
@@ -539,7 +542,9 @@ def _resume_config(ctx, resume, data, data_opts, kw):
         raise InvalidInputError(f"checkpoint {resume!r} was not written by `backprop train`; "
                                 "resume it from Python with Trainer.load_state_dict")
     if data is not None and data != cfg["data"]:
-        raise InvalidInputError(f"the checkpoint trained on {cfg['data']!r}, not {data!r}; drop DATA to resume")
+        raise InvalidInputError(
+            f"the checkpoint trained on {cfg['data']!r}, not {data!r}; drop DATA to resume"
+        )
     for name, value in kw.items():
         if name in RESUMABLE or not _explicit(ctx, name):
             continue
@@ -550,7 +555,9 @@ def _resume_config(ctx, resume, data, data_opts, kw):
             )
     for key, value in data_opts.items():
         if cfg["data_options"].get(key) != value:
-            raise InvalidInputError(f"data option {key}={value!r} differs from the checkpoint's; drop it to resume")
+            raise InvalidInputError(
+                f"data option {key}={value!r} differs from the checkpoint's; drop it to resume"
+            )
     cfg = dict(cfg)
     if _explicit(ctx, "epochs"):
         cfg["epochs"] = kw["epochs"]
@@ -607,7 +614,8 @@ def _prepare(cfg, data_dir):
     fit_idx, val_idx = np.sort(perm[n_val:]), np.sort(perm[:n_val])
     meta["standardize"] = datasets.fit_standardize(X[fit_idx]) if cfg["standardize"] else None
     if task == "regression" and cfg["standardize"]:
-        meta["target_standardize"] = datasets.fit_standardize(np.asarray(y, np.float64).reshape(m, -1)[fit_idx])
+        Yf = np.asarray(y, np.float64).reshape(m, -1)[fit_idx]
+        meta["target_standardize"] = datasets.fit_standardize(Yf)
     dtype = np.dtype(cfg["dtype"])
 
     def inputs(A):
@@ -633,7 +641,7 @@ def _prepare(cfg, data_dir):
     return prep
 
 
-def _build(cfg, prep, ui, state):
+def _build(cfg, prep, state):
     from .network import Network
     from .training import Trainer
 
@@ -679,9 +687,9 @@ def _model_metadata(cfg, prep, history, summary):
         loss=cfg["loss"],
         dataset={"name": cfg["data"], "options": options},
         history=history.to_dict(),
-        training={k: cfg[k] for k in ("layers", "hidden", "output", "loss", "mode", "batch_size", "epochs", "lr",
-                                      "optimizer", "l2", "seed", "val_fraction", "early_stopping", "dtype",
-                                      "standardize")},
+        training={k: cfg[k] for k in ("layers", "hidden", "output", "loss", "mode", "batch_size", "epochs",
+                                      "lr", "optimizer", "l2", "seed", "val_fraction", "early_stopping",
+                                      "dtype", "standardize")},
         metrics={k: summary[k] for k in ("train", "validation", "test") if k in summary},
     )
     return meta
@@ -713,8 +721,8 @@ def _plots(prefix, net, prep, history, ui):
 
             stats = meta["standardize"]
             X2, y2 = prep["raw_2d"]
-            plots.plot_boundary(net, X2, y2, boundary_path, classes=meta["classes"],
-                                transform=(lambda g: apply_standardize(g, stats, net.dtype)) if stats else None)
+            transform = (lambda g: apply_standardize(g, stats, net.dtype)) if stats else None
+            plots.plot_boundary(net, X2, y2, boundary_path, classes=meta["classes"], transform=transform)
             written.append(boundary_path)
     except (BackpropError, OSError, ValueError) as exc:  # the model is saved: a failed plot is a warning
         click.echo(f"warning: --plot failed: {' '.join(str(exc).split())}", err=True)
@@ -742,7 +750,8 @@ def _summary_table(summary, task):
         if name in summary:
             loss, met = _fmt_metric(summary[name], task)
             t.add_row(name, loss, met, str(summary[name]["n"]))
-    flags = " (stopped early)" if summary["stopped_early"] else " (interrupted)" if summary["interrupted"] else ""
+    flags = (" (stopped early)" if summary["stopped_early"]
+             else " (interrupted)" if summary["interrupted"] else "")
     return [
         f"[bold]backprop train {summary['data']}[/bold]", t,
         f"{summary['epochs']} epochs{flags} in {summary['time']:.1f} s; "
@@ -1025,9 +1034,10 @@ def info(model, as_json):
         d.add_row("training", line)
     tr = meta.get("training") or {}
     if tr:
-        d.add_row("settings", ", ".join(f"{k}={tr[k]}" for k in ("optimizer", "lr", "batch_size", "mode", "l2", "seed")
-                                        if tr.get(k) is not None))
-    d.add_row("format", f"version {meta.get('format_version')}, written by backprop {meta.get('library_version')}")
+        keys = ("optimizer", "lr", "batch_size", "mode", "l2", "seed")
+        d.add_row("settings", ", ".join(f"{k}={tr[k]}" for k in keys if tr.get(k) is not None))
+    d.add_row("format",
+              f"version {meta.get('format_version')}, written by backprop {meta.get('library_version')}")
     ui.out.print(d)
     return 0
 

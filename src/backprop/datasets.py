@@ -129,7 +129,9 @@ def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, da
     if test_fraction is not None:
         test_fraction = float(test_fraction)
         if not 0.0 < test_fraction < 1.0:
-            raise InvalidInputError(f"--test-fraction must lie strictly between 0 and 1, got {test_fraction:g}")
+            raise InvalidInputError(
+                f"--test-fraction must lie strictly between 0 and 1, got {test_fraction:g}"
+            )
     if task is not None and task not in ("classification", "regression"):
         raise InvalidInputError(f"task must be 'classification' or 'regression', got {task!r}")
     key = spec.lower()
@@ -278,7 +280,9 @@ def _builtin(name, *, data_dir, n_samples, noise, seed, classes, test_fraction, 
         ds = _generate(name, **opts)
         ds.options.update(opts)
     else:
-        for opt, val in (("n_samples", n_samples), ("noise", noise), ("data_seed", seed), ("classes", classes)):
+        generated_opts = (("n_samples", n_samples), ("noise", noise), ("data_seed", seed),
+                          ("classes", classes))
+        for opt, val in generated_opts:
             if val is not None:
                 raise InvalidInputError(f"--{opt.replace('_', '-')} applies to the generated data sets "
                                         f"({', '.join(GENERATED)}), not to {name!r}")
@@ -473,7 +477,9 @@ def _read_idx_stream(f, path):
             f"but only {len(data)} bytes follow"
         )
     if f.read(1):
-        raise InvalidInputError(f"{path} has extra bytes after the {n_bytes} bytes of data its header declares")
+        raise InvalidInputError(
+            f"{path} has extra bytes after the {n_bytes} bytes of data its header declares"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -535,11 +541,11 @@ def load_file(path, *, target=None, task=None, require_target=True, feature_name
         ds = _load_npz(path, require_target=require_target, feature_names=feature_names)
     else:
         if fmt == "csv":
-            header, columns = _read_csv_columns(path)
+            ds = _load_csv(path, target=target, require_target=require_target, feature_names=feature_names)
         else:
             header, columns = _read_parquet_columns(path)
-        ds = _table_dataset(path, header, columns, target=target, require_target=require_target,
-                            feature_names=feature_names)
+            ds = _table_dataset(path, header, columns, target=target, require_target=require_target,
+                                feature_names=feature_names)
     if ds.y is not None:
         ds.task = task or guess_task(ds.y)
         if ds.task == "regression":
@@ -603,7 +609,9 @@ def _load_npz(path, *, require_target, feature_names):
     names = ([str(n) for n in arrays["feature_names"].tolist()] if "feature_names" in arrays
              else [f"x{i}" for i in range(X.shape[1])])
     if len(names) != X.shape[1]:
-        raise InvalidInputError(f"{path}: feature_names has {len(names)} names but X has {X.shape[1]} columns")
+        raise InvalidInputError(
+            f"{path}: feature_names has {len(names)} names but X has {X.shape[1]} columns"
+        )
     if feature_names is not None and X.shape[1] != len(feature_names):
         raise InvalidInputError(
             f"{path}: X has {X.shape[1]} columns but {len(feature_names)} features are expected"
@@ -731,20 +739,6 @@ class CsvReader:
         self.close()
 
 
-def _read_csv_columns(path):
-    """(header, list of column arrays of str, line numbers)."""
-    with CsvReader(path) as r:
-        all_rows, all_lines = [], []
-        for rows, lines in r.chunks():
-            all_rows.extend(rows)
-            all_lines.extend(lines)
-        header = r.header
-    if not all_rows:
-        raise InvalidInputError(f"{path} has a header but no data rows")
-    table = np.array(all_rows, dtype=str)
-    return header, _Columns([table[:, j] for j in range(len(header))], np.asarray(all_lines))
-
-
 class _Columns(list):
     """Column arrays plus the file line of each row (None for files without lines)."""
 
@@ -779,45 +773,87 @@ def _read_parquet_columns(path):
     return header, _Columns(cols)
 
 
-def _table_dataset(path, header, columns, *, target, require_target, feature_names):
-    if target is None and feature_names is None:
-        t = len(header) - 1
-        if t < 1 and require_target:
-            raise InvalidInputError(f"{path} has one column only; it needs feature columns and a target")
-    elif target is not None:
-        if target not in header:
+def _choose_columns(path, header, *, target, require_target, feature_names):
+    """(target column index or None, feature column indices) of a table with this header."""
+    if target is not None:
+        if target in header:
+            t = header.index(target)
+        elif require_target:
             raise InvalidInputError(
                 f"target column {target!r} is not in {path}; its columns are: {', '.join(header)}"
             )
-        t = header.index(target)
+        else:
+            t = None
+    elif feature_names is None:
+        t = len(header) - 1  # default target: the last column
+        if t < 1:
+            raise InvalidInputError(f"{path} has one column only; it needs feature columns and a target")
     else:
         t = None
     if feature_names is not None:
-        t = header.index(target) if target is not None and target in header else None
-        if t is None and require_target:
-            raise InvalidInputError(
-                f"target column {target!r} is not in {path}; its columns are: {', '.join(header)}"
-            )
         feat_idx = feature_indices(header, feature_names, path, target=target)
     else:
         feat_idx = [j for j in range(len(header)) if j != t]
     if not feat_idx:
         raise InvalidInputError(f"{path} has no feature columns besides the target {header[t]!r}")
+    return t, feat_idx
+
+
+def _table_dataset(path, header, columns, *, target, require_target, feature_names):
+    """A Dataset from whole columns (Parquet)."""
+    t, feat_idx = _choose_columns(path, header, target=target, require_target=require_target,
+                                  feature_names=feature_names)
     X = np.empty((len(columns[0]), len(feat_idx)), dtype=np.float64)
     for i, j in enumerate(feat_idx):
         X[:, i] = numeric_column(columns[j], header[j], path, columns.where)
-    y = None
-    if t is not None:
-        y = columns[t]
-        if y.dtype.kind in "US":
-            y = _maybe_int_labels(y)
-            empty = np.flatnonzero(np.char.str_len(y.astype(str)) == 0) if y.dtype.kind == "U" else []
-            if len(empty):
-                raise InvalidInputError(
-                    f"target column {header[t]!r} of {path} is empty at {columns.where(int(empty[0]))}"
-                )
+    y = None if t is None else _labels_column(columns[t], header[t], path, columns.where)
     names = [header[j] for j in feat_idx]
     return Dataset(path, X, y, "classification", names, header[t] if t is not None else target)
+
+
+def _load_csv(path, *, target, require_target, feature_names):
+    """A Dataset from a CSV/TSV file, converted chunk by chunk (the text is never held whole)."""
+    with CsvReader(path) as r:
+        header = r.header
+        t, feat_idx = _choose_columns(path, header, target=target, require_target=require_target,
+                                      feature_names=feature_names)
+        Xs, ys, all_lines = [], [], []
+        offset = 0
+        for rows, lines in r.chunks():
+            table = np.array(rows, dtype=str)
+
+            def where(i, offset=offset, lines=lines):
+                return f"row {offset + i + 1} (line {lines[i]})"
+
+            X = np.empty((len(rows), len(feat_idx)), dtype=np.float64)
+            for i, j in enumerate(feat_idx):
+                X[:, i] = numeric_column(table[:, j], header[j], path, where)
+            Xs.append(X)
+            if t is not None:
+                ys.append(table[:, t].copy())
+                all_lines.extend(lines)
+            offset += len(rows)
+    if not Xs:
+        raise InvalidInputError(f"{path} has a header but no data rows")
+    y = None
+    if t is not None:
+        lines = np.asarray(all_lines)
+        y = _labels_column(np.concatenate(ys), header[t], path,
+                           lambda i: f"row {i + 1} (line {lines[i]})")
+    names = [header[j] for j in feat_idx]
+    return Dataset(path, np.concatenate(Xs), y, "classification", names,
+                   header[t] if t is not None else target)
+
+
+def _labels_column(y, name, path, where):
+    """A target column: strings that are all integers (or numbers) become numbers; no empty values."""
+    if y.dtype.kind in "US":
+        y = _maybe_int_labels(y)
+        if y.dtype.kind == "U":
+            empty = np.flatnonzero(np.char.str_len(np.char.strip(y)) == 0)
+            if len(empty):
+                raise InvalidInputError(f"target column {name!r} of {path} is empty at {where(int(empty[0]))}")
+    return y
 
 
 def _maybe_int_labels(y):

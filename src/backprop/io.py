@@ -72,7 +72,9 @@ def _dumps(meta, what):
     try:
         return json.dumps(meta, default=_json_default, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{what} must be JSON-serializable (numbers, strings, lists, dicts): {exc}") from None
+        raise InvalidInputError(
+            f"{what} must be JSON-serializable (numbers, strings, lists, dicts): {exc}"
+        ) from None
 
 
 def save_arrays(path, arrays, meta=None, *, kind="arrays"):
@@ -88,7 +90,9 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
     tensors, described = {}, {}
     for name, arr in arrays.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
-            raise InvalidInputError(f"array names must be non-empty strings (not '__metadata__'), got {name!r}")
+            raise InvalidInputError(
+                f"array names must be non-empty strings (not '__metadata__'), got {name!r}"
+            )
         a = np.asarray(arr)
         st = _NP_TO_ST.get(a.dtype.name)
         if st is None:
@@ -132,7 +136,9 @@ def _read(path):
                 raise ModelFileError(f"{path} is a Python pickle; backprop never loads pickles (unsafe). "
                                      "Re-save the model as safetensors")
             if head[:4] == b"PK\x03\x04":
-                raise ModelFileError(f"{path} is a zip archive (a PyTorch/NumPy file?), not a safetensors model")
+                raise ModelFileError(
+                    f"{path} is a zip archive (a PyTorch/NumPy file?), not a safetensors model"
+                )
             (n,) = struct.unpack("<Q", head)
             if n > MAX_HEADER_BYTES:
                 raise ModelFileError(f"{path} is not a safetensors file: absurd header length {n} bytes")
@@ -294,16 +300,18 @@ def save(net, path, **metadata):
     for k in range(net.n_layers):
         arrays[f"weights.{k}"] = net.weights[k]
         arrays[f"biases.{k}"] = net.biases[k]
+    seed = net.seed
+    seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
     arch = {"sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
-            "dtype": net.dtype.name,
-            "seed": int(net.seed) if isinstance(net.seed, (int, np.integer)) and not isinstance(net.seed, bool)
-            else None}
+            "dtype": net.dtype.name, "seed": seed}
     save_arrays(path, arrays, {"network": arch, "metadata": user}, kind="network")
     return path
 
 
 def load(path):
     """Load a network saved by :func:`save`; ``net.metadata`` holds its metadata dict.
+
+    A file written by an estimator's ``save`` gives back that fitted estimator.
 
     Raises :class:`ModelFileError` for a missing, truncated or foreign file, a newer format version,
     or tensors whose name, shape or dtype do not match the architecture.
@@ -312,6 +320,10 @@ def load(path):
 
     path = os.fspath(path)
     arrays, doc = _read(path)
+    if doc["kind"] == "estimator":  # a saved MLPClassifier/MLPRegressor loads as itself
+        from .estimators import _from_arrays_meta
+
+        return _from_arrays_meta(arrays, doc["meta"], path)
     if doc["kind"] != "network":
         raise ModelFileError(f"{path} holds a {doc['kind']!r}, not a network")
     meta = doc["meta"]
@@ -334,7 +346,9 @@ def load(path):
                                      f"the {sizes} network needs {list(shape)}")
         extra = sorted(set(arrays) - set(expected))
         if extra:
-            raise ModelFileError(f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}")
+            raise ModelFileError(
+                f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}"
+            )
         seed = arch.get("seed")
         if isinstance(seed, bool) or not (seed is None or isinstance(seed, int)):
             raise ModelFileError(f"{path}: bad metadata: seed {seed!r}")

@@ -419,7 +419,8 @@ def _check_sizes(sizes):
         )
     out = []
     for k, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        # (NumPy counts timedelta64 among its integer types)
+        if isinstance(n, (bool, np.timedelta64)) or not isinstance(n, (int, np.integer)):
             raise InvalidTypeError(f"sizes[{k}] must be an int, got {n!r}")
         if n < 1:
             raise InvalidInputError(f"sizes[{k}] is {n}; every layer width must be at least 1")

@@ -1,0 +1,256 @@
+"""The speed paths give the results of the plain NumPy path.
+
+* ``backprop._tiny``: tiny networks trained online run as generated straight-line Python.
+* ``Network._backward_sgd``: the delta rule fused into the backward pass (BLAS xGEMM/xGER on
+  NumPy's own OpenBLAS, or the NumPy fallback where that library is not found).
+
+Oracles: the NumPy path of the engine itself (``_tiny.ENABLED = False``; ``_backward`` followed by
+``param -= grad``), checked in turn against plain-Python loops and finite differences by the other
+engine tests; and, for XOR, a plain-Python loop written here from the reference's equations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop import _blas, _tiny, losses
+from backprop.errors import DivergenceError
+from backprop.training import Trainer
+
+CASES = [  # sizes, hidden, output, loss
+    ([2, 4, 1], "sigmoid", "sigmoid", "mse"),
+    ([2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy"),
+    ([3, 5, 4, 3], "tanh", "softmax", "cross_entropy"),
+    ([3, 6, 2], "relu", "identity", "mse"),
+    ([3, 6, 1], "leaky_relu", "tanh", "mse"),
+    ([3, 5, 2], ["relu"], "sigmoid", "binary_cross_entropy"),
+    ([3, 4, 3, 2], ["identity", "sigmoid"], "relu", "mse"),
+    ([4, 3], [], "softmax", "cross_entropy"),
+]
+
+
+def _data(sizes, output, seed=0, m=24):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, sizes[0]))
+    N = sizes[-1]
+    if output == "softmax":
+        Y = rng.integers(0, N, m)
+    elif output == "sigmoid":
+        Y = rng.integers(0, 2, (m, N))
+    elif output == "tanh":
+        Y = rng.uniform(-0.9, 0.9, (m, N))
+    else:
+        Y = rng.normal(size=(m, N))
+    return X, Y
+
+
+def _train(monkeypatch, enabled, case, dtype, *, epochs=6, l2=0.0, lr=0.05, **kw):
+    sizes, hidden, output, loss = case
+    monkeypatch.setattr(_tiny, "ENABLED", enabled)
+    net = backprop.Network(sizes, hidden=hidden, output=output, seed=7, dtype=dtype)
+    rng = np.random.default_rng(1)
+    net.biases = [rng.normal(scale=0.3, size=b.shape).astype(dtype) for b in net.biases]  # off the kinks
+    X, Y = _data(sizes, output)
+    t = Trainer(net, loss=loss, epochs=epochs, lr=lr, mode="online", l2=l2, seed=3, **kw)
+    h = t.run(X, Y)
+    assert (t._tiny is not None) == enabled  # the path under test was really taken
+    return net, h
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}")
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_tiny_path_matches_numpy_path_float64(monkeypatch, case, l2):
+    fast, hf = _train(monkeypatch, True, case, "float64", l2=l2)
+    slow, hs = _train(monkeypatch, False, case, "float64", l2=l2)
+    for p, q in zip(fast.weights + fast.biases, slow.weights + slow.biases):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hf.loss, hs.loss, rtol=1e-12, atol=1e-14)
+    assert hf.n_updates == hs.n_updates == 6 * 24
+    assert hf.lr == hs.lr
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}")
+def test_tiny_path_matches_numpy_path_float32(monkeypatch, case):
+    fast, hf = _train(monkeypatch, True, case, "float32")
+    slow, hs = _train(monkeypatch, False, case, "float32")
+    for p, q in zip(fast.weights + fast.biases, slow.weights + slow.biases):
+        assert p.dtype == np.float32
+        np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(hf.loss, hs.loss, rtol=1e-4, atol=1e-6)
+
+
+def test_tiny_path_with_schedule_and_no_shuffle(monkeypatch):
+    case = CASES[0]
+    kw = dict(schedule="invscaling", power_t=0.5, shuffle=False)
+    fast, hf = _train(monkeypatch, True, case, "float64", lr=0.5, **kw)
+    slow, hs = _train(monkeypatch, False, case, "float64", lr=0.5, **kw)
+    for p, q in zip(fast.weights + fast.biases, slow.weights + slow.biases):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12)
+    assert hf.lr == hs.lr and hf.lr[-1] < 0.5
+
+
+def _xor_by_hand(W1, b1, W2, b2, order, lr):
+    """The reference's online delta rule for a 2-H-1 sigmoid network with E = 1/2 (yhat - y)^2, in lists."""
+    X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    Y = [0.0, 1.0, 1.0, 0.0]
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+    H = len(b1)
+    for i in order:
+        x, y = X[i], Y[i]
+        a = [sig(sum(x[p] * W1[p][j] for p in range(2)) + b1[j]) for j in range(H)]
+        yhat = sig(sum(a[j] * W2[j][0] for j in range(H)) + b2[0])
+        d_out = (yhat - y) * yhat * (1.0 - yhat)  # eq. (2)
+        d_hid = [d_out * W2[j][0] * a[j] * (1.0 - a[j]) for j in range(H)]  # eq. (4)
+        for j in range(H):
+            W2[j][0] -= lr * d_out * a[j]  # eq. (5) with eq. (1)
+            for p in range(2):
+                W1[p][j] -= lr * d_hid[j] * x[p]
+            b1[j] -= lr * d_hid[j]
+        b2[0] -= lr * d_out
+    return W1, b1, W2, b2
+
+
+def test_tiny_path_against_a_hand_written_loop(monkeypatch):
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    net = backprop.Network([2, 3, 1], hidden="sigmoid", output="sigmoid", seed=4, dtype="float64")
+    net.biases[0][:] = [0.1, -0.2, 0.3]
+    start = [p.tolist() for p in net.weights + net.biases]
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    t = Trainer(net, loss="mse", epochs=5, lr=0.7, mode="online", shuffle=False)
+    t.run(X, np.array([0.0, 1.0, 1.0, 0.0]))
+    assert t._tiny is not None
+    W1, W2, b1, b2 = start
+    W1, b1, W2, b2 = _xor_by_hand(W1, b1, W2, b2, order=[0, 1, 2, 3] * 5, lr=0.7)
+    for got, want in zip(net.weights + net.biases, (W1, W2, b1, b2)):
+        np.testing.assert_allclose(got, np.array(want), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiny_path_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    case = CASES[2]
+    X, Y = _data(case[0], case[2])
+
+    def make():
+        net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=7, dtype=dtype)
+        return net, Trainer(net, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+
+    ref_net, ref = make()
+    ref.run(X, Y)
+    net, t = make()
+    # stop inside the second epoch: a callback cannot do it mid-epoch, so flip the flag by count
+    real_begin = t.optimizer.begin_step
+
+    def begin_step():
+        if t.optimizer.t == 30:
+            t.stop_requested = True
+        return real_begin()
+
+    t.optimizer.begin_step = begin_step
+    h = t.run(X, Y)
+    assert h.interrupted and t.pos == 7 and t.epoch == 1
+    state = t.state_dict()
+    net2 = backprop.Network(case[0], hidden=case[1], output=case[2], seed=99, dtype=dtype)
+    t2 = Trainer(net2, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+    t2.load_state_dict(state)
+    h2 = t2.run(X, Y)
+    assert not h2.interrupted and h2.n_updates == ref.history.n_updates
+    for p, q in zip(net2.weights + net2.biases, ref_net.weights + ref_net.biases):
+        assert np.array_equal(p, q)
+    assert h2.loss == ref.history.loss
+
+
+def test_tiny_path_divergence_is_reported_like_the_numpy_path(monkeypatch):
+    case = CASES[3]
+    errors = []
+    for enabled in (True, False):
+        with pytest.raises(DivergenceError) as info:
+            _train(monkeypatch, enabled, case, "float64", lr=1e3, epochs=50)
+        errors.append(info.value)
+    assert (errors[0].epoch, errors[0].step) == (errors[1].epoch, errors[1].step)
+
+
+def test_tiny_path_is_only_taken_where_it_applies(monkeypatch):
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    X, Y = _data([2, 4, 1], "sigmoid")
+
+    def path(sizes=(2, 4, 1), **kw):
+        net = backprop.Network(list(sizes), hidden=kw.pop("hidden", "sigmoid"), output="sigmoid", seed=0)
+        opts = dict(loss="mse", epochs=1, lr=0.1, mode="online")
+        opts.update(kw)
+        t = Trainer(net, **opts)
+        t.run(X[:, :sizes[0]] if sizes[0] <= 2 else np.ones((24, sizes[0])), Y)
+        return t._tiny is not None
+
+    assert path()
+    assert not path(mode=None, batch_size=4)
+    assert not path(optimizer="momentum")
+    assert not path(on_step=lambda net, info: None)
+    assert not path(record_gradients=True)
+    assert not path(hidden="gelu")
+    assert not path(sizes=(30, 30, 1))  # too large: NumPy is faster there
+
+
+# -- the fused delta rule ------------------------------------------------------------------------
+@pytest.mark.parametrize("m", [1, 2, 17])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_sgd_step_matches_backward_then_update(m, dtype):
+    rng = np.random.default_rng(m)
+    sizes = [7, 9, 5, 3]
+    net = backprop.Network(sizes, hidden=["tanh", "relu"], output="softmax", seed=2, dtype=dtype)
+    net.biases = [rng.normal(scale=0.3, size=b.shape).astype(dtype) for b in net.biases]
+    other = net.copy()
+    X = rng.normal(size=(m, 7)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, m)]
+    loss = losses.get("cross_entropy")
+    for _ in range(3):
+        buf = net._buffers_for(m)
+        net._forward(X, buf)
+        net._backward_sgd(X, Y, buf, loss, 0.3)
+        buf2 = other._buffers_for(m)
+        other._forward(X, buf2)
+
+        def update(key, p, g):
+            p -= g
+
+        other._backward(X, Y, buf2, loss, scale=0.3, update=update)
+        tol = 1e-12 if dtype == "float64" else 1e-5
+        for d1, d2 in zip(buf.delta, buf2.delta):  # the same error terms (to rounding: a rank-1
+            np.testing.assert_allclose(d1, d2, rtol=tol, atol=tol)  # update may use an FMA)
+    for p, q in zip(net.weights + net.biases, other.weights + other.biases):
+        np.testing.assert_allclose(p, q, rtol=tol, atol=tol)
+
+
+def test_fused_sgd_fit_matches_the_numpy_path(monkeypatch):
+    """fit with plain SGD (fused) against fit with the fused BLAS calls switched off."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 6))
+    y = rng.integers(0, 3, 50)
+    nets = []
+    for avail in (True, False):
+        monkeypatch.setattr(_blas, "available", avail and _blas.available)
+        net = backprop.Network([6, 8, 3], hidden="tanh", output="softmax", seed=1, dtype="float64")
+        net.fit(X, y, loss="cross_entropy", epochs=4, batch_size=7, lr=0.2)
+        nets.append(net)
+    for p, q in zip(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-13)
+
+
+def test_fused_sgd_handles_an_unusual_weight_array():
+    """A user-assigned Fortran-ordered weight matrix still gets the right update."""
+    rng = np.random.default_rng(0)
+    net = backprop.Network([4, 3, 2], hidden="tanh", output="identity", seed=0, dtype="float64")
+    other = net.copy()
+    net.weights[0] = np.asfortranarray(net.weights[0])
+    X, Y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    loss = losses.get("mse")
+    for n in (net, other):
+        buf = n._buffers_for(5)
+        n._forward(X, buf)
+        n._backward_sgd(X, Y, buf, loss, 0.1)
+    for p, q in zip(net.weights + net.biases, other.weights + other.biases):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
