@@ -430,6 +430,9 @@ class _Progress:
               help="Model file to write (safetensors).")
 @click.option("--plot", metavar="PREFIX", help="Write the loss curve (and, for 2-D data, the decision "
                                                "boundary) as PREFIX-loss.png / PREFIX-boundary.png.")
+@click.option("--record-gradients", is_flag=True,
+              help="Record mean |delta| and the gradient norm per layer and epoch "
+                   "(for `backprop plot MODEL --what gradients`).")
 @click.option("--checkpoint", type=click.Path(), help="Write a checkpoint (for --resume) to this file.")
 @click.option("--checkpoint-every", type=int, metavar="N", help="Checkpoint every N epochs (default 1).")
 @click.option("--resume", type=click.Path(), help="Continue the run saved in this checkpoint.")
@@ -654,6 +657,7 @@ def _build(cfg, prep, state):
         net, loss=cfg["loss"], epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
         mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
         validation_data=None if val is None else val[:2], early_stopping=cfg["early_stopping"],
+        record_gradients=bool(cfg.get("record_gradients")),
     )
     if state is not None:
         trainer.load_state_dict(state)
