@@ -41,7 +41,9 @@ def env_info():
 
         pools = threadpool_info()
         info["threadpools"] = pools
-        blas = [p for p in pools if p.get("user_api") == "blas"]
+        # NumPy's own BLAS (SciPy, imported by scikit-learn, ships a second OpenBLAS)
+        blas = sorted((p for p in pools if p.get("user_api") == "blas"),
+                      key=lambda p: "numpy" not in p.get("filepath", ""))
         if blas:
             b = blas[0]
             info["blas"] = (f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel, "

@@ -707,34 +707,48 @@ def test_cli_sigkill_during_training_and_checkpoint_writes_leaves_a_resumable_ch
     assert not (tmp_path / "m.safetensors").exists()  # killed runs never got to write a model
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_stop_at_any_moment_of_the_fast_online_path_resumes_exactly(tmp_path, dtype):
-    """Tiny networks trained online with plain SGD take a pure-Python path (no on_step there), so the
-    stop comes from another thread at an arbitrary moment: wherever it lands, resuming gives the same
-    bits as the uninterrupted run."""
-    import threading
+class _StopAfterReads(Trainer):
+    """A Trainer whose ``stop_requested`` turns True after ``reads`` reads of it: the fast online path
+    (pure Python, no on_step hook) reads it after every update, so this stops it at an arbitrary step."""
 
+    def __init__(self, *args, reads, **kw):
+        self._reads_left, self._flag = reads, False
+        super().__init__(*args, **kw)
+
+    @property
+    def stop_requested(self):
+        self._reads_left -= 1
+        return self._flag or self._reads_left < 0
+
+    @stop_requested.setter
+    def stop_requested(self, value):
+        self._flag = value
+
+
+@pytest.mark.parametrize("dtype, reads",
+                         [("float32", 1000), ("float32", 4321), ("float64", 77), ("float64", 9000)])
+def test_stop_anywhere_in_the_fast_online_path_resumes_exactly(tmp_path, dtype, reads):
+    """Tiny networks trained online with plain SGD take a pure-Python path: a stop in the middle of it,
+    a checkpoint, and a new Trainer give the same bits as the uninterrupted run."""
     rng = np.random.default_rng(5)
     X = rng.normal(size=(64, 2))
     Y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+    kw = dict(loss="binary_cross_entropy", mode="online", lr=0.1, epochs=200, seed=2)
 
-    def make():
-        net = backprop.Network([2, 4, 1], hidden="tanh", output="sigmoid", seed=1, dtype=dtype)
-        return net, Trainer(net, loss="binary_cross_entropy", mode="online", lr=0.1, epochs=2000, seed=2)
+    def net():
+        return backprop.Network([2, 4, 1], hidden="tanh", output="sigmoid", seed=1, dtype=dtype)
 
-    ref_net, ref = make()
+    ref_net = net()
+    ref = Trainer(ref_net, **kw)
     ref.run(X, Y)
     assert ref._tiny is not None  # the fast path did run
-    net, t = make()
-    timer = threading.Timer(random.uniform(0.01, 0.04), lambda: setattr(t, "stop_requested", True))
-    timer.start()
+    t = _StopAfterReads(net(), reads=reads, **kw)
     h = t.run(X, Y)
-    timer.cancel()
-    assert h.interrupted and 0 < h.n_updates < 2000 * 64
+    assert t._tiny is not None and h.interrupted and 0 < h.n_updates < 200 * 64
     save_checkpoint(tmp_path / "tiny.ckpt", t)
     state, _ = load_checkpoint(tmp_path / "tiny.ckpt")
-    resumed_net, resumed = make()
+    resumed = Trainer(network_from_state(state), **kw)
     resumed.load_state_dict(state)
     resumed.run(X, Y)
-    assert _same(_params(resumed_net), _params(ref_net))
+    assert _same(_params(resumed.net), _params(ref_net))
     assert resumed.history.loss == ref.history.loss

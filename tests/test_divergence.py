@@ -9,6 +9,7 @@ batch gradient descent (the ``oracle`` fixture of conftest.py), not the engine's
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -228,3 +229,17 @@ def test_divergence_on_the_fast_online_path(dtype):
     assert t._tiny is not None  # the fast path was the one that diverged
     assert _finite(net)
     assert 1 <= t.history.n_updates
+
+
+def test_cli_divergence_is_one_error_line_and_writes_no_model(tmp_path, capsys):
+    from backprop.cli import main
+
+    out = tmp_path / "m.safetensors"
+    with pytest.raises(SystemExit) as info:
+        main.main(args=["train", "sin", "--layers", "8", "--optimizer", "sgd", "--lr", "1e30", "--quiet",
+                        "--out", str(out), "--checkpoint", str(tmp_path / "c.ckpt")])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("error: training diverged at epoch 1, step ") and "smaller learning rate" in err
+    assert os.listdir(tmp_path) == []

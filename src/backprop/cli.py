@@ -495,13 +495,17 @@ def train(ctx, data, **kw):
             trainer.callbacks.insert(0, bar.on_epoch)
         guard = stack.enter_context(ckpt.interrupt_guard(trainer))
         history = trainer.run(prep["X"], prep["Y"])
+        interrupted = history.interrupted and guard.signum is not None
+        # the checkpoint first, at once: nothing computed after it can lose the run
+        # (with --checkpoint the final state is kept too, so a later --resume --epochs N can go on)
+        path = checkpoint or (_default_checkpoint(out) if interrupted else None)
+        if path:
+            ckpt.save_checkpoint(path, trainer, extra)
 
     summary = _train_summary(net, trainer, prep, cfg, history, out)
     metadata = _model_metadata(cfg, prep, history, summary)
     status = 0
-    if history.interrupted and guard.signum is not None:
-        path = checkpoint or _default_checkpoint(out)
-        ckpt.save_checkpoint(path, trainer, extra)
+    if interrupted:
         net.save(out, **metadata)
         import signal
 
@@ -511,8 +515,6 @@ def train(ctx, data, **kw):
                    f"model to {out}; continue with: backprop train --resume {path}", err=True)
         status = guard.exit_status
     else:
-        if checkpoint:  # the final state too, so a later --resume --epochs N can go on
-            ckpt.save_checkpoint(checkpoint, trainer, extra)
         net.save(out, **metadata)
     summary["model"] = out
     if plot:

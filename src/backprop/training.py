@@ -223,6 +223,7 @@ class Trainer:
     def run(self, X, Y):
         """Train on (X, Y) until ``epochs`` epochs are complete (or training stops); return History."""
         net = self.net
+        self.stop_requested = False  # a stop asked of an earlier run() does not carry over
         net.check_parameters()
         for k, p in enumerate(net.weights + net.biases):
             if not np.isfinite(p).all():
