@@ -362,3 +362,15 @@ def test_standardize_statistics():
     assert np.allclose(stats["mean"][0], X[:, 0].mean()) and np.allclose(stats["scale"][0], X[:, 0].std())
     with pytest.raises(InvalidInputError, match="has 2 features but the standardization statistics have 3"):
         datasets.apply_standardize(X[:, :2], stats)
+
+
+def test_feature_columns_by_name_by_position_or_refused():
+    from backprop.datasets import feature_indices
+
+    # every name present: by name, whatever the order
+    assert feature_indices(["b", "y", "a"], ["a", "b"], "f.csv", target="y") == [2, 0]
+    # no name present (a file named otherwise): by position, target skipped
+    assert feature_indices(["p", "q", "y"], ["a", "b"], "f.csv", target="y") == [0, 1]
+    # some present, some not: one feature would silently stand in for another -> refused
+    with pytest.raises(InvalidInputError, match="lacks the model's feature column"):
+        feature_indices(["a", "c", "y"], ["a", "b"], "f.csv", target="y")

@@ -878,13 +878,20 @@ def _all_float(col):
 
 
 def feature_indices(header, feature_names, path, *, target=None):
-    """Column indices of the model's features: by name if all are present, else by position."""
+    """Column indices of the model's features: by name if all are present; by position only when
+    no name matches at all (a file with other column names); a partial match is an error, since
+    using the columns by position would silently feed one feature in place of another."""
     if all(n in header for n in feature_names):
         return [header.index(n) for n in feature_names]
     others = [j for j, h in enumerate(header) if h != target]
-    if len(others) == len(feature_names):
-        return others
     missing = [n for n in feature_names if n not in header]
+    if len(others) == len(feature_names) and len(missing) == len(feature_names):
+        return others
+    if len(others) == len(feature_names):
+        raise InvalidInputError(
+            f"{path} lacks the model's feature column(s) {', '.join(missing[:10])}"
+            f"{' ...' if len(missing) > 10 else ''}; rename its columns to the model's feature names"
+        )
     raise InvalidInputError(
         f"{path} has {len(others)} feature columns but the model expects {len(feature_names)} "
         f"(missing by name: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''})"
