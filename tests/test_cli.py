@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import one_error_line as _one_error_line
+from clitools import run_cli as _cli
 
 import backprop
 from backprop import datasets
@@ -40,21 +42,7 @@ def _run(args, cwd, timeout=120, **env):
     return p.returncode, p.stdout, p.stderr
 
 
-def _cli(args, capsys):
-    """``backprop ARGS`` in this process: (status, stdout, stderr)."""
-    from backprop.cli import main
 
-    with pytest.raises(SystemExit) as info:
-        main.main(args=[str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def _one_error_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    return lines[0]
 
 
 def _accuracy_and_predictions(model_path, X, y):

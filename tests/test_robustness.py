@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import pytest
+from clitools import one_error_line as _one_error_line
+from clitools import run_cli as _cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -381,21 +383,6 @@ def test_loss_trace_and_gradcheck_work_or_raise_their_own_error(X, Y, loss, head
 
 
 # -- the command line -----------------------------------------------------------------------------------
-def _cli(args, capsys):
-    """Run the real command-line entry point in this process; (status, stdout, stderr)."""
-    from backprop.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main.main(args=[str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def _one_error_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture
