@@ -282,6 +282,9 @@ def main(argv=None):
     log("")
     log(report.targets_table(report.check_targets(results)))
     log(f"\n{len(workloads)} workloads in {payload['elapsed_s']:.0f} s")
+    fashion = args.out / "fashion.json"
+    if mode == "full" and fashion.exists():  # the last --fashion run goes into RESULTS.md too
+        payload["fashion"] = json.loads(fashion.read_text())
     if not args.no_write:
         j, m = write_outputs(payload, args.out, args.tag or mode)
         log(f"wrote {j.relative_to(ROOT) if j.is_relative_to(ROOT) else j} and "

@@ -117,7 +117,7 @@ def memory_table(results):
     for res in results:
         mem = res["memory"]
 
-        def mb(fw, key):
+        def mb(fw, key, mem=mem):
             m = mem.get(fw)
             return "–" if not m else f"{m[key] / 1024:.1f}"
 

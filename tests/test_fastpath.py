@@ -85,7 +85,7 @@ def test_tiny_path_matches_numpy_path_float32(monkeypatch, case):
 
 def test_tiny_path_with_schedule_and_no_shuffle(monkeypatch):
     case = CASES[0]
-    kw = dict(schedule="invscaling", power_t=0.5, shuffle=False)
+    kw = {"schedule": "invscaling", "power_t": 0.5, "shuffle": False}
     fast, hf = _train(monkeypatch, True, case, "float64", lr=0.5, **kw)
     slow, hs = _train(monkeypatch, False, case, "float64", lr=0.5, **kw)
     for p, q in zip(fast.weights + fast.biases, slow.weights + slow.biases):
@@ -97,7 +97,10 @@ def _xor_by_hand(W1, b1, W2, b2, order, lr):
     """The reference's online delta rule for a 2-H-1 sigmoid network with E = 1/2 (yhat - y)^2, in lists."""
     X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
     Y = [0.0, 1.0, 1.0, 0.0]
-    sig = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+
+    def sig(v):
+        return 1.0 / (1.0 + math.exp(-v))
+
     H = len(b1)
     for i in order:
         x, y = X[i], Y[i]
@@ -141,7 +144,7 @@ def test_tiny_path_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
 
     ref_net, ref = make()
     ref.run(X, Y)
-    net, t = make()
+    _, t = make()
     # stop inside the second epoch: a callback cannot do it mid-epoch, so flip the flag by count
     real_begin = t.optimizer.begin_step
 
@@ -180,7 +183,7 @@ def test_tiny_path_is_only_taken_where_it_applies(monkeypatch):
 
     def path(sizes=(2, 4, 1), **kw):
         net = backprop.Network(list(sizes), hidden=kw.pop("hidden", "sigmoid"), output="sigmoid", seed=0)
-        opts = dict(loss="mse", epochs=1, lr=0.1, mode="online")
+        opts = {"loss": "mse", "epochs": 1, "lr": 0.1, "mode": "online"}
         opts.update(kw)
         t = Trainer(net, **opts)
         t.run(X[:, :sizes[0]] if sizes[0] <= 2 else np.ones((24, sizes[0])), Y)

@@ -186,7 +186,7 @@ def _compile(net, loss, l2):
         src = _source(net.sizes, net.activations, loss, l2)
         ns = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
               "lae": _logaddexp0}
-        exec(compile(src, f"<backprop._tiny {net.sizes}>", "exec"), ns)
+        exec(compile(src, f"<backprop._tiny {net.sizes}>", "exec"), ns)  # noqa: S102 -- our own generated code
         fn = _CACHE[key] = ns["epoch"]
     return fn
 

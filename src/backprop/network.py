@@ -28,6 +28,8 @@ from . import losses as _losses
 from .errors import InvalidInputError, InvalidTypeError
 from .validation import as_matrix, check_xy, make_rng, resolve_dtype
 
+#: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
+_G_PRIME_FROM_A = ("relu", "sigmoid", "tanh")
 #: How many batch sizes keep their buffers at once (a fit needs two: B and the last, smaller batch).
 _BUFFER_CACHE = 4
 
@@ -58,11 +60,17 @@ class Trace:
 class _Buffers:
     """Per-batch-size arrays, allocated once and reused by every step of that size."""
 
-    def __init__(self, sizes, m, dtype, acts):
+    def __init__(self, sizes, m, dtype, acts, train=False):
         shapes = [(m, n) for n in sizes[1:]]
         self.h = [np.empty(s, dtype) for s in shapes]
         # identity's a is h itself: no copy in the forward pass, nothing to do backward
-        self.a = [h if act.name == "identity" else np.empty_like(h) for h, act in zip(self.h, acts)]
+        self.identity = [act.name == "identity" for act in acts]
+        # Training buffers also let g overwrite h in place for hidden layers whose g' needs only
+        # a = g(h): one activation-sized array less per layer (h is not kept; a trace needs it).
+        in_place = [train and k < len(acts) - 1 and act.name in _G_PRIME_FROM_A
+                    for k, act in enumerate(acts)]
+        self.a = [h if ident or inp else np.empty_like(h)
+                  for h, ident, inp in zip(self.h, self.identity, in_place)]
         self.delta = [np.empty(s, dtype) for s in shapes]
         self.tmp = [np.empty(s, dtype) for s in shapes]
         self.y = None  # reusable target rows when batches are gathered by index
@@ -136,9 +144,11 @@ class Network:
                     )
             elif kind == "xavier":
                 bound = np.sqrt(6.0 / (fan_in + fan_out))
-                w = rng.uniform(-bound, bound, (fan_in, fan_out))
+                w = _draw(lambda size, bound=bound: rng.uniform(-bound, bound, size), (fan_in, fan_out),
+                          self.dtype)
             elif kind == "he":
-                w = rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+                sd = np.sqrt(2.0 / fan_in)
+                w = _draw(lambda size, sd=sd: rng.normal(0.0, sd, size), (fan_in, fan_out), self.dtype)
             else:
                 raise InvalidInputError(
                     f"unknown init {init!r}; valid values are 'auto', 'xavier', 'he' or a callable"
@@ -192,11 +202,13 @@ class Network:
                     params[k] = np.array(p, dtype=self.dtype, order="C")
 
     # -- buffers ----------------------------------------------------------------------------------
-    def _buffers_for(self, m):
-        buf = self._buffers.get(m)
+    def _buffers_for(self, m, train=False):
+        """Buffers for batches of m rows; ``train=True``: the training loop's, where h may be overwritten."""
+        key = (m, "train") if train else m
+        buf = self._buffers.get(key)
         if buf is None:
-            buf = _Buffers(self.sizes, m, self.dtype, self.activations)
-            self._buffers[m] = buf
+            buf = _Buffers(self.sizes, m, self.dtype, self.activations, train=train)
+            self._buffers[key] = buf
             if len(self._buffers) > _BUFFER_CACHE:
                 self._buffers.popitem(last=False)
         return buf
@@ -211,11 +223,12 @@ class Network:
     def _forward(self, x, buf):
         """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``."""
         a_prev = x
-        for W, b, act, h, a in zip(self.weights, self.biases, self.activations, buf.h, buf.a):
+        for W, b, act, h, a, ident in zip(self.weights, self.biases, self.activations, buf.h, buf.a,
+                                          buf.identity):
             np.matmul(a_prev, W, out=h)
             h += b
-            if a is not h:
-                act.forward(h, out=a)
+            if not ident:
+                act.forward(h, out=a)  # a may be h itself (training buffers)
             a_prev = a
         return a_prev
 
@@ -400,6 +413,18 @@ def _not_finite_message(net, X, out):
                f"{max(float(np.abs(p).max()) for p in params):.3g}); standardize the inputs as for "
                "training, or retrain with a smaller learning rate")
     return f"the network's output is not finite for row {row} of X: {why}"
+
+
+def _draw(draw, shape, dtype):
+    """``draw(shape)`` cast to ``dtype``, drawn in blocks of rows: the same numbers (the generator
+    produces them in order) without a float64 temporary of the whole matrix."""
+    if dtype == np.float64:
+        return draw(shape)
+    out = np.empty(shape, dtype)
+    rows = max(1, 16384 // shape[1])
+    for s in range(0, shape[0], rows):
+        out[s:s + rows] = draw((min(rows, shape[0] - s), shape[1]))
+    return out
 
 
 def _sgd_update(key, param, grad):

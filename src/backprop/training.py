@@ -94,9 +94,21 @@ def resolve_batch_size(m, batch_size=None, mode=None):
 
 
 @contextlib.contextmanager
-def blas_threads(batch_size):
-    """One BLAS thread for small batches (faster there: no thread wake-ups), all of them otherwise."""
-    if batch_size >= 64:
+def blas_threads(batch_size, n_weights=None):
+    """One BLAS thread for small steps (no thread wake-ups, no spinning thread), all of them otherwise.
+
+    Measured in the training loop on a shared 2-core machine, 784-256-128-10 (235k weights):
+    two threads gain 55% from batch 64 up; below, it depends on what else runs on the host --
+    at batch 32 two threads were 20% slower in one state and 47% faster in another, at 16 -7% or
+    +19%, at 1 one thread wins. So: all threads from a batch of 64 (without ``n_weights``), or
+    when batch x weights >= 2^22 (4M multiply-adds per pass over the layers: batch >= 18 for
+    that network), or from a million weights (their updates are memory-bound even for one sample).
+    """
+    if n_weights is None:
+        many = batch_size >= 64
+    else:
+        many = batch_size * n_weights >= 1 << 22 or n_weights >= 1 << 20
+    if many:
         yield
         return
     if _blas.available:  # NumPy's OpenBLAS, set directly: microseconds instead of threadpoolctl's milliseconds
@@ -259,7 +271,9 @@ class Trainer:
         self._tiny = _tiny.TinyTrainer(self, X, Y) if _tiny.eligible(self, B) else None
         start = time.perf_counter()
         try:
-            with blas_threads(B), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            n_weights = sum(w.size for w in net.weights)
+            with blas_threads(B, n_weights), \
+                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 while self.epoch < self.epochs and not self.stop_requested:
                     if not self._run_epoch(X, Y, B, val):
                         break
@@ -289,7 +303,7 @@ class Trainer:
         while self.pos < m:
             end = min(self.pos + B, m)
             b = end - self.pos
-            buf = net._buffers_for(b)
+            buf = net._buffers_for(b, train=True)
             if self.perm is None:
                 xb, yb = X[self.pos:end], Y[self.pos:end]
             else:

@@ -52,7 +52,10 @@ def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column=False):
     # a float64 value beyond float32's range becomes inf in the cast: reported below, not warned
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+        # a sum is finite only if every value is: one pass and no temporary as large as X
+        # (an overflowing sum of finite values falls through to the exact check)
+        finite = bool(np.isfinite(out.sum()))
+    if not finite and not np.isfinite(out).all():
         r, c = np.argwhere(~np.isfinite(out))[0]
         if np.isfinite(arr[r, c]):
             raise InvalidInputError(
