@@ -124,8 +124,10 @@ class Torch(Base):
         return time.perf_counter() - t
 
     def info(self):
-        return {"version": self.torch.__version__, "threads": self.torch.get_num_threads(),
-                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", "")}
+        torch = self.torch
+        return {"version": torch.__version__, "threads": torch.get_num_threads(),
+                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+                "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()}
 
 
 class Sklearn(Base):

@@ -177,8 +177,11 @@ def environment_lines(env):
         f"PyTorch {env.get('torch')}, scikit-learn {env.get('sklearn')}",
         f"- NumPy's BLAS: {env.get('blas', 'unknown')}",
     ]
-    if env.get("torch_info"):
-        lines.append(f"- PyTorch: {env['torch_info']}")
+    ti = env.get("torch_info")
+    if ti:
+        libs = " + ".join(name for name, key in (("MKL", "mkl"), ("oneDNN", "mkldnn")) if ti.get(key))
+        lines.append(f"- PyTorch {ti.get('version')}: {ti.get('threads')} threads (`torch.set_num_threads(2)`)"
+                     + (f", built with {libs}" if libs else ""))
     if env.get("load_average_at_start") is not None:
         la = env["load_average_at_start"]
         lines.append(f"- Load average at start: {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}")

@@ -72,7 +72,9 @@ class _Buffers:
         self.a = [h if ident or inp else np.empty_like(h)
                   for h, ident, inp in zip(self.h, self.identity, in_place)]
         self.delta = [np.empty(s, dtype) for s in shapes]
-        self.tmp = [np.empty(s, dtype) for s in shapes]
+        # scratch of g' and eq. (2): only ever used for one layer at a time, so all layers share it
+        scratch = np.empty(m * max(sizes[1:]), dtype)
+        self.tmp = [scratch[:m * n].reshape(m, n) for n in sizes[1:]]
         self.y = None  # reusable target rows when batches are gathered by index
         self.x = None
         self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step

@@ -290,7 +290,7 @@ class Trainer:
         if self.pos == 0:
             self.perm = self.rng.permutation(m) if self.shuffle else None
             self._epoch_loss = 0.0
-            self._snapshot = [p.copy() for p in net.weights + net.biases]
+            self._take_snapshot()
             self._epoch_grad = None
         elif not hasattr(self, "_snapshot"):
             self._snapshot = [p.copy() for p in net.weights + net.biases]
@@ -339,6 +339,18 @@ class Trainer:
                     self._diverged("a weight became non-finite", step)
                 return False
         return self._end_epoch(X, Y, val)
+
+    def _take_snapshot(self):
+        """Copy the parameters for a divergence to fall back on; into the last copy when it fits
+        (a new copy before the old one is freed would hold the parameters three times)."""
+        params = self.net.weights + self.net.biases
+        snap = getattr(self, "_snapshot", None)
+        if snap is not None and len(snap) == len(params) and all(
+                s.shape == p.shape and s.dtype == p.dtype for s, p in zip(snap, params)):
+            for s, p in zip(snap, params):
+                np.copyto(s, p)
+        else:
+            self._snapshot = [p.copy() for p in params]
 
     def _end_epoch(self, X, Y, val):
         net, h = self.net, self.history
