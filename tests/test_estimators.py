@@ -120,6 +120,9 @@ def test_save_load_continues_exactly(tmp_path, solver):
         assert f.read(1) == b"{" and n < os.path.getsize(path)
     back = MLPClassifier.load(path)
     assert type(back) is MLPClassifier
+    generic = backprop.load(path)  # the package-level loader opens estimator files as well
+    assert type(generic) is MLPClassifier
+    assert_array_equal(generic.predict_proba(X), clf.predict_proba(X))
     assert back.get_params() == clf.get_params()
     assert_array_equal(back.classes_, clf.classes_)
     assert_array_equal(back.predict_proba(X), clf.predict_proba(X))

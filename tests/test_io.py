@@ -257,7 +257,9 @@ def test_missing_and_extra_tensors_are_refused(tmp_path, net):
     (lambda d: d["meta"]["network"].update(sizes=[3, 5, 4]), "tensors a \\[3, 5, 4\\] network does not use"),
     (lambda d: d["meta"]["network"].update(sizes=[3, 5, 4, 0]), "bad metadata"),
     (lambda d: d["meta"]["network"].update(dtype="float16"), "bad metadata: dtype must be"),
-    (lambda d: d.update(kind="estimator"), "holds a 'estimator', not a network"),
+    (lambda d: d.update(kind="checkpoint"), "holds a 'checkpoint', not a network"),
+    # an estimator file loads as an estimator: a network's tensors under that tag are refused too
+    (lambda d: d.update(kind="estimator"), "not a backprop estimator file"),
 ])
 def test_bad_metadata_is_refused(tmp_path, net, change, message):
     doc = _model_doc(net)
