@@ -185,7 +185,32 @@ def write_outputs(payload, out_dir, tag):
     tmp = md_path.with_suffix(".md.tmp")
     tmp.write_text(md)
     os.replace(tmp, md_path)
+    if tag == "full":
+        update_readme(md)
     return json_path, md_path
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+_START, _END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(md, readme=README):
+    """Put the results into README.md's performance section, between its two marker comments.
+
+    Headings move two levels down (RESULTS.md's '#' becomes '###') to sit under '## Performance'.
+    """
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if _START not in text or _END not in text:
+        return False
+    body = "\n".join("##" + line if line.startswith("#") else line for line in md.strip().splitlines())
+    head, rest = text.split(_START, 1)
+    tail = rest.split(_END, 1)[1]
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(f"{head}{_START}\n{body}\n{_END}{tail}")
+    os.replace(tmp, readme)
+    return True
 
 
 def results_markdown(payload):
@@ -235,8 +260,11 @@ def rewrite_report(out_dir, tag, log):
     if fashion.exists():
         payload["fashion"] = json.loads(fashion.read_text())
     md_path = out_dir / ("RESULTS.md" if tag == "full" else f"RESULTS-{tag}.md")
-    md_path.write_text(results_markdown(payload))
+    md = results_markdown(payload)
+    md_path.write_text(md)
     log(f"wrote {md_path}")
+    if tag == "full" and update_readme(md):
+        log(f"updated the performance section of {README}")
     return 0
 
 
@@ -256,7 +284,8 @@ def main(argv=None):
     ap.add_argument("--tag", help="results file name stem (default: full, quick, fashion or custom)")
     ap.add_argument("--no-write", action="store_true", help="print only, write no files")
     ap.add_argument("--report", action="store_true",
-                    help="measure nothing: rewrite RESULTS.md from full.json (and fashion.json) in --out")
+                    help="measure nothing: rewrite RESULTS.md (and README.md's performance section) "
+                         "from full.json (and fashion.json) in --out")
     args = ap.parse_args(argv)
 
     def log(msg):
