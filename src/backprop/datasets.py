@@ -350,7 +350,7 @@ def _sklearn_data(filename):
     """Path of a file in scikit-learn's data folder, found without importing scikit-learn."""
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise InvalidInputError(f"scikit-learn is needed for this data set: pip install scikit-learn")
+        raise InvalidInputError("scikit-learn is needed for this data set: pip install scikit-learn")
     path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", filename)
     if not os.path.exists(path):
         raise InvalidInputError(f"scikit-learn's data file {path} is missing; reinstall scikit-learn")

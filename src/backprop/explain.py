@@ -915,7 +915,7 @@ class _Builder:
         return self.terms(N - 1, lambda i: make(i + 1))
 
     def error(self):
-        nm, t, L = self.nm, self.t, self.L - 1
+        t, L = self.t, self.L - 1
         yh = lambda k: self.n(t.a[L][0, k - 1])  # noqa: E731
         yv = lambda k: Num(self.y[k - 1], exact=True)  # noqa: E731
         name = self.loss.name

@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 
 from . import _blas, _tiny
-from . import losses as _losses
 from . import optimizers as _opt
 from .errors import DivergenceError, InvalidInputError
 from .metrics import metric_for
