@@ -365,7 +365,7 @@ def test_standardize_statistics():
 
 
 def test_feature_columns_by_name_by_position_or_refused():
-    from backprop.datasets import feature_indices
+    from backprop.data.datasets import feature_indices
 
     # every name present: by name, whatever the order
     assert feature_indices(["b", "y", "a"], ["a", "b"], "f.csv", target="y") == [2, 0]

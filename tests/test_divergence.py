@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import backprop
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
-from backprop.training import Trainer
+from backprop.train.trainer import Trainer
 
 
 def _finite(net):

@@ -431,7 +431,7 @@ def test_cli_explain_prints_the_same_document_as_the_api(tmp_path):
 def test_cli_explain_options_and_errors(tmp_path):
     from click.testing import CliRunner
 
-    from backprop.cli_see import explain as explain_cmd
+    from backprop.cli.see import explain as explain_cmd
 
     out = tmp_path / "step.html"
     r = CliRunner().invoke(explain_cmd, [
@@ -454,7 +454,7 @@ def test_cli_explain_a_saved_model_row(tmp_path):
     from click.testing import CliRunner
 
     from backprop import datasets
-    from backprop.cli_see import explain as explain_cmd
+    from backprop.cli.see import explain as explain_cmd
 
     ds = datasets.load("xor", n_samples=40, seed=1)
     stats = datasets.fit_standardize(ds.X)

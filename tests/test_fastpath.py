@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop import _blas, _tiny, losses
+from backprop.core import losses
+from backprop.fast import blas as _blas, tiny as _tiny
 from backprop.errors import DivergenceError
-from backprop.training import Trainer
+from backprop.train.trainer import Trainer
 
 CASES = [  # sizes, hidden, output, loss
     ([2, 4, 1], "sigmoid", "sigmoid", "mse"),

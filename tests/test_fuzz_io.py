@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import backprop
-from backprop.checkpoint import load_checkpoint, save_checkpoint
+from backprop.train.checkpoint import load_checkpoint, save_checkpoint
 from backprop.errors import BackpropError, ModelFileError
-from backprop.training import Trainer
+from backprop.train.trainer import Trainer
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import backprop
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
-from backprop.io import FORMAT_VERSION, load_arrays, save_arrays
+from backprop.io.files import FORMAT_VERSION, load_arrays, save_arrays
 
 ST_CODE = {"float32": "F32", "float64": "F64", "int64": "I64", "float16": "F16", "uint8": "U8",
            "bool": "BOOL", "int32": "I32"}
@@ -173,7 +173,7 @@ def test_save_refuses_what_it_cannot_store(tmp_path, net):
 
 def test_writes_are_atomic(tmp_path, net, monkeypatch):
     """A save that fails half-way leaves the previous file as it was, and no temporary file behind."""
-    import backprop.atomic
+    import backprop.io.atomic
 
     path = tmp_path / "m.safetensors"
     backprop.save(net, path)
@@ -183,7 +183,7 @@ def test_writes_are_atomic(tmp_path, net, monkeypatch):
     def failing_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(backprop.atomic.os, "fsync", failing_fsync)
+    monkeypatch.setattr(backprop.io.atomic.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         backprop.save(other, path)  # the new bytes were written to the temporary file, then it failed
     assert path.read_bytes() == before

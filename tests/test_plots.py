@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop import plots
+from backprop.see import plots
 from backprop.errors import InvalidInputError
 
 FIGSIZE, DPI = (4.0, 3.0), 50
@@ -159,7 +159,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
     import backprop
-    from backprop import plots
+    from backprop.see import plots
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (40, 2)); y = (X[:, 0] > 0).astype(float)
     net = backprop.Network([2, 4, 1], hidden="tanh", seed=0)
@@ -177,7 +177,7 @@ SCRIPT = textwrap.dedent("""
             from backprop.cli import main
             assert "plot" in main.commands
         except (ImportError, AssertionError):
-            from backprop.cli_see import _standalone as main
+            from backprop.cli.see import _standalone as main
         sys.argv = ["backprop"] + sys.argv[2:]
         main()
 """)
@@ -239,7 +239,7 @@ def test_every_kind_and_the_cli_without_display(model_file, tmp_path):
 def test_cli_plot_rejects_an_unknown_kind(model_file):
     from click.testing import CliRunner
 
-    from backprop.cli_see import plot
+    from backprop.cli.see import plot
 
     r = CliRunner().invoke(plot, [str(model_file), "--what", "nothing"])
     assert r.exit_code == 2
@@ -249,7 +249,7 @@ def test_cli_plot_rejects_an_unknown_kind(model_file):
 def test_cli_plot_kinds(model_file, tmp_path, what, size):
     from click.testing import CliRunner
 
-    from backprop.cli_see import plot
+    from backprop.cli.see import plot
 
     out = tmp_path / f"{what}.png"
     r = CliRunner().invoke(plot, [str(model_file), "--what", what, "--out", str(out), "--dpi", "40"])
@@ -260,7 +260,7 @@ def test_cli_plot_kinds(model_file, tmp_path, what, size):
 def test_cli_plot_default_name_and_errors(model_file, tmp_path):
     from click.testing import CliRunner
 
-    from backprop.cli_see import plot
+    from backprop.cli.see import plot
 
     bare = tmp_path / "bare.safetensors"
     backprop.Network([2, 3, 1], seed=0).save(bare)

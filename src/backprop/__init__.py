@@ -2,32 +2,34 @@
 
 The names follow the reference (``shared/reference/backpropagation.md``): ``h`` (affine
 transformation), ``a`` (activation output), ``delta`` (error term), ``weights``/``biases`` (w, with
-the bias weight w_0j kept apart), ``lr`` (eta).
+the bias weight w_0j kept apart), ``lr`` (eta). The package is layered (see docs/architecture.md):
+core, fast, io, train, model and data, then sklearn, see, distributed, playground and cli on top.
 """
 
-from . import activations, datasets, losses, optimizers
-from .explain import explain
-from .errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
-                     ModelFileError)
-from .gradcheck import GradcheckResult, gradcheck
-from .io import load, save
-from .network import Network, Trace
-from .training import History, Trainer, fit
-
-__version__ = "0.1.0"
+from backprop.core import activations, losses
+from backprop.data import datasets
+from backprop.errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
+                             ModelFileError)
+from backprop.io.files import load, save
+from backprop.model.gradcheck import GradcheckResult, gradcheck
+from backprop.model.network import Network, Trace
+from backprop.see.explain import explain
+from backprop.train import checkpoint, optimizers
+from backprop.train.trainer import History, Trainer, fit
+from backprop.version import __version__
 
 __all__ = [
     "Network", "Trace", "History", "Trainer", "fit", "gradcheck", "GradcheckResult",
-    "activations", "losses", "optimizers", "save", "load", "datasets",
+    "activations", "losses", "optimizers", "checkpoint", "save", "load", "datasets",
     "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
-    "MLPClassifier", "MLPRegressor", "explain",
+    "MLPClassifier", "MLPRegressor", "explain", "__version__",
 ]
 
 
 def __getattr__(name):
     # the scikit-learn estimators import scikit-learn (~1 s): only when they are asked for
     if name in ("MLPClassifier", "MLPRegressor"):
-        from . import estimators
+        from backprop.sklearn import estimators
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'backprop' has no attribute {name!r}")

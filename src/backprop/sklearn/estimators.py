@@ -49,13 +49,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import activations as _act
-from . import losses as _losses
-from . import optimizers as _opt
-from .errors import InvalidInputError, ModelFileError
-from .io import load_arrays, save_arrays
-from .network import Network
-from .training import blas_threads
+from backprop.core import activations as _act
+from backprop.core import losses as _losses
+from backprop.train import optimizers as _opt
+from backprop.errors import InvalidInputError, ModelFileError
+from backprop.io.files import load_arrays, save_arrays
+from backprop.model.network import Network
+from backprop.train.trainer import blas_threads
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load"]
 

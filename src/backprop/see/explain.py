@@ -21,11 +21,11 @@ import math
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
-from .errors import InvalidInputError, InvalidTypeError
-from .network import Network
-from .optimizers import _check_lr
-from .validation import check_xy
+from backprop.io.atomic import atomic_write_bytes
+from backprop.errors import InvalidInputError, InvalidTypeError
+from backprop.model.network import Network
+from backprop.train.optimizers import _check_lr
+from backprop.core.validation import check_xy
 
 FORMATS = ("text", "markdown", "latex", "html")
 #: Units per layer (and links per unit) shown when a network is summarised.

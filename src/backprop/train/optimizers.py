@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .errors import InvalidInputError
+from backprop.errors import InvalidInputError
 
 
 def _check_lr(lr):

@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
 
 FORMAT = "backprop-checkpoint"
 #: Version of the checkpoint's own layout (the file format itself is versioned by backprop.io).
@@ -77,7 +77,7 @@ def save_checkpoint(path, trainer, extra=None):
     Safe to call from an epoch-end callback or after :meth:`Trainer.run` returned (also after an
     interruption, mid-epoch). Returns ``path``.
     """
-    from .io import _dumps, save_arrays
+    from backprop.io.files import _dumps, save_arrays
 
     if extra is None:
         extra = {}
@@ -103,7 +103,7 @@ def checkpoint_callback(path, trainer, every=1, extra=None):
 
     ``extra`` is a dict or a function returning one (called at each write).
     """
-    from .validation import check_positive_int
+    from backprop.core.validation import check_positive_int
 
     every = check_positive_int(every, "every")
 
@@ -124,7 +124,7 @@ def load_checkpoint(path):
     truncated, not safetensors, not a checkpoint, a newer format, tensors that do not match the
     architecture -- raises :class:`ModelFileError` saying what is wrong.
     """
-    from .io import load_arrays
+    from backprop.io.files import load_arrays
 
     arrays, doc = load_arrays(path, kind=KIND)  # the safetensors layer: checked before reading tensors
     where = f"checkpoint {os.fspath(path)}"
@@ -280,7 +280,7 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
 
 
 def _check_architecture(arch, fail):
-    from .activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+    from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 
     if not isinstance(arch, dict):
         fail("its network description is not an object")
@@ -323,7 +323,7 @@ def _check_history(h, fail):
 
 def network_from_state(state):
     """A :class:`Network` with the architecture and current weights of a loaded checkpoint ``state``."""
-    from .network import Network
+    from backprop.model.network import Network
 
     arch = state["network"]
     net = Network(arch["sizes"], arch["hidden"] or "sigmoid", arch["output"], seed=arch.get("seed"),

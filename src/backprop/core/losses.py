@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InvalidInputError
+from backprop.errors import InvalidInputError
 
 
 class Loss:

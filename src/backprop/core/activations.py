@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .errors import InvalidInputError
+from backprop.errors import InvalidInputError
 
 
 class Activation:

@@ -36,7 +36,7 @@ _CACHE: dict = {}
 
 def eligible(trainer, B):
     """True when ``trainer`` may take the Python path for batches of size ``B``."""
-    from .optimizers import SGD
+    from backprop.train.optimizers import SGD
 
     net = trainer.net
     if not ENABLED or B != 1 or type(trainer.optimizer) is not SGD:

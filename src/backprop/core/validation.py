@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError
+from backprop.errors import InvalidInputError, InvalidTypeError
 
 _DTYPES = ("float32", "float64")
 

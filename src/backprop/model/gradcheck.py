@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from .network import Network
+from backprop.model.network import Network
 
 
 @dataclasses.dataclass

@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
-from .errors import InvalidInputError, InvalidTypeError
+from backprop.io.atomic import atomic_write_bytes
+from backprop.errors import InvalidInputError, InvalidTypeError
 
 FORMATS = ("png", "svg", "pdf")
 #: the TensorFlow Playground's orange (negative / class 0) and blue (positive / class 1)
@@ -160,7 +160,7 @@ def _labels_to_index(y, n_classes, classes=None):
         return y.argmax(axis=1)
     y = y.reshape(-1)
     if classes is not None:
-        from .datasets import encode_labels
+        from backprop.data.datasets import encode_labels
 
         return encode_labels(y, list(classes), where="y")
     if y.dtype.kind in "fc":
@@ -187,7 +187,7 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
     """
     from matplotlib.colors import LinearSegmentedColormap, ListedColormap, to_rgb
 
-    from .network import Network
+    from backprop.model.network import Network
 
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")
@@ -337,7 +337,7 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
 # ---------------------------------------------------------------------------------------------
 def plot_weights(net, path, *, bins=40, title=None, figsize=None, dpi=100, cols=4):
     """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``."""
-    from .network import Network
+    from backprop.model.network import Network
 
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")

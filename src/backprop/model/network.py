@@ -22,11 +22,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import _blas
-from . import activations as _act
-from . import losses as _losses
-from .errors import InvalidInputError, InvalidTypeError
-from .validation import as_matrix, check_xy, make_rng, resolve_dtype
+from backprop.fast import blas as _blas
+from backprop.core import activations as _act
+from backprop.core import losses as _losses
+from backprop.errors import InvalidInputError, InvalidTypeError
+from backprop.core.validation import as_matrix, check_xy, make_rng, resolve_dtype
 
 #: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
 _G_PRIME_FROM_A = ("relu", "sigmoid", "tanh")
@@ -378,7 +378,7 @@ class Network:
 
         Returns a :class:`backprop.training.History`.
         """
-        from .training import fit
+        from backprop.train.trainer import fit
 
         return fit(self, X, Y, **kwargs)
 
@@ -400,7 +400,7 @@ class Network:
 
     def save(self, path, **metadata):
         """Save as safetensors + JSON metadata (atomic write); see :mod:`backprop.io`."""
-        from .io import save
+        from backprop.io.files import save
 
         return save(self, path, **metadata)
 

@@ -25,8 +25,8 @@ import warnings
 import click
 import numpy as np
 
-from . import __version__
-from .errors import BackpropError, InvalidInputError
+from backprop.version import __version__
+from backprop.errors import BackpropError, InvalidInputError
 
 #: the learning rate eta each optimizer gets unless --lr is given
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1, "momentum": 0.02, "nesterov": 0.02}
@@ -233,7 +233,7 @@ def _parse_layers(text):
 
 
 def _parse_hidden(text, n_hidden):
-    from .activations import HIDDEN_ACTIVATIONS
+    from backprop.core.activations import HIDDEN_ACTIVATIONS
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     for n in names:
@@ -260,7 +260,7 @@ def _explicit(ctx, name):
 # ---------------------------------------------------------------------------------------------
 def _targets(y, meta, n_out, dtype):
     """Raw targets -> the network's target matrix (one-hot rows, a 0/1 column, or scaled numbers)."""
-    from .datasets import encode_labels
+    from backprop.data.datasets import encode_labels
 
     if meta["task"] == "classification":
         idx = encode_labels(y, meta["classes"])
@@ -281,7 +281,7 @@ def _targets(y, meta, n_out, dtype):
 
 def _inputs(X, meta, net, source):
     """Raw features -> the network's input (standardized with the model's statistics)."""
-    from .datasets import apply_standardize
+    from backprop.data.datasets import apply_standardize
 
     if X.shape[1] != net.sizes[0]:
         trained = (meta.get("dataset") or {}).get("name")
@@ -310,7 +310,7 @@ def _decode(yhat, meta):
 
 def _scores(net, loss, X, Y, meta, idx_or_y, chunk=8192):
     """Loss (network space) and accuracy or R^2 of (X, Y); also the predicted class indices / values."""
-    from .metrics import r2
+    from backprop.core.metrics import r2
 
     total = 0.0
     yhat = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
@@ -479,7 +479,7 @@ def train(ctx, data, **kw):
     prep = _prepare(cfg, data_dir)
     net, trainer = _build(cfg, prep, state)
 
-    from . import checkpoint as ckpt
+    from backprop.train import checkpoint as ckpt
 
     extra = {"train_config": cfg}
     if checkpoint:
@@ -539,7 +539,7 @@ def _default_checkpoint(out):
 
 def _resume_config(ctx, resume, data, data_opts, kw):
     """The run's configuration from the checkpoint; options given now must agree with it."""
-    from .checkpoint import load_checkpoint
+    from backprop.train.checkpoint import load_checkpoint
 
     state, extra = load_checkpoint(resume)
     cfg = extra.get("train_config") if isinstance(extra, dict) else None
@@ -571,7 +571,7 @@ def _resume_config(ctx, resume, data, data_opts, kw):
 
 def _prepare(cfg, data_dir):
     """Load the data, encode the targets, split off validation rows and standardize (cfg is completed)."""
-    from . import datasets
+    from backprop.data import datasets
 
     ds = datasets.load(cfg["data"], data_dir=data_dir, **cfg["data_options"])
     if ds.y is None:
@@ -647,8 +647,8 @@ def _prepare(cfg, data_dir):
 
 
 def _build(cfg, prep, state):
-    from .network import Network
-    from .training import Trainer
+    from backprop.model.network import Network
+    from backprop.train.trainer import Trainer
 
     layers = _parse_layers(cfg["layers"])
     hidden = _parse_hidden(cfg["hidden"], len(layers))
@@ -702,7 +702,7 @@ def _model_metadata(cfg, prep, history, summary):
 
 
 def _builtin_names():
-    from .datasets import BUILTINS
+    from backprop.data.datasets import BUILTINS
 
     return BUILTINS
 
@@ -710,7 +710,7 @@ def _builtin_names():
 def _plots(prefix, net, prep, history, ui):
     """The loss curve and (2-D classification data) the decision boundary, via backprop.plots."""
     try:
-        from . import plots
+        from backprop.see import plots
     except ImportError:
         ui.note("note: --plot skipped: backprop.plots is not available")
         return
@@ -723,7 +723,7 @@ def _plots(prefix, net, prep, history, ui):
         written = [loss_path]
         meta = prep["meta"]
         if "raw_2d" in prep and meta["task"] == "classification":
-            from .datasets import apply_standardize
+            from backprop.data.datasets import apply_standardize
 
             stats = meta["standardize"]
             X2, y2 = prep["raw_2d"]
@@ -770,7 +770,7 @@ def _summary_table(summary, task):
 # evaluate / predict: data for an existing model
 # ---------------------------------------------------------------------------------------------
 def _load_model(path):
-    from .io import load
+    from backprop.io.files import load
 
     net = load(path)
     meta = net.metadata
@@ -787,7 +787,7 @@ def _load_model(path):
 
 def _model_data(meta, data, data_opts, *, require_target):
     """The data set ``data`` with the options the model was trained with (when it is the same set)."""
-    from . import datasets
+    from backprop.data import datasets
 
     recorded = meta.get("dataset") or {}
     if data is None:
@@ -912,8 +912,8 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
 
     Class labels come out as the original labels of the training data.
     """
-    from . import datasets
-    from .atomic import atomic_open
+    from backprop.data import datasets
+    from backprop.io.atomic import atomic_open
 
     data_opts = _pop_data_options(kw)
     if chunk_size < 1:
@@ -1050,7 +1050,7 @@ def info(model, as_json):
 
 # the explain/plot commands live in their own module (another team's); optional
 try:
-    from .cli_see import explain, plot
+    from backprop.cli.see import explain, plot
 except ImportError:
     pass
 else:

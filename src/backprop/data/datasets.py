@@ -36,7 +36,7 @@ import struct
 
 import numpy as np
 
-from .errors import InvalidInputError
+from backprop.errors import InvalidInputError
 
 #: where the Debian package ``dataset-fashion-mnist`` installs the IDX files
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -493,7 +493,7 @@ def write_idx(path, array):
     data += arr.astype(IDX_TYPES[code]).tobytes()
     if os.fspath(path).endswith(".gz"):
         data = gzip.compress(data)
-    from .atomic import atomic_write_bytes
+    from backprop.io.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, data)
 

@@ -30,8 +30,8 @@ import struct
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
-from .errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.io.atomic import atomic_write_bytes
+from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
 
 #: version of the JSON layout written; files of a newer version are refused
 FORMAT_VERSION = 1
@@ -50,7 +50,7 @@ _NP_TO_ST = {np.dtype(v).name: k for k, v in ST_DTYPES.items()}
 
 
 def _library_version():
-    from . import __version__
+    from backprop.version import __version__
 
     return __version__
 
@@ -288,7 +288,7 @@ def save(net, path, **metadata):
     history, ...) is stored with the architecture; a loaded network's own ``net.metadata`` is kept
     and updated by it. Returns the path.
     """
-    from .network import Network
+    from backprop.model.network import Network
 
     if not isinstance(net, Network):
         raise InvalidTypeError(f"save needs a backprop Network, got {type(net).__name__}")
@@ -316,12 +316,12 @@ def load(path):
     Raises :class:`ModelFileError` for a missing, truncated or foreign file, a newer format version,
     or tensors whose name, shape or dtype do not match the architecture.
     """
-    from .network import Network, _check_sizes
+    from backprop.model.network import Network, _check_sizes
 
     path = os.fspath(path)
     arrays, doc = _read(path)
     if doc["kind"] == "estimator":  # a saved MLPClassifier/MLPRegressor loads as itself
-        from .estimators import _from_arrays_meta
+        from backprop.sklearn.estimators import _from_arrays_meta
 
         return _from_arrays_meta(arrays, doc["meta"], path)
     if doc["kind"] != "network":

@@ -20,7 +20,7 @@ import sys
 
 import click
 
-from .errors import BackpropError, InvalidInputError
+from backprop.errors import BackpropError, InvalidInputError
 
 _FORMATS = ("text", "markdown", "latex", "html")
 _SUFFIX = {"text": ".txt", "markdown": ".md", "latex": ".tex", "html": ".html"}
@@ -70,7 +70,7 @@ def _layers(text):
 
 def _load_dataset(spec, where):
     """A data set from a spec string or a model's ``metadata["dataset"]`` ({"name": ..., options})."""
-    from . import datasets
+    from backprop.data import datasets
 
     if isinstance(spec, dict):
         opts = dict(spec)
@@ -97,7 +97,7 @@ def _standardize(meta):
     stats = meta.get("standardize")
     if not stats:
         return None
-    from .datasets import apply_standardize
+    from backprop.data.datasets import apply_standardize
 
     return lambda X: apply_standardize(X, stats)
 
@@ -106,7 +106,7 @@ def _target_for(net, meta, y_raw):
     """A model's target for one row: a class index (one-hot by the engine) or the value(s)."""
     import numpy as np
 
-    from .datasets import encode_labels
+    from backprop.data.datasets import encode_labels
 
     classes = meta.get("classes")
     if meta.get("task", "classification" if classes else "regression") == "classification" and classes:
@@ -114,7 +114,7 @@ def _target_for(net, meta, y_raw):
         return idx if net.sizes[-1] > 1 else [float(idx)]
     stats = meta.get("target_standardize")
     if stats:  # a regression model learnt standardized targets
-        from .datasets import apply_standardize
+        from backprop.data.datasets import apply_standardize
 
         return apply_standardize(np.reshape(np.asarray(y_raw, dtype=float), (1, -1)), stats)[0]
     return y_raw
@@ -164,15 +164,15 @@ def explain(layers, hidden, output_act, loss, seed, x_text, y_text, lr, fmt, mod
     The forward pass (1)-(4), the error E, the error terms (i) and (ii) (eq. 4 per hidden layer),
     the weight updates (iii)/(iv) with old and new values, and the error after the update.
     """
-    from .explain import explain as make_explanation
-    from .network import Network
+    from backprop.see.explain import explain as make_explanation
+    from backprop.model.network import Network
 
     if model is not None:
         for name, val in (("--layers", layers), ("--hidden", hidden), ("--output", output_act),
                           ("--seed", seed)):
             if val is not None:
                 raise InvalidInputError(f"{name} describes a new network; it does not apply with --model")
-        from .io import load
+        from backprop.io.files import load
 
         import numpy as np
 
@@ -267,8 +267,8 @@ def plot(model, what, out, data, split, dpi):
     regions of a 2-D classifier with its data points. gradients: mean |delta| and gradient norm per
     layer (a model trained with recorded gradients). weights: a histogram per layer.
     """
-    from . import plots
-    from .io import load
+    from backprop.see import plots
+    from backprop.io.files import load
 
     net = load(model)
     meta = getattr(net, "metadata", None) or {}

@@ -24,11 +24,13 @@ import warnings
 
 import numpy as np
 
-from . import _blas, _tiny
-from . import optimizers as _opt
-from .errors import DivergenceError, InvalidInputError
-from .metrics import metric_for
-from .validation import (check_callable, check_float, check_nonneg_float, check_positive_int, check_xy,
+from backprop.fast import blas as _blas
+
+from backprop.fast import tiny as _tiny
+from backprop.train import optimizers as _opt
+from backprop.errors import DivergenceError, InvalidInputError
+from backprop.core.metrics import metric_for
+from backprop.core.validation import (check_callable, check_float, check_nonneg_float, check_positive_int, check_xy,
                          make_rng)
 
 MODES = ("online", "batch", "minibatch")
@@ -202,7 +204,7 @@ class Trainer:
         return {"meta": meta, "arrays": arrays}
 
     def load_state_dict(self, state):
-        from .checkpoint import check_state  # a wrong or foreign state: a clear error, nothing changed
+        from backprop.train.checkpoint import check_state  # a wrong or foreign state: a clear error, nothing changed
 
         check_state(state, self)
         self.__dict__.pop("_snapshot", None)

@@ -1,0 +1,1 @@
+"""data: built-in data sets, generators and file readers."""

@@ -1,0 +1,1 @@
+"""fast: the fast path behind one seam -- BLAS bindings, fused updates, generated code for tiny networks."""

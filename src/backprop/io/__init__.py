@@ -1,0 +1,1 @@
+"""io: atomic writes and the model-file container (safetensors + JSON), save/load dispatched by kind."""

@@ -1,0 +1,1 @@
+"""model: the Network a user builds, trains, inspects and saves."""

@@ -1,0 +1,1 @@
+"""see: backpropagation made visible -- explain documents and plots."""

@@ -1,0 +1,1 @@
+"""sklearn: scikit-learn drop-in estimators on the backprop engine."""

@@ -1,0 +1,1 @@
+"""train: optimizers, the one training loop (Trainer) and its checkpoints."""
