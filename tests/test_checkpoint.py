@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop.train.checkpoint import (checkpoint_callback, interrupt_guard, load_checkpoint, network_from_state,
+from backprop.train.checkpoint import (checkpoint_callback, interrupt_guard, load_checkpoint,
                                  save_checkpoint)
 from backprop.errors import InvalidInputError, ModelFileError
+from backprop.model.files import network_from_state
 from backprop.train.trainer import Trainer
 
 PY = sys.executable
@@ -300,7 +301,7 @@ def _rewrite(data, mutate_header=None, mutate_doc=None):
 
 
 def test_damaged_checkpoints_give_model_file_errors(tmp_path):
-    from backprop.io.files import load_arrays, save_arrays
+    from backprop.io.container import load_arrays, save_arrays
 
     good = _good_file(tmp_path)
     data = good.read_bytes()
@@ -442,7 +443,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import numpy as np
     import backprop
     from backprop.train.trainer import Trainer
-    from backprop.train.checkpoint import interrupt_guard, load_checkpoint, network_from_state, save_checkpoint
+    from backprop.model.files import network_from_state
+    from backprop.train.checkpoint import interrupt_guard, load_checkpoint, save_checkpoint
 
     ckpt, out, slow, resume = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "resume"
     rng = np.random.default_rng(0)

@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 import backprop
 from backprop import MLPClassifier, MLPRegressor
 from backprop.errors import InvalidInputError, ModelFileError
-from backprop.sklearn.estimators import load
+from backprop.sklearn.files import load
 
 EXTRA = ["leaky_relu", "elu", "softplus", "gelu", "sigmoid"]
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import backprop
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
-from backprop.io.files import FORMAT_VERSION, load_arrays, save_arrays
+from backprop.io.container import FORMAT_VERSION, load_arrays, save_arrays
 
 ST_CODE = {"float32": "F32", "float64": "F64", "int64": "I64", "float16": "F16", "uint8": "U8",
            "bool": "BOOL", "int32": "I32"}

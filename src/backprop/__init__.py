@@ -10,7 +10,8 @@ from backprop.core import activations, losses
 from backprop.data import datasets
 from backprop.errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
                              ModelFileError)
-from backprop.io.files import load, save
+from backprop.io.registry import load, save
+from backprop.model import files as _network_files  # registers the "network" kind
 from backprop.model.gradcheck import GradcheckResult, gradcheck
 from backprop.model.network import Network, Trace
 from backprop.see.explain import explain
@@ -29,7 +30,7 @@ __all__ = [
 def __getattr__(name):
     # the scikit-learn estimators import scikit-learn (~1 s): only when they are asked for
     if name in ("MLPClassifier", "MLPRegressor"):
-        from backprop.sklearn import estimators
+        from backprop import sklearn as estimators
 
         return getattr(estimators, name)
     raise AttributeError(f"module 'backprop' has no attribute {name!r}")

@@ -770,7 +770,7 @@ def _summary_table(summary, task):
 # evaluate / predict: data for an existing model
 # ---------------------------------------------------------------------------------------------
 def _load_model(path):
-    from backprop.io.files import load
+    from backprop.io.registry import load
 
     net = load(path)
     meta = net.metadata

@@ -172,7 +172,7 @@ def explain(layers, hidden, output_act, loss, seed, x_text, y_text, lr, fmt, mod
                           ("--seed", seed)):
             if val is not None:
                 raise InvalidInputError(f"{name} describes a new network; it does not apply with --model")
-        from backprop.io.files import load
+        from backprop.io.registry import load
 
         import numpy as np
 
@@ -268,7 +268,7 @@ def plot(model, what, out, data, split, dpi):
     layer (a model trained with recorded gradients). weights: a histogram per layer.
     """
     from backprop.see import plots
-    from backprop.io.files import load
+    from backprop.io.registry import load
 
     net = load(model)
     meta = getattr(net, "metadata", None) or {}

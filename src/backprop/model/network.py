@@ -26,6 +26,8 @@ from backprop.fast import blas as _blas
 from backprop.core import activations as _act
 from backprop.core import losses as _losses
 from backprop.errors import InvalidInputError, InvalidTypeError
+from backprop.io.container import save_arrays
+from backprop.train.trainer import fit as _fit
 from backprop.core.validation import as_matrix, check_xy, make_rng, resolve_dtype
 
 #: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
@@ -102,7 +104,7 @@ class Network:
 
     def __init__(self, sizes, hidden="sigmoid", output="sigmoid", *, seed=None, dtype="float32",
                  init="auto"):
-        self.sizes = _check_sizes(sizes)
+        self.sizes = check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
         if isinstance(hidden, (str, _act.Activation)):
             hidden = [hidden] * n_hidden
@@ -374,13 +376,11 @@ class Network:
         )
 
     def fit(self, X, Y, **kwargs):
-        """Train by backpropagation; see :func:`backprop.training.fit` for the arguments.
+        """Train by backpropagation; see :func:`backprop.train.trainer.fit` for the arguments.
 
-        Returns a :class:`backprop.training.History`.
+        Returns a :class:`backprop.train.trainer.History`.
         """
-        from backprop.train.trainer import fit
-
-        return fit(self, X, Y, **kwargs)
+        return _fit(self, X, Y, **kwargs)
 
     def _check_loss(self, loss):
         loss = _losses.get(loss)
@@ -398,11 +398,68 @@ class Network:
         new._grads = None
         return new
 
-    def save(self, path, **metadata):
-        """Save as safetensors + JSON metadata (atomic write); see :mod:`backprop.io`."""
-        from backprop.io.files import save
+    # -- state: plain dicts, so file formats sit above the model ----------------------------------
+    @staticmethod
+    def state_shapes(sizes) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every array in the state of a network of layer widths ``sizes``."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(len(sizes) - 1):
+            shapes[f"weights.{k}"] = (sizes[k], sizes[k + 1])
+            shapes[f"biases.{k}"] = (sizes[k + 1],)
+        return shapes
 
-        return save(self, path, **metadata)
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters by name: ``weights.k`` (W^{k+1}) and ``biases.k`` (its bias weights w_0j).
+
+        The arrays are the network's own (not copies)."""
+        state = {}
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            state[f"weights.{k}"], state[f"biases.{k}"] = w, b
+        return state
+
+    def load_state_dict(self, state) -> None:
+        """Set the parameters from ``state`` (as :meth:`state_dict` names them; copied, cast to dtype)."""
+        shapes = self.state_shapes(self.sizes)
+        missing = sorted(set(shapes) - set(state))
+        if missing:
+            raise InvalidInputError(f"the state lacks {', '.join(missing[:5])} for a {self.sizes} network")
+        for name, shape in shapes.items():
+            if tuple(np.shape(state[name])) != shape:
+                raise InvalidInputError(
+                    f"state[{name!r}] has shape {tuple(np.shape(state[name]))}, expected {shape}")
+        for k in range(self.n_layers):
+            self.weights[k] = np.array(state[f"weights.{k}"], dtype=self.dtype, order="C")
+            self.biases[k] = np.array(state[f"biases.{k}"], dtype=self.dtype, order="C")
+
+    def config(self) -> dict:
+        """The architecture as JSON-able values: what :meth:`from_config` needs to build it again."""
+        seed = self.seed
+        seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
+        return {"sizes": list(self.sizes), "hidden": self.hidden, "output": self.output,
+                "dtype": self.dtype.name, "seed": seed}
+
+    @classmethod
+    def from_config(cls, config: dict, *, init="auto") -> Network:
+        """A network of the architecture ``config`` (see :meth:`config`); ``init="zeros"`` skips
+        drawing weights that a state is about to replace."""
+        if init == "zeros":
+            init = _zeros
+        return cls(config["sizes"], hidden=config["hidden"] or "sigmoid", output=config["output"],
+                   seed=config.get("seed"), dtype=config["dtype"], init=init)
+
+    def save(self, path, **metadata):
+        """Save as safetensors + JSON metadata (atomic write); ``backprop.load`` reads it back.
+
+        ``metadata`` (JSON-able values: loss, task, classes, feature_names, standardize, dataset,
+        history, ...) is stored with the architecture; a loaded network's own ``net.metadata`` is
+        kept and updated by it. Returns the path.
+        """
+        self.check_parameters()
+        user = {k: v for k, v in (getattr(self, "metadata", None) or {}).items()
+                if k not in ("format_version", "library_version")}
+        user.update(metadata)
+        save_arrays(path, self.state_dict(), {"network": self.config(), "metadata": user}, kind="network")
+        return path
 
 
 def _not_finite_message(net, X, out):
@@ -429,11 +486,15 @@ def _draw(draw, shape, dtype):
     return out
 
 
+def _zeros(rng, fan_in, fan_out):
+    return np.zeros((fan_in, fan_out))
+
+
 def _sgd_update(key, param, grad):
     param -= grad
 
 
-def _check_sizes(sizes):
+def check_sizes(sizes):
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}")
     try:

@@ -27,7 +27,10 @@ import threading
 
 import numpy as np
 
+from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from backprop.core.validation import check_positive_int
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.io.container import dumps_checked, load_arrays, save_arrays
 
 FORMAT = "backprop-checkpoint"
 #: Version of the checkpoint's own layout (the file format itself is versioned by backprop.io).
@@ -41,13 +44,7 @@ _HISTORY_INTS = ("n_updates", "updates_per_epoch", "batch_size", "epochs")
 # -- saving ----------------------------------------------------------------------------------------
 def architecture(net):
     """The JSON description of ``net`` that a checkpoint keeps (enough to rebuild it)."""
-    return {
-        "sizes": list(net.sizes),
-        "hidden": net.hidden,
-        "output": net.output,
-        "dtype": net.dtype.name,
-        "seed": _json_seed(net.seed),
-    }
+    return net.config()
 
 
 def _json_seed(seed):
@@ -77,13 +74,11 @@ def save_checkpoint(path, trainer, extra=None):
     Safe to call from an epoch-end callback or after :meth:`Trainer.run` returned (also after an
     interruption, mid-epoch). Returns ``path``.
     """
-    from backprop.io.files import _dumps, save_arrays
-
     if extra is None:
         extra = {}
     if not isinstance(extra, dict):
         raise InvalidTypeError(f"extra must be a dict, got {type(extra).__name__}")
-    _dumps(extra, "extra")  # fails early, naming extra, if it holds something JSON cannot store
+    dumps_checked(extra, "extra")  # fails early, naming extra, if it holds something JSON cannot store
     state = trainer.state_dict()
     doc = {
         "format": FORMAT,
@@ -103,8 +98,6 @@ def checkpoint_callback(path, trainer, every=1, extra=None):
 
     ``extra`` is a dict or a function returning one (called at each write).
     """
-    from backprop.core.validation import check_positive_int
-
     every = check_positive_int(every, "every")
 
     def write_checkpoint(net, info):
@@ -120,12 +113,10 @@ def load_checkpoint(path):
 
     ``state`` is ready for :meth:`Trainer.load_state_dict` (``"meta"`` and ``"arrays"``) and also
     carries the ``"network"`` architecture and the ``"trainer"`` settings it was written with
-    (:func:`network_from_state` rebuilds the network). Any problem with the file -- missing,
+    (:func:`backprop.model.files.network_from_state` rebuilds the network). Any problem with the file -- missing,
     truncated, not safetensors, not a checkpoint, a newer format, tensors that do not match the
     architecture -- raises :class:`ModelFileError` saying what is wrong.
     """
-    from backprop.io.files import load_arrays
-
     arrays, doc = load_arrays(path, kind=KIND)  # the safetensors layer: checked before reading tensors
     where = f"checkpoint {os.fspath(path)}"
     if doc.get("format") != FORMAT:
@@ -280,8 +271,6 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
 
 
 def _check_architecture(arch, fail):
-    from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
-
     if not isinstance(arch, dict):
         fail("its network description is not an object")
     sizes, hidden, output, dtype = (arch.get(k) for k in ("sizes", "hidden", "output", "dtype"))
@@ -319,20 +308,6 @@ def _check_history(h, fail):
             fail(f"history {key!r} must be an int >= 0")
     if "time" in h and not _is_num(h["time"]):
         fail("history 'time' must be a number")
-
-
-def network_from_state(state):
-    """A :class:`Network` with the architecture and current weights of a loaded checkpoint ``state``."""
-    from backprop.model.network import Network
-
-    arch = state["network"]
-    net = Network(arch["sizes"], arch["hidden"] or "sigmoid", arch["output"], seed=arch.get("seed"),
-                  dtype=arch["dtype"])
-    arrays = state["arrays"]
-    for k in range(net.n_layers):
-        net.weights[k] = np.array(arrays[f"weights.{k}"], dtype=net.dtype)
-        net.biases[k] = np.array(arrays[f"biases.{k}"], dtype=net.dtype)
-    return net
 
 
 # -- stopping on a signal --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from backprop.fast import blas as _blas
 from backprop.fast import tiny as _tiny
 from backprop.train import optimizers as _opt
 from backprop.errors import DivergenceError, InvalidInputError
+from backprop.train.checkpoint import check_state
 from backprop.core.metrics import metric_for
 from backprop.core.validation import (check_callable, check_float, check_nonneg_float, check_positive_int, check_xy,
                          make_rng)
@@ -204,9 +205,7 @@ class Trainer:
         return {"meta": meta, "arrays": arrays}
 
     def load_state_dict(self, state):
-        from backprop.train.checkpoint import check_state  # a wrong or foreign state: a clear error, nothing changed
-
-        check_state(state, self)
+        check_state(state, self)  # a wrong or foreign state: a clear error, nothing changed
         self.__dict__.pop("_snapshot", None)
         meta, arrays = state["meta"], state["arrays"]
         for k in range(self.net.n_layers):
@@ -269,7 +268,8 @@ class Trainer:
         h.batch_size = B
         h.updates_per_epoch = -(-m // B)
         # tiny networks online: plain Python floats beat NumPy's per-call overhead (see _tiny)
-        self._tiny = _tiny.TinyTrainer(self, X, Y) if _tiny.eligible(self, B) else None
+        self._tiny = (_tiny.TinyTrainer(self, X, Y)
+                      if type(self.optimizer) is _opt.SGD and _tiny.eligible(self, B) else None)
         start = time.perf_counter()
         try:
             n_weights = sum(w.size for w in net.weights)

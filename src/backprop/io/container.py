@@ -9,12 +9,13 @@ keeps one JSON document there under the key ``"backprop"``::
      "tensors": {"weights.0": {"dtype": "float32", "shape": [64, 128]}, ...},
      "meta": {...}}
 
-For a network, ``meta`` holds ``"network"`` (sizes, hidden, output, dtype, seed) and
+What ``meta`` holds is up to the kind's own module (see :mod:`backprop.io.registry`). For a network
+(:mod:`backprop.model.files`), ``meta`` holds ``"network"`` (sizes, hidden, output, dtype, seed) and
 ``"metadata"`` (what the caller passed: loss, task, classes, feature_names, standardize, dataset,
 history, ...). Tensors are ``weights.k`` (the W^{k+1} of the reference, shape (sizes[k], sizes[k+1]))
 and ``biases.k`` (the bias weights w_0j, shape (sizes[k+1],)).
 
-Writing goes through :mod:`backprop.atomic` (temporary file, fsync, rename). Reading parses the
+Writing goes through :mod:`backprop.io.atomic` (temporary file, fsync, rename). Reading parses the
 header itself, so every check happens before any array is built: the header length against the
 file size and a 100 MB cap, each tensor's byte range against its declared shape and dtype (so a
 huge declared shape is refused without allocating it), and each tensor's name, shape and dtype
@@ -32,6 +33,7 @@ import numpy as np
 
 from backprop.io.atomic import atomic_write_bytes
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.version import __version__
 
 #: version of the JSON layout written; files of a newer version are refused
 FORMAT_VERSION = 1
@@ -50,8 +52,6 @@ _NP_TO_ST = {np.dtype(v).name: k for k, v in ST_DTYPES.items()}
 
 
 def _library_version():
-    from backprop.version import __version__
-
     return __version__
 
 
@@ -68,7 +68,7 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
 
 
-def _dumps(meta, what):
+def dumps_checked(meta, what):
     try:
         return json.dumps(meta, default=_json_default, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -105,7 +105,7 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
         described[name] = {"dtype": a.dtype.name, "shape": list(a.shape)}
     doc = {"format_version": FORMAT_VERSION, "library_version": _library_version(), "kind": kind,
            "tensors": described, "meta": {} if meta is None else meta}
-    data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: _dumps(doc, "metadata")})
+    data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: dumps_checked(doc, "metadata")})
     atomic_write_bytes(path, data)
 
 
@@ -115,13 +115,13 @@ def load_arrays(path, *, kind=None):
     With ``kind`` the file must carry that tag. Raises :class:`ModelFileError` for anything that is
     not such a file or does not match its own metadata.
     """
-    arrays, doc = _read(path)
+    arrays, doc = read_file(path)
     if kind is not None and doc["kind"] != kind:
         raise ModelFileError(f"{path} holds a {doc['kind']!r}, not a {kind!r}")
     return arrays, doc["meta"]
 
 
-def _read(path):
+def read_file(path):
     """Parse and check a backprop safetensors file: (arrays, JSON document)."""
     path = os.fspath(path)
     try:
@@ -278,103 +278,6 @@ def _check_against_doc(entries, doc, path):
         raise ModelFileError(f"{path} has tensors its metadata does not list: {', '.join(extra[:10])}")
 
 
-# ---------------------------------------------------------------------------------------------
-# networks
-# ---------------------------------------------------------------------------------------------
-def save(net, path, **metadata):
-    """Save ``net`` to ``path`` (safetensors + JSON metadata, written atomically).
-
-    ``metadata`` (JSON-able values: loss, task, classes, feature_names, standardize, dataset,
-    history, ...) is stored with the architecture; a loaded network's own ``net.metadata`` is kept
-    and updated by it. Returns the path.
-    """
-    from backprop.model.network import Network
-
-    if not isinstance(net, Network):
-        raise InvalidTypeError(f"save needs a backprop Network, got {type(net).__name__}")
-    net.check_parameters()
-    user = {k: v for k, v in (getattr(net, "metadata", None) or {}).items()
-            if k not in ("format_version", "library_version")}
-    user.update(metadata)
-    arrays = {}
-    for k in range(net.n_layers):
-        arrays[f"weights.{k}"] = net.weights[k]
-        arrays[f"biases.{k}"] = net.biases[k]
-    seed = net.seed
-    seed = int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
-    arch = {"sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
-            "dtype": net.dtype.name, "seed": seed}
-    save_arrays(path, arrays, {"network": arch, "metadata": user}, kind="network")
-    return path
-
-
-def load(path):
-    """Load a network saved by :func:`save`; ``net.metadata`` holds its metadata dict.
-
-    A file written by an estimator's ``save`` gives back that fitted estimator.
-
-    Raises :class:`ModelFileError` for a missing, truncated or foreign file, a newer format version,
-    or tensors whose name, shape or dtype do not match the architecture.
-    """
-    from backprop.model.network import Network, _check_sizes
-
-    path = os.fspath(path)
-    arrays, doc = _read(path)
-    if doc["kind"] == "estimator":  # a saved MLPClassifier/MLPRegressor loads as itself
-        from backprop.sklearn.estimators import _from_arrays_meta
-
-        return _from_arrays_meta(arrays, doc["meta"], path)
-    if doc["kind"] != "network":
-        raise ModelFileError(f"{path} holds a {doc['kind']!r}, not a network")
-    meta = doc["meta"]
-    arch = meta.get("network")
-    user = meta.get("metadata", {})
-    if not isinstance(arch, dict) or not isinstance(user, dict):
-        raise ModelFileError(f"{path}: bad metadata: the network description is missing")
-    try:
-        sizes = _check_sizes(arch["sizes"])
-        expected = {}
-        for k in range(len(sizes) - 1):
-            expected[f"weights.{k}"] = (sizes[k], sizes[k + 1])
-            expected[f"biases.{k}"] = (sizes[k + 1],)
-        # shapes first: a network is only built once its size is backed by the file's bytes
-        for name, shape in expected.items():
-            if name not in arrays:
-                raise ModelFileError(f"{path} is missing tensor {name!r} of the {sizes} network")
-            if arrays[name].shape != shape:
-                raise ModelFileError(f"{path}: tensor {name!r} has shape {list(arrays[name].shape)}, "
-                                     f"the {sizes} network needs {list(shape)}")
-        extra = sorted(set(arrays) - set(expected))
-        if extra:
-            raise ModelFileError(
-                f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}"
-            )
-        seed = arch.get("seed")
-        if isinstance(seed, bool) or not (seed is None or isinstance(seed, int)):
-            raise ModelFileError(f"{path}: bad metadata: seed {seed!r}")
-        net = Network(sizes, hidden=arch["hidden"], output=arch["output"], seed=seed, dtype=arch["dtype"],
-                      init=lambda rng, fan_in, fan_out: np.zeros((fan_in, fan_out)))
-    except KeyError as exc:
-        raise ModelFileError(f"{path}: bad metadata: the network description lacks {exc}") from None
-    except ModelFileError:
-        raise
-    except (InvalidInputError, InvalidTypeError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: bad metadata: {exc}") from None
-    for name in expected:
-        a = arrays[name]
-        if a.dtype != net.dtype:
-            raise ModelFileError(f"{path}: tensor {name!r} has dtype {a.dtype}, the network is {net.dtype}")
-        if not np.isfinite(a).all():
-            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinity")
-    for k in range(net.n_layers):
-        net.weights[k] = arrays[f"weights.{k}"]
-        net.biases[k] = arrays[f"biases.{k}"]
-    net.metadata = dict(user)
-    net.metadata["format_version"] = doc["format_version"]
-    net.metadata["library_version"] = doc.get("library_version")
-    return net
-
-
 def read_metadata(path):
     """The JSON document of a backprop file (checked like :func:`load_arrays`)."""
-    return _read(path)[1]
+    return read_file(path)[1]
