@@ -18,6 +18,8 @@ import sys
 import textwrap
 import time
 
+import re
+
 import numpy as np
 import pytest
 
@@ -147,6 +149,35 @@ def test_epoch_end_checkpoint_callback_resumes_exactly(tmp_path):
     t2.load_state_dict(state)
     t2.run(X, y)
     assert t2.history.epochs == 7
+    assert _same(_params(resumed), _params(ref_net))
+
+
+def test_checkpoints_name_optimizer_state_like_estimator_files_and_old_names_still_load(tmp_path):
+    """One scheme (opt.<slot>.w.<k>) in checkpoints and estimator files; a checkpoint written with
+    the names of backprop 0.1 (opt.<slot>.('w', <k>)) resumes to the same weights."""
+    from backprop.io.container import load_arrays, save_arrays
+
+    X, y = _data()
+    kw = dict(loss="cross_entropy", optimizer="adam", epochs=4, batch_size=8, seed=2)
+    ref_net = _net()
+    Trainer(ref_net, **kw).run(X, y)
+    t = Trainer(_net(), **kw)
+    t.callbacks.append(lambda n, info: info["epoch"] < 2)
+    t.run(X, y)
+    path = tmp_path / "new.ckpt"
+    save_checkpoint(path, t)
+    arrays, doc = load_arrays(path)
+    opt_names = sorted(n for n in arrays if n.startswith("opt."))
+    assert opt_names and all(re.fullmatch(r"opt\.(m|v)\.(w|b)\.\d+", n) for n in opt_names)
+    old = {re.sub(r"\.(w|b)\.(\d+)$", lambda m: f".('{m[1]}', {m[2]})", n) if n.startswith("opt.") else n: a
+           for n, a in arrays.items()}
+    old_path = tmp_path / "old.ckpt"
+    save_arrays(old_path, old, doc, kind="checkpoint")
+    state, _ = load_checkpoint(old_path)
+    resumed = network_from_state(state)
+    t2 = Trainer(resumed, **kw)
+    t2.load_state_dict(state)
+    t2.run(X, y)
     assert _same(_params(resumed), _params(ref_net))
 
 

@@ -68,10 +68,9 @@ def _to_arrays_meta(est):
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
         sd = opt.state_dict()
-        for slot, d in opt.state.items():
-            for (kind, k), arr in d.items():  # keys ("w", k) / ("b", k)
-                arrays[f"opt.{slot}.{kind}.{k}"] = arr
-        del sd["state"]
+        for slot, d in sd.pop("state").items():
+            for name, arr in d.items():  # the one scheme of optimizers.param_name: opt.m.w.0
+                arrays[f"opt.{slot}.{name}"] = arr
         sd["rate"] = opt.schedule.value
         sd["hyper"] = {k: getattr(opt, k) for k in ("momentum", "beta_1", "beta_2", "epsilon")
                        if hasattr(opt, k)}
@@ -115,8 +114,8 @@ def _from_arrays_meta(arrays, meta, path):
             sd["state"] = {}
             for name, arr in arrays.items():
                 if name.startswith("opt."):
-                    _, slot, kind, k = name.split(".")
-                    sd["state"].setdefault(slot, {})[(kind, int(k))] = arr
+                    _, slot, param = name.split(".", 2)
+                    sd["state"].setdefault(slot, {})[param] = arr
             opt.load_state_dict(sd)
             est._optimizer = opt
         est._best_coefs = [c.copy() for c in est.coefs_]

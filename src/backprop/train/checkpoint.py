@@ -31,6 +31,7 @@ from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from backprop.core.validation import check_positive_int
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
+from backprop.train.optimizers import param_key
 
 FORMAT = "backprop-checkpoint"
 #: Version of the checkpoint's own layout (the file format itself is versioned by backprop.io).
@@ -221,13 +222,16 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
     for key in ("lr0", "lr"):
         if not _is_num(opt.get(key)) or not math.isfinite(opt[key]):
             fail(f"optimizer {key!r} must be a finite number")
-    key_str = {str(key): shape for key, shape in shapes.items()}
     for name in arrays:
         if name.startswith("opt."):
             parts = name.split(".", 2)
-            if len(parts) != 3 or parts[2] not in key_str:
+            try:
+                key = param_key(parts[2]) if len(parts) == 3 else None
+            except ValueError:
+                key = None
+            if key not in shapes:
                 fail(f"array {name!r} names no parameter of the network")
-            _check_array(arrays, name, key_str[parts[2]], dtype, fail, finite=True)
+            _check_array(arrays, name, shapes[key], dtype, fail, finite=True)
             known.add(name)
 
     for key in ("epoch", "pos", "bad_epochs"):

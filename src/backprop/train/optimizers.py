@@ -81,33 +81,46 @@ class Optimizer:
         return buf
 
     def state_dict(self):
-        """Everything needed to continue exactly: counters and per-parameter arrays."""
+        """Everything needed to continue exactly: counters and per-parameter arrays
+        (``state[slot]["w.0"]``: see :func:`param_name`)."""
         return {
             "name": self.name,
             "t": self.t,
             "epoch": self.epoch,
             "lr0": self.lr0,
             "lr": self.lr,
-            "state": {slot: {str(k): v for k, v in d.items()} for slot, d in self.state.items()},
+            "state": {slot: {param_name(k): v for k, v in d.items()} for slot, d in self.state.items()},
         }
 
     def load_state_dict(self, sd):
         self.t, self.epoch = int(sd["t"]), int(sd["epoch"])
         self.lr0, self.lr = float(sd["lr0"]), float(sd["lr"])
         self.state = {
-            slot: {_key(k): np.array(v) for k, v in d.items()} for slot, d in sd["state"].items()
+            slot: {param_key(k): np.array(v) for k, v in d.items()} for slot, d in sd["state"].items()
         }
 
     def __repr__(self):
         return f"<optimizer {self.name} lr={self.lr0}>"
 
 
-def _key(k):
-    """Parameter keys are tuples like ("w", 0); restore them from their str form."""
-    if isinstance(k, str) and k.startswith("("):
-        kind, idx = k.strip("()").split(",")
+def param_name(key) -> str:
+    """The one name scheme of an optimizer's per-parameter state in every file: ("w", 0) -> "w.0".
+
+    Checkpoints and estimator files store slot arrays as ``opt.<slot>.<name>`` (``opt.m.w.0``)."""
+    kind, k = key
+    return f"{kind}.{int(k)}"
+
+
+def param_key(name) -> tuple[str, int]:
+    """The parameter key of a stored name: "w.0" and, in files written before 0.2, "('w', 0)"."""
+    if isinstance(name, tuple):
+        return name
+    s = str(name)
+    if s.startswith("("):  # legacy checkpoints: the repr of the tuple
+        kind, _, idx = s.strip("()").partition(",")
         return (kind.strip().strip("'\""), int(idx))
-    return k
+    kind, _, idx = s.partition(".")
+    return (kind, int(idx))
 
 
 class SGD(Optimizer):
