@@ -375,6 +375,24 @@ class Network:
             loss=value,
         )
 
+    def gradient_sum(self, X, Y, loss="mse"):
+        """Eq. (1) summed over the rows of ``X`` -- before eq. (3)'s 1/m -- and the summed loss.
+
+        Returns ``(grad_weights_sum, grad_biases_sum, loss_sum)``; ``loss_sum / m`` is E of these
+        rows. Sums over any split of a batch's rows add up to the whole batch's (up to float
+        summation order): the gradient of a batch can be computed where its rows are.
+        """
+        loss = self._check_loss(loss)
+        self.check_parameters()
+        X, Y = check_xy(X, Y, self)
+        m = X.shape[0]
+        buf = self._buffers_for(m)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
+            self._forward(X, buf)
+            value = loss.value(Y, buf.a[-1], buf.h[-1])
+            gW, gb = self._backward(X, Y, buf, loss, scale=float(m), fold=False)  # scale/m = 1: sums
+        return [g.copy() for g in gW], [g.copy() for g in gb], value * m
+
     def fit(self, X, Y, **kwargs):
         """Train by backpropagation; see :func:`backprop.train.trainer.fit` for the arguments.
 
@@ -455,6 +473,12 @@ class Network:
         kept and updated by it. Returns the path.
         """
         self.check_parameters()
+        for name, params in (("weights", self.weights), ("biases", self.biases)):
+            for k, p in enumerate(params):
+                if not np.isfinite(p).all():  # backprop.load refuses such a file: do not write it
+                    raise InvalidInputError(
+                        f"{name}[{k}] contains NaN or infinity; the network diverged. Train it again "
+                        "(a smaller learning rate, standardized inputs) before saving it")
         user = {k: v for k, v in (getattr(self, "metadata", None) or {}).items()
                 if k not in ("format_version", "library_version")}
         user.update(metadata)

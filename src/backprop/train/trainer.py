@@ -2,16 +2,21 @@
 
 One update is the general algorithm of the reference: (i) forward pass, (ii) backward pass,
 (iii) aggregation of the per-sample gradients over the batch, (iv) adaptation of the weights by
-the optimizer (the delta rule, eq. (5), for ``sgd``).
+the optimizer (the delta rule, eq. (5), for ``sgd``). :class:`Trainer` is the only code that
+iterates over epochs and batches: ``fit``, ``Network.fit``, the estimators, the command line,
+checkpoints, the playground and the distributed trainer all go through it.
 
-* ``mode="online"``: batch size 1, an update after every sample -- m updates per epoch.
-* ``mode="batch"``: the gradient aggregated over all m samples -- one update per epoch.
-* mini-batch (``batch_size=B``, the default with B = 32): ceil(m/B) updates per epoch; the last,
-  smaller batch is used as it is and averaged over its own size.
+* :meth:`Trainer.run` trains until the epochs are done (or training stops);
+* :meth:`Trainer.step` makes exactly one update and returns a :class:`Step` -- which rows, the
+  loss, and with ``trace=True`` every h, a, delta and gradient of the reference with the weights
+  before and after;
+* :meth:`Trainer.run_source` trains on a *gradient source* instead of local arrays: an object that
+  returns eq. (1) summed over any rows (:meth:`Network.gradient_sum`), e.g. on a cluster.
 
 A :class:`Trainer` holds everything that changes during training (optimizer state, random
 generator, position inside the epoch, history), so a run can be checkpointed and resumed to the
-same bits.
+same bits. What differs between backprop's rules and scikit-learn's lives in a
+:class:`~backprop.train.rules.Rules` object.
 """
 
 from __future__ import annotations
@@ -20,114 +25,53 @@ import contextlib
 import dataclasses
 import math
 import time
-import warnings
+from typing import Any, Protocol
 
 import numpy as np
 
-from backprop.fast import blas as _blas
-
-from backprop.fast import tiny as _tiny
-from backprop.train import optimizers as _opt
-from backprop.errors import DivergenceError, InvalidInputError
-from backprop.train.checkpoint import check_state
 from backprop.core.metrics import metric_for
-from backprop.core.validation import (check_callable, check_float, check_nonneg_float, check_positive_int, check_xy,
-                         make_rng)
+from backprop.core.validation import (check_callable, check_float, check_nonneg_float, check_positive_int,
+                                      check_xy, make_rng)
+from backprop.errors import DivergenceError, InvalidInputError
+from backprop.fast import tiny as _tiny
+from backprop.fast.threads import blas_threads
+from backprop.train import optimizers as _opt
+from backprop.train.batching import DEFAULT_BATCH_SIZE, MODES, check_mode, resolve_batch_size
+from backprop.train.checkpoint import check_state
+from backprop.train.history import History
+from backprop.train.rules import Rules
 
-MODES = ("online", "batch", "minibatch")
-DEFAULT_BATCH_SIZE = 32
+__all__ = ["Trainer", "Step", "GradientSource", "History", "Rules", "fit", "resolve_batch_size", "MODES",
+           "DEFAULT_BATCH_SIZE", "blas_threads"]
+
+
+class GradientSource(Protocol):
+    """Where the gradient of each update comes from when the data are not local arrays."""
+
+    n_rows: int
+
+    def gradient_sum(self, rows: np.ndarray, weights: list[np.ndarray],
+                     biases: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+        """Eq. (1) summed over ``rows`` (global row indices) for these parameters, and the summed loss."""
+        ...
 
 
 @dataclasses.dataclass
-class History:
-    """What a training run did, epoch by epoch."""
+class Step:
+    """What one update did (see :meth:`Trainer.step`)."""
 
-    loss: list = dataclasses.field(default_factory=list)  # mean training E over each epoch's batches
-    val_loss: list = dataclasses.field(default_factory=list)
-    val_metric: list = dataclasses.field(default_factory=list)
-    metric: str | None = None  # "accuracy" or "r2"
-    lr: list = dataclasses.field(default_factory=list)  # learning rate at each epoch's end
-    n_updates: int = 0
-    updates_per_epoch: int = 0
-    batch_size: int = 0
-    epochs: int = 0  # completed epochs
-    best_epoch: int | None = None
-    stopped_early: bool = False
-    interrupted: bool = False
-    time: float = 0.0  # seconds spent training
-    #: with record_gradients: per epoch, mean |delta| and the gradient norm of each layer
-    mean_abs_delta: list = dataclasses.field(default_factory=list)
-    grad_norm: list = dataclasses.field(default_factory=list)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def resolve_batch_size(m, batch_size=None, mode=None):
-    """The batch size that ``mode``/``batch_size`` ask for, for m samples (clipped with a warning)."""
-    if mode is not None and mode not in MODES:
-        raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-    if mode == "online":
-        if batch_size not in (None, 1):
-            raise InvalidInputError(f"mode='online' updates after every sample; got batch_size={batch_size}")
-        return 1
-    if mode == "batch":
-        if batch_size not in (None, m):
-            raise InvalidInputError(
-                f"mode='batch' uses all {m} samples per update; got batch_size={batch_size}"
-            )
-        return m
-    if batch_size is None:
-        batch_size = DEFAULT_BATCH_SIZE
-        if batch_size > m:
-            return m
-    if batch_size > m:
-        warnings.warn(f"batch_size={batch_size} is larger than the {m} samples; using {m}", UserWarning,
-                      stacklevel=3)
-        return m
-    return batch_size
-
-
-@contextlib.contextmanager
-def blas_threads(batch_size, n_weights=None):
-    """One BLAS thread for small steps (no thread wake-ups, no spinning thread), all of them otherwise.
-
-    Measured in the training loop on a shared 2-core machine, 784-256-128-10 (235k weights):
-    two threads gain 55% from batch 64 up; below, it depends on what else runs on the host --
-    at batch 32 two threads were 20% slower in one state and 47% faster in another, at 16 -7% or
-    +19%, at 1 one thread wins. So: all threads from a batch of 64 (without ``n_weights``), or
-    when batch x weights >= 2^22 (4M multiply-adds per pass over the layers: batch >= 18 for
-    that network), or from a million weights (their updates are memory-bound even for one sample).
-    """
-    if n_weights is None:
-        many = batch_size >= 64
-    else:
-        many = batch_size * n_weights >= 1 << 22 or n_weights >= 1 << 20
-    if many:
-        yield
-        return
-    if _blas.available:  # NumPy's OpenBLAS, set directly: microseconds instead of threadpoolctl's milliseconds
-        n = _blas.get_threads()
-        _blas.set_threads(1)
-        try:
-            yield
-        finally:
-            _blas.set_threads(n)
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: the engine needs only NumPy
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    epoch: int  # 1-based epoch this update belongs to
+    step: int  # 1-based update number inside that epoch
+    batch: np.ndarray  # the rows of X used, in the order used
+    loss: float  # E of this batch before the update
+    lr: float  # the learning rate of this update
+    epoch_done: bool  # this update finished an epoch (the history has its entry)
+    done: bool  # training is over: all epochs, early stopping or a callback said stop
+    trace: Any = None  # with trace=True: the batch's Trace (h, a, delta, eq. (3) gradients)
+    weights_before: list | None = None
+    biases_before: list | None = None
+    weights_after: list | None = None
+    biases_after: list | None = None
 
 
 class Trainer:
@@ -137,13 +81,11 @@ class Trainer:
                  optimizer="sgd", momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  schedule=None, power_t=0.5, gamma=0.95, l2=0.0, shuffle=True, seed=None,
                  validation_data=None, early_stopping=None, min_delta=0.0, callbacks=(),
-                 on_step=None, record_gradients=False):
+                 on_step=None, record_gradients=False, rules: Rules | None = None):
         self.net = net
         self.loss = net._check_loss(loss)
         self.epochs = check_positive_int(epochs, "epochs")
-        self.mode, self.requested_batch_size = mode, batch_size
-        if mode is not None and mode not in MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
+        self.mode, self.requested_batch_size = check_mode(mode), batch_size
         if batch_size is not None:
             check_positive_int(batch_size, "batch_size")
         _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma)
@@ -165,18 +107,23 @@ class Trainer:
         self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks]
         self.on_step = check_callable(on_step, "on_step")
         self.record_gradients = bool(record_gradients)
+        self.rules = Rules() if rules is None else rules
         self.history = History()
-        self.metric_name, self._metric = metric_for(net.output)
+        self.metric_name, self.metric = metric_for(net.output)
         self.history.metric = self.metric_name if validation_data is not None else None
         # position inside the current epoch, so an interrupted run resumes exactly
         self.epoch = 0
         self.pos = 0
         self.perm = None
+        self.best = None  # (score, epoch, params) of early stopping
+        self.bad_epochs = 0
+        self.stop_requested = False
+        self.val = None  # the checked validation data of the current run
         self._epoch_loss = 0.0
         self._epoch_grad = None
-        self._best = None  # (score, epoch, params)
-        self._bad_epochs = 0
-        self.stop_requested = False
+        self._data = None  # (X, Y) of start(), or the GradientSource of start_source()
+        self._done = False
+        self._halted = False  # stopped by the rules after a divergence (not interrupted)
 
     # -- checkpoint state -----------------------------------------------------------------------
     def state_dict(self):
@@ -191,15 +138,15 @@ class Trainer:
         if self.perm is not None:
             arrays["perm"] = self.perm
         best_meta = None
-        if self._best is not None:
-            score, epoch, params = self._best
+        if self.best is not None:
+            score, epoch, params = self.best
             best_meta = {"score": score, "epoch": epoch}
             for k, p in enumerate(params or ()):  # None when early stopping watches the training loss
                 arrays[f"best.{k}"] = p
         meta = {
             "epoch": self.epoch, "pos": self.pos, "epoch_loss": self._epoch_loss,
             "rng": self.rng.bit_generator.state, "optimizer": opt,
-            "history": self.history.to_dict(), "best": best_meta, "bad_epochs": self._bad_epochs,
+            "history": self.history.to_dict(), "best": best_meta, "bad_epochs": self.bad_epochs,
             "epoch_grad": self._epoch_grad,
         }
         return {"meta": meta, "arrays": arrays}
@@ -223,27 +170,48 @@ class Trainer:
         self._epoch_loss = float(meta["epoch_loss"])
         self.rng.bit_generator.state = meta["rng"]
         self.history = History.from_dict(meta["history"])
-        self._bad_epochs = int(meta["bad_epochs"])
+        self.bad_epochs = int(meta["bad_epochs"])
         self._epoch_grad = meta.get("epoch_grad")
         best = meta.get("best")
         if best is not None:
             params = ([np.array(arrays[f"best.{k}"]) for k in range(2 * self.net.n_layers)]
                       if "best.0" in arrays else None)
-            self._best = (best["score"], best["epoch"], params)
+            self.best = (best["score"], best["epoch"], params)
 
-    # -- the loop -------------------------------------------------------------------------------
-    def run(self, X, Y):
-        """Train on (X, Y) until ``epochs`` epochs are complete (or training stops); return History."""
+    # -- binding the data ---------------------------------------------------------------------
+    def start(self, X, Y) -> None:
+        """Check and bind the training data (what :meth:`run` does before its loop)."""
         net = self.net
-        self.stop_requested = False  # a stop asked of an earlier run() does not carry over
+        self._check_parameters()
+        X, Y = check_xy(X, Y, net)
+        self._bind(X.shape[0])
+        self._data = (X, Y)
+        # tiny networks online: plain Python floats beat NumPy's per-call overhead (see fast.tiny)
+        self._tiny = (_tiny.TinyTrainer(self, X, Y)
+                      if self.rules.fused and type(self.optimizer) is _opt.SGD
+                      and _tiny.eligible(self, self.batch_size) else None)
+
+    def start_source(self, source: GradientSource) -> None:
+        """Bind a :class:`GradientSource` instead of local arrays (see :meth:`run_source`)."""
+        self._check_parameters()
+        m = source.n_rows
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise InvalidInputError(f"the gradient source must have n_rows >= 1, got {m!r}")
+        self._bind(int(m))
+        self._data = source
+        self._tiny = None
+
+    def _check_parameters(self):
+        net = self.net
+        self.stop_requested = self._halted = False  # a stop asked of an earlier run() does not carry over
         net.check_parameters()
         for k, p in enumerate(net.weights + net.biases):
             if not np.isfinite(p).all():
                 L = net.n_layers
                 which = f"weights[{k}]" if k < L else f"biases[{k - L}]"
                 raise InvalidInputError(f"net.{which} contains NaN or infinity; initialise the network anew")
-        X, Y = check_xy(X, Y, net)
-        m = X.shape[0]
+
+    def _bind(self, m):
         B = resolve_batch_size(m, self.requested_batch_size, self.mode)
         if self.pos > 0:  # resuming inside an epoch: the same data and batches, or not the same run
             if (self.perm is not None and self.perm.shape != (m,)) or self.pos > m:
@@ -257,89 +225,205 @@ class Trainer:
                     f"this training state used batch_size={self.history.batch_size} but this run uses "
                     f"{B}; resume with the same batch size and mode"
                 )
-        val = None
+        self.val = None
         if self.validation_data is not None:
             try:
                 Xv, Yv = self.validation_data
             except (TypeError, ValueError):
                 raise InvalidInputError("validation_data must be a pair (X_val, Y_val)") from None
-            val = check_xy(Xv, Yv, net)
+            self.val = check_xy(Xv, Yv, self.net)
+        self.m, self.batch_size = m, B
+        self.updates_per_epoch = -(-m // B)
+        self.history.batch_size = B
+        self.history.updates_per_epoch = self.updates_per_epoch
+        self._done = self.epoch >= self.epochs
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, X, Y) -> History:
+        """Train on (X, Y) until ``epochs`` epochs are complete (or training stops); return History."""
+        self.start(X, Y)
+        return self._loop()
+
+    def run_source(self, source: GradientSource) -> History:
+        """Train with each update's gradient from ``source`` (eq. (1) summed over the batch's rows):
+        the same batches, optimizer, history, validation, early stopping and callbacks as :meth:`run`."""
+        self.start_source(source)
+        return self._loop()
+
+    def _loop(self):
         h = self.history
-        h.batch_size = B
-        h.updates_per_epoch = -(-m // B)
-        # tiny networks online: plain Python floats beat NumPy's per-call overhead (see _tiny)
-        self._tiny = (_tiny.TinyTrainer(self, X, Y)
-                      if type(self.optimizer) is _opt.SGD and _tiny.eligible(self, B) else None)
         start = time.perf_counter()
         try:
-            n_weights = sum(w.size for w in net.weights)
-            with blas_threads(B, n_weights), \
-                    np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with self._context():
                 while self.epoch < self.epochs and not self.stop_requested:
-                    if not self._run_epoch(X, Y, B, val):
+                    if not self._run_epoch():
                         break
         finally:
             h.time += time.perf_counter() - start
-        h.interrupted = self.stop_requested and self.epoch < self.epochs
+        h.interrupted = self.stop_requested and not self._halted and self.epoch < self.epochs
         return h
 
-    def _run_epoch(self, X, Y, B, val):
+    @contextlib.contextmanager
+    def _context(self):
+        """BLAS threads sized to the step; non-finite values are checked, not warned about."""
+        n_weights = sum(w.size for w in self.net.weights)
+        with blas_threads(self.batch_size, n_weights), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            yield
+
+    def step(self, trace: bool = False) -> Step:
+        """Make exactly one update -- the one :meth:`run` would make next -- and return what it did.
+
+        :meth:`start` (or :meth:`start_source`) binds the data first. With ``trace=True`` the
+        :class:`Step` carries the batch's :class:`~backprop.model.network.Trace` (x, h, a, delta per
+        layer, the eq. (3) gradients) and copies of the weights before and after.
+        """
+        if self._data is None:
+            raise InvalidInputError("call trainer.start(X, Y) before trainer.step()")
+        if self._done:
+            raise InvalidInputError(f"training is over (epoch {self.epoch} of {self.epochs}); "
+                                    "make a new Trainer to train on")
+        if trace and not isinstance(self._data, tuple):
+            raise InvalidInputError("step(trace=True) needs local data (start(X, Y))")
+        h = self.history
+        t0 = time.perf_counter()
+        with self._context():
+            if self.pos == 0:
+                self._begin_epoch()
+            epoch, step = self.epoch + 1, self.pos // self.batch_size + 1
+            before = ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases]) if trace else None
+            rows, batch_loss, tr = self._update(trace=trace)
+            lr = self.optimizer.lr
+            epoch_done = self.pos >= self.m
+            keep_going = not self.stop_requested
+            if epoch_done:
+                keep_going = self._end_epoch() and keep_going
+            self._done = not keep_going or self.epoch >= self.epochs
+        h.time += time.perf_counter() - t0
+        batch = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.array(rows)
+        result = Step(epoch=epoch, step=step, batch=batch, loss=batch_loss, lr=lr, epoch_done=epoch_done,
+                      done=self._done, trace=tr)
+        if trace:
+            result.weights_before, result.biases_before = before
+            result.weights_after = [w.copy() for w in self.net.weights]
+            result.biases_after = [b.copy() for b in self.net.biases]
+        return result
+
+    def _begin_epoch(self):
+        self.optimizer.epoch = self.epoch
+        self.perm = self.rules.epoch_order(self, self.m, self.perm)
+        self._epoch_loss = 0.0
+        self._take_snapshot()
+        self._epoch_grad = None
+
+    def _run_epoch(self):
         """Continue the current epoch from ``self.pos``; False when training should stop."""
-        net, opt, loss, h = self.net, self.optimizer, self.loss, self.history
-        m = X.shape[0]
-        opt.epoch = self.epoch
         if self.pos == 0:
-            self.perm = self.rng.permutation(m) if self.shuffle else None
-            self._epoch_loss = 0.0
-            self._take_snapshot()
-            self._epoch_grad = None
-        elif not hasattr(self, "_snapshot"):
-            self._snapshot = [p.copy() for p in net.weights + net.biases]
-        tiny = getattr(self, "_tiny", None)
-        if tiny is not None:
-            return tiny.run_epoch(self) and self._end_epoch(X, Y, val)
-        update = self._recording_update if self.record_gradients else opt.update
-        # plain SGD: the update is fused into the backward pass (Network._backward_sgd)
-        fused = type(opt) is _opt.SGD and not self.record_gradients and not self.l2
-        while self.pos < m:
-            end = min(self.pos + B, m)
-            b = end - self.pos
-            buf = net._buffers_for(b, train=True)
-            if self.perm is None:
-                xb, yb = X[self.pos:end], Y[self.pos:end]
-            else:
-                if buf.x is None:
-                    buf.x = np.empty((b, X.shape[1]), X.dtype)
-                    buf.y = np.empty((b, Y.shape[1]), Y.dtype)
-                idx = self.perm[self.pos:end]
-                # mode="clip": the indices are valid, and the default "raise" buffers the output (slower)
-                xb = np.take(X, idx, axis=0, out=buf.x, mode="clip")
-                yb = np.take(Y, idx, axis=0, out=buf.y, mode="clip")
-            yhat = net._forward(xb, buf)
-            batch_loss = loss.value(yb, yhat, buf.h[-1])
-            step = self.pos // B + 1
-            if not math.isfinite(batch_loss):
-                self._diverged(f"the loss became {batch_loss}", step)
-            scale = opt.begin_step()
-            self._scale = 1.0 if scale is None else scale
-            if fused:
-                net._backward_sgd(xb, yb, buf, loss, self._scale)
-            else:
-                net._backward(xb, yb, buf, loss, scale=self._scale, l2=self.l2, update=update)
-            if self.record_gradients:
-                self._record_deltas(buf, b)
-            self._epoch_loss += batch_loss * b
-            self.pos = end
-            h.n_updates += 1
-            if self.on_step is not None:
-                self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
-                                   "batch_size": b, "lr": opt.lr})
+            self._begin_epoch()
+        else:
+            self.optimizer.epoch = self.epoch
+            if not hasattr(self, "_snapshot"):
+                self._snapshot = [p.copy() for p in self.net.weights + self.net.biases]
+        if self._tiny is not None:
+            return self._tiny.run_epoch(self) and self._end_epoch()
+        while self.pos < self.m:
+            self._update()
             if self.stop_requested:
                 # the epoch-end check is skipped: make sure no non-finite weight is handed back
-                if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-                    self._diverged("a weight became non-finite", step)
+                if not all(np.isfinite(p).all() for p in self.net.weights + self.net.biases):
+                    self._diverged("a weight became non-finite", self.pos // self.batch_size)
                 return False
-        return self._end_epoch(X, Y, val)
+        return self._end_epoch()
+
+    def _update(self, trace=False):
+        """One update on the next batch: (i) forward, (ii) backward, (iii) eq. (3), (iv) optimizer.
+
+        Returns (rows, the batch's loss, its Trace or None)."""
+        net, opt, loss, h = self.net, self.optimizer, self.loss, self.history
+        end = min(self.pos + self.batch_size, self.m)
+        b = end - self.pos
+        rows = slice(self.pos, end) if self.perm is None else self.perm[self.pos:end]
+        step = self.pos // self.batch_size + 1
+        l2, penalty = self.rules.begin_batch(self, rows)
+        tr = None
+        if isinstance(self._data, tuple):
+            batch_loss, tr = self._local_update(rows, b, l2, step, trace)
+        else:
+            batch_loss = self._source_update(rows, b, l2, step)
+        batch_loss += penalty
+        self._epoch_loss += batch_loss * b
+        self.pos = end
+        h.n_updates += 1
+        if self.on_step is not None:
+            self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
+                               "batch_size": b, "lr": opt.lr})
+        return rows, batch_loss, tr
+
+    def _local_update(self, rows, b, l2, step, trace):
+        net, opt, loss = self.net, self.optimizer, self.loss
+        X, Y = self._data
+        if trace:  # the reference's quantities, unscaled, then the optimizer on eq. (3)'s gradient
+            tr = net.trace(X[rows], Y[rows], loss=loss)
+            if not math.isfinite(tr.loss):
+                self._diverged(f"the loss became {tr.loss}", step)
+                return tr.loss, tr
+            scale = opt.begin_step()
+            self._scale = 1.0 if scale is None else scale
+            self._apply(tr.grad_weights, tr.grad_biases, 1.0, l2)
+            return tr.loss, tr
+        buf = net._buffers_for(b, train=True)
+        if isinstance(rows, slice):
+            xb, yb = X[rows], Y[rows]
+        else:
+            if buf.x is None:
+                buf.x = np.empty((b, X.shape[1]), X.dtype)
+                buf.y = np.empty((b, Y.shape[1]), Y.dtype)
+            # mode="clip": the indices are valid, and the default "raise" buffers the output (slower)
+            xb = np.take(X, rows, axis=0, out=buf.x, mode="clip")
+            yb = np.take(Y, rows, axis=0, out=buf.y, mode="clip")
+        yhat = net._forward(xb, buf)
+        batch_loss = loss.value(yb, yhat, buf.h[-1])
+        if not math.isfinite(batch_loss):
+            self._diverged(f"the loss became {batch_loss}", step)
+            return batch_loss, None
+        scale = opt.begin_step()
+        self._scale = 1.0 if scale is None else scale
+        update = self._recording_update if self.record_gradients else opt.update
+        # plain SGD: the update is fused into the backward pass (Network._backward_sgd)
+        if self.rules.fused and type(opt) is _opt.SGD and not self.record_gradients and not l2:
+            net._backward_sgd(xb, yb, buf, loss, self._scale)
+        else:
+            net._backward(xb, yb, buf, loss, scale=self._scale, l2=l2, update=update)
+        if self.record_gradients:
+            self._record_deltas(buf, b)
+        return batch_loss, None
+
+    def _source_update(self, rows, b, l2, step):
+        """The update of :meth:`run_source`: the source's sums, divided by b (eq. (3)), then the optimizer."""
+        net, opt = self.net, self.optimizer
+        idx = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+        gw, gb, loss_sum = self._data.gradient_sum(idx, net.weights, net.biases)
+        batch_loss = float(loss_sum) / b
+        if not math.isfinite(batch_loss):
+            self._diverged(f"the loss became {batch_loss}", step)
+            return batch_loss
+        scale = opt.begin_step()
+        self._scale = 1.0 if scale is None else scale
+        self._apply(gw, gb, 1.0 / b, l2)
+        return batch_loss
+
+    def _apply(self, gw, gb, factor, l2):
+        """(iv) adaptation: the optimizer on ``factor`` x the given gradients (plus the L2 term),
+        scaled as the optimizer asked (plain SGD: by eta, so that its update is w -= grad)."""
+        net, c = self.net, self._scale * factor
+        update = self._recording_update if self.record_gradients else self.optimizer.update
+        for k in range(net.n_layers - 1, -1, -1):
+            W = net.weights[k]
+            g = np.multiply(gw[k], c, dtype=net.dtype)
+            if l2:
+                g += (l2 * self._scale) * W
+            update(("w", k), W, g)
+            update(("b", k), net.biases[k], np.multiply(gb[k], c, dtype=net.dtype))
 
     def _take_snapshot(self):
         """Copy the parameters for a divergence to fall back on; into the last copy when it fits
@@ -353,15 +437,14 @@ class Trainer:
         else:
             self._snapshot = [p.copy() for p in params]
 
-    def _end_epoch(self, X, Y, val):
+    def _end_epoch(self):
         net, h = self.net, self.history
-        m = X.shape[0]
         if not all(np.isfinite(p).all() for p in net.weights + net.biases):
             self._diverged("a weight became non-finite", h.updates_per_epoch)
         self.epoch += 1
         self.pos = 0
         h.epochs = self.epoch
-        h.loss.append(self._epoch_loss / m)
+        h.loss.append(self._epoch_loss / self.m)
         h.lr.append(self.optimizer.lr)
         if self.record_gradients and self._epoch_grad is not None:
             n = h.updates_per_epoch
@@ -369,35 +452,19 @@ class Trainer:
             h.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
         info = {"epoch": self.epoch, "loss": h.loss[-1], "n_updates": h.n_updates,
                 "lr": self.optimizer.lr, "time": h.time}
-        if val is not None:
-            Xv, Yv = val
-            vloss, yhat = _dataset_loss(net, self.loss, Xv, Yv)
-            h.val_loss.append(vloss)
-            h.val_metric.append(self._metric(Yv, yhat))
-            info.update(val_loss=vloss, val_metric=h.val_metric[-1], metric=self.metric_name)
-        keep_going = True
-        if self.patience is not None:
-            score = h.val_loss[-1] if val is not None else h.loss[-1]
-            if self._best is None or score < self._best[0] - self.min_delta:
-                params = [p.copy() for p in net.weights + net.biases] if val is not None else None
-                self._best = (score, self.epoch, params)
-                self._bad_epochs = 0
-            else:
-                self._bad_epochs += 1
-            h.best_epoch = self._best[1]
-            if self._bad_epochs >= self.patience:
-                h.stopped_early = True
-                keep_going = False
-                if self._best[2] is not None:  # restore the best weights seen on the validation set
-                    L = net.n_layers
-                    net.weights[:] = [p.copy() for p in self._best[2][:L]]
-                    net.biases[:] = [p.copy() for p in self._best[2][L:]]
-        for cb in self.callbacks:
-            if cb(net, info) is False:
-                keep_going = False
-        return keep_going
+        return self.rules.end_epoch(self, info)
+
+    def dataset_loss(self, X, Y):
+        """E over a whole (checked) data set and its yhat, without touching the training buffers."""
+        return _dataset_loss(self.net, self.loss, X, Y)
 
     def _diverged(self, what, step):
+        """A non-finite loss or weight: the rules raise, or return and training stops here."""
+        self.rules.diverged(self, what, step)
+        self.stop_requested = self._halted = True
+
+    def raise_divergence(self, what, step):
+        """Put the last finite weights back (if need be) and raise :class:`DivergenceError`."""
         net = self.net
         if not all(np.isfinite(p).all() for p in net.weights + net.biases):
             L = net.n_layers
@@ -487,3 +554,4 @@ def fit(net, X, Y, *, loss="mse", epochs=10, lr=0.1, batch_size=None, mode=None,
     trainer = Trainer(net, loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, mode=mode,
                       optimizer=optimizer, shuffle=shuffle, seed=seed, **options)
     return trainer.run(X, Y)
+
