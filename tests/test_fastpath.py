@@ -168,6 +168,76 @@ def test_tiny_path_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
     assert h2.loss == ref.history.loss
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_whole_epochs_in_one_call_equal_epoch_by_epoch(monkeypatch, dtype, shuffle):
+    """Constant-rate SGD with nothing between epochs runs many epochs per generated call; a no-op
+    callback forces the epoch-by-epoch path. Same bits, same losses, same random stream after."""
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    calls = []
+    real = _tiny.TinyTrainer.run_epochs
+    monkeypatch.setattr(_tiny.TinyTrainer, "run_epochs", lambda self, tr: calls.append(1) or real(self, tr))
+    case = CASES[0]
+    X, Y = _data(case[0], case[2])
+    runs = []
+    for callbacks in ([], [lambda net, info: None]):
+        net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=7, dtype=dtype)
+        t = Trainer(net, loss=case[3], epochs=40, lr=0.3, mode="online", seed=3, shuffle=shuffle,
+                    callbacks=callbacks)
+        h = t.run(X, Y)
+        runs.append((net, h, t.rng.random(), t.optimizer.t))
+    assert calls  # the one-call path was taken by the first run only
+    (a, ha, ra, ta), (b, hb, rb, tb) = runs
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        assert np.array_equal(p, q)
+    assert ha.loss == hb.loss and ha.lr == hb.lr and ha.n_updates == hb.n_updates == 40 * 24
+    assert ra == rb and ta == tb
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_epochs_in_one_call_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    case = CASES[0]
+    X, Y = _data(case[0], case[2])
+
+    def make():
+        net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=7, dtype=dtype)
+        return net, Trainer(net, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+
+    ref_net, ref = make()
+    ref.run(X, Y)
+    _, t = make()
+
+    class Rows(list):  # the training rows as the generated code reads them: stop inside update 31
+        n = 0
+
+        def __getitem__(self, i):
+            Rows.n += 1
+            if Rows.n == 31:
+                t.stop_requested = True
+            return list.__getitem__(self, i)
+
+    real_init = _tiny.TinyTrainer.__init__
+
+    def init(self, trainer, X, Y):
+        real_init(self, trainer, X, Y)
+        self.X = Rows(self.X)
+
+    monkeypatch.setattr(_tiny.TinyTrainer, "__init__", init)
+    h = t.run(X, Y)
+    assert h.interrupted and t.pos == 7 and t.epoch == 1 and h.n_updates == 31
+    monkeypatch.setattr(_tiny.TinyTrainer, "__init__", real_init)
+    state = t.state_dict()
+    net2 = backprop.Network(case[0], hidden=case[1], output=case[2], seed=99, dtype=dtype)
+    t2 = Trainer(net2, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+    t2.load_state_dict(state)
+    h2 = t2.run(X, Y)
+    assert not h2.interrupted and h2.n_updates == ref.history.n_updates
+    for p, q in zip(net2.weights + net2.biases, ref_net.weights + ref_net.biases):
+        assert np.array_equal(p, q)
+    assert h2.loss == ref.history.loss
+
+
 def test_tiny_path_divergence_is_reported_like_the_numpy_path(monkeypatch):
     case = CASES[3]
     errors = []

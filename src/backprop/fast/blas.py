@@ -25,8 +25,8 @@ import sys
 import numpy as np
 
 available = False
-_gemm = {}  # dtype -> function
-_ger = {}
+_gemm: dict = {}  # dtype -> function
+_ger: dict = {}
 _set_threads = None
 _get_threads = None
 _int = ctypes.c_int

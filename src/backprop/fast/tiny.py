@@ -90,13 +90,8 @@ def _derivative(act, h, a):
     raise ValueError(name)
 
 
-def _source(sizes, acts, loss, l2):
-    """Python source of ``epoch(P, X, Y, order, pos, end, el, opt, tr)`` for this architecture.
-
-    ``P`` holds weights[k] row by row (w_ij^k at off_w[k] + i n_out + j), then biases[k].
-    Returns (pos, el, status, value): status 0 at the end of the range, 1 on a stop request,
-    2 when E is not finite (value is E; nothing of that step was applied).
-    """
+def _layout(sizes):
+    """Flat index of every parameter: weights[k] row by row, then biases[k]."""
     L = len(sizes) - 1
     off_w, off_b, o = [], [], 0
     for k in range(L):
@@ -105,20 +100,34 @@ def _source(sizes, acts, loss, l2):
     for k in range(L):
         off_b.append(o)
         o += sizes[k + 1]
+    return off_w, off_b, o
+
+
+def _update_body(sizes, acts, loss, l2, store, const_lr):
+    """Source lines of one online update on sample ``i`` (forward, E, eqs. (2), (4), (1), (5)).
+
+    Parameter q is the local ``p<q>``. ``store="array"``: the update starts by reading all of them
+    from ``P`` and writes each new value into ``P`` (an ``array('f')`` rounds it to float32 there,
+    as the NumPy path stores it); ``store="locals"``: they stay Python floats across updates.
+    On a non-finite E it ``return``s ``fail`` (nothing of that step applied)."""
+    L = len(sizes) - 1
+    off_w, off_b, n_params = _layout(sizes)
+    params = ", ".join(f"p{q}" for q in range(n_params))
 
     def w(k, i, j):
-        return f"P[{off_w[k] + i * sizes[k + 1] + j}]"
+        return f"p{off_w[k] + i * sizes[k + 1] + j}"
 
     def b(k, j):
-        return f"P[{off_b[k] + j}]"
+        return f"p{off_b[k] + j}"
 
     def a_name(k, i):  # a^k_i, with a^0 = x
         return f"x{i}" if k == 0 else f"a{k}_{i}"
 
+    def assign(param, value):
+        return f"P[{param[1:]}] = {value}" if store == "array" else f"{param} = {value}"
+
     N = sizes[-1]
-    lines = ["def epoch(P, X, Y, order, pos, end, el, opt, tr):", "    while pos < end:",
-             "        i = order[pos]"]
-    body = []
+    body = [f"{params}, = P"] if store == "array" else []
     xs = ", ".join(f"x{i}" for i in range(sizes[0]))
     ys = ", ".join(f"y{j}" for j in range(N))
     body += [f"{xs}, = X[i]", f"{ys}, = Y[i]"]
@@ -151,8 +160,11 @@ def _source(sizes, acts, loss, l2):
             for j in range(N):
                 g = _derivative(acts[-1], ho[j], yh[j])
                 body.append(f"d{L}_{j} = r{j}" if g is None else f"d{L}_{j} = r{j} * {g}")
-    body += ["if not isfinite(value):", "    return pos, el, 2, value",
-             "c = opt.begin_step()", "c = 1.0 if c is None else c"]
+    body += ["if not isfinite(value):", "    return fail"]
+    if const_lr:  # a constant rate: the optimizer's counter is advanced once, after the run
+        body += ["c = lr", "t += 1"]
+    else:
+        body += ["c = opt.begin_step()", "c = 1.0 if c is None else c"]
     if l2:
         body.append(f"l2s = {l2!r} * c")
     body += [f"d{L}_{j} = d{L}_{j} * c" for j in range(N)]  # scale/m folded in (m = 1; * 1.0 is exact)
@@ -169,24 +181,78 @@ def _source(sizes, acts, loss, l2):
                 p, grad = w(k, i, j), f"{a_name(k, i)} * d{k + 1}_{j}"
                 if l2:
                     grad = f"({grad} + l2s * {p})"
-                body.append(f"{p} = {p} - {grad}")
-        body += [f"{b(k, j)} = {b(k, j)} - d{k + 1}_{j}" for j in range(n_out)]
+                body.append(assign(p, f"{p} - {grad}"))
+        body += [assign(b(k, j), f"{b(k, j)} - d{k + 1}_{j}") for j in range(n_out)]
+    return body, params
+
+
+def _source(sizes, acts, loss, l2):
+    """Python source of ``epoch(P, X, Y, order, pos, end, el, opt, tr)`` for this architecture.
+
+    ``P`` holds weights[k] row by row (w_ij^k at off_w[k] + i n_out + j), then biases[k].
+    Returns (pos, el, status, value): status 0 at the end of the range, 1 on a stop request,
+    2 when E is not finite (value is E; nothing of that step was applied).
+    """
+    body, _ = _update_body(sizes, acts, loss, l2, "array", const_lr=False)
+    body = [line.replace("return fail", "return pos, el, 2, value") for line in body]
+    lines = ["def epoch(P, X, Y, order, pos, end, el, opt, tr):", "    while pos < end:",
+             "        i = order[pos]"]
     body += ["el += value", "pos += 1", "if tr.stop_requested:", "    return pos, el, 1, value"]
     lines += ["        " + line for line in body]
     lines.append("    return pos, el, 0, 0.0")
     return "\n".join(lines) + "\n"
 
 
-def _compile(net, loss, l2):
+def _source_epochs(sizes, acts, loss, l2, store):
+    """Python source of ``epochs(P, X, Y, orders, m, n, lr, tr, losses)``: n whole epochs of
+    constant-rate SGD, from the first row, with nothing to do between epochs but record E.
+
+    ``orders[e]`` is epoch e's row order (None: the data order). Each epoch's mean E is appended to
+    ``losses``; ``snap`` keeps the parameters at the start of the epoch (for a divergence). Returns
+    ``(e, pos, el, status, value, snap, t, params)``: the epoch reached, the position in it, its
+    summed E, a status (0 done, 1 stop request, 2 non-finite E at (e, pos), 3 a parameter not
+    finite at the end of epoch e), E, the snapshot, the updates made, and -- with
+    ``store="locals"`` -- the parameters (P is then left as it was given)."""
+    body, params = _update_body(sizes, acts, loss, l2, store, const_lr=True)
+    n_params = len(params.split(", "))
+    out = f"({params},)" if store == "locals" else "None"
+    snap = f"({params},)" if store == "locals" else "P[:]"
+    total = " + ".join(f"p{q}" for q in range(n_params)) if store == "locals" else "sum(P)"
+    body = [line.replace("return fail", f"return e, pos, el, 2, value, snap, t, {out}") for line in body]
+    lines = ["def epochs(P, X, Y, orders, m, n, lr, tr, losses):", "    t = 0"]
+    if store == "locals":
+        lines.append(f"    {params}, = P")
+    lines += ["    rows = range(m)", "    for e in range(n):",
+              "        order = rows if orders is None else orders[e]",
+              f"        snap = {snap}", "        el = 0.0", "        pos = 0",
+              "        while pos < m:", "            i = order[pos]"]
+    body += ["el += value", "pos += 1", "if tr.stop_requested:",
+             f"    return e, pos, el, 1, value, snap, t, {out}"]
+    lines += ["            " + line for line in body]
+    lines += ["        losses.append(el / m)", f"        if not isfinite({total}):",
+              f"            return e, m, el, 3, 0.0, snap, t, {out}"]
+    lines.append(f"    return n, 0, 0.0, 0, 0.0, snap, t, {out}")
+    return "\n".join(lines) + "\n"
+
+
+_NAMESPACE = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
+              "lae": _logaddexp0}
+
+
+def _compile(net, loss, l2, variant="epoch"):
+    """The generated function of ``variant``: "epoch" (:func:`_source`), "array" or "locals"
+    (:func:`_source_epochs`), cached per architecture."""
     key = (tuple(net.sizes), tuple((a.name, getattr(a, "alpha", None)) for a in net.activations),
-           loss, l2)
+           loss, l2, variant)
     fn = _CACHE.get(key)
     if fn is None:
-        src = _source(net.sizes, net.activations, loss, l2)
-        ns = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
-              "lae": _logaddexp0}
-        exec(compile(src, f"<backprop._tiny {net.sizes}>", "exec"), ns)  # noqa: S102 -- our own generated code
-        fn = _CACHE[key] = ns["epoch"]
+        if variant == "epoch":
+            src = _source(net.sizes, net.activations, loss, l2)
+        else:
+            src = _source_epochs(net.sizes, net.activations, loss, l2, variant)
+        ns = dict(_NAMESPACE)
+        exec(compile(src, f"<backprop.fast.tiny {net.sizes} {variant}>", "exec"), ns)  # noqa: S102 -- our own code
+        fn = _CACHE[key] = ns["epoch" if variant == "epoch" else "epochs"]
     return fn
 
 
@@ -198,6 +264,10 @@ class TinyTrainer:
         self.typecode = "f" if net.dtype == np.float32 else "d"
         self.X, self.Y = X.tolist(), Y.tolist()
         self.epoch = _compile(net, trainer.loss.name, trainer.l2)
+        # float64 parameters stay Python floats across updates; float32 ones are rounded at each
+        # update by their array('f'), as the NumPy path stores them
+        self.variant = "array" if self.typecode == "f" else "locals"
+        self.epochs = _compile(net, trainer.loss.name, trainer.l2, self.variant)
 
     def load(self, net):
         """The parameters as one flat array: weights row by row, then biases."""
@@ -233,3 +303,56 @@ class TinyTrainer:
                 tr._diverged("a weight became non-finite", pos)
             return False
         return True
+
+    def run_epochs(self, tr):
+        """Whole epochs of constant-rate SGD in one generated call (nothing to do between epochs but
+        record E): the same updates, losses and random stream as epoch by epoch. False on a stop."""
+        net, h, opt = tr.net, tr.history, tr.optimizer
+        m = len(self.X)
+        n = max(1, min(tr.epochs - tr.epoch, (1 << 16) // m))
+        state0 = tr.rng.bit_generator.state
+        # n permutations at once: the same numbers, and the same generator state after them, as n
+        # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
+        orders = tr.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if tr.shuffle else None
+        P = self.load(net)
+        losses = []
+        e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, opt.lr, tr,
+                                                                 losses)
+        if params is not None:
+            P = array(self.typecode, params)
+        self.store(net, P)
+        done = e if status else n
+        if status == 3 and all(np.isfinite(p).all() for p in net.weights + net.biases):
+            done, status = e + 1, 0  # the parameters' sum overflowed, not a parameter: go on
+        opt.t += t
+        h.n_updates += t
+        h.loss.extend(losses[:done])
+        h.lr.extend([opt.lr] * done)
+        tr.epoch += done
+        h.epochs = tr.epoch
+        opt.epoch = tr.epoch
+        if status and tr.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
+            tr.rng.bit_generator.state = state0
+            for _ in range(e + 1):
+                tr.perm = tr.rng.permutation(m)
+        elif tr.shuffle:
+            tr.perm = np.array(orders[-1])
+        tr.pos, tr._epoch_loss = (pos, el) if status in (1, 2) else (0, 0.0)
+        flat = np.asarray(snap, dtype=net.dtype)
+        o, tr._snapshot = 0, []
+        for p in net.weights + net.biases:
+            tr._snapshot.append(flat[o:o + p.size].reshape(p.shape).copy())
+            o += p.size
+        if status == 2:
+            tr._diverged(f"the loss became {value}", pos + 1)
+            return False
+        if status == 3:
+            tr.pos = m
+            tr._diverged("a weight became non-finite", h.updates_per_epoch)
+            return False
+        if status == 1:
+            if not all(np.isfinite(p).all() for p in net.weights + net.biases):
+                tr._diverged("a weight became non-finite", pos)
+            return False
+        return True
+

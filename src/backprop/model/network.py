@@ -133,6 +133,8 @@ class Network:
         self.weights, self.biases = self._initial_parameters(init, seed)
         self._buffers: OrderedDict[int, _Buffers] = OrderedDict()
         self._grads = None
+        #: what a model file stored beside the weights (loss, classes, standardization, ...)
+        self.metadata: dict = {}
 
     # -- construction ---------------------------------------------------------------------------
     def _initial_parameters(self, init, seed):
@@ -412,6 +414,7 @@ class Network:
         new.weights = [w.copy() for w in self.weights]
         new.biases = [b.copy() for b in self.biases]
         new.activations = list(self.activations)
+        new.metadata = dict(self.metadata)
         new._buffers = OrderedDict()
         new._grads = None
         return new

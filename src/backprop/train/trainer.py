@@ -121,7 +121,7 @@ class Trainer:
         self.val = None  # the checked validation data of the current run
         self._epoch_loss = 0.0
         self._epoch_grad = None
-        self._data = None  # (X, Y) of start(), or the GradientSource of start_source()
+        self._data: tuple[np.ndarray, np.ndarray] | GradientSource | None = None  # start(), start_source()
         self._done = False
         self._halted = False  # stopped by the rules after a divergence (not interrupted)
 
@@ -303,7 +303,7 @@ class Trainer:
         batch = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.array(rows)
         result = Step(epoch=epoch, step=step, batch=batch, loss=batch_loss, lr=lr, epoch_done=epoch_done,
                       done=self._done, trace=tr)
-        if trace:
+        if before is not None:
             result.weights_before, result.biases_before = before
             result.weights_after = [w.copy() for w in self.net.weights]
             result.biases_after = [b.copy() for b in self.net.biases]
@@ -318,6 +318,8 @@ class Trainer:
 
     def _run_epoch(self):
         """Continue the current epoch from ``self.pos``; False when training should stop."""
+        if self.pos == 0 and self._tiny is not None and self._plain_epochs():
+            return self._tiny.run_epochs(self)  # many epochs in one call (see fast.tiny)
         if self.pos == 0:
             self._begin_epoch()
         else:
@@ -358,6 +360,14 @@ class Trainer:
             self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
                                "batch_size": b, "lr": opt.lr})
         return rows, batch_loss, tr
+
+    def _plain_epochs(self):
+        """Nothing happens between epochs but recording E: constant-rate SGD, backprop's own rules,
+        no validation, early stopping or callbacks."""
+        opt = self.optimizer
+        return (type(self.rules) is Rules and not self.callbacks and self.val is None and self.patience is None
+                and type(opt.schedule) is _opt.Schedule and opt.schedule.kind == "constant"
+                and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
 
     def _local_update(self, rows, b, l2, step, trace):
         net, opt, loss = self.net, self.optimizer, self.loss
