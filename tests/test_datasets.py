@@ -100,7 +100,7 @@ def test_fashion_mnist_from_folder_option_and_environment(tmp_path, monkeypatch)
     parts = _tiny_fashion(tmp_path / "env")
     monkeypatch.setenv("BACKPROP_FASHION_MNIST", str(tmp_path / "env"))
     ds = datasets.load("fashion-mnist")
-    X, y = parts["train"]
+    X, _ = parts["train"]
     assert ds.X.shape == (12, 784) and ds.X_test.shape == (5, 784)
     assert np.allclose(ds.X, X.reshape(12, -1) / 255.0)
     assert ds.X.min() >= 0 and ds.X.max() <= 1
