@@ -133,3 +133,17 @@ def test_run_source_equals_run_to_rounding(optimizer, mode):
     for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
         assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     assert_allclose(h.loss, h_ref.loss, rtol=1e-10)
+
+
+def test_traced_steps_record_gradients_like_run():
+    net, X, Y = _setup(seed=5)
+    ref = net.copy()
+    kw = dict(loss="mse", epochs=2, lr=0.05, batch_size=4, seed=1, record_gradients=True)
+    h_ref = backprop.Trainer(ref, **kw).run(X, Y)
+    t = backprop.Trainer(net, **kw)
+    t.start(X, Y)
+    while not t.step(trace=True).done:
+        pass
+    assert len(t.history.mean_abs_delta) == 2 and min(min(e) for e in t.history.mean_abs_delta) > 0
+    assert_allclose(t.history.mean_abs_delta, h_ref.mean_abs_delta, rtol=1e-10)
+    assert_allclose(t.history.grad_norm, h_ref.grad_norm, rtol=1e-10)

@@ -380,6 +380,9 @@ class Trainer:
             scale = opt.begin_step()
             self._scale = 1.0 if scale is None else scale
             self._apply(tr.grad_weights, tr.grad_biases, 1.0, l2)
+            if self.record_gradients:
+                for k, d in enumerate(tr.delta):  # unscaled here: nothing to divide out
+                    self._epoch_grad["delta"][k] += float(np.abs(d).mean())
             return tr.loss, tr
         buf = net._buffers_for(b, train=True)
         if isinstance(rows, slice):

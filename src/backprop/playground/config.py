@@ -1,0 +1,229 @@
+"""The playground's configuration: checked JSON in, training data in the network's space out.
+
+A configuration is a flat JSON object (see ``docs/playground.md``); every key has a default, an
+unknown key or a bad value is an :class:`~backprop.errors.InvalidInputError` whose message the page
+shows as it is. The data are prepared as ``backprop train`` prepares them: inputs standardized with
+the training rows' statistics, class labels one-hot (or one 0/1 column for a sigmoid output with
+two classes), regression targets standardized.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from backprop.core.activations import HIDDEN_ACTIVATIONS
+from backprop.core.losses import LOSSES
+from backprop.data import datasets
+from backprop.errors import BackpropError, InvalidInputError
+from backprop.train.optimizers import OPTIMIZERS
+
+BUILTINS = ("xor", "circles", "moons", "spirals", "gaussians", "sin")
+OUTPUTS = ("sigmoid", "softmax", "identity", "tanh")
+MODES = ("online", "batch", "minibatch")
+MAX_LAYERS = 8
+MAX_WIDTH = 32
+MAX_SAMPLES = 5000
+#: the playground never ends training by itself: play runs until pause
+EPOCHS = 10**9
+
+DEFAULTS = {
+    "data": "xor", "target": None, "n_samples": 200, "noise": None, "data_seed": 0,
+    "val_fraction": 0.25, "layers": [4], "hidden": "tanh", "output": None, "loss": None,
+    "optimizer": "sgd", "lr": 0.5, "momentum": 0.9, "mode": "minibatch", "batch_size": 16,
+    "seed": 0, "l2": 0.0, "shuffle": True,
+}
+
+
+def _int(v, name, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
+        raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+    v = int(v)
+    if not lo <= v <= hi:
+        raise InvalidInputError(f"{name} must lie between {lo} and {hi}, got {v}")
+    return v
+
+
+def _float(v, name, lo, hi, *, lo_open=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
+    v = float(v)
+    if v < lo or v > hi or (lo_open and v == lo):
+        raise InvalidInputError(f"{name} must lie in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v:g}")
+    return v
+
+
+def _choice(v, name, options):
+    if v not in options:
+        raise InvalidInputError(f"unknown {name} {v!r}; choose one of: {', '.join(options)}")
+    return v
+
+
+def check_config(raw: object, uploads: dict | None = None) -> dict:
+    """The complete configuration for ``raw`` (a JSON object), defaults filled in."""
+    if not isinstance(raw, dict):
+        raise InvalidInputError('the configuration must be a JSON object like {"data": "xor", "layers": [4]}')
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise InvalidInputError(f"unknown configuration key {unknown[0]!r}; valid keys are: "
+                                f"{', '.join(DEFAULTS)}")
+    cfg = {**DEFAULTS, **{k: v for k, v in raw.items() if v is not None or k in ("output", "loss", "target")}}
+    data = cfg["data"]
+    if not isinstance(data, str):
+        raise InvalidInputError(f"data must be a built-in name or an uploaded file id, got {data!r}")
+    if data not in BUILTINS and data not in (uploads or {}):
+        raise InvalidInputError(f"unknown data {data!r}; choose a built-in ({', '.join(BUILTINS)}) "
+                                "or upload a CSV file first")
+    if data in BUILTINS and cfg["target"] is not None:
+        raise InvalidInputError(f"target applies to an uploaded CSV file, not to the built-in {data!r}")
+    if cfg["target"] is not None and not isinstance(cfg["target"], str):
+        raise InvalidInputError(f"target must be a column name, got {cfg['target']!r}")
+    cfg["n_samples"] = _int(cfg["n_samples"], "n_samples", 8, MAX_SAMPLES)
+    if cfg["noise"] is not None:
+        cfg["noise"] = _float(cfg["noise"], "noise", 0.0, 10.0)
+    cfg["data_seed"] = _int(cfg["data_seed"], "data_seed", 0, 2**32 - 1)
+    cfg["val_fraction"] = _float(cfg["val_fraction"], "val_fraction", 0.0, 0.9)
+    layers = cfg["layers"]
+    if not isinstance(layers, list):
+        raise InvalidInputError(f"layers must be a list of hidden-layer widths like [4, 4], got {layers!r}")
+    if len(layers) > MAX_LAYERS:
+        raise InvalidInputError(f"the playground draws at most {MAX_LAYERS} hidden layers, got {len(layers)}")
+    cfg["layers"] = [_int(n, f"layers[{i}]", 1, MAX_WIDTH) for i, n in enumerate(layers)]
+    hidden = cfg["hidden"]
+    hidden = [hidden] * len(layers) if isinstance(hidden, str) else hidden
+    if not isinstance(hidden, list) or len(hidden) != len(layers):
+        raise InvalidInputError(f"hidden must be one activation name or a list of {len(layers)} "
+                                f"(one per hidden layer), got {cfg['hidden']!r}")
+    cfg["hidden"] = [_choice(h, "hidden activation", HIDDEN_ACTIVATIONS) for h in hidden]
+    if cfg["output"] is not None:
+        _choice(cfg["output"], "output activation", OUTPUTS)
+    if cfg["loss"] is not None:
+        _choice(cfg["loss"], "loss", tuple(LOSSES))
+    _choice(cfg["optimizer"], "optimizer", tuple(OPTIMIZERS))
+    cfg["lr"] = _float(cfg["lr"], "lr", 0.0, 100.0, lo_open=True)
+    cfg["momentum"] = _float(cfg["momentum"], "momentum", 0.0, 1.0)
+    _choice(cfg["mode"], "mode", MODES)
+    cfg["batch_size"] = _int(cfg["batch_size"], "batch_size", 1, MAX_SAMPLES)
+    cfg["seed"] = _int(cfg["seed"], "seed", 0, 2**32 - 1)
+    cfg["l2"] = _float(cfg["l2"], "l2", 0.0, 10.0)
+    if not isinstance(cfg["shuffle"], bool):
+        raise InvalidInputError(f"shuffle must be true or false, got {cfg['shuffle']!r}")
+    return cfg
+
+
+@dataclasses.dataclass
+class PlayData:
+    """Training and validation rows as the network sees them, and what is needed to draw them."""
+
+    X: np.ndarray  # a^0 of every training row (standardized)
+    Y: np.ndarray  # target rows
+    labels: np.ndarray  # class index (classification) or raw target (regression) per training row
+    X_val: np.ndarray | None
+    Y_val: np.ndarray | None
+    X_raw: np.ndarray  # the training rows' raw features (the plots' coordinates)
+    task: str
+    classes: list | None
+    feature_names: list
+    target: str | list | None
+    standardize: dict
+    target_standardize: dict | None
+    output: str
+    loss: str
+    n_out: int
+
+
+def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
+    """Load ``cfg['data']`` and put it into the network's space; output and loss "auto" (None) resolved."""
+    uploads = uploads or {}
+    try:
+        if cfg["data"] in BUILTINS:
+            ds = datasets.load(cfg["data"], n_samples=cfg["n_samples"], noise=cfg["noise"],
+                               seed=cfg["data_seed"])
+            X, y, Xv, yv = ds.X, ds.y, ds.X_test, ds.y_test  # the fixed test part validates
+        else:
+            ds = datasets.load_file(uploads[cfg["data"]]["path"], target=cfg["target"])
+            if ds.y is None:
+                raise InvalidInputError("the file has no target column; choose one")
+            X, y, Xv, yv = _split(ds.X, ds.y, cfg["val_fraction"], cfg["data_seed"])
+    except BackpropError as exc:
+        if cfg["data"] in BUILTINS:
+            raise
+        info = uploads[cfg["data"]]  # name the user's file, not our copy of it
+        raise InvalidInputError(str(exc).replace(info["path"], info["filename"])) from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # a reader's own complaint, made readable
+        raise InvalidInputError(f"cannot read the data: {exc}") from None
+    if y is None:
+        raise InvalidInputError(f"{cfg['data']} has no target column")
+    task = ds.task
+    output, loss = cfg["output"], cfg["loss"]
+    classes = None
+    if task == "classification":
+        classes = list(ds.classes) if ds.classes else datasets.find_classes(y, yv)
+        if len(classes) < 2:
+            raise InvalidInputError(f"the target {ds.target!r} has one class only; choose another column")
+        if len(classes) > MAX_WIDTH:
+            raise InvalidInputError(f"the target {ds.target!r} has {len(classes)} classes; the playground "
+                                    f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
+        output = output or ("sigmoid" if len(classes) == 2 else "softmax")
+        n_out = 1 if (output != "softmax" and len(classes) == 2) else len(classes)
+    else:
+        output = output or "identity"
+        if output == "softmax":
+            raise InvalidInputError(f"the target {ds.target!r} holds numbers (regression): use the identity "
+                                    "output, not softmax")
+        n_out = 1 if np.ndim(y) == 1 else np.shape(y)[1]
+    if output == "softmax" and n_out < 2:
+        raise InvalidInputError("a softmax output needs at least 2 classes")
+    loss = loss or ("cross_entropy" if output == "softmax" else "mse")
+    LOSSES[loss]().check_output(output)  # a mismatch (BCE without sigmoid, ...) says what fits
+    if X.shape[1] > 64:
+        raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
+    stats = datasets.fit_standardize(X)
+
+    def inputs(A):
+        return datasets.apply_standardize(A, stats, np.float64)
+
+    tstats = None
+    if task == "classification":
+        labels = datasets.encode_labels(y, classes)
+        Y = _encode(labels, n_out)
+        Yv = None if yv is None else _encode(datasets.encode_labels(yv, classes), n_out)
+    else:
+        labels = np.asarray(y, np.float64)
+        Yr = labels.reshape(len(labels), -1)
+        tstats = datasets.fit_standardize(Yr)
+        Y = datasets.apply_standardize(Yr, tstats, np.float64)
+        Yv = None if yv is None else datasets.apply_standardize(
+            np.asarray(yv, np.float64).reshape(len(yv), -1), tstats, np.float64)
+        if output in ("sigmoid", "tanh"):  # a bounded output needs targets inside its range
+            lo, hi = (0.1, 0.9) if output == "sigmoid" else (-0.9, 0.9)
+            y_min, span = Y.min(), (Y.max() - Y.min()) or 1.0
+            Y = lo + (hi - lo) * (Y - y_min) / span
+            Yv = None if Yv is None else np.clip(lo + (hi - lo) * (Yv - y_min) / span, lo - 0.1, hi + 0.1)
+    return PlayData(
+        X=inputs(X), Y=Y, labels=labels, X_val=None if Xv is None else inputs(Xv), Y_val=Yv,
+        X_raw=np.asarray(X, np.float64), task=task, classes=classes, feature_names=list(ds.feature_names),
+        target=ds.target, standardize=stats, target_standardize=tstats, output=output, loss=loss, n_out=n_out,
+    )
+
+
+def _encode(idx, n_out):
+    if n_out == 1:
+        return idx.astype(np.float64).reshape(-1, 1)
+    Y = np.zeros((idx.size, n_out))
+    Y[np.arange(idx.size), idx] = 1.0
+    return Y
+
+
+def _split(X, y, fraction, seed):
+    m = X.shape[0]
+    n_val = round(fraction * m)
+    if fraction > 0 and m < 4:
+        raise InvalidInputError(f"the file has {m} rows; the playground needs at least 4")
+    if n_val == 0:
+        return X, y, None, None
+    perm = np.random.default_rng(seed).permutation(m)
+    fit, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    return X[fit], y[fit], X[val], y[val]

@@ -1,0 +1,291 @@
+"""One playground session: a network, its trainer and the last update, as JSON-able dicts.
+
+Everything is computed by the engine -- :class:`backprop.Network` and :meth:`backprop.Trainer.step`
+-- and handed to the page as plain numbers; the page only draws them. Layer numbering follows the
+reference: layer 0 is the input (a^0 = x), layer k = 1..L is the layer that ``weights[k-1]`` feeds,
+so ``h[k-1]``, ``a[k-1]`` and ``delta[k-1]`` of a step are the reference's h^k, a^k and delta^k.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import time
+
+import numpy as np
+
+from backprop.errors import InvalidInputError
+from backprop.model.network import Network
+from backprop.playground import config as _config
+from backprop.train.trainer import Trainer
+
+PHASES = ("forward", "backward", "aggregation", "adaptation")
+REGION_RESOLUTION = 48  # the decision-region plot (2-D data): one forward pass over this grid ...
+MAP_RESOLUTION = 24  # ... whose 2 x 2 blocks averaged are the small map drawn inside each unit
+MAP_SHARE = 0.2  # while playing, the maps are redrawn at most so often that they take this share of time
+CURVE_POINTS = 96  # 1-D data: points of each unit's curve
+MAX_HISTORY = 400  # points of a loss curve sent to the page (thinned evenly beyond that)
+RECENT = 300  # batch losses of the last updates, for the loss path
+
+
+def _tolist(arrays):
+    return [np.asarray(a, dtype=np.float64).tolist() for a in arrays]
+
+
+def _stride(epoch):
+    """Every epoch up to 200, then every 2nd, 4th, ... (about 100 entries per doubling): the |delta|
+    pass over all training rows stays a small share of the work when an epoch is one update."""
+    return 1 if epoch <= 200 else 1 << (epoch // 100).bit_length() - 1
+
+
+def _thin(values, n=MAX_HISTORY):
+    """(1-based epochs, values) with at most n points, the last one always kept."""
+    m = len(values)
+    if m <= n:
+        return list(range(1, m + 1)), list(values)
+    idx = np.unique(np.linspace(0, m - 1, n).round().astype(int))
+    return (idx + 1).tolist(), [values[i] for i in idx]
+
+
+class Session:
+    """A configured network and its training state (``cfg`` is checked by :func:`config.check_config`)."""
+
+    def __init__(self, raw: dict | None = None, uploads: dict | None = None):
+        cfg = _config.check_config(raw or {}, uploads)
+        self.data = _config.prepare(cfg, uploads)
+        self.cfg = cfg
+        d = self.data
+        sizes = [d.X.shape[1], *cfg["layers"], d.n_out]
+        self.net = Network(sizes, hidden=cfg["hidden"], output=d.output, seed=cfg["seed"], dtype="float64")
+        m = d.X.shape[0]
+        cfg["batch_size"] = min(cfg["batch_size"], m)  # a small uploaded file: one batch of all rows
+        self.trainer = Trainer(
+            self.net, loss=d.loss, epochs=_config.EPOCHS, lr=cfg["lr"], mode=cfg["mode"],
+            batch_size=cfg["batch_size"] if cfg["mode"] == "minibatch" else None,
+            optimizer=cfg["optimizer"], momentum=cfg["momentum"], l2=cfg["l2"], shuffle=cfg["shuffle"],
+            seed=cfg["seed"], validation_data=None if d.X_val is None else (d.X_val, d.Y_val),
+        )
+        self.trainer.start(d.X, d.Y)
+        self.last: dict | None = None  # the last traced update (arrays), see step()
+        self.phase = 0  # phases of self.last shown so far (4: the whole update)
+        # (update number, batch loss) of the last updates: the loss path
+        self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=RECENT)
+        self.delta_epochs: list[int] = []  # epochs with an entry in delta_history (see _stride)
+        self.delta_history: list[list[float]] = []  # mean |delta| of each layer after those epochs
+        self.probe_row = 0
+        self.n_updates = 0
+        self._grid = self._make_grid()
+        self._maps, self._maps_at, self._maps_cost = None, 0.0, 0.0
+
+    # -- training -------------------------------------------------------------------------------
+    def _record(self, st):
+        self.n_updates += 1
+        self.recent.append((self.n_updates, float(st.loss)))
+        self.probe_row = int(st.batch[0])
+        e = self.trainer.epoch
+        if st.epoch_done and e % _stride(e) == 0:
+            # mean |delta^k| over all training rows on the epoch's final weights: small values in the
+            # first layers of a deep sigmoid network are the vanishing gradients
+            tr = self.net.trace(self.data.X, self.data.Y, self.data.loss)
+            self.delta_epochs.append(e)
+            self.delta_history.append([float(np.abs(d).mean()) for d in tr.delta])
+
+    def step(self) -> dict:
+        """One update in the configured mode, with every quantity of the reference (JSON-able)."""
+        self._finish_phases()
+        self._traced_step()
+        self.phase = 4
+        return self.step_json()
+
+    def next_phase(self) -> dict:
+        """Show one phase more of an update: the first call makes the update, the next three reveal
+        (ii) backward, (iii) aggregation and (iv) adaptation of that same update."""
+        if self.last is None or self.phase >= 4:
+            self._traced_step()
+            self.phase = 1
+        else:
+            self.phase += 1
+        return self.step_json()
+
+    def _finish_phases(self):
+        if self.last is not None:
+            self.phase = 4
+
+    def _traced_step(self):
+        st = self.trainer.step(trace=True)
+        t = st.trace
+        self.last = {
+            "epoch": int(st.epoch), "step": int(st.step), "batch": np.asarray(st.batch, np.int64),
+            "loss": float(st.loss), "lr": float(st.lr), "epoch_done": bool(st.epoch_done),
+            "x": t.x, "y": self.data.Y[np.asarray(st.batch)], "h": t.h, "a": t.a, "delta": t.delta,
+            "grad_weights": t.grad_weights, "grad_biases": t.grad_biases,
+            "weights_before": st.weights_before, "biases_before": st.biases_before,
+            "weights_after": st.weights_after, "biases_after": st.biases_after,
+            "n_update": self.n_updates + 1,
+        }
+        self._record(st)
+
+    def run(self, n: int) -> int:
+        """Up to n updates without traces (playing); returns how many were made."""
+        self._finish_phases()
+        done = 0
+        for _ in range(n):
+            st = self.trainer.step()
+            self._record(st)
+            done += 1
+            if st.done:
+                break
+        return done
+
+    # -- JSON views -------------------------------------------------------------------------------
+    def step_json(self) -> dict:
+        s = self.last
+        if s is None:
+            raise InvalidInputError("no update yet: make one update (or one phase) first")
+        out = {"phase": self.phase, "phase_name": PHASES[self.phase - 1], "epoch": s["epoch"],
+               "step": s["step"], "n_update": s["n_update"], "batch": s["batch"].tolist(),
+               "loss": s["loss"], "lr": s["lr"], "epoch_done": s["epoch_done"],
+               "x": s["x"].tolist(), "y": s["y"].tolist(), "h": _tolist(s["h"]), "a": _tolist(s["a"]),
+               "weights_before": _tolist(s["weights_before"]), "biases_before": _tolist(s["biases_before"])}
+        if self.phase >= 2:
+            out["delta"] = _tolist(s["delta"])
+        if self.phase >= 3:
+            out["grad_weights"] = _tolist(s["grad_weights"])
+            out["grad_biases"] = _tolist(s["grad_biases"])
+        if self.phase >= 4:
+            out["weights_after"] = _tolist(s["weights_after"])
+            out["biases_after"] = _tolist(s["biases_after"])
+        return out
+
+    def state(self) -> dict:
+        """The configuration, the network's parameters and the training history."""
+        net, tr, h, d = self.net, self.trainer, self.trainer.history, self.data
+        return {
+            "config": dict(self.cfg), "sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
+            "loss": d.loss, "lr": float(self.cfg["lr"]), "optimizer": self.cfg["optimizer"],
+            "mode": self.cfg["mode"], "batch_size": int(tr.batch_size), "l2": self.cfg["l2"],
+            "updates_per_epoch": int(tr.updates_per_epoch), "epoch": int(tr.epoch),
+            "step": self._step_in_epoch(),
+            "n_updates": self.n_updates, "phase": self.phase if self.last else 0,
+            "weights": _tolist(net.weights), "biases": _tolist(net.biases),
+            "loss_history": [float(v) for v in h.loss], "val_loss_history": [float(v) for v in h.val_loss],
+            "val_metric_history": [float(v) for v in h.val_metric], "metric": h.metric,
+            "delta_history": {"epoch": self.delta_epochs, "value": self.delta_history},
+            "data": self.data_info(),
+        }
+
+    def _step_in_epoch(self):
+        tr = self.trainer
+        return -(-int(tr.pos) // int(tr.batch_size)) if tr.pos else 0
+
+    def data_info(self) -> dict:
+        d = self.data
+        return {"name": self.cfg["data"], "task": d.task, "classes": d.classes, "features": d.feature_names,
+                "target": d.target, "n_train": int(d.X.shape[0]),
+                "n_val": 0 if d.X_val is None else int(d.X_val.shape[0]), "n_out": d.n_out}
+
+    def points(self) -> dict:
+        """The training rows: raw features (plot coordinates), network inputs, targets, labels."""
+        d = self.data
+        return {"raw": d.X_raw.tolist(), "x": d.X.tolist(), "y": d.Y.tolist(),
+                "label": np.asarray(d.labels).tolist(), "task": d.task, "classes": d.classes}
+
+    def frame(self, playing: bool = False, rate: float = 0.0) -> dict:
+        """What the page redraws while playing: parameters, curves, maps, one sample's pass."""
+        net, h = self.net, self.trainer.history
+        ep, loss = _thin([float(v) for v in h.loss])
+        vep, vloss = _thin([float(v) for v in h.val_loss])
+        dep, dvals = _thin(list(zip(self.delta_epochs, self.delta_history)))
+        dep, dvals = [e for e, _ in dvals], [v for _, v in dvals]
+        probe = net.trace(self.data.X[self.probe_row:self.probe_row + 1],
+                          self.data.Y[self.probe_row:self.probe_row + 1], self.data.loss)
+        return {
+            "playing": playing, "rate": rate, "epoch": int(self.trainer.epoch), "step": self._step_in_epoch(),
+            "n_updates": self.n_updates, "updates_per_epoch": int(self.trainer.updates_per_epoch),
+            "weights": _tolist(net.weights), "biases": _tolist(net.biases),
+            "loss_history": {"epoch": ep, "value": loss}, "val_loss_history": {"epoch": vep, "value": vloss},
+            "val_metric": float(h.val_metric[-1]) if h.val_metric else None,
+            "delta_history": {"epoch": dep, "value": dvals},
+            "recent": [list(p) for p in self.recent],
+            "probe": {"row": self.probe_row, "h": [v[0].tolist() for v in probe.h],
+                      "a": [v[0].tolist() for v in probe.a], "delta": [v[0].tolist() for v in probe.delta],
+                      "x": probe.x[0].tolist(), "y": self.data.Y[self.probe_row].tolist()},
+            "maps": self._maps_for_frame(playing),
+        }
+
+    def _maps_for_frame(self, playing):
+        """Fresh maps, except while playing: then at most as often as keeps them at MAP_SHARE of the
+        time (a wide network's maps cost more than its updates), the latest ones in between."""
+        now = time.perf_counter()
+        if playing and self._maps is not None and now - self._maps_at < self._maps_cost / MAP_SHARE:
+            return self._maps
+        self._maps = self.maps()
+        self._maps_at = time.perf_counter()
+        self._maps_cost = self._maps_at - now
+        return self._maps
+
+    # -- maps: every unit's output over the input plane (2-D) or line (1-D) ---------------------
+    def _make_grid(self):
+        d = self.data
+        n_in = d.X.shape[1]
+        if n_in not in (1, 2):
+            return None
+        lo, hi = d.X_raw.min(axis=0), d.X_raw.max(axis=0)
+        pad = 0.08 * np.where(hi > lo, hi - lo, 1.0)
+        lo, hi = lo - pad, hi + pad
+        if n_in == 1:
+            raw = np.linspace(lo[0], hi[0], CURVE_POINTS).reshape(-1, 1)
+            return {"dims": 1, "lo": lo.tolist(), "hi": hi.tolist(), "raw": raw, "x": self._inputs(raw)}
+        # row r of the image is y from hi (top) to lo; column c is x from lo to hi (cell centres)
+        n = REGION_RESOLUTION
+        xs = lo[0] + (np.arange(n) + 0.5) * (hi[0] - lo[0]) / n
+        ys = hi[1] - (np.arange(n) + 0.5) * (hi[1] - lo[1]) / n
+        gx, gy = np.meshgrid(xs, ys)
+        x = self._inputs(np.c_[gx.ravel(), gy.ravel()])
+        return {"dims": 2, "lo": lo.tolist(), "hi": hi.tolist(), "x": x}
+
+    def _inputs(self, raw):
+        s = self.data.standardize
+        return (raw - np.asarray(s["mean"])) / np.asarray(s["scale"])
+
+    def _forward_all(self, X):
+        a, out = X, []
+        for W, b, act in zip(self.net.weights, self.net.biases, self.net.activations):
+            with np.errstate(all="ignore"):
+                a = act.forward(a @ W + b)
+            out.append(a)
+        return out
+
+    def maps(self) -> dict | None:
+        g = self._grid
+        if g is None:
+            return None
+        if g["dims"] == 1:
+            layers = [g["x"], *self._forward_all(g["x"])]
+            out = {"dims": 1, "lo": g["lo"], "hi": g["hi"], "x": g["raw"][:, 0].tolist(),
+                   "units": [np.round(a.T, 5).tolist() for a in layers]}
+            ts = self.data.target_standardize
+            if self.data.task == "regression" and ts and self.net.output == "identity":
+                out["prediction"] = (layers[-1][:, 0] * ts["scale"][0] + ts["mean"][0]).tolist()
+            return out
+        n, r = MAP_RESOLUTION, REGION_RESOLUTION // MAP_RESOLUTION
+        layers = [g["x"], *self._forward_all(g["x"])]
+        small = [a.reshape(n, r, n, r, -1).mean(axis=(1, 3)).reshape(n * n, -1) for a in layers]
+        units = [[_quantize(a[:, j]) for j in range(a.shape[1])] for a in small]
+        region = layers[-1]
+        return {"dims": 2, "lo": g["lo"], "hi": g["hi"], "size": n, "units": units,
+                "region_size": REGION_RESOLUTION,
+                "region": [_quantize(region[:, j]) for j in range(region.shape[1])]}
+
+
+def _quantize(v):
+    """A unit's values as base64 bytes 0..255 over [lo, hi] (compact; the page decodes them)."""
+    v = np.nan_to_num(np.asarray(v, np.float64), nan=0.0, posinf=1e6, neginf=-1e6)
+    lo, hi = float(v.min()), float(v.max())
+    if 0.0 <= lo and hi <= 1.0:
+        lo, hi = 0.0, 1.0  # probabilities and sigmoid units keep their absolute scale
+    elif -1.0 <= lo and hi <= 1.0:
+        lo, hi = -1.0, 1.0
+    span = hi - lo if hi > lo else 1.0
+    q = np.clip(np.round((v - lo) / span * 255), 0, 255).astype(np.uint8)
+    return {"lo": lo, "hi": hi, "b64": base64.b64encode(q.tobytes()).decode("ascii")}

@@ -1,0 +1,344 @@
+// backprop playground: a client of the JSON API (docs/playground.md). The server computes every
+// number with the engine; this page only draws them. No libraries: DOM, SVG and canvas. This file:
+// the API, the controls and the URL, frames and actions; see index.html for the other scripts.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const S = {
+  options: null, state: null, points: null, frame: null, step: null, sel: null, sample: 0,
+  colour: "a", playing: false, units: [], edges: [], drawPending: false, applying: false,
+};
+
+// -- API ------------------------------------------------------------------------------------------
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    if (body instanceof Blob || body instanceof ArrayBuffer) init.body = body;
+    else { init.body = JSON.stringify(body); init.headers["content-type"] = "application/json"; }
+  }
+  const r = await fetch(path, init);
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+  if (!r.ok) {
+    const msg = (data && data.error) || `HTTP ${r.status}`;
+    showError(msg);
+    const err = new Error(msg); err.status = r.status; throw err;
+  }
+  return data;
+}
+function showError(msg) { $("error-text").textContent = msg; $("error").hidden = false; }
+function clearError() { $("error").hidden = true; }
+
+// -- configuration <-> controls <-> URL ------------------------------------------------------------
+const NUM_KEYS = ["n_samples", "noise", "lr", "batch_size", "seed", "data_seed", "l2"];
+const URL_KEYS = ["data", "target", "n_samples", "noise", "data_seed", "layers", "hidden", "output", "loss",
+  "optimizer", "lr", "mode", "batch_size", "seed", "l2"];
+
+function fillSelect(sel, values, labels) {
+  sel.innerHTML = values.map((v, i) => `<option value="${esc(v)}">${esc(labels ? labels[i] : v)}</option>`).join("");
+}
+
+function readControls() {
+  const cfg = {};
+  cfg.data = $("cfg-data").value;
+  if (cfg.data.startsWith("upload-")) cfg.target = $("cfg-target").value || null;
+  for (const k of NUM_KEYS) {
+    const raw = $("cfg-" + k).value.trim();
+    if (raw !== "") cfg[k] = Number(raw);
+    else if (k === "noise") cfg[k] = null;
+  }
+  const rows = [...document.querySelectorAll(".layer-row")];
+  cfg.layers = rows.map((r) => Number(r.querySelector("input").value));
+  cfg.hidden = rows.map((r) => r.querySelector("select").value);
+  if (!cfg.hidden.length) cfg.hidden = "tanh";
+  cfg.output = $("cfg-output").value || null;
+  cfg.loss = $("cfg-loss").value || null;
+  cfg.optimizer = $("cfg-optimizer").value;
+  cfg.mode = document.querySelector("input[name=mode]:checked").value;
+  return cfg;
+}
+
+function layerRow(width, act) {
+  const div = document.createElement("div");
+  div.className = "layer-row";
+  div.innerHTML = `<span></span><input type="number" min="1" max="${S.options.max_width}" value="${width}" aria-label="width">
+    <select aria-label="activation">${S.options.hidden.map((h) => `<option${h === act ? " selected" : ""}>${h}</option>`).join("")}</select>
+    <button class="small" title="remove this layer" aria-label="remove layer">−</button>`;
+  div.querySelector("button").onclick = () => { div.remove(); numberLayers(); applyControls(); };
+  div.querySelector("input").onchange = applyControls;
+  div.querySelector("select").onchange = applyControls;
+  return div;
+}
+function numberLayers() { document.querySelectorAll(".layer-row").forEach((r, i) => { r.firstElementChild.textContent = i + 1; }); }
+
+function writeControls(state) {
+  const c = state.config;
+  const uploads = S.options.uploads || [];
+  fillSelect($("cfg-data"), [...S.options.builtins, ...uploads.map((u) => u.id)],
+    [...S.options.builtins, ...uploads.map((u) => u.filename)]);
+  $("cfg-data").value = c.data;
+  const up = uploads.find((u) => u.id === c.data);
+  $("target-row").hidden = !up;
+  if (up) { fillSelect($("cfg-target"), up.columns); $("cfg-target").value = state.data.target; }
+  for (const k of NUM_KEYS) $("cfg-" + k).value = c[k] === null || c[k] === undefined ? "" : c[k];
+  $("cfg-n_samples").disabled = $("cfg-noise").disabled = !!up;
+  const box = $("layers"); box.innerHTML = "";
+  c.layers.forEach((w, i) => box.appendChild(layerRow(w, c.hidden[i])));
+  numberLayers();
+  $("add-layer").disabled = c.layers.length >= S.options.max_layers;
+  fillSelect($("cfg-output"), ["", ...S.options.outputs], [`auto (${state.output})`, ...S.options.outputs]);
+  fillSelect($("cfg-loss"), ["", ...S.options.losses], [`auto (${state.loss})`, ...S.options.losses]);
+  $("cfg-output").value = c.output ?? ""; $("cfg-loss").value = c.loss ?? "";
+  fillSelect($("cfg-optimizer"), S.options.optimizers);
+  $("cfg-optimizer").value = c.optimizer;
+  document.querySelector(`input[name=mode][value=${c.mode}]`).checked = true;
+  $("cfg-batch_size").disabled = c.mode !== "minibatch";
+  const m = state.data.n_train;
+  $("mode-note").textContent = c.mode === "online" ? `online: one update per sample, ${m} updates per epoch`
+    : c.mode === "batch" ? `batch: all ${m} samples' gradients averaged, one update per epoch`
+    : `mini-batch: B = ${state.batch_size}, ${state.updates_per_epoch} updates per epoch over ${m} samples`;
+}
+
+function configToHash(c) {
+  const p = new URLSearchParams();
+  for (const k of URL_KEYS) {
+    let v = c[k];
+    if (v === null || v === undefined) continue;
+    if (k === "data" && String(v).startsWith("upload-")) return ""; // an upload lives on this server only
+    if (Array.isArray(v)) v = v.join(",");
+    p.set(k, v);
+  }
+  return p.toString();
+}
+function configFromHash() {
+  const h = location.hash.replace(/^#/, "");
+  if (!h) return null;
+  const p = new URLSearchParams(h), cfg = {};
+  for (const [k, v] of p) {
+    if (k === "layers") cfg.layers = v === "" ? [] : v.split(",").map(Number);
+    else if (k === "hidden") cfg.hidden = v.split(",");
+    else if (NUM_KEYS.includes(k)) cfg[k] = Number(v);
+    else cfg[k] = v;
+  }
+  return cfg;
+}
+
+async function applyControls() {
+  if (S.applying) { S.pendingApply = true; return; } // a change made while a setup loads: applied after it
+  const cfg = readControls();
+  if (cfg.output !== S.state.config.output && document.activeElement === $("cfg-output")) cfg.loss = null;
+  try { await applyState(await api("POST", "/api/config", cfg)); clearError(); } catch (e) {
+    // the message is shown; the controls go back to the setup that is still running
+    S.applying = true; try { writeControls(S.state); } finally { S.applying = false; }
+  }
+}
+
+// -- state, frames --------------------------------------------------------------------------------
+async function applyState(state) {
+  S.applying = true;
+  document.body.dataset.busy = "1";
+  try {
+    S.state = state; S.step = null; S.sel = S.sel && validSel(S.sel, state.sizes) ? S.sel : null; S.sample = 0;
+    writeControls(state);
+    history.replaceState(null, "", location.pathname + (configToHash(state.config) ? "#" + configToHash(state.config) : ""));
+    S.points = await api("GET", "/api/points");
+    buildNetwork();
+    S.frame = await api("GET", "/api/frame");
+    draw();
+    renderInspector();
+  } finally {
+    S.applying = false;
+    document.body.dataset.busy = "0";
+    if (S.pendingApply) { S.pendingApply = false; applyControls(); }
+  }
+}
+function validSel(sel, sizes) {
+  if (sel.type === "unit") return sel.layer < sizes.length && sel.unit < sizes[sel.layer];
+  return sel.layer < sizes.length - 1 && (sel.i === "bias" || sel.i < sizes[sel.layer]) && sel.j < sizes[sel.layer + 1];
+}
+
+function openStream() {
+  const es = new EventSource("api/stream");
+  es.addEventListener("frame", (ev) => {
+    const f = JSON.parse(ev.data);
+    S.frame = f;
+    if (f.error) showError(f.error);
+    if (S.playing !== f.playing) { S.playing = f.playing; $("btn-play").textContent = f.playing ? "❚❚ Pause" : "▶ Play"; }
+    if (f.playing) S.step = S.step && S.step.n_update === f.n_updates ? S.step : null;
+    scheduleDraw();
+  });
+}
+function scheduleDraw() {
+  if (S.drawPending) return;
+  S.drawPending = true;
+  requestAnimationFrame(() => { S.drawPending = false; draw(); });
+}
+
+// the values shown on the units: the last traced update's sample, else the frame's probe sample
+function current() {
+  const st = S.step;
+  if (st && S.frame && st.n_update === S.frame.n_updates) {
+    const d = S.sample;
+    const pick = (arr) => arr ? arr.map((l) => l[d]) : null;
+    return { x: st.x[d], h: pick(st.h), a: pick(st.a), delta: st.phase >= 2 ? pick(st.delta) : null,
+      row: st.batch[d], label: `update ${st.n_update}, sample ${d + 1} of ${st.batch.length} (training row ${st.batch[d]})`,
+      weights: st.phase >= 4 ? st.weights_after : st.weights_before };
+  }
+  const p = S.frame.probe;
+  return { x: p.x, h: p.h, a: p.a, delta: p.delta, row: p.row, weights: S.frame.weights,
+    label: `training row ${p.row} on the current weights` };
+}
+
+function frameFits(f, sizes) {
+  return f.weights.length === sizes.length - 1
+    && f.weights.every((W, k) => W.length === sizes[k] && W[0].length === sizes[k + 1]);
+}
+function draw() {
+  if (!S.state || !S.frame) return;
+  if (!frameFits(S.frame, S.state.sizes)) return; // a frame of the previous network, still on its way
+  const f = S.frame, cur = current();
+  $("c-epoch").textContent = f.epoch;
+  $("c-updates").textContent = f.n_updates;
+  $("c-upe").textContent = f.updates_per_epoch;
+  const lastLoss = f.recent.length ? f.recent[f.recent.length - 1][1] : null;
+  $("c-loss").textContent = fmt(lastLoss); $("c-loss").dataset.value = lastLoss ?? "";
+  $("c-metric-name").textContent = S.state.metric === "r2" ? "val. R²" : "val. acc.";
+  $("c-metric").textContent = f.val_metric === null ? "–" : S.state.metric === "r2" ? fmt(f.val_metric, 3) : (100 * f.val_metric).toFixed(1) + " %";
+  $("c-rate").textContent = f.playing ? Math.round(f.rate).toLocaleString("en") : "–";
+  $("sample-info").textContent = cur.label;
+  drawNetwork(cur);
+  drawPhases();
+  drawPlots(cur);
+  const nxt = !S.step || S.step.phase >= 4 ? 1 : S.step.phase + 1;
+  $("phase-next").textContent = ["", "(i)", "(ii)", "(iii)", "(iv)"][nxt];
+}
+function drawPhases() {
+  const ph = S.step && S.frame && S.step.n_update === S.frame.n_updates ? S.step.phase : 0;
+  document.querySelectorAll(".phase").forEach((el) => {
+    const p = Number(el.dataset.phase);
+    el.classList.toggle("done", p < ph || ph === 4);
+    el.classList.toggle("current", p === ph && ph !== 4);
+  });
+}
+
+// -- actions ---------------------------------------------------------------------------------------
+async function doStep(path) {
+  try {
+    const st = await api("POST", path);
+    S.step = st;
+    if (S.sample >= st.batch.length) S.sample = 0;
+    S.frame = await api("GET", "/api/frame");
+    S.playing = false; $("btn-play").textContent = "▶ Play";
+    draw();
+    await renderInspector();
+    document.body.dataset.nUpdates = st.n_update;
+    document.body.dataset.phase = st.phase;
+  } catch (e) { /* shown */ }
+}
+async function togglePlay() {
+  try {
+    if (S.playing) {
+      await api("POST", "/api/pause");
+      S.playing = false; $("btn-play").textContent = "▶ Play";
+      S.frame = await api("GET", "/api/frame"); // the state it stopped at, not a frame still on its way
+      draw();
+      document.body.dataset.playing = "0";
+    }
+    else {
+      await api("POST", "/api/play", { speed: speedValue() });
+      S.playing = true; S.step = null; $("btn-play").textContent = "❚❚ Pause";
+      document.body.dataset.playing = "1";
+    }
+  } catch (e) { /* shown */ }
+}
+async function upload(file) {
+  if (file.size > S.options.max_upload) {
+    showError(`${file.name} is larger than the limit of ${S.options.max_upload / 1048576} MB`);
+    return;
+  }
+  try {
+    const info = await api("POST", `/api/upload?filename=${encodeURIComponent(file.name)}`, file);
+    S.options = await api("GET", "/api/options");
+    $("upload-name").textContent = `${info.filename}: ${info.rows} rows`;
+    const cfg = readControls();
+    cfg.data = info.id;
+    cfg.target = info.columns[info.columns.length - 1];
+    delete cfg.n_samples; delete cfg.noise;
+    cfg.output = null; cfg.loss = null;
+    await applyState(await api("POST", "/api/config", cfg));
+    clearError();
+  } catch (e) { /* shown */ }
+}
+
+function addLayer() {
+  const rows = document.querySelectorAll(".layer-row"), last = rows[rows.length - 1];
+  const width = last ? last.querySelector("input").value : 4, act = last ? last.querySelector("select").value : "tanh";
+  $("layers").appendChild(layerRow(width, act));
+  numberLayers();
+  applyControls();
+}
+
+async function share() {
+  const link = location.origin + location.pathname + location.hash;
+  try {
+    await navigator.clipboard.writeText(link);
+    $("btn-share").textContent = "Link copied";
+    setTimeout(() => { $("btn-share").textContent = "Share link"; }, 1500);
+  } catch (e) {
+    window.prompt("Copy this link. Others open it on their own playground: their address, then this #…", link);
+  }
+}
+
+const speedValue = () => ($("speed").value === "" ? null : Number($("speed").value));
+
+function bindControls() {
+  $("btn-play").onclick = togglePlay;
+  $("btn-step").onclick = () => doStep("/api/step");
+  $("btn-phase").onclick = () => doStep("/api/phase");
+  $("btn-reset").onclick = async () => {
+    try { await applyState(await api("POST", "/api/reset")); } catch (e) { /* shown */ }
+  };
+  $("speed").onchange = () => { if (S.playing) api("POST", "/api/play", { speed: speedValue() }).catch(() => {}); };
+  $("error-close").onclick = clearError;
+  $("add-layer").onclick = addLayer;
+  const ids = ["cfg-data", "cfg-target", "cfg-output", "cfg-loss", "cfg-optimizer", ...NUM_KEYS.map((k) => "cfg-" + k)];
+  for (const id of ids) $(id).onchange = applyControls;
+  document.querySelectorAll("input[name=mode]").forEach((r) => { r.onchange = applyControls; });
+  document.querySelectorAll("input[name=colour]").forEach((r) => { r.onchange = () => { S.colour = r.value; draw(); }; });
+  $("upload").onchange = (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; };
+  $("btn-share").onclick = share;
+  $("btn-model").onclick = () => { location.href = "api/export/model"; };
+  $("btn-explain").onclick = () => {
+    location.href = `api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`;
+  };
+  document.addEventListener("keydown", (ev) => {
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    if (ev.key === " ") { ev.preventDefault(); togglePlay(); }
+    else if (ev.key === "s") doStep("/api/step");
+    else if (ev.key === "p") doStep("/api/phase");
+  });
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => { buildNetwork(); draw(); }, 150);
+  });
+}
+
+async function init() {
+  const url = new URL(location.href);
+  if (url.searchParams.has("token")) { // the cookie carries it from now on; keep it out of shared links
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  S.options = await api("GET", "/api/options");
+  const fromHash = configFromHash();
+  let state = null;
+  if (fromHash) { try { state = await api("POST", "/api/config", fromHash); } catch (e) { state = null; } }
+  if (!state) state = await api("GET", "/api/state");
+  await applyState(state);
+  openStream();
+  bindControls();
+  document.body.dataset.ready = "1";
+}
+init().catch((e) => showError(String(e.message || e)));

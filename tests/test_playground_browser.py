@@ -1,0 +1,249 @@
+"""The playground in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+
+The real server runs in a thread on 127.0.0.1 with an ephemeral port. The test opens the page, makes
+updates with its buttons, reads the numbers the page shows for a unit and a weight (elements with
+stable ids and ``data-value`` attributes) and checks them against ``net.trace`` of a network built
+here from the weights before the update and inputs standardized here. Screenshots go to pytest's
+tmp path and, when ``BACKPROP_SCREENSHOTS=dir`` is set, into that folder too (the docs' images).
+
+Chromium and Playwright are required, not optional: without them the test fails and says what to
+install (never ``playwright install``, which downloads a browser at run time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import backprop
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 20_000  # bound of every wait for the page
+REL = 1e-9
+
+
+def _shot(page, tmp_path, name):
+    path = tmp_path / name
+    page.screenshot(path=str(path))
+    folder = os.environ.get("BACKPROP_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        shutil.copyfile(path, os.path.join(folder, name))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("starlette", reason="the playground extra (starlette, uvicorn) is not installed")
+    from backprop.playground.server import make_server, url_of
+
+    srv, sock, token = make_server(None, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert srv.started, "the playground server did not start within 20 s"
+    url = url_of(sock, token)
+    yield {"url": url, "base": url.split("?")[0], "token": token}
+    srv.should_exit = True
+    thread.join(20)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the browser test needs Playwright for Python: pip install playwright "
+                    "(it drives Debian's chromium; do not run `playwright install`)")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1500, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    ctx.close()
+
+
+def api(server, path):
+    req = urllib.request.Request(server["base"] + path.lstrip("/"),
+                                 headers={"authorization": f"token {server['token']}"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def open_page(page, server, fragment):
+    page.goto(server["url"] + "#" + fragment)
+    page.wait_for_selector("body[data-ready='1']")
+    assert "token=" not in page.url  # the token moved into a cookie; shared links do not carry it
+
+
+def value(page, selector):
+    return float(page.get_attribute(selector, "data-value"))
+
+
+def standardized(points):
+    """The network's inputs computed here: (raw - mean) / sd over the training rows."""
+    raw = np.asarray(points["raw"], dtype=np.float64)
+    return (raw - raw.mean(axis=0)) / raw.std(axis=0)
+
+
+def network_from(state):
+    net = backprop.Network(state["sizes"], hidden=state["hidden"], output=state["output"], dtype="float64")
+    net.weights = [np.asarray(w, dtype=np.float64) for w in state["weights"]]
+    net.biases = [np.asarray(b, dtype=np.float64) for b in state["biases"]]
+    return net
+
+
+def test_one_update_shows_the_numbers_of_net_trace(page, server, tmp_path):
+    open_page(page, server, "data=xor&layers=3&hidden=tanh&output=sigmoid&loss=mse&mode=minibatch"
+                            "&batch_size=4&lr=0.5&seed=3&n_samples=40")
+    before = api(server, "/api/state")
+    assert before["config"]["layers"] == [3] and before["batch_size"] == 4  # the setup came from the URL
+    assert "layers=3" in page.url and "batch_size=4" in page.url and "seed=3" in page.url  # and stays in it
+    points = api(server, "/api/points")
+    X = standardized(points)
+    Y = np.asarray(points["label"], dtype=np.float64).reshape(-1, 1)  # xor: classes 0/1, one sigmoid unit
+    net = network_from(before)
+
+    page.click("#btn-step")
+    page.wait_for_selector("body[data-n-updates='1']")
+    page.click("#unit-1-1")
+    page.wait_for_selector("#insp-delta")
+    row = int(page.get_attribute("#insp-row", "data-value"))
+    tr = net.trace(X[row:row + 1], Y[row:row + 1], "mse")
+    for sel, want in (("#insp-h", tr.h[0][0, 1]), ("#insp-a", tr.a[0][0, 1]),
+                      ("#insp-delta", tr.delta[0][0, 1])):
+        assert value(page, sel) == pytest.approx(want, rel=REL, abs=1e-12), sel
+    # the unit's own drawing shows the same a
+    assert float(page.get_attribute("#unit-1-1-value", "data-value")) == pytest.approx(tr.a[0][0, 1], rel=REL)
+    _shot(page, tmp_path, "playground-unit.png")
+
+    page.locator("#w-1-2-0").dispatch_event("click")  # hidden unit 3 -> the output unit
+    page.wait_for_selector("#insp-w-new")
+    batch = [int(r) for r in page.eval_on_selector_all("#insp-per-sample tr[data-row]",
+                                                       "rows => rows.map(r => r.dataset.row)")]
+    assert len(batch) == 4 and batch[0] == row
+    whole = net.trace(X[batch], Y[batch], "mse")
+    assert value(page, "#insp-w") == pytest.approx(before["weights"][1][2][0], rel=REL)
+    assert value(page, "#insp-grad-d") == pytest.approx(tr.grad_weights[1][2, 0], rel=REL, abs=1e-12)
+    assert value(page, "#insp-grad-mean") == pytest.approx(whole.grad_weights[1][2, 0], rel=REL, abs=1e-12)
+    want_new = before["weights"][1][2][0] - 0.5 * whole.grad_weights[1][2, 0]  # eq. (5)
+    assert value(page, "#insp-w-new") == pytest.approx(want_new, rel=REL)
+    _shot(page, tmp_path, "playground-weight.png")
+    assert page.errors == []
+
+
+def test_phases_one_at_a_time_in_batch_mode(page, server, tmp_path):
+    open_page(page, server, "data=moons&layers=5,5&hidden=tanh,tanh&mode=batch&lr=1&seed=1&n_samples=80")
+    before = api(server, "/api/state")
+    m = before["data"]["n_train"]
+    page.click("#btn-phase")
+    page.wait_for_selector("body[data-phase='1']")
+    page.locator("#w-0-0-2").dispatch_event("click")
+    page.wait_for_selector("#insp-w")
+    assert page.locator("#insp-grad-d").count() == 0  # (ii) not shown yet
+    for n in (2, 3):
+        page.click("#btn-phase")
+        page.wait_for_selector(f"body[data-phase='{n}']")
+    page.wait_for_selector("#insp-grad-mean")
+    assert page.locator("#insp-w-new").count() == 0  # (iv) not shown yet
+    assert page.locator("#insp-per-sample tr[data-row]").count() == m  # eq. (3) over every sample
+    assert page.locator(".phase.current[data-phase='3']").count() == 1
+    points = api(server, "/api/points")
+    X = standardized(points)
+    Y = np.asarray(points["label"], dtype=np.float64).reshape(-1, 1)
+    whole = network_from(before).trace(X, Y, "mse")
+    assert value(page, "#insp-grad-mean") == pytest.approx(whole.grad_weights[0][0, 2], rel=1e-8, abs=1e-12)
+    _shot(page, tmp_path, "playground-batch.png")
+    page.click("#btn-phase")
+    page.wait_for_selector("#insp-w-new")
+    want_new = before["weights"][0][0][2] - 1.0 * whole.grad_weights[0][0, 2]  # eq. (5), lr = 1
+    assert value(page, "#insp-w-new") == pytest.approx(want_new, rel=1e-8)
+    assert page.errors == []
+
+
+def test_play_pause_and_a_bad_setting(page, server, tmp_path):
+    open_page(page, server, "data=moons&layers=6,6&hidden=tanh,tanh&output=softmax&loss=cross_entropy"
+                            "&lr=0.3&mode=minibatch&batch_size=16&seed=2")
+    page.click("#btn-play")
+    page.wait_for_function("Number(document.getElementById('c-epoch').textContent) >= 150")
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='0']")
+    n = int(page.text_content("#c-updates"))
+    assert n == api(server, "/api/state")["n_updates"] and n > 0
+    page.click("#btn-step")
+    page.wait_for_selector(f"body[data-n-updates='{n + 1}']")
+    page.click("#unit-2-3")
+    page.wait_for_selector("#insp-delta")
+    _shot(page, tmp_path, "playground.png")
+    page.fill("#cfg-lr", "-1")
+    page.dispatch_event("#cfg-lr", "change")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "lr" in page.text_content("#error-text")
+    assert page.errors == []
+
+
+def test_upload_a_csv_choose_the_target_and_export(page, server, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    lines = ["a,b,c,d,kind"] + [",".join(f"{v:.4f}" for v in r) + ("," + ("big" if r.sum() > 0 else "small"))
+                                for r in X]
+    csv = tmp_path / "four.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    bad = tmp_path / "table.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not a csv")
+    open_page(page, server, "data=xor&layers=3")
+    page.set_input_files("#upload", str(bad))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "not a CSV" in page.text_content("#error-text")
+    page.set_input_files("#upload", str(csv))
+    page.wait_for_selector("#target-row:not([hidden])")
+    page.wait_for_selector("#unit-0-3")  # four inputs drawn
+    st = api(server, "/api/state")
+    assert st["sizes"] == [4, 3, 1] and st["data"]["target"] == "kind"
+    assert st["data"]["classes"] == ["big", "small"]
+    page.wait_for_selector("body[data-busy='0']")
+    page.select_option("#cfg-target", "d")  # then the labels would be a feature: a clear message
+    page.wait_for_function("document.getElementById('error-text').textContent.includes('kind')")
+    assert page.input_value("#cfg-target") == "kind"  # the controls show the setup still running
+    assert api(server, "/api/state")["data"]["target"] == "kind"
+    page.click("#btn-step")
+    page.wait_for_selector("body[data-n-updates='1']")
+    with page.expect_download() as dl:
+        page.click("#btn-model")
+    model = tmp_path / "model.safetensors"
+    dl.value.save_as(str(model))
+    net = backprop.load(str(model))
+    assert list(net.sizes) == [4, 3, 1]
+    after = api(server, "/api/state")
+    for w, want in zip(net.weights, after["weights"]):
+        np.testing.assert_array_equal(w, np.asarray(want))
+    with page.expect_download() as dl:
+        page.click("#btn-explain")
+    doc = tmp_path / "update.md"
+    dl.value.save_as(str(doc))
+    assert "Backpropagation" in doc.read_text()
+    _shot(page, tmp_path, "playground-csv.png")
+    assert page.errors == []
