@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import backprop
-from backprop.see import plots
 from backprop.errors import InvalidInputError
+from backprop.see import plots
 
 FIGSIZE, DPI = (4.0, 3.0), 50
 SHAPE = (int(FIGSIZE[1] * DPI), int(FIGSIZE[0] * DPI), 4)  # rows, columns, RGBA
@@ -273,3 +273,63 @@ def test_cli_plot_default_name_and_errors(model_file, tmp_path):
     assert (tmp_path / "bare-weights.png").exists()
     r = CliRunner().invoke(plot, [str(tmp_path / "missing.safetensors")])
     assert r.exit_code == 2 and "error:" in r.output
+
+
+# ---------------------------------------------------------------------------------------------
+# legends, ticks and hints (read back from the SVG: matplotlib writes each text as a comment)
+# ---------------------------------------------------------------------------------------------
+def svg_texts(path, group):
+    """The texts drawn inside the SVG groups whose id starts with ``group`` (e.g. legend_, xtick_)."""
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))
+    root = ET.parse(path, parser).getroot()
+    out = []
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("id", "").startswith(group):
+            out += [el.text.strip() for el in g.iter() if el.tag is ET.Comment]
+    return out
+
+
+def test_boundary_legend_names_each_class(tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 2))
+    labels = np.array(["cat", "dog", "eel"])[rng.integers(0, 3, 40)]
+    soft = backprop.Network([2, 4, 3], hidden="tanh", output="softmax", seed=0)
+    path = plots.plot_boundary(soft, X, labels, tmp_path / "s.svg", classes=["cat", "dog", "eel"])
+    assert svg_texts(path, "legend_") == ["class", "cat", "dog", "eel"]
+    # string labels without classes: sorted, as the points are numbered
+    path = plots.plot_boundary(soft, X, labels, tmp_path / "s2.svg")
+    assert svg_texts(path, "legend_") == ["class", "cat", "dog", "eel"]
+    sig = backprop.Network([2, 3, 1], hidden="tanh", output="sigmoid", seed=0)
+    y01 = (X[:, 0] > 0).astype(float)
+    assert svg_texts(plots.plot_boundary(sig, X, y01, tmp_path / "b.svg"), "legend_") == ["class", "0", "1"]
+    path = plots.plot_boundary(sig, X, np.where(y01 > 0, "yes", "no"), tmp_path / "b2.svg",
+                               classes=["no", "yes"])
+    assert svg_texts(path, "legend_") == ["class", "no", "yes"]
+    # a regression network colours by value (a colour bar), no class legend
+    reg = backprop.Network([2, 3, 1], hidden="tanh", output="identity", seed=0)
+    assert svg_texts(plots.plot_boundary(reg, X, X[:, 0], tmp_path / "r.svg"), "legend_") == []
+
+
+def _is_whole(label):
+    return label.replace("\u2212", "-").lstrip("-").isdigit()
+
+
+def test_epoch_axes_count_whole_epochs(tmp_path):
+    # three epochs: matplotlib's default locator would put ticks at 1.25, 1.5, ...
+    rng = np.random.default_rng(6)
+    X = rng.uniform(-1, 1, (30, 2))
+    y = (X[:, 0] > 0).astype(float)
+    net = backprop.Network([2, 3, 1], hidden="tanh", seed=0)
+    h = net.fit(X, y, epochs=3, lr=0.5, batch_size=10, validation_data=(X, y), record_gradients=True)
+    for path in (plots.plot_loss(h, tmp_path / "loss.svg"), plots.plot_gradients(h, tmp_path / "g.svg")):
+        ticks = svg_texts(path, "xtick_")
+        assert len(ticks) >= 3, ticks
+        assert all(_is_whole(t) for t in ticks), ticks
+        assert {"1", "2", "3"} <= set(ticks)
+
+
+def test_gradients_hint_names_the_cli_flag_and_the_keyword(tmp_path):
+    plain = backprop.Network([2, 3, 1], seed=0).fit(np.zeros((4, 2)), np.zeros(4), epochs=1)
+    with pytest.raises(InvalidInputError) as err:
+        plots.plot_gradients(plain, tmp_path / "none.png")
+    assert "--record-gradients" in str(err.value) and "record_gradients=True" in str(err.value)

@@ -21,8 +21,10 @@ import os
 
 import numpy as np
 
-from backprop.io.atomic import atomic_write_bytes
+from backprop.data.datasets import encode_labels
 from backprop.errors import InvalidInputError, InvalidTypeError
+from backprop.io.atomic import atomic_write_bytes
+from backprop.model.network import Network
 
 FORMATS = ("png", "svg", "pdf")
 #: the TensorFlow Playground's orange (negative / class 0) and blue (positive / class 1)
@@ -65,6 +67,13 @@ def _save(fig, path, dpi):
     fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     atomic_write_bytes(path, buf.getvalue())
     return os.fspath(path)
+
+
+def _whole_epochs(ax):
+    """Epoch axes count whole epochs: no tick at 1.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _history_dict(history, what="history"):
@@ -132,6 +141,7 @@ def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi=100, log=None):
         for a in axes:
             a.axvline(best, color="0.5", ls="--", lw=1, label=f"best epoch ({best})")
     ax.set_xlabel("epoch")
+    _whole_epochs(ax)
     ax.set_ylabel("loss E")
     ax.set_title("loss")
     ax.grid(True, alpha=0.3)
@@ -141,6 +151,7 @@ def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi=100, log=None):
         ax2.plot(np.arange(1, len(val_metric) + 1), val_metric, color=ORANGE, lw=2,
                  marker="o" if len(val_metric) < 30 else None, ms=3, label=f"validation {metric}")
         ax2.set_xlabel("epoch")
+        _whole_epochs(ax2)
         ax2.set_ylabel(metric)
         ax2.set_title(f"validation {metric}")
         ax2.grid(True, alpha=0.3)
@@ -160,8 +171,6 @@ def _labels_to_index(y, n_classes, classes=None):
         return y.argmax(axis=1)
     y = y.reshape(-1)
     if classes is not None:
-        from backprop.data.datasets import encode_labels
-
         return encode_labels(y, list(classes), where="y")
     if y.dtype.kind in "fc":
         if n_classes == 2 and np.all((y >= 0) & (y <= 1)):
@@ -186,8 +195,6 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
     any other one-output network its output value. Returns ``path``.
     """
     from matplotlib.colors import LinearSegmentedColormap, ListedColormap, to_rgb
-
-    from backprop.model.network import Network
 
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")
@@ -240,6 +247,7 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
                        linewidths=0.8)
         y_idx = _labels_to_index(y, k, classes)
         point_cmap = ListedColormap(base)
+        colours = base
     elif net.output == "sigmoid":
         p = P[:, 0].reshape(gx.shape)
         im = ax.imshow(p, origin="lower", extent=extent, aspect="auto", cmap=playground, vmin=0, vmax=1,
@@ -248,6 +256,7 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
         fig.colorbar(im, ax=ax, label="ŷ (probability of class 1)")
         y_idx = _labels_to_index(y, 2, classes)
         point_cmap = ListedColormap([ORANGE, BLUE])
+        colours = [ORANGE, BLUE]
         k = 2
     else:
         v = P[:, 0].reshape(gx.shape)
@@ -262,12 +271,32 @@ def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=2
             raise InvalidInputError(f"X has {X.shape[0]} rows but y has {len(y_idx)}")
         ax.scatter(X[:, 0], X[:, 1], c=y_idx, cmap=point_cmap, vmin=-0.5, vmax=k - 0.5,
                    edgecolors="white", linewidths=0.6, s=22)
+        _class_legend(ax, _class_names(y, k, classes), colours)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_title(title or f"decision regions of the {'-'.join(map(str, net.sizes))} network")
     return _save(fig, path, dpi)
+
+
+def _class_names(y, k, classes=None):
+    """The label of each class index, as :func:`_labels_to_index` numbers them."""
+    if classes is not None:
+        return [str(c) for c in classes]
+    y = np.asarray(y)
+    if y.ndim == 1 and y.dtype.kind not in "fciub":
+        return [str(c) for c in np.unique(y.astype(str))]
+    return [str(i) for i in range(k)]
+
+
+def _class_legend(ax, names, colours):
+    """A legend naming each class in the colour of its points."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", markersize=6, markerfacecolor=colour,
+                      markeredgecolor="white", label=name) for name, colour in zip(names, colours)]
+    ax.legend(handles=handles, title="class", loc="best", fontsize=8, title_fontsize=8, framealpha=0.85)
 
 
 def _tab_colors(k):
@@ -294,7 +323,8 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
             name = f" {lab!r}" if lab else ""
             raise InvalidInputError(
                 f"the history{name} has no gradient records: train with "
-                "fit(..., record_gradients=True) and keep that history"
+                "`backprop train --record-gradients` (in Python: fit(..., record_gradients=True)) "
+                "and keep that history"
             )
     n = len(runs)
     if figsize is None:
@@ -322,6 +352,7 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
             ax.grid(True, which="both", alpha=0.3)
             if c == 0:
                 ax.set_ylabel(ylabel)
+            _whole_epochs(ax)
             if r == 1:
                 ax.set_xlabel("epoch")
             if r == 0 and lab:
@@ -337,8 +368,6 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
 # ---------------------------------------------------------------------------------------------
 def plot_weights(net, path, *, bins=40, title=None, figsize=None, dpi=100, cols=4):
     """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``."""
-    from backprop.model.network import Network
-
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:

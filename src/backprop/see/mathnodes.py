@@ -1,0 +1,383 @@
+"""Math expression nodes: each renders as Unicode text, LaTeX and MathML.
+
+A formula of the explain document is a small tree of these nodes (symbols, numbers, operators,
+rows, fractions, sums, ...). The renderers (``render_text``, ``render_tex``, ``render_html``) ask
+each node for its own rendering, so a formula is written once and shown in every format.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+
+_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
+_SUP = dict(zip("0123456789+-=()hoknijLMN", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ"))
+_GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma", "E": r"\mathcal{E}",
+              "π": r"\pi"}
+_GREEK_MML = {"E": "ℰ"}
+
+
+def _script(s, table, mark):
+    """``s`` in Unicode sub/superscript characters, or ``_x``/``_(xy)`` when one is missing."""
+    if all(c in table for c in s):
+        return "".join(table[c] for c in s)
+    return f"{mark}{s}" if len(s) == 1 else f"{mark}({s})"
+
+
+def _mml_tokens(s):
+    """MathML for a short script string such as ``01``, ``k=1`` or ``12,3``."""
+    out, i = [], 0
+    while i < len(s):
+        c = s[i]
+        if c.isdigit():
+            j = i
+            while j < len(s) and s[j].isdigit():
+                j += 1
+            out.append(f"<mn>{s[i:j]}</mn>")
+            i = j
+            continue
+        if c.isalpha():
+            out.append(f"<mi>{_html.escape(_GREEK_MML.get(c, c))}</mi>")
+        else:
+            out.append(f"<mo>{_html.escape(c.replace('-', '−'))}</mo>")
+        i += 1
+    return out[0] if len(out) == 1 else "<mrow>" + "".join(out) + "</mrow>"
+
+
+class Node:
+    """A math node: one formula (or part of one) in three renderings."""
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def tex(self) -> str:
+        raise NotImplementedError
+
+    def mml(self) -> str:
+        raise NotImplementedError
+
+
+class Sym(Node):
+    """A symbol with optional subscript, superscript, hat and prime: h_j^h, ŷ_k, g'_o."""
+
+    def __init__(self, base, sub=None, sup=None, *, hat=False, prime=False):
+        self.base, self.sub, self.sup, self.hat, self.prime = base, sub, sup, hat, prime
+
+    def text(self):
+        s = ("ŷ" if self.base == "y" else self.base + "\u0302") if self.hat else self.base
+        if self.prime:
+            s += "'"
+        if self.sub:
+            s += _script(self.sub, _SUB, "_")
+        if self.sup:
+            s += _script(self.sup, _SUP, "^")
+        return s
+
+    def tex(self):
+        s = _GREEK_TEX.get(self.base, self.base)
+        if self.hat:
+            s = rf"\hat{{{s}}}"
+        if self.prime:
+            s += "'"
+        if self.sub:
+            s += f"_{{{self.sub}}}"
+        if self.sup:
+            s += f"^{{{self.sup}}}"
+        return s
+
+    def mml(self):
+        base = f"<mi>{_html.escape(_GREEK_MML.get(self.base, self.base))}</mi>"
+        if self.hat:
+            base = f'<mover accent="true">{base}<mo>^</mo></mover>'
+        sup = _mml_tokens(self.sup) if self.sup else None
+        if self.prime:
+            sup = "<mo>′</mo>" if sup is None else f"<mrow><mo>′</mo>{sup}</mrow>"
+        if self.sub and sup:
+            return f"<msubsup>{base}{_mml_tokens(self.sub)}{sup}</msubsup>"
+        if self.sub:
+            return f"<msub>{base}{_mml_tokens(self.sub)}</msub>"
+        if sup:
+            return f"<msup>{base}{sup}</msup>"
+        return base
+
+
+def fmt_number(v, digits):
+    """``v`` to ``digits`` significant digits, trailing zeros kept (they say how exact it is)."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    if not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    s = f"{v:#.{digits}g}"
+    return s[:-1] if s.endswith(".") else s
+
+
+def fmt_exact(v):
+    """A user-given value (input, target, eta) as short as it is exact to float32 precision."""
+    v = float(v)
+    return "0" if v == 0 else f"{v:.6g}"
+
+
+class Num(Node):
+    """A number; ``exact`` ones (inputs, targets, eta, the constant 1) are printed in full."""
+
+    def __init__(self, value, digits=4, *, exact=False):
+        self.value = float(value)
+        self.s = fmt_exact(value) if exact else fmt_number(value, digits)
+
+    def text(self):
+        return self.s
+
+    def _parts(self):
+        mant, _, exp = self.s.partition("e")
+        return mant, (int(exp) if exp else None)
+
+    def tex(self):
+        mant, exp = self._parts()
+        return mant if exp is None else rf"{mant}\times 10^{{{exp}}}"
+
+    def mml(self):
+        mant, exp = self._parts()
+        neg = mant.startswith("-")
+        out = ("<mo>−</mo>" if neg else "") + f"<mn>{mant.lstrip('-')}</mn>"
+        if exp is not None:
+            e = f"<mrow><mo>−</mo><mn>{-exp}</mn></mrow>" if exp < 0 else f"<mn>{exp}</mn>"
+            out += f"<mo>×</mo><msup><mn>10</mn>{e}</msup>"
+        return f"<mrow>{out}</mrow>" if (neg or exp is not None) else out
+
+
+OPS = {
+    "=": (" = ", "=", "="),
+    "+": (" + ", "+", "+"),
+    "-": (" - ", "-", "−"),
+    "neg": ("-", "-", "−"),
+    "*": ("·", r"\cdot", "·"),
+    "<-": (" ← ", r"\leftarrow", "←"),
+    ",": (", ", ",\\ ", ","),
+    ">": (" > ", ">", "&gt;"),
+    "<=": (" ≤ ", r"\le", "≤"),
+}
+
+
+class Op(Node):
+    """An operator or relation by name (a key of :data:`OPS`)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.t, self.x, self.m = OPS[name]
+
+    def text(self):
+        return self.t
+
+    def tex(self):
+        return self.x
+
+    def mml(self):
+        return f"<mo>{self.m}</mo>"
+
+
+class Row(Node):
+    """Nodes side by side; plain strings become operators."""
+
+    def __init__(self, *items):
+        self.items = [Op(i) if isinstance(i, str) else i for i in items]
+
+    def text(self):
+        out = []
+        for n, item in enumerate(self.items):
+            prev = self.items[n - 1] if n else None
+            # a thin space between juxtaposed factors (δₖᵒ wⱼₖ), none before a call's parenthesis
+            if prev is not None and not isinstance(prev, (Op, Sum)) and not isinstance(item, (Op, Paren)):
+                out.append(" ")
+            out.append(item.text())
+        return "".join(out)
+
+    def tex(self):
+        return " ".join(i.tex() for i in self.items)
+
+    def mml(self):
+        return "<mrow>" + "".join(i.mml() for i in self.items) + "</mrow>"
+
+
+class Paren(Node):
+    def __init__(self, inner, kind="()"):
+        self.inner, self.kind = inner, kind
+
+    def text(self):
+        return self.kind[0] + self.inner.text() + self.kind[1]
+
+    def tex(self):
+        return rf"\left{self.kind[0]} {self.inner.tex()} \right{self.kind[1]}"
+
+    def mml(self):
+        return f"<mrow><mo>{self.kind[0]}</mo>{self.inner.mml()}<mo>{self.kind[1]}</mo></mrow>"
+
+
+class Frac(Node):
+    def __init__(self, num, den):
+        self.num, self.den = num, den
+
+    def text(self):
+        def p(n):
+            t = n.text()
+            ops = isinstance(n, Row) and any(isinstance(i, (Op, Sum)) for i in n.items)
+            return f"({t})" if ops else t
+
+        return f"{p(self.num)}/{p(self.den)}"
+
+    def tex(self):
+        return rf"\frac{{{self.num.tex()}}}{{{self.den.tex()}}}"
+
+    def mml(self):
+        return f"<mfrac>{self.num.mml()}{self.den.mml()}</mfrac>"
+
+
+class Half(Node):
+    def text(self):
+        return "½"
+
+    def tex(self):
+        return r"\tfrac{1}{2}"
+
+    def mml(self):
+        return "<mfrac><mn>1</mn><mn>2</mn></mfrac>"
+
+
+class Pow(Node):
+    """``base^exp``; e^x is written exp(x) in plain text."""
+
+    def __init__(self, base, exp):
+        self.base, self.exp = base, exp
+
+    def text(self):
+        e = self.exp.text()
+        if isinstance(self.base, Sym) and self.base.base == "e":
+            return f"exp({e})"
+        b = self.base.text()
+        if isinstance(self.base, (Row, Frac)) or (isinstance(self.base, Num) and self.base.value < 0):
+            b = f"({b})"
+        return b + _script(e, _SUP, "^")
+
+    def tex(self):
+        b = self.base.tex()
+        if isinstance(self.base, Num) and self.base.value < 0:
+            b = rf"\left({b}\right)"
+        return f"{{{b}}}^{{{self.exp.tex()}}}"
+
+    def mml(self):
+        b = self.base.mml()
+        if isinstance(self.base, Num) and self.base.value < 0:
+            b = f"<mrow><mo>(</mo>{b}<mo>)</mo></mrow>"
+        return f"<msup>{b}{self.exp.mml()}</msup>"
+
+
+class Sum(Node):
+    """The operator Σ with limits: ``Sum("i=0", Sym("L"))`` (its summand follows in a Row)."""
+
+    def __init__(self, lo, hi=None):
+        self.lo, self.hi = lo, hi
+
+    def text(self):
+        s = "Σ" + _script(self.lo, _SUB, "_")
+        if self.hi is not None:
+            s += _script(self.hi.text(), _SUP, "^")
+        return s + " "
+
+    def tex(self):
+        hi = "" if self.hi is None else f"^{{{self.hi.tex()}}}"
+        return rf"\sum_{{{self.lo}}}{hi}"
+
+    def mml(self):
+        if self.hi is None:
+            return f"<munder><mo>∑</mo>{_mml_tokens(self.lo)}</munder>"
+        return f"<munderover><mo>∑</mo>{_mml_tokens(self.lo)}{self.hi.mml()}</munderover>"
+
+
+class Txt(Node):
+    """Words inside a formula."""
+
+    def __init__(self, s):
+        self.s = s
+
+    def text(self):
+        return self.s
+
+    def tex(self):
+        return rf"\text{{{tex_escape(self.s)}}}"
+
+    def mml(self):
+        return f"<mtext>{_html.escape(self.s)}</mtext>"
+
+
+class Dots(Node):
+    def text(self):
+        return "…"
+
+    def tex(self):
+        return r"\dots"
+
+    def mml(self):
+        return "<mo>…</mo>"
+
+
+class Partial(Node):
+    """∂ followed by a symbol: ∂ŷ_l."""
+
+    def __init__(self, sym):
+        self.sym = sym
+
+    def text(self):
+        return "∂" + self.sym.text()
+
+    def tex(self):
+        return r"\partial " + self.sym.tex()
+
+    def mml(self):
+        return f"<mrow><mo>∂</mo>{self.sym.mml()}</mrow>"
+
+
+class Fn(Node):
+    """A function applied to an argument: g_h(h_1^h), σ(0.1), ln 0.3."""
+
+    def __init__(self, name, arg):
+        self.name = Sym(name) if isinstance(name, str) else name
+        self.arg = arg
+
+    def text(self):
+        return f"{self.name.text()}({self.arg.text()})"
+
+    def tex(self):
+        return rf"{self.name.tex()}\left({self.arg.tex()}\right)"
+
+    def mml(self):
+        return f"<mrow>{self.name.mml()}<mo>(</mo>{self.arg.mml()}<mo>)</mo></mrow>"
+
+
+class Name(Sym):
+    """An upright function name: tanh, ln, max."""
+
+    def tex(self):
+        if self.base in ("tanh", "ln", "max", "exp"):
+            return rf"\{self.base}"
+        return rf"\operatorname{{{self.base}}}"
+
+    def mml(self):
+        return f"<mi>{self.base}</mi>"
+
+
+_TEX_TEXT = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+             # pdflatex has no glyphs for these in text mode: the math-mode symbols instead
+             "η": r"$\eta$", "δ": r"$\delta$", "σ": r"$\sigma$", "π": r"$\pi$", "Σ": r"$\Sigma$",
+             "≤": r"$\le$", "≥": r"$\ge$", "←": r"$\leftarrow$", "→": r"$\rightarrow$",
+             "×": r"$\times$", "·": r"$\cdot$", "−": "-", "…": r"\dots{}", "∂": r"$\partial$",
+             "ŷ": r"$\hat{y}$", "½": r"$\frac{1}{2}$", "‖": r"$\|$"}
+
+
+def tex_escape(s: str) -> str:
+    """``s`` as LaTeX text: special characters escaped, Greek letters and math signs as math."""
+    return "".join(_TEX_TEXT.get(c, c) for c in s)
+
+
+__all__ = ["Node", "Sym", "Num", "Op", "Row", "Paren", "Frac", "Half", "Pow", "Sum", "Txt", "Dots",
+           "Partial", "Fn", "Name", "OPS", "fmt_number", "fmt_exact", "tex_escape"]

@@ -1,0 +1,88 @@
+"""The explain document as terminal text: paragraphs wrapped, equation rows aligned.
+
+:func:`text_lines` gives lines of (string, rich style) segments, so the same layout prints plain
+(:func:`render_text`) or in colour through rich (``Explanation.__rich_console__``).
+"""
+
+from __future__ import annotations
+
+from backprop.see.document import Eqs, Heading, Label, Para
+from backprop.see.mathnodes import OPS, Node
+
+
+def _wrap(segs, width):
+    """Fill styled segments into lines of at most ``width`` characters.
+
+    Formulas stay whole, and nothing breaks where no space is (a formula and its full stop).
+    """
+    words = []  # each word: list of (text, style) pieces written without a space between them
+    space = True
+    for text, style, atomic in segs:
+        pieces = [text] if atomic else text.split(" ")
+        for n, w in enumerate(pieces):
+            if n:
+                space = True
+            if not w:
+                continue
+            if space or not words:
+                words.append([])
+            words[-1].append((w, style))
+            space = False
+    lines, line, col = [], [], 0
+    for word in words:
+        size = sum(len(t) for t, _ in word)
+        if line and col + 1 + size > width:
+            lines.append(line)
+            line, col = [], 0
+        if line:
+            line.append((" ", ""))
+            col += 1
+        line += word
+        col += size
+    if line:
+        lines.append(line)
+    return lines
+
+
+def text_lines(blocks, title, width=100):
+    """Lines of (string, rich style) segments."""
+    lines = [[(title, "bold")], [("=" * len(title), "bold")]]
+    for b in blocks:
+        if isinstance(b, Heading):
+            lines.append([])
+            lines.append([(b.title, "bold underline")])
+        elif isinstance(b, Para):
+            segs = []
+            for p in b.parts:
+                if isinstance(p, Label):
+                    segs.append((str(p), "bold cyan", True))
+                elif isinstance(p, Node):
+                    segs.append((p.text(), "magenta", True))
+                else:
+                    segs.append((str(p), "dim" if b.note else "", False))
+            lines += _wrap(segs, width)
+        elif isinstance(b, Eqs):
+            lhs = [r.lhs.text() for r in b.rows]
+            width_l = max(len(s) for s in lhs)
+            for r, left in zip(b.rows, lhs):
+                if not r.parts:  # an ellipsis line of a summarised layer
+                    lines.append([("    " + left.rjust(width_l), "dim")])
+                    continue
+                segs = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
+                for n, part in enumerate(r.parts):
+                    if n:
+                        segs.append((" = ", ""))
+                    last = n == len(r.parts) - 1
+                    segs.append((part.text(), "bold green" if last else ""))
+                if r.note:
+                    segs.append(("   " + r.note, "dim"))
+                lines.append(segs)
+    return lines
+
+
+def render_text(blocks, title) -> str:
+    """The document as plain text (no colour)."""
+    return "\n".join("".join(s for s, _ in line) for line in text_lines(blocks, title)) + "\n"
+
+
+__all__ = ["text_lines", "render_text"]

@@ -1,0 +1,85 @@
+"""The delta rule (5) of one online update, old and new value of every weight, and the error after it."""
+
+from __future__ import annotations
+
+from backprop.see.context import Context
+from backprop.see.document import Block, Eq, Eqs, Heading, Label, Para
+from backprop.see.mathnodes import Dots, Num, Row, Sym, fmt_number
+
+
+def eta_heading(lr: float) -> Heading:
+    return Heading("Updating the weights: the delta rule (5), ", Row(Sym("η"), "=", Num(lr, exact=True)))
+
+
+def layer_rule(ctx: Context, k: int, grad) -> Para:
+    """The paragraph (iii)/(iv) introducing the update of layer k's weights; ``grad`` is the
+    gradient term of the rule (the online update's delta_j a_i, or the batch's dE/dw)."""
+    nm = ctx.nm
+    out = k == ctx.L - 1
+    s = nm.src_letter(k)
+    wg = nm.w(k, s, nm.letter(k))
+    label = "(iii)" if out else "(iv)"
+    eqno = {(True, 2): "(11)", (False, 2): "(18)"}.get((out, ctx.L), "(1) and (5)")
+    zero_src = Row(Sym("x", "0") if k == 0 else nm.a(k - 1, 0), "=", Num(1, exact=True))
+    where = "output layer" if out else (f"hidden layer {k + 1}" if ctx.L > 2 else "hidden layer")
+    return Para(Label(label), " The weights ", nm.wname(k), f" into the {where}, eq. {eqno}: ",
+                Row(wg, "<-", wg, "-", Sym("η"), *grad), f" ({s} = 0 is the bias, ", zero_src, ").")
+
+
+def updates(ctx: Context, net_after) -> list:
+    """w <- w - eta delta_j a_i for every shown weight, with the engine's new value."""
+    net, nm = ctx.net, ctx.nm
+    eta = Sym("η")
+    blocks: list[Block] = [eta_heading(ctx.lr)]
+    for k in range(ctx.L - 1, -1, -1):
+        s, u = nm.src_letter(k), nm.letter(k)
+        src_generic = Sym("x", s) if k == 0 else nm.a(k - 1, s)
+        blocks.append(layer_rule(ctx, k, (nm.delta(k, u), src_generic)))
+        rows = []
+        units, cut = ctx.shown(net.sizes[k + 1])
+        links, cut_links = ctx.links(net.sizes[k])
+        for j in units:
+            dval = ctx.delta(k, j)
+            for i in links:
+                w_sym = nm.w(k, i, j)
+                rows.append(Eq(w_sym, [
+                    Row(w_sym, "-", eta, "*", nm.delta(k, j), "*", ctx.src(k, i)),
+                    Row(ctx.n(ctx.weight(net, k, i, j)), "-", Num(ctx.lr, exact=True), "*", ctx.nf(dval), "*",
+                        ctx.num_of(k - 1, i)),
+                    ctx.n(ctx.weight(net_after, k, i, j))], rel="<-"))
+            if cut_links:
+                rows.append(Eq(Dots(), []))
+        if cut:
+            rows.append(Eq(Dots(), []))
+        blocks.append(Eqs(rows))
+    return blocks
+
+
+def verdict(e0: float, e1: float, digits: int, lr: float) -> Para:
+    """Did the error fall?"""
+    f = lambda v: fmt_number(v, digits)  # noqa: E731
+    if e1 < e0:
+        pct = f" ({100 * (e0 - e1) / e0:.3g} %)" if e0 > 0 else ""
+        return Para(f"The error fell from {f(e0)} to {f(e1)}, by {f(e0 - e1)}{pct}: "
+                    "one step down the gradient.")
+    if e1 > e0:
+        return Para(f"The error rose from {f(e0)} to {f(e1)}: the step overshot, ",
+                    Row(Sym("η"), "=", Num(lr, exact=True)), " is too large for this point.")
+    return Para("The error did not change (the gradient is zero here, or too small to show).")
+
+
+def after(ctx: Context, t2) -> list:
+    """The forward pass of the same sample with the new weights (``t2``: the engine's trace)."""
+    t, L = ctx.t, ctx.L - 1
+    units, cut = ctx.shown(ctx.net.sizes[-1])
+    rows = [Eq(ctx.nm.a(L, j), [ctx.n(t2.a[L][0, j - 1])],
+               note=f"(before: {fmt_number(t.a[L][0, j - 1], ctx.digits)})") for j in units]
+    if cut:
+        rows.append(Eq(Dots(), []))
+    rows.append(Eq(Sym("E"), [ctx.n(t2.loss)], note=f"(before: {fmt_number(t.loss, ctx.digits)})"))
+    return [Heading("After the update"),
+            Para("A forward pass of the same sample with the new weights:"),
+            Eqs(rows), verdict(float(t.loss), float(t2.loss), ctx.digits, ctx.lr)]
+
+
+__all__ = ["updates", "after", "verdict", "layer_rule", "eta_heading"]
