@@ -162,13 +162,13 @@ def test_softmax_jacobian_and_backward_vs_finite_differences():
     assert J.shape == (3, 4, 4)
     eps = 1e-4
     for d in range(3):
-        for l in range(4):
-            def f(s, d=d, l=l):
+        for j in range(4):
+            def f(s, d=d, j=j):
                 hh = h[d].copy()
-                hh[l] += s
+                hh[j] += s
                 return g.forward(hh[None])[0]
             col = (8 * (f(eps) - f(-eps)) - (f(2 * eps) - f(-2 * eps))) / (12 * eps)
-            np.testing.assert_allclose(J[d, :, l], col, rtol=1e-9, atol=1e-12)  # J[d, k, l] = da_k/dh_l
+            np.testing.assert_allclose(J[d, :, j], col, rtol=1e-9, atol=1e-12)  # J[d, k, j] = da_k/dh_j
     delta = rng.normal(size=(3, 4))
     want = np.einsum("dk,dkl->dl", delta, J)  # delta^T J: the chain rule through softmax
     a = g.forward(h)

@@ -199,8 +199,8 @@ def test_builtin_split_is_fixed_stratified_and_disjoint():
     assert np.array_equal(a.X_test, b.X_test)
     for c in a.classes:  # every class in both parts, in proportion
         assert 10 <= (a.y == c).sum() <= 40 and 10 <= (a.y_test == c).sum() <= 15
-    train = {tuple(r) + (l,) for r, l in zip(a.X, a.y)}
-    test = {tuple(r) + (l,) for r, l in zip(a.X_test, a.y_test)}
+    train = {tuple(r) + (c,) for r, c in zip(a.X, a.y)}
+    test = {tuple(r) + (c,) for r, c in zip(a.X_test, a.y_test)}
     assert len(train) + len(test) == 149  # iris has one duplicated flower
     other = datasets.load("iris", test_fraction=0.5)
     assert other.X_test.shape[0] == 75 and other.options["test_fraction"] == 0.5

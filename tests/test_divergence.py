@@ -224,7 +224,8 @@ def test_divergence_on_the_fast_online_path(dtype):
     Y = rng.normal(size=(12, 1)) * 10
     net = backprop.Network([2, 3, 1], hidden="relu", output="identity", seed=0, dtype=dtype)
     t = Trainer(net, lr=1e3, mode="online", epochs=50)
-    with pytest.raises(DivergenceError, match=r"training diverged at epoch \d+, step \d+: .*smaller learning rate"):
+    diverged = r"training diverged at epoch \d+, step \d+: .*smaller learning rate"
+    with pytest.raises(DivergenceError, match=diverged):
         t.run(X, Y)
     assert t._tiny is not None  # the fast path was the one that diverged
     assert _finite(net)

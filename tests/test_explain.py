@@ -148,11 +148,11 @@ def test_hand_checkable_221_matches_the_reference_formulas(digits):
     rows = {lhs: parts for lhs, rel, parts in md_rows(md) if rel == r"\leftarrow"}
     assert len(rows) == 9  # 3 w_jk and 6 v_ij, biases included
     old, rest = rows["w_{21}"][1].split(" - ", 1)
-    factors = [parse_num(f.strip(r" \left()\right")) for f in rest.split(r"\cdot")]
+    factors = [parse_num(f.strip(r" \left()\right")) for f in rest.split(r"\cdot")]  # noqa: B005 -- a set of chars
     assert printed_close(old, ref["w"][2][0], digits)
     assert factors[0] == LR
-    assert printed_close(rest.split(r"\cdot")[1].strip(r" \left()\right"), ref["d_o"][0], digits)
-    assert printed_close(rest.split(r"\cdot")[2].strip(r" \left()\right"), ref["a_h"][1], digits)
+    assert printed_close(rest.split(r"\cdot")[1].strip(r" \left()\right"), ref["d_o"][0], digits)  # noqa: B005
+    assert printed_close(rest.split(r"\cdot")[2].strip(r" \left()\right"), ref["a_h"][1], digits)  # noqa: B005
     assert rows["v_{01}"][1].endswith(r"\cdot 1")  # the bias input x_0 = 1
 
 

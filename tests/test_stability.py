@@ -120,7 +120,7 @@ def test_networks_with_huge_pre_activations_stay_finite(oracle, engine_hidden, e
     Y = oracle.random_targets(rng, output, loss, 6, sizes[-1])
     Y[:, 0] = 1.0 if output != "softmax" else Y[:, 0]
     tr = net.trace(X, Y, loss=loss)
-    for k, h in enumerate(tr.h):
+    for h in tr.h:
         assert np.abs(h).max() == pytest.approx(1e4, rel=1e-3)  # the extremes were really reached
     assert math.isfinite(tr.loss)
     for arr in tr.h + tr.a + tr.delta + tr.grad_weights + tr.grad_biases:

@@ -8,10 +8,15 @@ core, fast, io, train, model and data, then sklearn, see, distributed, playgroun
 
 from backprop.core import activations, losses
 from backprop.data import datasets
-from backprop.errors import (BackpropError, DivergenceError, InvalidInputError, InvalidTypeError,
-                             ModelFileError)
+from backprop.errors import (
+    BackpropError,
+    DivergenceError,
+    InvalidInputError,
+    InvalidTypeError,
+    ModelFileError,
+)
 from backprop.io.registry import load, save
-from backprop.model import files as _network_files  # registers the "network" kind
+from backprop.model import files as _network_files  # noqa: F401 -- registers the "network" kind
 from backprop.model.gradcheck import GradcheckResult, gradcheck
 from backprop.model.network import Network, Trace
 from backprop.see.explain import explain

@@ -30,8 +30,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from backprop.core.metrics import metric_for
-from backprop.core.validation import (check_callable, check_float, check_nonneg_float, check_positive_int,
-                                      check_xy, make_rng)
+from backprop.core.validation import (
+    check_callable,
+    check_float,
+    check_nonneg_float,
+    check_positive_int,
+    check_xy,
+    make_rng,
+)
 from backprop.errors import DivergenceError, InvalidInputError
 from backprop.fast import tiny as _tiny
 from backprop.fast.threads import blas_threads
@@ -96,7 +102,8 @@ class Trainer:
         self.seed = net.seed if seed is None else seed
         self.rng = make_rng(self.seed)
         self.validation_data = validation_data
-        self.patience = None if early_stopping is None else check_positive_int(early_stopping, "early_stopping")
+        self.patience = (None if early_stopping is None
+                         else check_positive_int(early_stopping, "early_stopping"))
         self.min_delta = check_nonneg_float(min_delta, "min_delta")
         if callable(callbacks):
             callbacks = [callbacks]
@@ -291,7 +298,8 @@ class Trainer:
             if self.pos == 0:
                 self._begin_epoch()
             epoch, step = self.epoch + 1, self.pos // self.batch_size + 1
-            before = ([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases]) if trace else None
+            before = (([w.copy() for w in self.net.weights], [b.copy() for b in self.net.biases])
+                      if trace else None)
             rows, batch_loss, tr = self._update(trace=trace)
             lr = self.optimizer.lr
             epoch_done = self.pos >= self.m
@@ -341,7 +349,7 @@ class Trainer:
         """One update on the next batch: (i) forward, (ii) backward, (iii) eq. (3), (iv) optimizer.
 
         Returns (rows, the batch's loss, its Trace or None)."""
-        net, opt, loss, h = self.net, self.optimizer, self.loss, self.history
+        net, opt, h = self.net, self.optimizer, self.history
         end = min(self.pos + self.batch_size, self.m)
         b = end - self.pos
         rows = slice(self.pos, end) if self.perm is None else self.perm[self.pos:end]
@@ -365,7 +373,8 @@ class Trainer:
         """Nothing happens between epochs but recording E: constant-rate SGD, backprop's own rules,
         no validation, early stopping or callbacks."""
         opt = self.optimizer
-        return (type(self.rules) is Rules and not self.callbacks and self.val is None and self.patience is None
+        return (type(self.rules) is Rules and not self.callbacks and self.val is None
+                and self.patience is None
                 and type(opt.schedule) is _opt.Schedule and opt.schedule.kind == "constant"
                 and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
 
