@@ -99,6 +99,7 @@ def _local_rate(sizes, dtype, rows, batch_size, updates, repeats):
 # -- the driver ---------------------------------------------------------------------------------------
 def _cluster(n):
     import distributed
+
     from backprop.distributed.cluster import LOOPBACK_HTTP
 
     for var in BLAS_OVERRIDES:  # the workers start from this environment (the benchmark's own only)

@@ -14,12 +14,12 @@ import tracemalloc
 
 import dask.array as da  # the dask extra: CI installs it
 import dask.dataframe as dd
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
 
 import backprop
-import distributed
 from backprop import Network
 from backprop.distributed import DistributedError, connect, fit, train
 from backprop.distributed.cluster import LOOPBACK_HTTP
