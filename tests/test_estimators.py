@@ -1,6 +1,6 @@
 """The estimators' own behaviour: scikit-learn integration, persistence, and what the original lacks
 (more activations, per-layer activations, mode, callbacks, validation loss, optimizer state kept by
-warm_start/partial_fit, n_iter_ across partial_fit, float32, live coefs_).
+warm_start and n_iter_ across calls with keep_optimizer_state=True, float32, live coefs_).
 
 Oracles: the plain NumPy forward/backward pass of conftest.py (``oracle``), scikit-learn's own
 utilities, and equalities between runs that must give the same result by definition.
@@ -66,11 +66,13 @@ def test_import_backprop_does_not_import_sklearn():
 
 
 def test_defaults_equal_sklearns():
-    from sklearn.neural_network import MLPClassifier as Sk, MLPRegressor as SkR
+    from sklearn.neural_network import MLPClassifier as Sk
+    from sklearn.neural_network import MLPRegressor as SkR
 
     for ours, theirs in ((MLPClassifier(), Sk()), (MLPRegressor(), SkR())):
         mine = ours.get_params()
         assert mine.pop("mode") is None and mine.pop("callbacks") is None
+        assert mine.pop("keep_optimizer_state") is False
         assert mine == theirs.get_params()
 
 
@@ -433,7 +435,8 @@ def test_verbose_prints_progress(capsys):
 # -- state across calls ---------------------------------------------------------------------------------
 def test_partial_fit_counts_epochs_and_keeps_adam_state():
     X, y = _clf_data()
-    common = dict(hidden_layer_sizes=(5,), shuffle=False, random_state=0, learning_rate_init=0.01)
+    common = dict(hidden_layer_sizes=(5,), shuffle=False, random_state=0, learning_rate_init=0.01,
+                  keep_optimizer_state=True)
     inc = MLPClassifier(**common)
     for _ in range(3):
         inc.partial_fit(X, y, classes=["a", "b", "c"])
@@ -447,7 +450,7 @@ def test_warm_start_keeps_adam_moments():
     X, y = _reg_data()
     common = dict(hidden_layer_sizes=(5,), shuffle=False, random_state=0, learning_rate_init=0.01,
                   n_iter_no_change=1000)
-    warm = MLPRegressor(max_iter=3, warm_start=True, **common).fit(X, y)
+    warm = MLPRegressor(max_iter=3, warm_start=True, keep_optimizer_state=True, **common).fit(X, y)
     warm.set_params(max_iter=2).fit(X, y)
     once = MLPRegressor(max_iter=5, **common).fit(X, y)
     assert_allclose(warm.predict(X), once.predict(X), rtol=1e-12)

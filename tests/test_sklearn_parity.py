@@ -72,7 +72,8 @@ def _fit_rounding(est, n_rows):
     BLAS kernel chooses), and the drift of every update is carried into the next ones. A factor 4
     covers the few passes (forward, backward, optimizer) per update."""
     eps = np.finfo(est.coefs_[0].dtype).eps
-    batch = n_rows if est.solver == "lbfgs" else min(n_rows, 200 if est.batch_size == "auto" else est.batch_size)
+    batch = (n_rows if est.solver == "lbfgs"
+             else min(n_rows, 200 if est.batch_size == "auto" else est.batch_size))
     updates = est.n_iter_ * -(-n_rows // batch)
     widest = max(max(c.shape) for c in est.coefs_)
     return 4 * eps * updates * (batch + widest)
@@ -139,7 +140,7 @@ def test_adam_steps_from_identical_parameters(task, activation):
         est.coefs_ = [c.copy() for c in coefs]
         est.intercepts_ = [b.copy() for b in intercepts]
     # a fresh Adam at these parameters: scikit-learn makes one on every fit (warm_start keeps the
-    # weights); ours keeps optimizer state there, but a change of solver starts a new optimizer
+    # weights); ours starts a new optimizer on the change of solver (partial_fit keeps the last one)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         sk.fit(X, y)

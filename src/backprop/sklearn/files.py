@@ -8,16 +8,20 @@ the optimizer's counters. Registered with :mod:`backprop.io.registry` as the kin
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from backprop.errors import ModelFileError
+from backprop.core.activations import HIDDEN_ACTIVATIONS
+from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
-from backprop.io.container import load_arrays, save_arrays
+from backprop.io import schema as sc
+from backprop.io.container import dumps_checked, load_arrays, save_arrays
 from backprop.sklearn.estimators import _FORMAT, _FORMAT_VERSION, MLPClassifier, MLPRegressor, _BaseMLP, _Rate
 from backprop.train import optimizers as _opt
 
@@ -35,14 +39,6 @@ def _jsonable(v):
         return {"float": repr(v)}  # inf/nan: JSON has none
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
-    return v
-
-
-def _unjson(v):
-    if isinstance(v, dict) and set(v) == {"float"}:
-        return float(v["float"])
-    if isinstance(v, list):
-        return [_unjson(x) for x in v]
     return v
 
 
@@ -78,56 +74,197 @@ def _to_arrays_meta(est):
     return {k: np.ascontiguousarray(v) for k, v in arrays.items()}, meta
 
 
+# -- the schema of an estimator file's document (backprop.io.schema) --------------------------------
+#: a float as _jsonable writes it: a number, or {"float": "nan"} for what JSON has no literal for
+_FLOAT = sc.OneOf(sc.Num(finite=False),
+                  sc.Obj({"float": sc.Str(("nan", "inf", "-inf"))}, required=("float",)))
+_FLOATS = sc.List(_FLOAT, noun="numbers")
+_OUTPUTS = {"MLPClassifier": ("softmax", "logistic"), "MLPRegressor": ("identity", "exp")}
+#: the fitted attributes a file may set: exactly these, each of its type
+_FITTED_SPEC = {
+    "n_features_in_": sc.Int(1, sc.MAX_WIDTH), "n_outputs_": sc.Int(1, sc.MAX_WIDTH),
+    "n_layers_": sc.Int(2, sc.MAX_LAYERS + 1),
+    "out_activation_": sc.Str(("softmax", "logistic", "identity", "exp")),
+    "n_iter_": sc.COUNT, "t_": sc.COUNT, "loss_": sc.Optional(_FLOAT), "best_loss_": sc.Optional(_FLOAT),
+    "loss_curve_": _FLOATS, "validation_scores_": sc.Optional(_FLOATS),
+    "best_validation_score_": sc.Optional(_FLOAT), "validation_loss_curve_": sc.Optional(_FLOATS),
+    "_no_improvement_count": sc.COUNT,
+}
+assert set(_FITTED_SPEC) == set(_FITTED)
+#: a parameter's value: what get_params holds for these estimators, as JSON
+_PARAM = sc.OneOf(sc.Null(), sc.Bool(), sc.Int(), _FLOAT, sc.Str(),
+                  sc.List(sc.OneOf(sc.Int(), sc.Str()), max_len=sc.MAX_LAYERS, noun="items"))
+_HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
+          "nesterov": {"momentum": sc.Num(ge=0, le=1)},
+          "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
+_Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
+#: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values
+_CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str(), "O": sc.LABEL}
+_CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U\d{1,6}|O)")
+#: at most this many bytes for the classes_ array (a fixed-width str array: longest label x count)
+_MAX_CLASSES_BYTES = 64 << 20
+
+_DOC = sc.Obj({
+    "format": sc.Str((_FORMAT,)), "format_version": sc.Int(1), "class": sc.Str(tuple(_CLASSES)),
+    "params": sc.Map(_PARAM, max_len=100), "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
+    "net_spec": sc.List(sc.Anything(), length=3, why="it is [sizes, hidden, dtype]"),
+    "feature_names_in": sc.List(sc.Str(), noun="names"),
+    "classes": sc.Obj({"values": sc.List(sc.LABEL, min_len=1, unique=True, noun="classes"),
+                       "dtype": sc.Str(), "y_type": sc.Str(_Y_TYPES)},
+                      required=("values", "dtype", "y_type")),
+    "optimizer": sc.Obj({"name": sc.Str(tuple(_HYPER)), "t": sc.COUNT, "epoch": sc.COUNT,
+                         "lr0": sc.Num(gt=0), "lr": sc.Num(ge=0), "rate": sc.Num(ge=0),
+                         "hyper": sc.Map(sc.Num(), max_len=8)},
+                        required=("name", "t", "epoch", "lr0", "lr", "rate", "hyper")),
+}, required=("format", "format_version", "class", "params", "fitted", "net_spec"))
+
+
+def _unjson(v):
+    if isinstance(v, dict):  # the schema allows only {"float": "nan" | "inf" | "-inf"} here
+        return float(v["float"])
+    if isinstance(v, list):
+        return [_unjson(x) for x in v]
+    return v
+
+
+def _check_document(meta, arrays):
+    """Everything about the document and the arrays, before anything is built; returns
+    ``(sizes, hidden, dtype)``. Raises schema.Invalid or ValueError (message only)."""
+    _DOC.check(meta, "")
+    cls = _CLASSES[meta["class"]]
+    unknown = sorted(set(meta["params"]) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise sc.Invalid(f"params.{unknown[0]}", f"is not a parameter of {meta['class']}")
+    if meta["params"].get("callbacks") is not None:
+        raise sc.Invalid("params.callbacks", "must be null (code is not kept in files)")
+    sizes, hidden, dtype = meta["net_spec"]
+    sc.List(sc.Int(1, sc.MAX_WIDTH), min_len=2, max_len=sc.MAX_LAYERS + 1,
+            noun="widths").check(sizes, "net_spec[0]")
+    sc.List(sc.Str(tuple(HIDDEN_ACTIVATIONS)), length=len(sizes) - 2, why=f"the sizes {sizes} have "
+            f"{len(sizes) - 2} hidden layers", noun="activations").check(hidden, "net_spec[1]")
+    sc.Str(("float32", "float64")).check(dtype, "net_spec[2]")
+    hls = meta["params"].get("hidden_layer_sizes")
+    if (hls if isinstance(hls, list) else [hls]) != sizes[1:-1]:
+        raise sc.Invalid("params.hidden_layer_sizes", f"is {hls!r} but the network's sizes are {sizes}")
+    fitted = meta["fitted"]
+    for name, want in (("n_features_in_", sizes[0]), ("n_outputs_", sizes[-1]), ("n_layers_", len(sizes))):
+        if fitted[name] != want:
+            raise sc.Invalid(f"fitted.{name}",
+                             f"is {fitted[name]} but the network's sizes {sizes} say {want}")
+    if fitted["out_activation_"] not in _OUTPUTS[meta["class"]]:
+        raise sc.Invalid("fitted.out_activation_", f"{fitted['out_activation_']!r} is not an output of a "
+                                                    f"{meta['class']}")
+    if "feature_names_in" in meta and len(meta["feature_names_in"]) != sizes[0]:
+        raise sc.Invalid("feature_names_in", f"has {len(meta['feature_names_in'])} names but the network has "
+                                             f"{sizes[0]} inputs")
+    if (meta["class"] == "MLPClassifier") != ("classes" in meta):
+        raise sc.Invalid("classes", "must be present for a classifier, and only for one")
+    if "classes" in meta:
+        _check_classes(meta["classes"], sizes[-1], fitted["out_activation_"])
+    # the arrays: the parameters, and the optimizer's moments of the same shapes
+    L = len(sizes) - 1
+    shapes = {}
+    for k in range(L):
+        shapes[f"coefs.{k}"], shapes[f"intercepts.{k}"] = (sizes[k], sizes[k + 1]), (sizes[k + 1],)
+    opt_shapes = {}
+    if "optimizer" in meta:
+        opt = meta["optimizer"]
+        allowed = _HYPER[opt["name"]]
+        sc.Obj(allowed, required=tuple(allowed)).check(opt["hyper"], "optimizer.hyper")
+        for name in arrays:
+            parts = name.split(".")
+            if len(parts) == 4 and parts[0] == "opt" and parts[1].isidentifier() and parts[2] in ("w", "b") \
+                    and parts[3].isdigit() and parts[3].isascii() and int(parts[3]) < L:
+                k = int(parts[3])
+                opt_shapes[name] = shapes[f"coefs.{k}" if parts[2] == "w" else f"intercepts.{k}"]
+    unused = sorted(set(arrays) - set(shapes) - set(opt_shapes))
+    if unused:
+        raise ValueError(f"it holds an array {unused[0]!r} that no part of the estimator uses")
+    for name, shape in {**shapes, **opt_shapes}.items():
+        a = arrays.get(name)
+        if a is None:
+            raise ValueError(f"the array {name!r} of the {sizes} network is missing")
+        if a.shape != shape or a.dtype.kind != "f":
+            raise ValueError(f"the array {name!r} has shape {list(a.shape)} and dtype {a.dtype}; the {sizes} "
+                             f"network needs shape {list(shape)} of floats")
+        if not np.isfinite(a).all():
+            raise ValueError(f"the array {name!r} holds NaN or infinity")
+    return sizes, hidden, dtype
+
+
+def _check_classes(c, n_out, out_activation):
+    want = {"multiclass": (n_out,), "binary": (1, 2), "multilabel-indicator": (n_out,)}[c["y_type"]]
+    n = len(c["values"])
+    if n not in want or (c["y_type"] == "multiclass") != (out_activation == "softmax") \
+            or (c["y_type"] == "binary" and n_out != 1):
+        raise sc.Invalid("classes.values", f"has {n} {c['y_type']} classes, which a network of {n_out} "
+                                           f"{out_activation} outputs does not predict")
+    if not _CLASS_DTYPE.fullmatch(c["dtype"]):
+        raise sc.Invalid("classes.dtype", f"{c['dtype'][:20]!r} is not a dtype class labels have")
+    dt = np.dtype(c["dtype"])
+    value = (sc.Int(int(np.iinfo(dt).min), int(np.iinfo(dt).max)) if dt.kind in "iu"
+             else _CLASS_DTYPES[dt.kind])
+    sc.List(value, noun="classes").check(c["values"], "classes.values")
+    if dt.kind == "U" and 4 * n * max(len(v) for v in c["values"]) > _MAX_CLASSES_BYTES:
+        raise sc.Invalid("classes.values", "are too long to hold in memory")
+
+
 def _from_arrays_meta(arrays, meta, path):
-    if meta.get("format") != _FORMAT or meta.get("class") not in _CLASSES:
+    if meta.get("format") != _FORMAT or not isinstance(meta.get("class"), str) \
+            or meta["class"] not in _CLASSES:
         raise ModelFileError(f"{path} is not a backprop estimator file (no '{_FORMAT}' metadata)")
-    if int(meta.get("format_version", 0)) > _FORMAT_VERSION:
-        raise ModelFileError(f"{path} was written by a newer backprop (estimator format "
-                             f"{meta['format_version']}); upgrade backprop to read it")
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > _FORMAT_VERSION:
+        raise ModelFileError(f"{path} was written by a newer backprop (estimator format {version}); "
+                             "upgrade backprop to read it")
+    try:
+        sizes, hidden, dtype = _check_document(meta, arrays)
+    except sc.Invalid as exc:
+        raise ModelFileError(f"{path}: metadata {exc}") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    # all checked: build it
     try:
         params = {k: _unjson(v) for k, v in meta["params"].items()}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         est = _CLASSES[meta["class"]](**params)
         est._validate_params()  # a file's parameters are checked like a user's
-        for k, v in meta["fitted"].items():
-            setattr(est, k, _unjson(v))
-        sizes, hidden, dtype = meta["net_spec"]
-        est._net_spec = (list(sizes), list(hidden), dtype)
-        L = len(sizes) - 1
-        est.coefs_ = [np.array(arrays[f"coefs.{k}"], dtype=dtype) for k in range(L)]
-        est.intercepts_ = [np.array(arrays[f"intercepts.{k}"], dtype=dtype) for k in range(L)]
-        if "feature_names_in" in meta:
-            est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        if "classes" in meta:
-            c = meta["classes"]
-            lb = LabelBinarizer()
-            dt = np.dtype(c["dtype"])
-            lb.classes_ = np.asarray(_unjson(c["values"]), dtype=object if dt.kind == "O" else dt)
-            lb.y_type_, lb.sparse_input_ = c["y_type"], False
-            est._label_binarizer, est.classes_ = lb, lb.classes_
-        est._optimizer = None
-        if "optimizer" in meta:
-            sd = dict(meta["optimizer"])
-            rate, hyper = sd.pop("rate"), sd.pop("hyper")
-            opt = _opt.OPTIMIZERS[sd["name"]](sd["lr0"], schedule=_Rate(rate), **hyper)
-            sd["state"] = {}
-            for name, arr in arrays.items():
-                if name.startswith("opt."):
-                    _, slot, param = name.split(".", 2)
-                    sd["state"].setdefault(slot, {})[param] = arr
-            opt.load_state_dict(sd)
-            est._optimizer = opt
-        est._best_coefs = [c.copy() for c in est.coefs_]
-        est._best_intercepts = [b.copy() for b in est.intercepts_]
-        est._build_net()
-        est._sync_params()
-        if not all(np.isfinite(p).all() for p in est.coefs_ + est.intercepts_):
-            raise ModelFileError(f"{path}: the parameters hold NaN or infinity")
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: the estimator's metadata or arrays are inconsistent ({exc})") from None
+    except (TypeError, ValueError) as exc:  # scikit-learn's InvalidParameterError is both
+        why = " ".join(str(exc).split())[:300]
+        raise ModelFileError(f"{path}: metadata 'params' are invalid: {why}") from None
+    for k, v in meta["fitted"].items():  # names and types fixed by _FITTED_SPEC
+        setattr(est, k, _unjson(v))
+    est._net_spec = (list(sizes), list(hidden), dtype)
+    L = len(sizes) - 1
+    est.coefs_ = [np.array(arrays[f"coefs.{k}"], dtype=dtype) for k in range(L)]
+    est.intercepts_ = [np.array(arrays[f"intercepts.{k}"], dtype=dtype) for k in range(L)]
+    if "feature_names_in" in meta:
+        est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+    if "classes" in meta:
+        c = meta["classes"]
+        lb = LabelBinarizer()
+        dt = np.dtype(c["dtype"])
+        # (a str dtype's width follows from the labels, not from the file)
+        lb.classes_ = np.asarray(c["values"], dtype={"O": object, "U": str}.get(dt.kind, dt))
+        lb.y_type_, lb.sparse_input_ = c["y_type"], False
+        est._label_binarizer, est.classes_ = lb, lb.classes_
+    est._optimizer = None
+    if "optimizer" in meta:
+        sd = dict(meta["optimizer"])
+        rate, hyper = sd.pop("rate"), sd.pop("hyper")
+        opt = _opt.OPTIMIZERS[sd["name"]](sd["lr0"], schedule=_Rate(rate), **hyper)
+        sd["state"] = {}
+        for name, arr in arrays.items():
+            if name.startswith("opt."):
+                _, slot, param = name.split(".", 2)
+                sd["state"].setdefault(slot, {})[param] = np.array(arr, dtype=dtype)
+        opt.load_state_dict(sd)
+        est._optimizer = opt
+    est._best_coefs = [c.copy() for c in est.coefs_]
+    est._best_intercepts = [b.copy() for b in est.intercepts_]
+    est._build_net()
+    est._sync_params()
     return est
 
 
@@ -135,7 +272,21 @@ def save(est, path):
     """Write a fitted estimator to ``path`` (see :meth:`MLPClassifier.save`)."""
     check_is_fitted(est)
     est._sync_params()
+    for name in ("coefs_", "intercepts_"):
+        for k, p in enumerate(getattr(est, name)):
+            if not np.isfinite(p).all():  # load refuses such a file: do not write it
+                raise InvalidInputError(f"{name}[{k}] contains NaN or infinity; the estimator diverged. "
+                                        "Fit it again (a smaller learning_rate_init, scaled inputs) "
+                                        "before saving it")
     arrays, meta = _to_arrays_meta(est)
+    for name, a in arrays.items():
+        if name.startswith("opt.") and not np.isfinite(a).all():
+            raise InvalidInputError(f"the optimizer's state {name!r} contains NaN or infinity; fit the "
+                                    "estimator again before saving it")
+    try:  # the reader's checks, on what the reader will see: never write a file load refuses
+        _check_document(json.loads(dumps_checked(meta, "the estimator's attributes")), arrays)
+    except (sc.Invalid, ValueError) as exc:
+        raise InvalidInputError(f"cannot save this estimator: {exc}") from None
     save_arrays(path, arrays, meta, kind="estimator")
     return path
 

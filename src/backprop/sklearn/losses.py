@@ -1,0 +1,103 @@
+"""The pieces scikit-learn's MLP has and the engine does not: its output units and its losses.
+
+* ``exp`` output units (the Poisson regressor's log link) and logistic output units through
+  scipy's ``expit``;
+* scikit-learn's loss values (probabilities clipped to [eps, 1-eps], squared error averaged over
+  the outputs too) with the canonical error term delta^o = yhat - y (eq. 2), weighted per sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, xlogy
+
+from backprop.core import activations as _act
+from backprop.core import losses as _losses
+
+
+class Exp(_act.Activation):
+    """g(h) = e^h, the Poisson regressor's output (log link); g'(h) = g(h)."""
+
+    name = "exp"
+
+    def forward(self, h, out=None):
+        return np.exp(h, out=out)
+
+    def backward(self, h, a, delta, tmp):
+        delta *= a
+
+
+class Logistic(_act.Sigmoid):
+    """The output units' logistic g: scipy's ``expit`` (small probabilities keep their relative
+    precision, which the engine's tanh form loses), with the engine's g' (from a).
+
+    A logistic unit's probability lies strictly inside (0, 1), but in floating point it rounds
+    to exactly 1 from h = 37 on (float64). It is kept at the nearest values eps/2 and 1 - eps/2
+    whose complements are exact, so neither p nor 1 - p of ``predict_proba`` is ever 0 or 1 and
+    ``predict_log_proba`` stays finite. The change (at most 1.1e-16) is below every rounding
+    error of training and below the clipping scikit-learn applies in its log-loss.
+    """
+
+    def forward(self, h, out=None):
+        out = expit(h, out=out)
+        half_eps = np.finfo(out.dtype).eps / 2
+        return np.clip(out, half_eps, 1 - half_eps, out=out)
+
+
+def output_unit(name):
+    """The engine's output activation for scikit-learn's ``out_activation_`` name."""
+    cls = {"exp": Exp, "logistic": Logistic}.get(name)
+    return name if cls is None else cls()
+
+
+#: ``SklearnLoss.value``'s default: the weights of the current batch (``set_batch``)
+BATCH = object()
+
+
+class SklearnLoss(_losses.Loss):
+    """scikit-learn's losses: its value, and the canonical error term delta^o = yhat - y (eq. 2).
+
+    ``weights`` (set per batch) are the sample weights times m / sum(weights): the engine divides
+    the summed gradients by the batch size m (eq. 3), scikit-learn by the weights' sum.
+    ``sample_weight`` (set per batch too) are the raw weights the loss value is averaged with.
+    """
+
+    def __init__(self, kind):
+        self.name = kind  # squared_error, log_loss (softmax), binary_log_loss (logistic), poisson
+        self.weights = None
+        self.sample_weight = None
+
+    def set_batch(self, sample_weight):
+        """Weights of the next batch's rows (None: unweighted); returns their sum (m without)."""
+        self.sample_weight = sample_weight
+        if sample_weight is None:
+            self.weights = None
+            return None
+        sw_sum = float(sample_weight.sum())
+        self.weights = (sample_weight * (sample_weight.shape[0] / sw_sum)).reshape(-1, 1)
+        return sw_sum
+
+    def value(self, y, yhat, h=None, sample_weight=BATCH):
+        if sample_weight is BATCH:  # the training loop's call: this batch's weights
+            sample_weight = self.sample_weight
+        if self.name == "squared_error":
+            return float(0.5 * np.average((y - yhat) ** 2, weights=sample_weight, axis=0).mean())
+        if self.name == "poisson":
+            return float(np.average(xlogy(y, y / yhat) - y + yhat, weights=sample_weight, axis=0).sum())
+        eps = np.finfo(yhat.dtype).eps
+        p = np.clip(yhat, eps, 1 - eps)
+        per = xlogy(y, p)
+        if self.name == "binary_log_loss":
+            per += xlogy(1 - y, 1 - p)
+        return float(-np.average(per, weights=sample_weight, axis=0).sum())
+
+    def output_delta(self, y, yhat, h, g_o, out, tmp):
+        np.subtract(yhat, y, out=out)
+        if self.weights is not None:
+            out *= self.weights
+        return out
+
+
+def sum_sq(arrays):
+    """sum of w^2 over all arrays (the L2 penalty's ||W||^2)."""
+    return sum(float(np.dot(w.ravel(), w.ravel())) for w in arrays)

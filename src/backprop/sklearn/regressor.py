@@ -1,0 +1,110 @@
+"""``MLPRegressor``: scikit-learn's multi-layer perceptron regressor on the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from backprop.errors import InvalidInputError
+from backprop.sklearn.base import BaseMLP
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor trained by backpropagation on the engine.
+
+    A drop-in replacement for ``sklearn.neural_network.MLPRegressor``: same parameters (see its
+    documentation), same fitted attributes, same training results for the same ``random_state``.
+    ``loss='squared_error'`` (identity output; ``loss_`` = ((y - yhat)^2).mean() / 2, averaged over
+    samples and outputs, while the gradient is that of the reference's E = 1/(2m) sum (y - yhat)^2)
+    or ``loss='poisson'`` (exp output, half Poisson deviance; y >= 0).
+
+    The extra parameters ``activation`` (list, more names), ``mode``, ``callbacks`` and
+    ``keep_optimizer_state``, the attribute ``validation_loss_curve_`` and the deliberate
+    differences are those of :class:`MLPClassifier`.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 mode=None, callbacks=None, keep_optimizer_state=False):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.mode = mode
+        self.callbacks = callbacks
+        self.keep_optimizer_state = keep_optimizer_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and the target(s) y."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing the optimizer's state (as scikit-learn)."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise InvalidInputError("loss='poisson' needs targets y >= 0; some are negative")
+        return X, y
+
+    def _val_truth(self, y_val):
+        return y_val.ravel() if y_val.shape[1] == 1 else y_val
+
+    def _decode(self, yhat):
+        return yhat.ravel() if yhat.shape[1] == 1 else yhat
+
+    @staticmethod
+    def _score_function(y, y_pred, sample_weight=None):
+        return r2_score(y, y_pred, sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
