@@ -18,11 +18,11 @@ from backprop.core.activations import HIDDEN_ACTIVATIONS
 from backprop.core.losses import LOSSES
 from backprop.data import datasets
 from backprop.errors import BackpropError, InvalidInputError
+from backprop.train.batching import MODES
 from backprop.train.optimizers import OPTIMIZERS
 
 BUILTINS = ("xor", "circles", "moons", "spirals", "gaussians", "sin")
 OUTPUTS = ("sigmoid", "softmax", "identity", "tanh")
-MODES = ("online", "batch", "minibatch")
 MAX_LAYERS = 8
 MAX_WIDTH = 32
 MAX_SAMPLES = 5000

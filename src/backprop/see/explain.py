@@ -30,10 +30,10 @@ from backprop.see.render_html import render_html, render_html_fragment
 from backprop.see.render_tex import render_latex, render_markdown
 from backprop.see.render_text import render_text, text_lines
 from backprop.see.walkthrough import batch_document, online_document
+from backprop.train.batching import MODES
 from backprop.train.optimizers import _check_lr
 
 FORMATS = ("text", "markdown", "latex", "html")
-MODES = ("online", "batch", "minibatch")
 #: Units per layer (and links per unit) shown when a network is summarised.
 DEFAULT_LIMIT = 4
 #: The most samples a batch document works out one by one (it stays readable).

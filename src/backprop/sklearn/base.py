@@ -25,10 +25,10 @@ from backprop.sklearn import lbfgs as _lbfgs
 from backprop.sklearn import optim as _optim
 from backprop.sklearn import rules as _rules
 from backprop.sklearn.losses import output_unit
+from backprop.train.batching import MODES, resolve_batch_size
 
 #: hidden activations by their scikit-learn name (``logistic``) or the engine's (``sigmoid``)
 HIDDEN = {"logistic": "sigmoid", **{n: n for n in _act.HIDDEN_ACTIVATIONS}}
-MODES = ("online", "batch", "minibatch")
 STOCHASTIC = ("sgd", "adam")
 FORMAT = "backprop.estimator"
 FORMAT_VERSION = 1
@@ -288,22 +288,11 @@ class BaseMLP(BaseEstimator):
         return np.ascontiguousarray(y, dtype=dtype)
 
     def _batch_size(self, n):
-        """B for n training samples: ``mode`` in the reference's words, else ``batch_size``."""
+        """B for n training samples: ``mode`` in the reference's words (the engine's one rule),
+        else ``batch_size`` by scikit-learn's rule."""
         bs = self.batch_size
-        if self.mode == "online":
-            if bs not in ("auto", 1):
-                raise InvalidInputError(
-                    f"mode='online' updates after every sample; got batch_size={bs!r} "
-                    "(leave it at 'auto')"
-                )
-            return 1
-        if self.mode == "batch":
-            if bs not in ("auto", n):
-                raise InvalidInputError(
-                    f"mode='batch' uses all {n} samples per update; got batch_size={bs!r} "
-                    "(leave it at 'auto')"
-                )
-            return n
+        if self.mode in ("online", "batch"):
+            return resolve_batch_size(n, None if bs == "auto" else bs, self.mode)
         if bs == "auto":
             return min(200, n)
         if bs > n:
