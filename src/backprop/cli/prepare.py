@@ -1,0 +1,274 @@
+"""A training run of ``backprop train`` from its configuration: the data in the network's space,
+the network and its trainer, and what is saved with the model afterwards.
+
+The configuration ``cfg`` holds the command's options (``data``, ``data_options``, ``layers``,
+``lr``, ...); :func:`prepare` fills in the defaults sized to the data (:mod:`backprop.train.defaults`),
+so the completed ``cfg`` saved in checkpoints and model files says exactly how the model was trained.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from backprop.cli.common import check_network_size, load_data, parse_hidden, parse_widths, same_file
+from backprop.cli.model import network_scores
+from backprop.data import datasets, targets
+from backprop.errors import InvalidInputError
+from backprop.model.network import Network
+from backprop.train import defaults
+from backprop.train.checkpoint import load_checkpoint
+from backprop.train.trainer import Trainer
+
+DEFAULT_OUT = "model.safetensors"
+DEFAULT_DATA = "digits"
+#: options that may change when a run is resumed (everything else must match the checkpoint)
+RESUMABLE = {"epochs", "out", "plot", "checkpoint", "checkpoint_every", "resume", "quiet", "as_json",
+             "progress", "debug", "data_dir", "dask"}
+#: the settings recorded in a model's metadata["training"]
+TRAINING_KEYS = ("layers", "hidden", "output", "loss", "mode", "batch_size", "epochs", "lr", "optimizer",
+                 "l2", "seed", "val_fraction", "early_stopping", "dtype", "standardize")
+
+
+# -- resuming -----------------------------------------------------------------------------------------
+def resume_config(resume, data, data_opts, kw, given):
+    """(cfg, trainer state, the original run's --out) from a checkpoint of ``backprop train``;
+    options given now (``given(name)``) must agree with the checkpoint."""
+    state, extra = load_checkpoint(resume)
+    cfg = extra.get("train_config") if isinstance(extra, dict) else None
+    if not isinstance(cfg, dict) or "data" not in cfg:
+        raise InvalidInputError(f"checkpoint {resume!r} was not written by `backprop train`; "
+                                "resume it from Python with Trainer.load_state_dict")
+    if data is not None and data != cfg["data"]:
+        raise InvalidInputError(
+            f"the checkpoint trained on {cfg['data']!r}, not {data!r}; drop DATA to resume"
+        )
+    for name, value in kw.items():
+        if name in RESUMABLE or not given(name):
+            continue
+        if cfg.get(name) != value:
+            raise InvalidInputError(
+                f"--{name.replace('_', '-')} {value} differs from the checkpoint's {cfg.get(name)!r}; "
+                "drop it to resume the same run"
+            )
+    for key, value in data_opts.items():
+        if cfg["data_options"].get(key) != value:
+            raise InvalidInputError(
+                f"data option {key}={value!r} differs from the checkpoint's; drop it to resume"
+            )
+    cfg = dict(cfg)
+    if given("epochs"):
+        cfg["epochs"] = kw["epochs"]
+    out = extra.get("out")
+    return cfg, state, out if isinstance(out, str) and out else None
+
+
+def default_checkpoint(out):
+    """Where an interrupted run without --checkpoint saves its state: beside the model, under a name
+    no other file has (an interrupt never overwrites anything)."""
+    stem, ext = os.path.splitext(out)
+    ext = ext or ".safetensors"
+    path, k = f"{stem}.ckpt{ext}", 1
+    while os.path.exists(path):
+        path, k = f"{stem}.ckpt-{k}{ext}", k + 1
+    return path
+
+
+# -- data ---------------------------------------------------------------------------------------------
+def _standardize_stats(X, names, source, what="column"):
+    """fit_standardize, refusing columns whose mean or spread overflows float64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        stats = datasets.fit_standardize(X)
+    bad = ~(np.isfinite(stats["mean"]) & np.isfinite(stats["scale"]))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        name = names[j] if j < len(names) else j
+        raise InvalidInputError(
+            f"{what} {name!r} of {source} holds values too large to standardize (up to "
+            f"{np.max(np.abs(X[:, j])):.3g}); scale it down, or use --no-standardize"
+        )
+    return stats
+
+
+def _check_range(X, names, source, dtype):
+    """Refuse features that the network's dtype cannot hold (before a cast turns them into inf)."""
+    big = np.abs(X) > np.finfo(dtype).max
+    if big.any():
+        i, j = np.argwhere(big)[0]
+        name = names[j] if j < len(names) else j
+        raise InvalidInputError(f"column {name!r} of {source} holds {X[i, j]:.3g} (row {i + 1}), too large "
+                                f"for {np.dtype(dtype).name}; use --standardize or --dtype float64")
+
+
+def stratified_rows(idx, n_val, rng):
+    """``n_val`` seeded random rows with the classes in proportion (largest remainders), sorted:
+    on small data a plain random draw can leave a class nearly out of the validation rows."""
+    counts = np.bincount(idx)
+    share = n_val * counts / idx.size
+    quota = np.floor(share).astype(np.int64)
+    order = np.argsort(-(share - quota), kind="stable")
+    quota[order[:n_val - quota.sum()]] += 1
+    quota = np.minimum(quota, np.maximum(counts - 1, 0))  # every class keeps a training row
+    perm = rng.permutation(idx.size)
+    rows = [perm[idx[perm] == k][:q] for k, q in enumerate(quota)]
+    return np.sort(np.concatenate(rows))
+
+
+def prepare(cfg, data_dir):
+    """Load the data, encode the targets, split off validation rows and standardize (cfg is completed)."""
+    ds = load_data(cfg["data"], data_dir=data_dir, **cfg["data_options"])
+    if ds.y is None:
+        raise InvalidInputError(f"{cfg['data']} has no target column")
+    task = ds.task
+    meta = {"task": task, "feature_names": list(ds.feature_names), "target": ds.target}
+    output = cfg.get("output")
+    if task == "classification":
+        classes = list(ds.classes) if ds.classes else datasets.find_classes(ds.y, ds.y_test)
+        if len(classes) < 2:
+            raise InvalidInputError(
+                f"the target {ds.target!r} of {cfg['data']} has one class only ({classes[0]!r}); "
+                "a classifier needs at least two (use --task regression for numbers)"
+            )
+        meta["classes"] = classes
+        output = output or "softmax"
+        n_out = 1 if (output == "sigmoid" and len(classes) == 2) else len(classes)
+    else:
+        output = output or "identity"
+        if output == "softmax":
+            raise InvalidInputError(
+                f"the target {ds.target!r} holds numbers (regression), which a softmax output cannot "
+                "produce; use --output identity, or --task classification if they are class labels"
+            )
+        n_out = 1 if np.ndim(ds.y) == 1 else np.shape(ds.y)[1]
+    cfg["output"] = output
+    if cfg.get("loss") is None:
+        cfg["loss"] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "mse")
+    if cfg.get("lr") is None:
+        cfg["lr"] = defaults.learning_rate(cfg["optimizer"])
+    if cfg.get("standardize") is None:
+        cfg["standardize"] = ds.kind != "image"
+
+    X, y = ds.X, ds.y
+    m = X.shape[0]
+    vf = cfg["val_fraction"]
+    if not 0.0 <= vf < 1.0:
+        raise InvalidInputError(f"--val-fraction must lie in [0, 1), got {vf:g}")
+    n_val = int(round(vf * m)) if vf > 0 else 0
+    if vf > 0 and n_val == 0:
+        n_val = 1
+    if m - n_val < 1:
+        raise InvalidInputError(f"--val-fraction {vf:g} leaves no training rows of {m}")
+    if cfg.get("early_stopping") is not None and cfg["early_stopping"] < 0:
+        raise InvalidInputError(f"--early-stopping must be 0 (never) or a number of epochs, got "
+                                f"{cfg['early_stopping']}")
+    if cfg.get("early_stopping") and n_val == 0:
+        raise InvalidInputError("--early-stopping watches the validation loss, but --val-fraction 0 keeps no "
+                                "validation rows; give --val-fraction 0.1, or drop --early-stopping")
+    m_fit = m - n_val
+    # runs started before the defaults were sized to the data resume with the old ones
+    sized = cfg.get("sized_defaults", False)
+    if sized and cfg.get("mode") in (None, "minibatch") and cfg.get("batch_size") is None:
+        cfg["batch_size"] = defaults.batch_size(m_fit)
+    if cfg.get("epochs") is None:
+        B = defaults.batch_size(m_fit, cfg.get("mode"), cfg.get("batch_size") or defaults.BATCH)
+        cfg["epochs"] = defaults.epochs(m_fit, B)
+        # no number of epochs asked for: small data also stops when it stops improving
+        if sized and cfg.get("early_stopping") is None:
+            cfg["early_stopping"] = defaults.early_stopping(m_fit, n_val)
+    rng = np.random.default_rng(cfg["seed"])
+    val_idx = None
+    if sized and task == "classification" and n_val:
+        val_idx = stratified_rows(targets.encode(y, meta, len(meta["classes"]), np.float32)[1], n_val, rng)
+        if len(val_idx) < n_val:  # classes of one row each: they cannot be in both parts
+            val_idx = None
+    if val_idx is not None:
+        fit_idx = np.setdiff1d(np.arange(m), val_idx)
+    else:
+        perm = rng.permutation(m)
+        fit_idx, val_idx = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    meta["standardize"] = (_standardize_stats(X[fit_idx], meta["feature_names"], cfg["data"])
+                           if cfg["standardize"] else None)
+    if task == "regression" and cfg["standardize"]:
+        Yf = np.asarray(y, np.float64).reshape(m, -1)[fit_idx]
+        meta["target_standardize"] = _standardize_stats(Yf, [ds.target] * Yf.shape[1], cfg["data"], "target")
+    dtype = np.dtype(cfg["dtype"])
+
+    if not meta["standardize"]:
+        _check_range(X, meta["feature_names"], cfg["data"], dtype)
+
+    def inputs(A):
+        return (datasets.apply_standardize(A, meta["standardize"], dtype) if meta["standardize"]
+                else np.ascontiguousarray(A, dtype=dtype))
+
+    prep = {"meta": meta, "n_out": n_out, "n_features": X.shape[1], "dataset": ds}
+    if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
+        prep["raw_2d"] = (X[fit_idx], y[fit_idx])
+    # each part in the network's space: (X, Y, the truth to score against)
+    prep["parts"] = {"train": (inputs(X[fit_idx]), *targets.encode(y[fit_idx], meta, n_out, dtype))}
+    if n_val:
+        prep["parts"]["validation"] = (inputs(X[val_idx]), *targets.encode(y[val_idx], meta, n_out, dtype))
+    if ds.has_test and ds.y_test is not None:
+        prep["parts"]["test"] = (inputs(ds.X_test), *targets.encode(ds.y_test, meta, n_out, dtype))
+    prep["X"], prep["Y"] = prep["parts"]["train"][:2]
+    val = prep["parts"].get("validation")
+    prep["val"] = None if val is None else val[:2]
+    return prep
+
+
+# -- the network and its trainer ----------------------------------------------------------------------
+def build(cfg, prep, state):
+    layers = parse_widths(cfg["layers"])
+    hidden = parse_hidden(cfg["hidden"], len(layers))
+    sizes = [prep["n_features"], *layers, prep["n_out"]]
+    check_network_size(sizes, cfg["dtype"])
+    net = Network(sizes, hidden=hidden or "relu", output=cfg["output"], seed=cfg["seed"], dtype=cfg["dtype"])
+    trainer = Trainer(
+        net, loss=cfg["loss"], epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+        mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
+        validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
+        record_gradients=bool(cfg.get("record_gradients")),
+    )
+    if state is not None:
+        trainer.load_state_dict(state)
+    return net, trainer
+
+
+def check_outputs(data, out, checkpoint):
+    for path, what in ((out, "--out"), (checkpoint, "--checkpoint")):
+        if same_file(path, data):
+            raise InvalidInputError(f"{what} {path!r} is the data file; choose another name")
+
+
+# -- after training -----------------------------------------------------------------------------------
+def scores(net, prep, cfg, history):
+    """The summary of the run: loss and accuracy / R^2 of each part of the data."""
+    meta = prep["meta"]
+    summary = {"data": cfg["data"], "epochs": history.epochs, "time": round(history.time, 3),
+               "n_parameters": int(net.n_parameters), "sizes": list(net.sizes),
+               "stopped_early": history.stopped_early, "interrupted": history.interrupted}
+    for name, (X, Y, truth) in prep["parts"].items():
+        summary[name], _ = network_scores(net, cfg["loss"], X, Y, truth, meta)
+    return summary
+
+
+def model_metadata(cfg, prep, history, summary):
+    ds = prep["dataset"]
+    meta = dict(prep["meta"])
+    options = dict(ds.options)
+    options.pop("header", None)
+    dataset = {"name": cfg["data"], "options": options}
+    if ds.name not in datasets.BUILTINS:
+        options["target"] = ds.target
+        if "task" in cfg["data_options"]:
+            options["task"] = cfg["data_options"]["task"]
+        if cfg["data_options"].get("header") is False:  # how to read the file, beside its options
+            dataset["header"] = False
+    meta.update(
+        loss=cfg["loss"],
+        dataset=dataset,
+        history=history.to_dict(),
+        training={k: cfg[k] for k in TRAINING_KEYS},
+        metrics={k: summary[k] for k in ("train", "validation", "test") if k in summary},
+    )
+    return meta

@@ -1,0 +1,204 @@
+"""``backprop train``: where a resumed or interrupted run writes (issue 11 §4), the defaults sized to
+small data (issue 11 §6) and the progress display.
+
+Oracles: scikit-learn's linear models on the same rows, uninterrupted runs, the saved files' bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import signal
+
+import numpy as np
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+import backprop
+from backprop.cli import prepare
+from backprop.model.files import network_from_state
+from backprop.train import checkpoint as ckpt
+from backprop.train import defaults
+from clitools import one_error_line, run_cli
+
+
+def _same_weights(a, b):
+    a, b = backprop.load(a), backprop.load(b)
+    return all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+# -- resume: the original run's --out ------------------------------------------------------------------
+def test_resume_writes_the_original_runs_model_unless_out_is_given(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["circles", "--layers", "8", "--quiet", "--seed", "1"]
+    assert run_cli(["train", *common, "--epochs", "4", "--out", "straight.st"], capsys)[0] == 0
+    status, _, err = run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"],
+                             capsys)
+    assert status == 0, err
+    (tmp_path / "model.safetensors").write_bytes(b"someone else's model")
+    sub = tmp_path / "elsewhere"
+    sub.mkdir()
+    monkeypatch.chdir(sub)  # the recorded path is absolute: another folder changes nothing
+    status, _, err = run_cli(["train", "--resume", tmp_path / "c.st", "--epochs", "4", "--quiet"], capsys)
+    assert status == 0, err
+    assert list(sub.iterdir()) == []
+    assert (tmp_path / "model.safetensors").read_bytes() == b"someone else's model"
+    assert _same_weights(tmp_path / "run.st", tmp_path / "straight.st")
+    # --out given: that file, the original one untouched
+    before = (tmp_path / "run.st").read_bytes()
+    status, _, err = run_cli(["train", "--resume", tmp_path / "c.st", "--epochs", "4", "--out",
+                              tmp_path / "copy.st", "-q"], capsys)
+    assert status == 0, err
+    assert (tmp_path / "run.st").read_bytes() == before
+    assert _same_weights(tmp_path / "copy.st", tmp_path / "run.st")
+
+
+def test_a_checkpoint_without_a_recorded_model_file_needs_out(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli(["train", "xor", "--layers", "4", "--epochs", "2", "-q", "--checkpoint", "c.st"],
+                             capsys)
+    assert status == 0, err
+    state, extra = ckpt.load_checkpoint("c.st")
+    trainer = backprop.Trainer(network_from_state(state), **state["trainer"])
+    trainer.load_state_dict(state)
+    ckpt.save_checkpoint("old.st", trainer, {"train_config": extra["train_config"]})  # no "out"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, _, err = run_cli(["train", "--resume", "old.st", "-q"], capsys)
+    assert status == 2 and "does not record its model file; give --out" in one_error_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+class _InterruptAtOnce(ckpt.interrupt_guard):
+    """An interrupt_guard that behaves as if SIGINT came during the first update."""
+
+    def __enter__(self):
+        super().__enter__()
+
+        def signal_now(net, info):  # what the guard's handler does when SIGINT comes
+            self.signum = signal.SIGINT
+            self.trainer.stop_requested = True
+
+        self.trainer.on_step = signal_now
+        return self
+
+
+def test_the_interrupt_hint_never_overwrites_another_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cut.ckpt.safetensors").write_bytes(b"another run's checkpoint")
+    monkeypatch.setattr(ckpt, "interrupt_guard", _InterruptAtOnce)
+    status, _, err = run_cli(["train", "moons", "--layers", "8", "--epochs", "5", "-q", "--out", "cut.st"],
+                             capsys)
+    assert status == 130
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted by SIGINT") and "continue with: backprop train --resume " in line
+    assert (tmp_path / "cut.ckpt.safetensors").read_bytes() == b"another run's checkpoint"
+    hint = shlex.split(line.split("continue with: ", 1)[1])
+    assert hint[:3] == ["backprop", "train", "--resume"] and hint[3] != "cut.ckpt.safetensors"
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "cut.st"}
+    status, _, err = run_cli(hint[1:] + ["-q"], capsys)  # the hint as given: the same model file, no other
+    assert status == 0, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name not in ("cut.st", hint[3])} == \
+        {k: v for k, v in files.items() if k != hint[3]}
+    assert backprop.load(tmp_path / "cut.st").metadata["history"]["epochs"] == 5
+
+
+def test_default_checkpoint_names_a_free_file(tmp_path):
+    out = str(tmp_path / "m.safetensors")
+    assert prepare.default_checkpoint(out) == str(tmp_path / "m.ckpt.safetensors")
+    (tmp_path / "m.ckpt.safetensors").write_bytes(b"x")
+    (tmp_path / "m.ckpt-1.safetensors").write_bytes(b"x")
+    assert prepare.default_checkpoint(out) == str(tmp_path / "m.ckpt-2.safetensors")
+
+
+# -- defaults sized to small data --------------------------------------------------------------------------
+def _write_frame(path, columns, names):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        w.writerows(zip(*columns))
+
+
+def test_the_readme_iris_command_trains_as_well_as_a_converged_linear_model(tmp_path, capsys, monkeypatch):
+    """`backprop train data.csv --target species --layers 32 --epochs 50` (the README's): with the
+    defaults sized to 135 training rows it ends near iris's own error rate. The oracle: scikit-learn's
+    logistic regression fitted to convergence on the same training rows, scored on the same 15
+    validation rows; one validation row is 6.7 %, so the network may miss at most one more row."""
+    monkeypatch.chdir(tmp_path)
+    iris = load_iris()
+    species = iris.target_names[iris.target]
+    _write_frame("data.csv", [*iris.data.T, species], [*iris.feature_names, "species"])
+    status, out, err = run_cli(["train", "data.csv", "--target", "species", "--layers", "32", "--epochs",
+                                "50", "--json"], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["validation"]["n"] == 15 and summary["epochs"] == 50
+    classes = sorted(set(species))
+    idx = np.searchsorted(classes, species)
+    val = prepare.stratified_rows(idx, 15, np.random.default_rng(0))  # the run's own validation rows
+    assert np.bincount(idx[val]).tolist() == [5, 5, 5]
+    fit = np.setdiff1d(np.arange(150), val)
+    mean, sd = iris.data[fit].mean(axis=0), iris.data[fit].std(axis=0)
+    ref = LogisticRegression(max_iter=10_000).fit((iris.data[fit] - mean) / sd, idx[fit])
+    ref_acc = ref.score((iris.data[val] - mean) / sd, idx[val])
+    assert summary["validation"]["accuracy"] >= ref_acc - 1 / 15 - 1e-12
+    assert summary["train"]["accuracy"] >= ref.score((iris.data[fit] - mean) / sd, idx[fit]) - 0.05
+    B = backprop.load("model.safetensors").metadata["training"]["batch_size"]
+    assert -(-135 // B) >= defaults.MIN_UPDATES_PER_EPOCH  # not the 5 updates an epoch of B = 32
+
+
+def test_small_regression_data_does_not_overfit_with_the_defaults(tmp_path, capsys, monkeypatch):
+    """scikit-learn's diabetes (442 rows): early stopping by default keeps the test R^2 near a linear
+    model's on the same split (the old fixed 2,000 updates fitted the noise: R^2 about 0.2). The
+    tolerance is two standard errors of R^2 on the 110 test rows (about 0.07 each)."""
+    monkeypatch.chdir(tmp_path)
+    d = load_diabetes()
+    _write_frame("diabetes.csv", [*d.data.T, d.target], [*d.feature_names, "target"])
+    ds = backprop.datasets.load("diabetes.csv", target="target", test_fraction=0.25)
+    linear = LinearRegression().fit(ds.X, ds.y).score(ds.X_test, ds.y_test)
+    r2 = []
+    for seed in (0, 1, 2):
+        status, out, err = run_cli(["train", "diabetes.csv", "--target", "target", "--test-fraction", "0.25",
+                                    "--seed", str(seed), "--json", "--out", f"d{seed}.st"], capsys)
+        assert status == 0, err
+        summary = json.loads(out)
+        assert summary["stopped_early"] and summary["test"]["n"] == len(ds.y_test)
+        r2.append(summary["test"]["r2"])
+    assert np.mean(r2) >= linear - 0.15, (r2, linear)
+    # a given number of epochs is honoured: no early stopping unless asked for
+    status, out, err = run_cli(["train", "diabetes.csv", "--target", "target", "--epochs", "3", "--json",
+                                "--out", "e.st"], capsys)
+    assert status == 0 and json.loads(out)["epochs"] == 3 and not json.loads(out)["stopped_early"]
+
+
+def test_sized_defaults_in_the_library():
+    assert defaults.batch_size(135) == 8 and -(-135 // 8) >= defaults.MIN_UPDATES_PER_EPOCH
+    assert defaults.batch_size(60_000) == defaults.BATCH and defaults.batch_size(5) == 5
+    assert defaults.batch_size(100, "online") == 1 and defaults.batch_size(100, "batch") == 100
+    assert defaults.early_stopping(300, 30) == defaults.SMALL_DATA_PATIENCE
+    assert defaults.early_stopping(300, 0) is None and defaults.early_stopping(50_000, 5000) is None
+    for m in (10, 135, 1213, 54_000):
+        B = defaults.batch_size(m)
+        e = defaults.epochs(m, B)
+        assert defaults.AUTO_EPOCHS[0] <= e <= defaults.AUTO_EPOCHS[1]
+
+
+def test_stratified_validation_rows_keep_the_class_shares():
+    idx = np.repeat([0, 1, 2], [50, 30, 20])
+    rows = prepare.stratified_rows(idx, 10, np.random.default_rng(4))
+    assert np.bincount(idx[rows]).tolist() == [5, 3, 2] and len(set(rows)) == 10
+    assert not np.array_equal(rows, prepare.stratified_rows(idx, 10, np.random.default_rng(5)))
+
+
+# -- the progress display ---------------------------------------------------------------------------------
+def test_the_progress_display_is_erased_when_training_ends(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(["train", "moons", "--epochs", "3", "--layers", "8", "--progress"], capsys)
+    assert status == 0
+    assert "epochs" in err and "3/3" in err
+    # transient: after the last frame the cursor goes back up and every line of the bars is cleared
+    tail = err[err.rindex("3/3"):]
+    assert "\x1b[2K" in tail and tail.rstrip("\n").endswith("\x1b[2K")
+    assert "backprop train moons" in out  # the summary itself is on stdout
