@@ -28,6 +28,7 @@ from backprop.errors import BackpropError, InvalidInputError
 from backprop.see import plots
 from backprop.train import checkpoint as ckpt
 from backprop.train import defaults
+from backprop.train.batching import MODES
 
 
 @click.command()
@@ -39,7 +40,7 @@ from backprop.train import defaults
 @click.option("--output", help="Output activation g_o (default: softmax for classes, identity for numbers).")
 @click.option("--loss", help="Loss E (default: cross_entropy for softmax, binary_cross_entropy for sigmoid, "
                              "else mse).")
-@click.option("--mode", type=click.Choice(["online", "batch", "minibatch"]),
+@click.option("--mode", type=click.Choice(list(MODES)),
               help="online (B = 1), batch (B = m) or minibatch (B = --batch-size).")
 @click.option("--batch-size", type=int,
               help=f"Mini-batch size B (default {defaults.BATCH}; smaller for small data, at least "

@@ -15,6 +15,8 @@ set trained for a fixed 2,000 updates fits its noise. So:
 
 from __future__ import annotations
 
+from backprop.train.batching import resolve_batch_size
+
 #: the hidden layer widths
 LAYERS = (256, 128)
 #: the learning rate eta of each optimizer
@@ -37,14 +39,13 @@ def learning_rate(optimizer: str) -> float:
 
 
 def batch_size(m: int, mode: str | None = None, batch_size: int | None = None) -> int:
-    """The rows of one update for ``m`` training rows: 1 (online), m (batch), the given size, or a
-    default that gives small data at least :data:`MIN_UPDATES_PER_EPOCH` updates an epoch."""
-    if mode == "online":
-        return 1
-    if mode == "batch":
-        return m
+    """The rows of one update for ``m`` training rows: the engine's rule
+    (:func:`~backprop.train.batching.resolve_batch_size`) for a mode or a given size, else a default
+    that gives small data at least :data:`MIN_UPDATES_PER_EPOCH` updates an epoch."""
+    if mode in ("online", "batch"):
+        return resolve_batch_size(m, None, mode)
     if batch_size is not None:
-        return min(batch_size, m)
+        return resolve_batch_size(m, min(batch_size, m))
     return max(1, min(m, BATCH, max(MIN_BATCH, m // MIN_UPDATES_PER_EPOCH)))
 
 
