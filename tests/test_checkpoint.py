@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -18,16 +19,13 @@ import sys
 import textwrap
 import time
 
-import re
-
 import numpy as np
 import pytest
 
 import backprop
-from backprop.train.checkpoint import (checkpoint_callback, interrupt_guard, load_checkpoint,
-                                 save_checkpoint)
 from backprop.errors import InvalidInputError, ModelFileError
 from backprop.model.files import network_from_state
+from backprop.train.checkpoint import checkpoint_callback, interrupt_guard, load_checkpoint, save_checkpoint
 from backprop.train.trainer import Trainer
 
 PY = sys.executable

@@ -1,15 +1,18 @@
 """Model and checkpoint files are untrusted input: fuzz the loaders.
 
-``backprop.load`` and ``load_checkpoint`` get random bytes, mutated valid files, absurd header lengths,
-huge declared shapes, hostile JSON and pickle payloads. Only a ModelFileError may come out (or, for a
-mutation that left the file valid, a working network), no code runs, and memory stays in proportion to
-the file (tracemalloc). CSV files get the same treatment: the reader works or raises its own error.
+``backprop.load`` and ``load_checkpoint`` get random bytes, mutated valid files (networks, estimators,
+checkpoints), absurd header lengths, huge declared shapes, hostile JSON, any value of a document replaced
+by another type, a huge number or a deep nesting, renamed and reshaped tensors, and pickle payloads.
+Only a ModelFileError may come out (or, for a mutation that left the file valid, a working network or
+estimator), no code runs, and memory stays in proportion to the file (tracemalloc). CSV files get the
+same treatment: the reader works or raises its own error.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import re
 import struct
 import tracemalloc
 
@@ -17,10 +20,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator
 
 import backprop
+from backprop.errors import BackpropError, InvalidInputError, ModelFileError
 from backprop.train.checkpoint import load_checkpoint, save_checkpoint
-from backprop.errors import BackpropError, ModelFileError
 from backprop.train.trainer import Trainer
 
 FUZZ = settings(max_examples=200, deadline=None,
@@ -36,7 +40,15 @@ def valid(tmp_path_factory):
     t = Trainer(net, loss="cross_entropy", optimizer="adam", epochs=1, batch_size=4)
     t.run(np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2)
     save_checkpoint(d / "run.ckpt", t, extra={"data": "x.csv"})
-    return {"model": (d / "model.safetensors").read_bytes(), "checkpoint": (d / "run.ckpt").read_bytes()}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 2 iterations do not converge: on purpose
+        est = backprop.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        est.fit(np.random.default_rng(1).normal(size=(12, 3)), np.arange(12) % 3)
+    est.save(d / "est.safetensors")
+    return {"model": (d / "model.safetensors").read_bytes(), "checkpoint": (d / "run.ckpt").read_bytes(),
+            "estimator": (d / "est.safetensors").read_bytes()}
 
 
 def _load_untrusted(data, path, loader):
@@ -56,7 +68,22 @@ def _load_untrusted(data, path, loader):
     return result
 
 
+def _resume(state):
+    """A checkpoint that loaded resumes the run it came from; one whose (valid) settings name another
+    network, loss or optimizer is refused by the trainer, naming the difference."""
+    trainer = Trainer(backprop.Network([3, 4, 2], hidden="tanh", output="softmax"), loss="cross_entropy",
+                      optimizer="adam")
+    try:
+        trainer.load_state_dict(state)
+    except InvalidInputError as exc:
+        assert re.search("it was (made for the network|trained with (loss|optimizer))", str(exc)), exc
+
+
 def _check_loaded_network(net):
+    if isinstance(net, BaseEstimator):  # a mutated estimator file that is still valid: it predicts
+        X = np.ones((2, net.n_features_in_))
+        assert net.predict(X).shape[0] == 2
+        return
     assert isinstance(net, backprop.Network)
     assert all(np.isfinite(p).all() for p in net.weights + net.biases)
     assert [w.shape for w in net.weights] == list(zip(net.sizes[:-1], net.sizes[1:]))
@@ -104,7 +131,8 @@ def _mutate(data, mutations):
 
 
 @FUZZ
-@given(which=st.sampled_from(["model", "checkpoint"]), mutations=st.lists(_MUTATION, min_size=1, max_size=4))
+@given(which=st.sampled_from(["model", "checkpoint", "estimator"]),
+       mutations=st.lists(_MUTATION, min_size=1, max_size=4))
 def test_mutated_files_load_or_are_refused(valid, tmp_path, which, mutations):
     data = _mutate(valid[which], mutations)
     net = _load_untrusted(data, tmp_path / "m.safetensors", backprop.load)
@@ -114,8 +142,7 @@ def test_mutated_files_load_or_are_refused(valid, tmp_path, which, mutations):
     if result is not None:
         state, extra = result
         assert isinstance(extra, dict)
-        Trainer(backprop.Network([3, 4, 2], hidden="tanh", output="softmax"), loss="cross_entropy",
-                optimizer="adam").load_state_dict(state)
+        _resume(state)
 
 
 # -- hostile headers ---------------------------------------------------------------------------------------
@@ -193,8 +220,7 @@ def test_hostile_metadata_is_refused(valid, tmp_path, which, where, value):
         _check_loaded_network(net)
     result = _load_untrusted(blob, tmp_path / "d.ckpt", load_checkpoint)
     if result is not None:
-        Trainer(backprop.Network([3, 4, 2], hidden="tanh", output="softmax"), loss="cross_entropy",
-                optimizer="adam").load_state_dict(result[0])
+        _resume(result[0])
 
 
 @pytest.mark.parametrize("declared", [2**64 - 1, 2**63, 10**12, 10**8 + 1, 5_000])
@@ -314,3 +340,92 @@ def test_malformed_csv_files_load_or_give_their_own_error(tmp_path, rows, header
         return
     assert np.isfinite(np.asarray(ds.X, dtype=np.float64)).all()
     assert len(ds.X) == len(ds.y) and len(ds.X) >= 1
+
+
+# -- every value of the documents replaced: other types, huge numbers, deep nesting, renamed tensors ---------
+def _paths(node, prefix=()):
+    """Every path to a value inside a JSON document (dict keys and list indices)."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:8]):
+            yield from _paths(v, prefix + (i,))
+
+
+def _deep(depth):
+    v = []
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+_REPLACEMENT = st.one_of(
+    _JSON,
+    st.sampled_from([10**400, -(10**400), 2**63, 2**64 + 1, -1, 0, 10**12, 1e308, -0.0, "", "x" * 1000, [],
+                     {}, None, True, [0] * 5000, _deep(40), _deep(31), {"float": "nan"}, {"float": [1]}]),
+)
+FUZZ_DOC = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@FUZZ_DOC
+@given(which=st.sampled_from(["model", "checkpoint", "estimator"]), pick=st.integers(0, 10**6),
+       value=_REPLACEMENT, in_header=st.booleans())
+def test_any_value_of_any_document_replaced_loads_or_is_refused(valid, tmp_path, which, pick, value,
+                                                                 in_header):
+    """One value anywhere -- in the safetensors header or in backprop's JSON document -- replaced by
+    another type, a huge number or a deep nesting: a working object or a ModelFileError."""
+    header, data = _doc_of(valid[which])
+    doc = json.loads(header["__metadata__"]["backprop"])
+    root = header if in_header else doc
+    paths = [p for p in _paths(root) if p and p != ("__metadata__",)]
+    path = paths[pick % len(paths)]
+    node = root
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    if not in_header:
+        header["__metadata__"]["backprop"] = json.dumps(doc)
+    blob = _file(header, data)
+    loader = load_checkpoint if which == "checkpoint" else backprop.load
+    result = _load_untrusted(blob, tmp_path / "v.safetensors", loader)
+    if result is not None and which != "checkpoint":
+        _check_loaded_network(result)
+
+
+@FUZZ_DOC
+@given(which=st.sampled_from(["model", "checkpoint", "estimator"]), pick=st.integers(0, 10**6),
+       op=st.sampled_from(["rename", "swap", "flatten", "transpose", "extra-dim", "drop"]),
+       name=st.one_of(st.text(max_size=12), st.sampled_from(["weights.9", "biases.0", "coefs.1", "opt.m.w.0",
+                                                             "opt.m.w.x", "perm", "best.0", "__metadata__"])))
+def test_renamed_or_reshaped_tensors_load_or_are_refused(valid, tmp_path, which, pick, op, name):
+    """Tensors renamed (to another tensor's name, to nonsense) or reshaped (same bytes, other shape),
+    in the header alone or in the header and the document's table together."""
+    header, data = _doc_of(valid[which])
+    doc = json.loads(header["__metadata__"]["backprop"])
+    names = sorted(k for k in header if k != "__metadata__")
+    target = names[pick % len(names)]
+    entry = header[target]
+    if op == "rename" and name not in header:
+        header[name] = header.pop(target)
+        if pick % 2:
+            doc["tensors"][name] = doc["tensors"].pop(target)
+    elif op == "swap":
+        other = names[(pick // 7) % len(names)]
+        header[target], header[other] = header[other], header[target]
+    elif op in ("flatten", "transpose", "extra-dim"):
+        shape = entry["shape"]
+        entry["shape"] = ([int(np.prod(shape))] if op == "flatten" else shape[::-1] if op == "transpose"
+                          else [1] + shape)
+        if pick % 2:
+            doc["tensors"][target]["shape"] = entry["shape"]
+    elif op == "drop":
+        del header[target]
+    header["__metadata__"]["backprop"] = json.dumps(doc)
+    blob = _file(header, data)
+    loader = load_checkpoint if which == "checkpoint" else backprop.load
+    result = _load_untrusted(blob, tmp_path / "t.safetensors", loader)
+    if result is not None and which != "checkpoint":
+        _check_loaded_network(result)

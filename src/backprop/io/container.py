@@ -17,9 +17,14 @@ and ``biases.k`` (the bias weights w_0j, shape (sizes[k+1],)).
 
 Writing goes through :mod:`backprop.io.atomic` (temporary file, fsync, rename). Reading parses the
 header itself, so every check happens before any array is built: the header length against the
-file size and a 100 MB cap, each tensor's byte range against its declared shape and dtype (so a
-huge declared shape is refused without allocating it), and each tensor's name, shape and dtype
-against the JSON metadata. Every problem raises :class:`backprop.errors.ModelFileError`.
+file size and a 100 MB cap; the JSON's nesting, number of values and the memory its parse would
+take, counted on the bytes before any Python object is built (:mod:`backprop.io.jsonscan`: at most
+:data:`MEMORY_FACTOR` times the header's size, plus :data:`MEMORY_FLOOR`); at most
+:data:`MAX_TENSORS` tensors, each of at most :data:`MAX_NDIM` dimensions below :data:`MAX_DIM`;
+each tensor's byte range against its declared shape and dtype (so a huge declared shape is refused
+without allocating it), and each tensor's name, shape and dtype against the JSON metadata. Every
+problem raises :class:`backprop.errors.ModelFileError`. :func:`save_arrays` runs the same checks on
+what it is about to write, so it never writes a file that :func:`load_arrays` refuses.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ import struct
 
 import numpy as np
 
-from backprop.io.atomic import atomic_write_bytes
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.io import jsonscan, schema
+from backprop.io.atomic import atomic_write_bytes
 from backprop.version import __version__
 
 #: version of the JSON layout written; files of a newer version are refused
@@ -40,6 +46,16 @@ FORMAT_VERSION = 1
 METADATA_KEY = "backprop"
 #: safetensors' own limit on the JSON header
 MAX_HEADER_BYTES = 100_000_000
+#: most tensors in one file (a network has 2 per layer; a checkpoint up to 10 per layer)
+MAX_TENSORS = 10_000
+#: most dimensions of one tensor, largest dimension, most elements (zero-size tensors included)
+MAX_NDIM = 8
+MAX_DIM = 2**31
+MAX_ELEMENTS = 2**40
+#: reading a header may take at most MEMORY_FACTOR times its size in memory, plus MEMORY_FLOOR
+#: (a file of MAX_TENSORS tensors has a ~1.5 MB header whose Python objects take ~10 MB)
+MEMORY_FACTOR = 5
+MEMORY_FLOOR = 16 << 20
 
 #: safetensors dtype names <-> NumPy (little-endian)
 ST_DTYPES = {
@@ -87,6 +103,7 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
 
     if not isinstance(arrays, dict):
         raise InvalidTypeError(f"arrays must be a dict of name -> NumPy array, got {type(arrays).__name__}")
+
     tensors, described = {}, {}
     for name, arr in arrays.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
@@ -105,7 +122,22 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
         described[name] = {"dtype": a.dtype.name, "shape": list(a.shape)}
     doc = {"format_version": FORMAT_VERSION, "library_version": _library_version(), "kind": kind,
            "tensors": described, "meta": {} if meta is None else meta}
-    data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: dumps_checked(doc, "metadata")})
+    if len(tensors) > MAX_TENSORS:
+        raise InvalidInputError(f"a model file holds at most {MAX_TENSORS:,} arrays, got {len(tensors):,}")
+    text = dumps_checked(doc, "metadata")
+    if kind in schema.DOCUMENTS:  # the reader's schema, on what the reader will see
+        try:
+            schema.DOCUMENTS[kind](json.loads(text)["meta"])
+        except schema.Invalid as exc:
+            raise InvalidInputError(f"cannot save this {kind}: metadata {exc}") from None
+    data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: text})
+    (n,) = struct.unpack("<Q", data[:8])
+    try:  # the reader's own checks: never write what load_arrays refuses
+        header, spent = _parse_header(data[8:8 + n], os.fspath(path))
+        _check_entries(header, len(data) - 8 - n, os.fspath(path))
+        _backprop_doc(header, os.fspath(path), _budget(n) - spent)
+    except ModelFileError as exc:
+        raise InvalidInputError(f"cannot save this: {exc}") from None
     atomic_write_bytes(path, data)
 
 
@@ -147,11 +179,10 @@ def read_file(path):
                     f"{path} is truncated or not a safetensors file: header of {n} bytes declared, "
                     f"{size - 8} bytes present"
                 )
-            header_bytes = f.read(n)
             data_len = size - 8 - n
-            header = _parse_header(header_bytes, path)
+            header, spent = _parse_header(f.read(n), path)
             entries = _check_entries(header, data_len, path)
-            doc = _backprop_doc(header, path)
+            doc = _backprop_doc(header, path, _budget(n) - spent)
             _check_against_doc(entries, doc, path)
             data = f.read(data_len)
     except FileNotFoundError:
@@ -172,14 +203,27 @@ def read_file(path):
     return arrays, doc
 
 
+def _budget(n_header):
+    """Bytes of memory that reading a header of ``n_header`` bytes may take."""
+    return MEMORY_FACTOR * (n_header + 8) + MEMORY_FLOOR
+
+
 def _parse_header(header_bytes, path):
-    try:
-        header = json.loads(header_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    """The header's JSON object and the memory its objects take (an upper bound)."""
+    n = len(header_bytes)
+    try:  # the raw bytes stay alive beside what parsing them builds
+        header, spent = jsonscan.loads_bounded(header_bytes, _budget(n) - n)
+    except jsonscan.TooComplex as exc:
+        raise ModelFileError(f"{path} is refused: its {n:,}-byte header is too complex to read safely "
+                             f"({exc})") from None
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
         raise ModelFileError(f"{path} is not a safetensors file: its header is not valid JSON") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path} is not a safetensors file: its header is not a JSON object")
-    return header
+    if len(header) > MAX_TENSORS + 1:
+        raise ModelFileError(f"{path} is refused: it lists {len(header) - 1:,} tensors, more than the "
+                             f"{MAX_TENSORS:,} a backprop file may hold")
+    return header, spent
 
 
 def _check_entries(header, data_len, path):
@@ -189,18 +233,21 @@ def _check_entries(header, data_len, path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        bad = f"{path}: tensor {name!r} has a malformed header entry"
+        bad = f"{path}: tensor {_short(name)} has a malformed header entry"
         if not isinstance(info, dict):
             raise ModelFileError(bad)
         st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if not isinstance(st, str) or st not in ST_DTYPES:
-            raise ModelFileError(f"{path}: tensor {name!r} has an unsupported dtype {st!r}")
-        if (not isinstance(shape, list) or len(shape) > 32
+            raise ModelFileError(f"{path}: tensor {_short(name)} has an unsupported dtype {_short(st)}")
+        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
                 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-            raise ModelFileError(f"{bad} (shape {shape!r})")
+            raise ModelFileError(f"{bad} (shape {_short(shape)})")
+        if any(d > MAX_DIM for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+            raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape}, which is absurd "
+                                 f"(dimensions at most {MAX_DIM:,}, at most {MAX_ELEMENTS:,} elements)")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise ModelFileError(f"{bad} (data_offsets {offsets!r})")
+            raise ModelFileError(f"{bad} (data_offsets {_short(offsets)})")
         begin, end = offsets
         dtype = np.dtype(ST_DTYPES[st])
         n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
@@ -218,20 +265,25 @@ def _check_entries(header, data_len, path):
         if end > begin:
             spans.append((begin, end, name))
     spans.sort()
-    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+    for (_, e0, n0), (b1, _, n1) in zip(spans, spans[1:]):
         if b1 < e0:
             raise ModelFileError(f"{path} is corrupt: tensors {n0!r} and {n1!r} overlap")
     return entries
 
 
-def _backprop_doc(header, path):
+def _backprop_doc(header, path, room):
+    """The backprop JSON document kept in the header's metadata; parsing it may take ``room`` bytes
+    (what the header's budget leaves beside the header's own objects)."""
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or not isinstance(meta.get(METADATA_KEY), str):
         raise ModelFileError(
             f"{path} is a safetensors file but not a backprop model: it has no {METADATA_KEY!r} metadata"
         )
     try:
-        doc = json.loads(meta[METADATA_KEY])
+        doc, _ = jsonscan.loads_bounded(meta[METADATA_KEY], room)
+    except jsonscan.TooComplex as exc:
+        raise ModelFileError(f"{path} is refused: its backprop metadata is too complex to read safely "
+                             f"({exc})") from None
     except (ValueError, RecursionError):
         raise ModelFileError(f"{path}: the backprop metadata is not valid JSON") from None
     if not isinstance(doc, dict):
@@ -249,6 +301,8 @@ def _backprop_doc(header, path):
         raise ModelFileError(f"{path}: bad metadata: 'kind' is missing")
     if not isinstance(doc.get("tensors"), dict):
         raise ModelFileError(f"{path}: bad metadata: the 'tensors' table is missing")
+    if len(doc["tensors"]) > MAX_TENSORS:
+        raise ModelFileError(f"{path}: bad metadata: the 'tensors' table lists more than {MAX_TENSORS:,}")
     if not isinstance(doc.get("meta", {}), dict):
         raise ModelFileError(f"{path}: bad metadata: 'meta' must be a JSON object")
     doc.setdefault("meta", {})
@@ -276,6 +330,12 @@ def _check_against_doc(entries, doc, path):
     extra = sorted(set(entries) - set(declared))
     if extra:
         raise ModelFileError(f"{path} has tensors its metadata does not list: {', '.join(extra[:10])}")
+
+
+def _short(value, limit=60):
+    """``repr(value)`` cut to ``limit`` characters: a crafted file's values can be long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def read_metadata(path):

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
-from backprop.io import registry
-from backprop.model.network import Network, check_sizes
+from backprop.io import registry, schema
+from backprop.model.network import Network
 
 
 def save(net: Network, path: str | os.PathLike, **metadata: Any) -> str | os.PathLike:
@@ -26,43 +26,36 @@ def save(net: Network, path: str | os.PathLike, **metadata: Any) -> str | os.Pat
 
 
 def read_network(arrays: dict[str, np.ndarray], doc: dict[str, Any], path: str) -> Network:
-    """The Network of a file's arrays and document, checked whole before it is built."""
-    meta = doc["meta"]
-    arch = meta.get("network")
-    user = meta.get("metadata", {})
-    if not isinstance(arch, dict) or not isinstance(user, dict):
-        raise ModelFileError(f"{path}: bad metadata: the network description is missing")
+    """The Network of a file's arrays and document, checked whole before it is built: the
+    architecture and the metadata against :func:`backprop.io.schema.network_document`, the
+    tensors' names, shapes, dtype and values against the architecture."""
     try:
-        sizes = check_sizes(arch["sizes"])
-        expected = Network.state_shapes(sizes)
-        # shapes first: a network is only built once its size is backed by the file's bytes
-        for name, shape in expected.items():
-            if name not in arrays:
-                raise ModelFileError(f"{path} is missing tensor {name!r} of the {sizes} network")
-            if arrays[name].shape != shape:
-                raise ModelFileError(f"{path}: tensor {name!r} has shape {list(arrays[name].shape)}, "
-                                     f"the {sizes} network needs {list(shape)}")
-        extra = sorted(set(arrays) - set(expected))
-        if extra:
-            raise ModelFileError(
-                f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}"
-            )
-        seed = arch.get("seed")
-        if isinstance(seed, bool) or not (seed is None or isinstance(seed, int)):
-            raise ModelFileError(f"{path}: bad metadata: seed {seed!r}")
-        net = Network.from_config(dict(arch, sizes=sizes), init="zeros")
-    except KeyError as exc:
-        raise ModelFileError(f"{path}: bad metadata: the network description lacks {exc}") from None
-    except ModelFileError:
-        raise
-    except (InvalidInputError, InvalidTypeError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: bad metadata: {exc}") from None
+        arch, user = schema.network_document(doc["meta"])
+    except schema.Invalid as exc:
+        raise ModelFileError(f"{path}: metadata {exc}") from None
+    sizes = arch["sizes"]
+    expected = Network.state_shapes(sizes)
+    # shapes first: a network is only built once its size is backed by the file's bytes
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise ModelFileError(f"{path} is missing tensor {name!r} of the {sizes} network")
+        if arrays[name].shape != shape:
+            raise ModelFileError(f"{path}: tensor {name!r} has shape {list(arrays[name].shape)}, "
+                                 f"the {sizes} network needs {list(shape)}")
+    extra = sorted(set(arrays) - set(expected))
+    if extra:
+        raise ModelFileError(f"{path} has tensors a {sizes} network does not use: {', '.join(extra[:10])}")
     for name in expected:
         a = arrays[name]
-        if a.dtype != net.dtype:
-            raise ModelFileError(f"{path}: tensor {name!r} has dtype {a.dtype}, the network is {net.dtype}")
+        if a.dtype != np.dtype(arch["dtype"]):
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has dtype {a.dtype}, the network is {arch['dtype']}")
         if not np.isfinite(a).all():
             raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinity")
+    try:
+        net = Network.from_config(arch, init="zeros")
+    except (InvalidInputError, InvalidTypeError) as exc:  # the schema should have caught it
+        raise ModelFileError(f"{path}: bad metadata: {exc}") from None
     net.load_state_dict(arrays)
     net.metadata = dict(user)
     net.metadata["format_version"] = doc["format_version"]

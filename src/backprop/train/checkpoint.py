@@ -19,6 +19,7 @@ current update finishes, :meth:`Trainer.run` returns, and the caller saves what 
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -30,8 +31,9 @@ import numpy as np
 from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from backprop.core.validation import check_positive_int
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
+from backprop.io import schema as sc
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
-from backprop.train.optimizers import param_key
+from backprop.train.optimizers import OPTIMIZERS, param_key
 
 FORMAT = "backprop-checkpoint"
 #: Version of the checkpoint's own layout (the file format itself is versioned by backprop.io).
@@ -40,6 +42,35 @@ CHECKPOINT_VERSION = 1
 KIND = "checkpoint"
 _HISTORY_LISTS = ("loss", "val_loss", "val_metric", "lr", "mean_abs_delta", "grad_norm")
 _HISTORY_INTS = ("n_updates", "updates_per_epoch", "batch_size", "epochs")
+
+
+#: the JSON document of a checkpoint file (backprop.io.schema); check_state checks the rest
+_FLOAT = sc.Num(finite=False)
+_DOC = sc.Obj({
+    "format": sc.Str((FORMAT,)), "checkpoint_version": sc.Int(1),
+    "network": sc.architecture(),
+    "trainer": sc.Map(sc.OneOf(sc.SCALAR, sc.List(sc.SCALAR)), max_len=1000),
+    "state": sc.Obj({
+        "optimizer": sc.Obj({"name": sc.Str(tuple(OPTIMIZERS)), "t": sc.COUNT, "epoch": sc.COUNT,
+                             "lr0": sc.Num(), "lr": sc.Num()}, required=("name", "t", "epoch", "lr0", "lr"),
+                            extra=sc.Anything()),
+        "epoch": sc.COUNT, "pos": sc.COUNT, "bad_epochs": sc.COUNT, "epoch_loss": _FLOAT,
+        "rng": sc.Map(sc.Anything(), max_len=100), "history": sc.history(),
+        "best": sc.Optional(sc.Obj({"score": _FLOAT, "epoch": sc.COUNT}, required=("score", "epoch"))),
+        "epoch_grad": sc.Optional(sc.Obj({k: sc.NUMBERS for k in ("delta", "grad", "_gsq")},
+                                         required=("delta", "grad", "_gsq"))),
+    }, required=("optimizer", "epoch", "pos", "bad_epochs", "epoch_loss", "rng", "history"),
+        extra=sc.Anything()),
+    "extra": sc.Map(sc.Anything()),
+}, required=("format", "checkpoint_version", "network", "trainer", "state", "extra"))
+
+
+def _check_document(doc, error, where):
+    """The document against _DOC (after the format and version checks); raises ``error``."""
+    try:
+        _DOC.check(doc, "")
+    except sc.Invalid as exc:
+        raise error(f"{where}: metadata {exc}") from None
 
 
 # -- saving ----------------------------------------------------------------------------------------
@@ -89,6 +120,11 @@ def save_checkpoint(path, trainer, extra=None):
         "state": state["meta"],
         "extra": extra,
     }
+    # the reader's checks, on what it will read: never write a checkpoint that load_checkpoint refuses
+    where = f"cannot save the checkpoint {os.fspath(path)}"
+    _check_document(json.loads(dumps_checked(doc, "the checkpoint")), InvalidInputError, where)
+    check_state({"meta": state["meta"], "arrays": state["arrays"], "network": doc["network"]},
+                where=where)
     save_arrays(path, state["arrays"], doc, kind=KIND)
     return path
 
@@ -114,9 +150,9 @@ def load_checkpoint(path):
 
     ``state`` is ready for :meth:`Trainer.load_state_dict` (``"meta"`` and ``"arrays"``) and also
     carries the ``"network"`` architecture and the ``"trainer"`` settings it was written with
-    (:func:`backprop.model.files.network_from_state` rebuilds the network). Any problem with the file -- missing,
-    truncated, not safetensors, not a checkpoint, a newer format, tensors that do not match the
-    architecture -- raises :class:`ModelFileError` saying what is wrong.
+    (:func:`backprop.model.files.network_from_state` rebuilds the network). Any problem with the
+    file -- missing, truncated, not safetensors, not a checkpoint, a newer format, tensors that do not
+    match the architecture -- raises :class:`ModelFileError` saying what is wrong.
     """
     arrays, doc = load_arrays(path, kind=KIND)  # the safetensors layer: checked before reading tensors
     where = f"checkpoint {os.fspath(path)}"
@@ -136,6 +172,7 @@ def load_checkpoint(path):
             raise ModelFileError(f"{where} is damaged: its metadata lacks the {key!r} object")
     state = {"meta": doc["state"], "arrays": arrays, "network": doc["network"], "trainer": doc["trainer"]}
     check_state(state, error=ModelFileError, where=where)
+    _check_document(doc, ModelFileError, where)  # and every value's type, which check_state leaves
     return state, doc["extra"]
 
 
@@ -144,7 +181,14 @@ def _is_int(v):
 
 
 def _is_num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A number that float() takes (an int beyond float's range is not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
 
 
 # -- checking a state against a network -----------------------------------------------------------
@@ -251,7 +295,7 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
         bit_generator = np.random.PCG64 if trainer is None else type(trainer.rng.bit_generator)
         probe = np.random.Generator(bit_generator())
         probe.bit_generator.state = meta["rng"]
-    except (TypeError, ValueError, KeyError, OverflowError):
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError, IndexError):
         fail("the random generator's state is invalid")
     _check_history(meta.get("history"), fail)
     best = meta.get("best")
