@@ -202,3 +202,22 @@ def test_the_progress_display_is_erased_when_training_ends(tmp_path, capsys, mon
     tail = err[err.rindex("3/3"):]
     assert "\x1b[2K" in tail and tail.rstrip("\n").endswith("\x1b[2K")
     assert "backprop train moons" in out  # the summary itself is on stdout
+
+
+def test_a_crafted_train_config_in_a_checkpoint_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """The checkpoint's `extra` is free-form JSON: `--resume` checks its shape before using it."""
+    from backprop.io.container import load_arrays, save_arrays
+
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli(["train", "circles", "--layers", "4", "--epochs", "2", "--quiet",
+                              "--checkpoint", "c.st", "--out", "m.st"], capsys)
+    assert status == 0, err
+    arrays, doc = load_arrays("c.st")
+    for bad in ({"layers": {"x": 1}}, {"data_options": [1, 2]}, {"data": 5}, {"epochs": [[1]]}):
+        crafted = json.loads(json.dumps(doc))
+        crafted["extra"]["train_config"].update(bad)
+        save_arrays("bad.st", arrays, crafted, kind="checkpoint")
+        status, out, err = run_cli(["train", "--resume", "bad.st", "--quiet"], capsys)
+        assert status == 2, (bad, err)
+        one_error_line(err)
+        assert "train_config" in err

@@ -15,7 +15,8 @@ import numpy as np
 from backprop.cli.common import check_network_size, load_data, parse_hidden, parse_widths, same_file
 from backprop.cli.model import network_scores
 from backprop.data import datasets, targets
-from backprop.errors import InvalidInputError
+from backprop.errors import InvalidInputError, ModelFileError
+from backprop.io import schema
 from backprop.model.network import Network
 from backprop.train import defaults
 from backprop.train.checkpoint import load_checkpoint
@@ -40,6 +41,10 @@ def resume_config(resume, data, data_opts, kw, given):
     if not isinstance(cfg, dict) or "data" not in cfg:
         raise InvalidInputError(f"checkpoint {resume!r} was not written by `backprop train`; "
                                 "resume it from Python with Trainer.load_state_dict")
+    try:  # the free-form part of a checkpoint: its shape is checked before any option is read from it
+        _TRAIN_CONFIG.check(cfg, "train_config")
+    except schema.Invalid as exc:
+        raise ModelFileError(f"checkpoint {resume}: {exc}") from None
     if data is not None and data != cfg["data"]:
         raise InvalidInputError(
             f"the checkpoint trained on {cfg['data']!r}, not {data!r}; drop DATA to resume"
@@ -62,6 +67,14 @@ def resume_config(resume, data, data_opts, kw, given):
         cfg["epochs"] = kw["epochs"]
     out = extra.get("out")
     return cfg, state, out if isinstance(out, str) and out else None
+
+
+#: what `backprop train` keeps of its options in a checkpoint (their values are checked again as options)
+_TRAIN_CONFIG = schema.Obj(
+    {"data": schema.Str(), "data_options": schema.Map(schema.SCALAR)},
+    required=("data", "data_options"),
+    extra=schema.OneOf(schema.SCALAR, schema.List(schema.SCALAR, max_len=10_000)),
+)
 
 
 def default_checkpoint(out):
