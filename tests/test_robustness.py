@@ -15,14 +15,14 @@ import warnings
 
 import numpy as np
 import pytest
-from clitools import one_error_line as _one_error_line
-from clitools import run_cli as _cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import backprop
 from backprop.errors import BackpropError, InvalidInputError, InvalidTypeError
+from clitools import one_error_line as _one_error_line
+from clitools import run_cli as _cli
 
 RNG = np.random.default_rng(0)
 X10 = RNG.normal(size=(10, 2))
