@@ -28,6 +28,7 @@ import time
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.core.metrics import metric_for
 from backprop.core.validation import (
@@ -121,8 +122,8 @@ class Trainer:
         # position inside the current epoch, so an interrupted run resumes exactly
         self.epoch = 0
         self.pos = 0
-        self.perm = None
-        self.best = None  # (score, epoch, params) of early stopping
+        self.perm: np.ndarray | None = None
+        self.best: tuple | None = None  # (score, epoch, params) of early stopping
         self.bad_epochs = 0
         self.stop_requested = False
         self.val = None  # the checked validation data of the current run
@@ -133,7 +134,7 @@ class Trainer:
         self._halted = False  # stopped by the rules after a divergence (not interrupted)
 
     # -- checkpoint state -----------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """All that changes during training, as JSON-able ``meta`` and NumPy ``arrays``."""
         arrays = {}
         for k, (w, b) in enumerate(zip(self.net.weights, self.net.biases)):
@@ -158,7 +159,7 @@ class Trainer:
         }
         return {"meta": meta, "arrays": arrays}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state(state, self)  # a wrong or foreign state: a clear error, nothing changed
         self.__dict__.pop("_snapshot", None)
         meta, arrays = state["meta"], state["arrays"]
@@ -186,15 +187,15 @@ class Trainer:
             self.best = (best["score"], best["epoch"], params)
 
     # -- binding the data ---------------------------------------------------------------------
-    def start(self, X, Y) -> None:
+    def start(self, X: ArrayLike, Y: ArrayLike) -> None:
         """Check and bind the training data (what :meth:`run` does before its loop)."""
         net = self.net
         self._check_parameters()
-        X, Y = check_xy(X, Y, net)
-        self._bind(X.shape[0])
-        self._data = (X, Y)
+        Xc, Yc = check_xy(X, Y, net)
+        self._bind(Xc.shape[0])
+        self._data = (Xc, Yc)
         # tiny networks online: plain Python floats beat NumPy's per-call overhead (see fast.tiny)
-        self._tiny = (_tiny.TinyTrainer(self, X, Y)
+        self._tiny = (_tiny.TinyTrainer(self, Xc, Yc)
                       if self.rules.fused and type(self.optimizer) is _opt.SGD
                       and _tiny.eligible(self, self.batch_size) else None)
 
@@ -246,7 +247,7 @@ class Trainer:
         self._done = self.epoch >= self.epochs
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self, X, Y) -> History:
+    def run(self, X: ArrayLike, Y: ArrayLike) -> History:
         """Train on (X, Y) until ``epochs`` epochs are complete (or training stops); return History."""
         self.start(X, Y)
         return self._loop()
@@ -476,7 +477,7 @@ class Trainer:
                 "lr": self.optimizer.lr, "time": h.time}
         return self.rules.end_epoch(self, info)
 
-    def dataset_loss(self, X, Y):
+    def dataset_loss(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
         """E over a whole (checked) data set and its yhat, without touching the training buffers."""
         return _dataset_loss(self.net, self.loss, X, Y)
 
@@ -485,7 +486,7 @@ class Trainer:
         self.rules.diverged(self, what, step)
         self.stop_requested = self._halted = True
 
-    def raise_divergence(self, what, step):
+    def raise_divergence(self, what: str, step: int) -> None:
         """Put the last finite weights back (if need be) and raise :class:`DivergenceError`."""
         net = self.net
         if not all(np.isfinite(p).all() for p in net.weights + net.biases):
@@ -548,8 +549,9 @@ def _dataset_loss(net, loss, X, Y, chunk=4096):
     return total / X.shape[0], yhat
 
 
-def fit(net, X, Y, *, loss="mse", epochs=10, lr=0.1, batch_size=None, mode=None, optimizer="sgd",
-        shuffle=True, seed=None, **options):
+def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str = "mse", epochs: int = 10, lr: float = 0.1,
+        batch_size: int | None = None, mode: str | None = None, optimizer: str = "sgd", shuffle: bool = True,
+        seed: int | None = None, **options: Any) -> History:
     """Train ``net`` on (X, Y) by backpropagation and return a :class:`History`.
 
     Parameters
