@@ -18,8 +18,9 @@ import pytest
 
 import backprop
 from backprop.core import losses
-from backprop.fast import blas as _blas, tiny as _tiny
 from backprop.errors import DivergenceError
+from backprop.fast import blas as _blas
+from backprop.fast import tiny as _tiny
 from backprop.train.trainer import Trainer
 
 CASES = [  # sizes, hidden, output, loss
@@ -328,3 +329,176 @@ def test_fused_sgd_handles_an_unusual_weight_array():
         n._backward_sgd(X, Y, buf, loss, 0.1)
     for p, q in zip(net.weights + net.biases, other.weights + other.biases):
         np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
+
+
+# -- elementwise work split by rows over threads (fast.parallel) ---------------------------------
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Split wherever the work allows, over 3 threads (uneven blocks), from small sizes up."""
+    from backprop.fast import parallel as _par
+
+    monkeypatch.setattr(_par, "FORCE", True)
+    monkeypatch.setattr(_par, "MIN_SIZE", 64)
+    monkeypatch.setattr(_par, "threads", lambda: 3)
+    return _par
+
+
+def _steps(sizes, hidden, output, loss, optimizer, dtype, m=37, steps=3):
+    rng = np.random.default_rng(11)
+    net = backprop.Network(sizes, hidden=hidden, output=output, seed=5, dtype=dtype)
+    net.biases = [rng.normal(scale=0.3, size=b.shape).astype(dtype) for b in net.biases]
+    X = rng.normal(size=(m, sizes[0]))
+    Y = _data(sizes, output, seed=2, m=m)[1]
+    t = Trainer(net, loss=loss, epochs=steps, lr=0.05, batch_size=10, optimizer=optimizer, seed=3)
+    h = t.run(X, Y)
+    return net, h, net.predict(X), net.trace(X[:9], Y[:9], loss=loss)
+
+
+ALL_HIDDEN = ["relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "gelu", "identity"]
+
+
+@pytest.mark.parametrize("hidden", ALL_HIDDEN)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_work_split_by_rows_gives_the_same_bits(monkeypatch, split_everything, hidden, optimizer, dtype):
+    """Training, predict and trace with every elementwise pass split in row blocks over threads give
+    bitwise the results of one pass (ufuncs are elementwise: no summation order changes)."""
+    case = ([13, 17, 9, 4], [hidden, "tanh"], "softmax", "cross_entropy")
+    calls = []
+    real = split_everything._split
+    monkeypatch.setattr(split_everything, "_split", lambda *a: calls.append(1) or real(*a))
+    split = _steps(*case, optimizer, dtype)
+    assert calls  # the split path was really taken
+    monkeypatch.setattr(split_everything, "FORCE", False)
+    whole = _steps(*case, optimizer, dtype)
+    (n1, h1, p1, t1), (n2, h2, p2, t2) = split, whole
+    for p, q in zip(n1.weights + n1.biases, n2.weights + n2.biases):
+        assert np.array_equal(p, q)
+    assert h1.loss == h2.loss
+    assert np.array_equal(p1, p2)
+    for a, b in zip(t1.h + t1.a + t1.delta + t1.grad_weights, t2.h + t2.a + t2.delta + t2.grad_weights):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "identity", "softmax"])
+def test_work_split_predict_output_layers(split_everything, output):
+    rng = np.random.default_rng(3)
+    net = backprop.Network([5, 40, 30], hidden="relu", output=output, seed=1)
+    X = rng.normal(size=(301, 5)).astype(np.float32)
+    got = net.predict(X)
+    split_everything.FORCE = False
+    assert np.array_equal(got, net.predict(X))
+
+
+def test_for_rows_covers_every_row_once_and_reraises(split_everything):
+    seen = np.zeros(1001, int)
+
+    def mark(lo, hi):
+        seen[lo:hi] += 1
+
+    split_everything.for_rows(mark, 1001, 10**6)
+    assert (seen == 1).all()
+
+    def boom(lo, hi):
+        if lo > 0:
+            raise ValueError("block failed")
+
+    with pytest.raises(ValueError, match="block failed"):
+        split_everything.for_rows(boom, 1001, 10**6)
+
+
+def test_for_rows_workers_see_the_callers_errstate(split_everything):
+    """A worker thread runs in the caller's context: np.errstate(over="raise") reaches it."""
+    import threading
+    import time
+
+    caller = threading.get_ident()
+    x = np.empty(4000, np.float32)
+    workers = set()
+
+    def overflow_off_the_caller(lo, hi):
+        if threading.get_ident() != caller:  # only a worker's blocks overflow
+            workers.add(threading.get_ident())
+            x[lo:hi] *= 10
+        else:
+            time.sleep(0.001)  # leave blocks for a worker to take
+
+    for _ in range(200):  # until a worker has taken a block (the caller may take them all)
+        x.fill(3e38)
+        workers.clear()
+        try:
+            with np.errstate(over="raise"):
+                split_everything.for_rows(overflow_off_the_caller, x.size, x.size)
+            raised = False
+        except FloatingPointError:
+            raised = True
+        if workers:
+            assert raised
+            break
+    assert workers
+
+
+def test_for_rows_chooses_by_time_without_changing_results(monkeypatch):
+    """Left to itself (FORCE None) a call site times both ways and keeps the faster; every call
+    still covers each row exactly once."""
+    from backprop.fast import parallel as _par
+
+    monkeypatch.setattr(_par, "FORCE", None)
+    monkeypatch.setattr(_par, "threads", lambda: 2)
+    monkeypatch.setattr(_par, "_stats", {})
+    x = np.zeros((500, 300))
+
+    def inc(lo, hi):
+        x[lo:hi] += 1.0
+
+    for _ in range(100):
+        _par.for_rows(inc, 500, x.size)
+    assert (x == 100).all()
+    (site,) = _par._stats.values()
+    assert site.calls == 100 and all(site.times)  # both ways were timed
+
+
+def test_adam_update_is_bitwise_the_plain_formula(split_everything):
+    """The blocked Adam step against its formula written out in whole-array NumPy (scikit-learn's form)."""
+    from backprop.train.optimizers import Adam
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        p = rng.normal(size=(61, 23)).astype(dtype)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        opt = Adam(lr=0.01)
+        q = p.copy()
+        for _ in range(4):
+            g = rng.normal(size=p.shape).astype(dtype)
+            opt.begin_step()
+            b1, b2, t = opt.beta_1, opt.beta_2, opt.t
+            m = b1 * m + (1 - b1) * g
+            gg = g * g
+            gg *= 1 - b2
+            v = b2 * v + gg
+            lr_t = opt.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+            denom = np.sqrt(v)
+            denom += opt.epsilon
+            step = m / denom
+            step *= lr_t
+            q = q - step
+            opt.update(("w", 0), p, g.copy())
+        assert np.array_equal(p, q)
+
+
+def test_blas_calls_reuse_arguments_only_for_the_same_arrays():
+    """The prepared arguments of a fused call belong to the very arrays passed: a new array at the
+    same id, or another shape, gets its own."""
+    if not _blas.available:  # another platform: the engine never calls them
+        assert not _blas.usable(np.ones((2, 2)))
+        return
+    rng = np.random.default_rng(1)
+    for m in (3, 5, 3):
+        a, d = rng.normal(size=(m, 4)), rng.normal(size=(m, 2))
+        W = rng.normal(size=(4, 2))
+        want = W - a.T @ d
+        _blas.gemm_update(a, d, W)
+        np.testing.assert_allclose(W, want, rtol=1e-13, atol=1e-13)
+        want = W - np.outer(a[0], d[0])
+        _blas.ger_update(a[0], d[0], W)
+        np.testing.assert_allclose(W, want, rtol=1e-13, atol=1e-13)

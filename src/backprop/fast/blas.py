@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -44,8 +45,9 @@ def _numpy_openblas():
             paths = {line.split(None, 5)[-1].strip() for line in f if "openblas" in line.lower()}
     except OSError:
         return None
+    names = ("libscipy_openblas", "libopenblas")
     mine = sorted(p for p in paths if os.path.basename(os.path.dirname(p)) in ("numpy.libs", ".libs")
-                  and p.startswith(np_root) and os.path.basename(p).startswith(("libscipy_openblas", "libopenblas")))
+                  and p.startswith(np_root) and os.path.basename(p).startswith(names))
     return mine[0] if len(mine) == 1 else None
 
 
@@ -82,16 +84,55 @@ def _bind(lib):
 
 def gemm_update(a, d, W):
     """W <- W - a^T d for C-contiguous a (m, n_in), d (m, n_out), W (n_in, n_out) of one dtype."""
-    m, n_in = a.shape
-    n_out = d.shape[1]
-    _gemm[W.dtype](_ROW_MAJOR, _TRANS, _NO_TRANS, n_in, n_out, m, -1.0, a.ctypes.data, n_in,
-                   d.ctypes.data, n_out, 1.0, W.ctypes.data, n_out)
+    fn, args = _prepared(_gemm, _gemm_args, a, d, W)
+    fn(*args)
 
 
 def ger_update(a, d, W):
     """W <- W - a d^T for one sample: a (n_in,), d (n_out,) contiguous, W (n_in, n_out)."""
+    fn, args = _prepared(_ger, _ger_args, a, d, W)
+    fn(*args)
+
+
+def _gemm_args(real, a, d, W):
+    m, n_in = a.shape
+    n_out = d.shape[1]
+    i = _int
+    return (_E(_ROW_MAJOR), _E(_TRANS), _E(_NO_TRANS), i(n_in), i(n_out), i(m), real(-1.0),
+            _ptr(a), i(n_in), _ptr(d), i(n_out), real(1.0), _ptr(W), i(n_out))
+
+
+def _ger_args(real, a, d, W):
     n_in, n_out = W.shape
-    _ger[W.dtype](_ROW_MAJOR, n_in, n_out, -1.0, a.ctypes.data, 1, d.ctypes.data, 1, W.ctypes.data, n_out)
+    i = _int
+    return (_E(_ROW_MAJOR), i(n_in), i(n_out), real(-1.0), _ptr(a), i(1), _ptr(d), i(1), _ptr(W), i(n_out))
+
+
+def _ptr(x):
+    return ctypes.c_void_p(x.ctypes.data)
+
+
+#: The converted arguments of recent calls, by the arrays' ids: the training loop passes the same
+#: buffers every step, and building the 10-14 ctypes arguments (``x.ctypes.data`` alone is
+#: microseconds) cost more than a small product itself. Weak references: no array kept alive.
+_calls: dict = {}
+_E = ctypes.c_int
+_REAL = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+
+
+def _prepared(table, build, a, d, W):
+    key = (id(table), id(a), id(d), id(W))
+    hit = _calls.get(key)
+    if hit is not None:
+        refs, shapes, fn, args = hit
+        if (refs[0]() is a and refs[1]() is d and refs[2]() is W
+                and shapes == (a.shape, d.shape, W.shape)):
+            return fn, args
+    if len(_calls) >= 64:
+        _calls.clear()
+    fn, args = table[W.dtype], build(_REAL[W.dtype], a, d, W)
+    _calls[key] = ((weakref.ref(a), weakref.ref(d), weakref.ref(W)), (a.shape, d.shape, W.shape), fn, args)
+    return fn, args
 
 
 def usable(*arrays):
@@ -99,7 +140,12 @@ def usable(*arrays):
     if not available:
         return False
     dt = arrays[0].dtype
-    return dt in _gemm and all(x.dtype == dt and x.flags.c_contiguous for x in arrays)
+    if dt not in _gemm:
+        return False
+    for x in arrays:  # a loop, not all(genexpr): this runs for every layer of every step
+        if x.dtype != dt or not x.flags.c_contiguous:
+            return False
+    return True
 
 
 def get_threads():

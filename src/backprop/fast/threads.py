@@ -26,7 +26,7 @@ def blas_threads(batch_size: int, n_weights: int | None = None) -> Iterator[None
     if many:
         yield
         return
-    if _blas.available:  # NumPy's OpenBLAS, set directly: microseconds instead of threadpoolctl's milliseconds
+    if _blas.available:  # NumPy's OpenBLAS, set directly: microseconds, not threadpoolctl's milliseconds
         n = _blas.get_threads()
         _blas.set_threads(1)
         try:

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from backprop.errors import InvalidInputError
+from backprop.fast import parallel as _par
 
 
 def _check_lr(lr):
@@ -177,19 +178,35 @@ class Adam(Optimizer):
     def update(self, key, param, grad):
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
-        b1, b2 = self.beta_1, self.beta_2
-        m *= b1
-        m += (1.0 - b1) * grad
-        np.multiply(grad, grad, out=grad)  # grad is scratch from here on
-        v *= b2
-        grad *= 1.0 - b2
-        v += grad
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
         lr_t = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
-        np.sqrt(v, out=grad)
-        grad += self.epsilon
-        np.divide(m, grad, out=grad)
-        grad *= lr_t
-        param -= grad
+        if not (all(x.flags.c_contiguous for x in (param, grad, m, v))
+                and param.dtype == grad.dtype == m.dtype == v.dtype):
+            _adam(param, grad, m, v, grad * (1.0 - b1), b1, b2, eps, lr_t)
+            return
+        P, G, M, V = param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1)
+        T = np.empty_like(P)  # (1 - b1) grad; transient as before, so peak memory is unchanged
+
+        def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
+            g = G[lo:hi]
+            _adam(P[lo:hi], g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1, out=T[lo:hi]), b1, b2, eps, lr_t)
+
+        _par.for_rows(rows, P.size, P.size)
+
+
+def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
+    """The Adam step on arrays of one shape, in place; ``c1_grad`` = (1 - b1) grad; grad is scratch."""
+    m *= b1
+    m += c1_grad
+    np.multiply(grad, grad, out=grad)
+    v *= b2
+    grad *= 1.0 - b2
+    v += grad
+    np.sqrt(v, out=grad)
+    grad += eps
+    np.divide(m, grad, out=grad)
+    grad *= lr_t
+    param -= grad
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam)}
