@@ -82,7 +82,10 @@ def _resume(state):
 def _check_loaded_network(net):
     if isinstance(net, BaseEstimator):  # a mutated estimator file that is still valid: it predicts
         X = np.ones((2, net.n_features_in_))
-        assert net.predict(X).shape[0] == 2
+        try:
+            assert net.predict(X).shape[0] == 2
+        except InvalidInputError as exc:  # finite but huge weights: the output overflows, said clearly
+            assert "not finite" in str(exc), exc
         return
     assert isinstance(net, backprop.Network)
     assert all(np.isfinite(p).all() for p in net.weights + net.biases)
