@@ -18,9 +18,13 @@ layer as one matrix product in each direction.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.core import activations as _act
 from backprop.core import losses as _losses
@@ -29,6 +33,7 @@ from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.fast import blas as _blas
 from backprop.fast import parallel as _par
 from backprop.io.container import save_arrays
+from backprop.train.history import History
 from backprop.train.trainer import fit as _fit
 
 #: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
@@ -56,7 +61,7 @@ class Trace:
     loss: float
 
     @property
-    def yhat(self):
+    def yhat(self) -> np.ndarray:
         return self.a[-1]
 
 
@@ -103,8 +108,8 @@ class Network:
         Biases start at zero.
     """
 
-    def __init__(self, sizes, hidden="sigmoid", output="sigmoid", *, seed=None, dtype="float32",
-                 init="auto"):
+    def __init__(self, sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid", output: str = "sigmoid",
+                 *, seed: int | None = None, dtype: str = "float32", init: str | Callable = "auto") -> None:
         self.sizes = check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
         if isinstance(hidden, (str, _act.Activation)):
@@ -165,29 +170,29 @@ class Network:
         return weights, biases
 
     @property
-    def hidden(self):
+    def hidden(self) -> list[str]:
         """Names of the hidden activations, one per hidden layer."""
         return [a.name for a in self.activations[:-1]]
 
     @property
-    def output(self):
+    def output(self) -> str:
         """Name of the output activation."""
         return self.activations[-1].name
 
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """Number of weight layers (the reference's two-layer example has 2)."""
         return len(self.sizes) - 1
 
     @property
-    def n_parameters(self):
+    def n_parameters(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     def __repr__(self):
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
 
-    def check_parameters(self):
+    def check_parameters(self) -> None:
         """Check that user-assigned ``weights``/``biases`` still have the right shapes and dtype.
 
         Arrays of another float dtype or layout are converted in place in the lists.
@@ -331,48 +336,52 @@ class Network:
                 d = d_prev
 
     # -- public API -----------------------------------------------------------------------------
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Forward pass of a batch; returns yhat (a new array)."""
         return self.predict(X)
 
-    def predict(self, X, *, chunk=4096):
+    def predict(self, X: ArrayLike, *, chunk: int = 4096) -> np.ndarray:
         """Return yhat = a^L for the rows of ``X`` (computed in chunks of ``chunk`` rows)."""
         self.check_parameters()  # user-assigned weights: a clear error, not a matmul ValueError
-        X = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        x = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
+        out = np.empty((x.shape[0], self.sizes[-1]), dtype=self.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported just below
-            for start in range(0, X.shape[0], chunk):
-                xb = X[start:start + chunk]
+            for start in range(0, x.shape[0], chunk):
+                xb = x[start:start + chunk]
                 out[start:start + chunk] = self._forward(xb, self._buffers_for(xb.shape[0]))
         if not np.isfinite(out).all():
-            raise InvalidInputError(_not_finite_message(self, X, out))
+            raise InvalidInputError(_not_finite_message(self, x, out))
         return out
 
-    def loss(self, X, Y, loss="mse"):
-        """The error E of the whole data set (a float)."""
+    def _checked_pass(self, X, Y, loss, backward=None):
+        """Check the inputs and run the forward pass -- and the backward pass when ``backward`` is
+        "mean" (eq. (3)) or "sum" (eq. (1) summed over the rows) -- in buffers of this size.
+
+        Returns (X as checked, the buffers, E, (grad_weights, grad_biases) or None)."""
         loss = self._check_loss(loss)
         self.check_parameters()
         X, Y = check_xy(X, Y, self)
         buf = self._buffers_for(X.shape[0])
+        # the mean times m is the sum: scale/m = 1 is then never applied
+        scale = {None: None, "mean": 1.0, "sum": float(X.shape[0])}[backward]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
             self._forward(X, buf)
-            return loss.value(Y, buf.a[-1], buf.h[-1])
+            value = loss.value(Y, buf.a[-1], buf.h[-1])
+            grads = None if scale is None else self._backward(X, Y, buf, loss, scale=scale, fold=False)
+        return X, buf, value, grads
 
-    def trace(self, X, Y, loss="mse"):
+    def loss(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> float:
+        """The error E of the whole data set (a float)."""
+        return self._checked_pass(X, Y, loss)[2]
+
+    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> Trace:
         """Forward and backward pass of one batch, returning every quantity of the reference.
 
         Nothing is updated. See :class:`Trace`.
         """
-        loss = self._check_loss(loss)
-        self.check_parameters()
-        X, Y = check_xy(X, Y, self)
-        buf = self._buffers_for(X.shape[0])
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
-            self._forward(X, buf)
-            value = loss.value(Y, buf.a[-1], buf.h[-1])
-            gW, gb = self._backward(X, Y, buf, loss, fold=False)
+        x, buf, value, (gW, gb) = self._checked_pass(X, Y, loss, backward="mean")
         return Trace(
-            x=X.copy(),
+            x=x.copy(),
             h=[h.copy() for h in buf.h],
             a=[a.copy() for a in buf.a],
             delta=[d.copy() for d in buf.delta],
@@ -381,25 +390,18 @@ class Network:
             loss=value,
         )
 
-    def gradient_sum(self, X, Y, loss="mse"):
+    def gradient_sum(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse"
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
         """Eq. (1) summed over the rows of ``X`` -- before eq. (3)'s 1/m -- and the summed loss.
 
         Returns ``(grad_weights_sum, grad_biases_sum, loss_sum)``; ``loss_sum / m`` is E of these
         rows. Sums over any split of a batch's rows add up to the whole batch's (up to float
         summation order): the gradient of a batch can be computed where its rows are.
         """
-        loss = self._check_loss(loss)
-        self.check_parameters()
-        X, Y = check_xy(X, Y, self)
-        m = X.shape[0]
-        buf = self._buffers_for(m)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
-            self._forward(X, buf)
-            value = loss.value(Y, buf.a[-1], buf.h[-1])
-            gW, gb = self._backward(X, Y, buf, loss, scale=float(m), fold=False)  # scale/m = 1: sums
-        return [g.copy() for g in gW], [g.copy() for g in gb], value * m
+        x, buf, value, (gW, gb) = self._checked_pass(X, Y, loss, backward="sum")
+        return [g.copy() for g in gW], [g.copy() for g in gb], value * x.shape[0]
 
-    def fit(self, X, Y, **kwargs):
+    def fit(self, X: ArrayLike, Y: ArrayLike, **kwargs: Any) -> History:
         """Train by backpropagation; see :func:`backprop.train.trainer.fit` for the arguments.
 
         Returns a :class:`backprop.train.trainer.History`.
@@ -411,7 +413,7 @@ class Network:
         loss.check_output(self.output)
         return loss
 
-    def copy(self):
+    def copy(self) -> Network:
         """A deep copy (parameters copied, buffers not shared)."""
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__)
@@ -442,7 +444,7 @@ class Network:
             state[f"weights.{k}"], state[f"biases.{k}"] = w, b
         return state
 
-    def load_state_dict(self, state) -> None:
+    def load_state_dict(self, state: Mapping[str, ArrayLike]) -> None:
         """Set the parameters from ``state`` (as :meth:`state_dict` names them; copied, cast to dtype)."""
         shapes = self.state_shapes(self.sizes)
         missing = sorted(set(shapes) - set(state))
@@ -472,7 +474,7 @@ class Network:
         return cls(config["sizes"], hidden=config["hidden"] or "sigmoid", output=config["output"],
                    seed=config.get("seed"), dtype=config["dtype"], init=init)
 
-    def save(self, path, **metadata):
+    def save(self, path: str | os.PathLike, **metadata: Any) -> str | os.PathLike:
         """Save as safetensors + JSON metadata (atomic write); ``backprop.load`` reads it back.
 
         ``metadata`` (JSON-able values: loss, task, classes, feature_names, standardize, dataset,
