@@ -136,9 +136,7 @@ class Trainer:
     # -- checkpoint state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """All that changes during training, as JSON-able ``meta`` and NumPy ``arrays``."""
-        arrays = {}
-        for k, (w, b) in enumerate(zip(self.net.weights, self.net.biases)):
-            arrays[f"weights.{k}"], arrays[f"biases.{k}"] = w, b
+        arrays = dict(self.net.state_dict())
         opt = self.optimizer.state_dict()
         for slot, d in opt.pop("state").items():
             for key, arr in d.items():
@@ -163,9 +161,7 @@ class Trainer:
         check_state(state, self)  # a wrong or foreign state: a clear error, nothing changed
         self.__dict__.pop("_snapshot", None)
         meta, arrays = state["meta"], state["arrays"]
-        for k in range(self.net.n_layers):
-            self.net.weights[k] = np.array(arrays[f"weights.{k}"], dtype=self.net.dtype)
-            self.net.biases[k] = np.array(arrays[f"biases.{k}"], dtype=self.net.dtype)
+        self.net.load_state_dict(arrays)
         opt = dict(meta["optimizer"])
         opt["state"] = {}
         for name, arr in arrays.items():
