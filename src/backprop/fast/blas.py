@@ -89,7 +89,8 @@ def gemm_update(a, d, W):
 
 
 def ger_update(a, d, W):
-    """W <- W - a d^T for one sample: a (n_in,), d (n_out,) contiguous, W (n_in, n_out)."""
+    """W <- W - a d^T for one sample: a (n_in,) or (1, n_in), d (n_out,) or (1, n_out), contiguous,
+    W (n_in, n_out)."""
     fn, args = _prepared(_ger, _ger_args, a, d, W)
     fn(*args)
 

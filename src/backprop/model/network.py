@@ -325,7 +325,7 @@ class Network:
             if not (W.flags.writeable and _blas.usable(a_prev, d, W)):
                 W -= a_prev.T @ d  # an unusual array (user-assigned): plain NumPy
             elif m == 1:
-                _blas.ger_update(a_prev.reshape(-1), d.reshape(-1), W)
+                _blas.ger_update(a_prev, d, W)  # the (1, n) rows themselves: the same buffers every step
             else:
                 _blas.gemm_update(a_prev, d, W)
             if m == 1:
