@@ -1,4 +1,4 @@
-"""Benchmarks of backprop against PyTorch, scikit-learn and the GEMM-only ceiling (``python -m bench``).
+"""Benchmarks of backprop against PyTorch, scikit-learn, plain Python and the GEMM-only ceiling.
 
-Not part of the library or its test suite; see ``bench/README.md``.
+``python -m bench`` (see ``bench/README.md``). Not part of the library or its test suite.
 """

@@ -71,14 +71,29 @@ def prepare_cache(folder):
     xor = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.uint8)
     np.save(folder / "xor_X.npy", xor)
     np.save(folder / "xor_y.npy", np.array([0, 1, 1, 0], dtype=np.int64))
+    Xs, ys = synthetic_classes()
+    np.save(folder / "synthetic_X.npy", Xs)
+    np.save(folder / "synthetic_y.npy", ys)
     return source
 
 
+def synthetic_classes(m=20000, n_features=100, n_classes=10, seed=0):
+    """The estimator workloads' data: m rows, float32 features, classes as overlapping Gaussian clouds."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_classes, n_features)) * 0.5
+    y = rng.integers(0, n_classes, m)
+    X = (centers[y] + rng.standard_normal((m, n_features))).astype(np.float32)
+    return X, y.astype(np.int64)
+
+
 def load_cached(folder, kind, dtype):
-    """(X, y) of a workload kind ("mnist" or "xor") from the cache, X scaled to [0, 1] in ``dtype``."""
+    """(X, y) of a workload's data ("mnist", "xor" or "synthetic") from the cache, in ``dtype``.
+
+    The images are scaled to [0, 1].
+    """
     folder = Path(folder)
-    if kind == "xor":
-        return np.load(folder / "xor_X.npy").astype(dtype), np.load(folder / "xor_y.npy")
+    if kind in ("xor", "synthetic"):
+        return np.load(folder / f"{kind}_X.npy").astype(dtype), np.load(folder / f"{kind}_y.npy")
     X = np.load(folder / "X_u8.npy")
     Xf = np.empty(X.shape, dtype=dtype)
     np.divide(X, 255.0, out=Xf, casting="unsafe")

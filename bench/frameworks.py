@@ -1,25 +1,30 @@
 """One trainer per framework, all doing the same job: ``run(n)`` trains on n samples and returns seconds.
 
 * ``backprop``: the library's public API, ``net.fit(X[:n], Y[:n], epochs=1, batch_size=B,
-  optimizer="sgd")`` -- validation, shuffling (a gather per batch), loss bookkeeping and the
+  optimizer=...)`` -- validation, shuffling (a gather per batch), loss bookkeeping and the
   per-epoch checks included. XOR: ``fit(X, Y, epochs=n/4, mode="online")``, 4 updates per epoch.
-* ``torch``: the leanest eager loop: ``torch.set_num_threads(2)``, tensors shuffled once
-  beforehand (outside the timing), a slice per step, ``zero_grad(set_to_none=True)``, forward,
-  ``loss.backward()``, ``SGD.step()``. No DataLoader.
+  Inference: ``net.predict(X)``.
+* ``torch``: a lean eager loop on 2 threads (``torch.set_num_threads(2)``) that gathers its
+  batches by index as backprop does: a fresh ``randperm`` per run (= epoch), then per step
+  ``index_select`` of the batch's rows, ``zero_grad(set_to_none=True)``, forward,
+  ``loss.backward()``, ``optimizer.step()``. No DataLoader. Adam: ``torch.optim.Adam`` in the
+  variant the workload names (fused by default, the fastest on CPU). XOR: the four samples tiled
+  and shuffled once beforehand, a slice per step (no per-epoch work at all). Inference: the
+  model under ``torch.no_grad()``, softmax included (``predict`` returns probabilities).
 * ``sklearn``: ``MLPClassifier(solver="sgd", momentum=0, alpha=0, learning_rate_init=lr,
   batch_size=B, shuffle=True)``; each run is one ``partial_fit`` over the n samples (one epoch,
-  scikit-learn's own shuffling and per-batch loss included).
-* ``gemm``: the GEMM-only ceiling: the same matrix products as one backpropagation step
-  (forward a^{k-1} W^k, weight gradients a^{k-1,T} delta^k, error terms delta^k W^{k,T} for
-  k > 1) with ``np.matmul(out=)`` into preallocated arrays and nothing else, on the better of 1
-  and 2 BLAS threads.
-
-XOR for torch and scikit-learn runs over the four samples tiled n/4 times and shuffled once, so
-the peers pay no per-epoch overhead while backprop does (its epochs are real epochs).
+  scikit-learn's own shuffling and per-batch loss included). XOR: tiled as for torch, with its
+  logistic output and log-loss (a classifier of scikit-learn has no squared error).
+* ``gemm``: the GEMM-only ceiling: the 8 matrix products of one backpropagation step of
+  784-256-128-10 (3 forward a^{k-1} W^k, 3 weight gradients a^{k-1,T} delta^k, 2 error terms
+  delta^k W^{k,T} for k > 1) with ``np.matmul(out=)`` into preallocated arrays and nothing else,
+  on the better of 1 and 2 BLAS threads.
+* ``python`` (XOR) and the estimator comparison: :mod:`bench.peers`.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -37,6 +42,8 @@ class Base:
         self.wl, self.X, self.y = wl, X, y
         self.dtype = np.dtype(wl.dtype)
         self.max_samples = XOR_MAX if wl.data == "xor" else X.shape[0]
+        if wl.kind == "predict":  # a run predicts the same fixed_n rows n / fixed_n times
+            self.max_samples = 1000 * wl.fixed_n
         self.runs = 0
 
     def info(self):
@@ -62,13 +69,19 @@ class Backprop(Base):
     def run(self, n):
         wl = self.wl
         self.runs += 1
+        if wl.kind == "predict":
+            X, net = self.X[:wl.fixed_n], self.net
+            t = time.perf_counter()
+            for _ in range(max(1, n // wl.fixed_n)):
+                net.predict(X)
+            return time.perf_counter() - t
         t = time.perf_counter()
         if wl.data == "xor":
             self.net.fit(self.X, self.Y, epochs=max(1, n // 4), mode="online", lr=wl.lr, loss=wl.loss,
-                         optimizer="sgd", seed=self.runs)
+                         optimizer=wl.optimizer, seed=self.runs)
         else:
             self.net.fit(self.X[:n], self.Y[:n], epochs=1, batch_size=wl.batch, lr=wl.lr, loss=wl.loss,
-                         optimizer="sgd", seed=self.runs)
+                         optimizer=wl.optimizer, seed=self.runs)
         return time.perf_counter() - t
 
     def info(self):
@@ -84,17 +97,16 @@ class Torch(Base):
 
         torch.set_num_threads(2)
         self.torch = torch
-        rng = np.random.default_rng(1)
         if wl.data == "xor":
-            idx = rng.integers(0, 4, self.max_samples)
-        else:
-            idx = rng.permutation(X.shape[0])
-        # shuffled once, here, outside every timing: the lean loop only slices
-        self.Xt = torch.from_numpy(np.ascontiguousarray(X[idx]))
+            # tiled and shuffled once, here, outside every timing: the XOR loop only slices
+            idx = np.random.default_rng(1).integers(0, 4, self.max_samples)
+            X, y = np.ascontiguousarray(X[idx]), y[idx]
+        self.Xt = torch.from_numpy(np.ascontiguousarray(X))
         if wl.output == "softmax":
-            self.yt = torch.from_numpy(y[idx].astype(np.int64))
+            self.yt = torch.from_numpy(y.astype(np.int64))
         else:
-            self.yt = torch.from_numpy(y[idx].astype(self.dtype).reshape(-1, 1))
+            self.yt = torch.from_numpy(y.astype(self.dtype).reshape(-1, 1))
+        self.adam_variant = None
 
     def build(self, seed=0):
         torch, wl = self.torch, self.wl
@@ -105,29 +117,69 @@ class Torch(Base):
             layers.append(torch.nn.Linear(i, o))
             if k < len(wl.sizes) - 2:
                 layers.append(act())
-        # the output activation lives in the loss (log-softmax / log-sigmoid fused with it)
+        if wl.loss == "mse":  # XOR: sigmoid output and the squared error, as the reference
+            layers.append(torch.nn.Sigmoid())
+            self.lossf = torch.nn.MSELoss()
+        else:  # the output activation lives in the loss (log-softmax fused with it)
+            self.lossf = torch.nn.CrossEntropyLoss()
         self.model = torch.nn.Sequential(*layers).to(getattr(torch, wl.dtype))
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=wl.lr)
-        self.lossf = (torch.nn.CrossEntropyLoss() if wl.output == "softmax"
-                      else torch.nn.BCEWithLogitsLoss())
+        params = self.model.parameters()
+        if wl.optimizer == "adam":
+            self.opt = self._adam(params)
+        else:
+            self.opt = torch.optim.SGD(params, lr=wl.lr)
+
+    def _adam(self, params):
+        """torch.optim.Adam in the workload's variant (falls back to foreach where fused is missing)."""
+        Adam, lr, params = self.torch.optim.Adam, self.wl.lr, list(params)
+        variant = self.wl.torch_adam
+        if variant == "fused":
+            try:
+                opt = Adam(params, lr=lr, fused=True)
+                self.adam_variant = "fused"
+                return opt
+            except (RuntimeError, TypeError, ValueError):
+                variant = "foreach"
+        self.adam_variant = variant
+        return Adam(params, lr=lr, foreach=variant == "foreach")
 
     def run(self, n):
-        model, opt, lossf, B = self.model, self.opt, self.lossf, self.wl.batch
+        torch, model, opt, lossf, B = self.torch, self.model, self.opt, self.lossf, self.wl.batch
         Xt, yt = self.Xt, self.yt
         self.runs += 1
+        if self.wl.kind == "predict":
+            X = Xt[:self.wl.fixed_n]
+            t = time.perf_counter()
+            with torch.no_grad():
+                for _ in range(max(1, n // self.wl.fixed_n)):
+                    torch.softmax(model(X), dim=1).numpy()
+            return time.perf_counter() - t
+        if self.wl.data == "xor":
+            t = time.perf_counter()
+            for s in range(0, n, B):
+                opt.zero_grad(set_to_none=True)
+                loss = lossf(model(Xt[s:s + B]), yt[s:s + B])
+                loss.backward()
+                opt.step()
+            return time.perf_counter() - t
         t = time.perf_counter()
+        perm = torch.randperm(n)  # one epoch over the first n rows, gathered by index
         for s in range(0, n, B):
+            idx = perm[s:s + B]
             opt.zero_grad(set_to_none=True)
-            loss = lossf(model(Xt[s:s + B]), yt[s:s + B])
+            loss = lossf(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
             loss.backward()
             opt.step()
         return time.perf_counter() - t
 
     def info(self):
         torch = self.torch
-        return {"version": torch.__version__, "threads": torch.get_num_threads(),
-                "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
-                "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()}
+        out = {"version": torch.__version__, "threads": torch.get_num_threads(),
+               "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+               "mkl": torch.backends.mkl.is_available(), "mkldnn": torch.backends.mkldnn.is_available()}
+        if self.adam_variant:
+            out["adam"] = self.adam_variant
+        return out
 
 
 class Sklearn(Base):
@@ -183,7 +235,7 @@ class Gemm(Base):
         rng = np.random.default_rng(seed)
         wl, m, dt = self.wl, self.wl.batch, self.dtype
         s = wl.sizes
-        self.W = [rng.standard_normal((i, o)).astype(dt) * 0.05 for i, o in zip(s[:-1], s[1:])]
+        self.W = [rng.standard_normal((i, o)).astype(dt) * 0.05 for i, o in itertools.pairwise(s)]
         self.a = [rng.random((m, n)).astype(dt) for n in s]  # a[0] is the input batch
         self.d = [rng.standard_normal((m, n)).astype(dt) for n in s[1:]]
         self.gW = [np.empty_like(w) for w in self.W]
@@ -232,3 +284,14 @@ class Gemm(Base):
 
 
 FRAMEWORKS = {cls.name: cls for cls in (Backprop, Torch, Sklearn, Gemm)}
+
+
+def make(name, wl, X, y):
+    """The trainer of framework ``name`` for workload ``wl`` (the estimator jobs have their own)."""
+    from . import peers
+
+    if wl.kind == "estimator":
+        return peers.ESTIMATORS[name](wl, X, y)
+    if name == "python":
+        return peers.PythonLoop(wl, X, y)
+    return FRAMEWORKS[name](wl, X, y)

@@ -2,7 +2,10 @@
 
 Started by the parent (``python -m bench.worker FRAMEWORK WORKLOAD_JSON CACHE_DIR``); it answers one
 JSON line per command read from stdin. Only the framework under test is imported, so no second
-BLAS or OpenMP pool ever runs in the same process.
+framework's BLAS or OpenMP pool runs in the same process (backprop's MLPClassifier brings
+scikit-learn and SciPy's OpenBLAS with it: that is part of what it costs). The parent starts it
+with :func:`measured_env`: without the OpenBLAS kernel overrides. With its calibration reply it
+reports the thread pools it has loaded (:func:`threadpools`: library, kernel, threads).
 
 Memory, measured first, in the fresh process:
 1. imports, data loading (identical bytes for every framework), and a throw-away model trained
@@ -21,12 +24,43 @@ from __future__ import annotations
 import ctypes
 import gc
 import json
+import os
 import resource
 import sys
 
 from .data import load_cached
-from .frameworks import FRAMEWORKS
+from .frameworks import make
 from .workloads import Workload
+
+#: removed from the environment of the measured processes only (never in tests, CI or the library):
+#: some machines set them as a guard for old OpenBLAS builds, and they pin NumPy's OpenBLAS to its
+#: AVX2 Haswell kernel on CPUs whose own kernel (SkylakeX, AVX-512) is ~1.8x faster
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: thread settings reported with every process
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", *BLAS_OVERRIDES)
+
+
+def measured_env():
+    """The environment of a measured subprocess: ours without the OpenBLAS kernel overrides."""
+    env = dict(os.environ)
+    for var in BLAS_OVERRIDES:
+        env.pop(var, None)
+    return env
+
+
+def threadpools():
+    """The BLAS/OpenMP pools this process has loaded, as threadpoolctl sees them (kernel, threads)."""
+    seen = {"env": {v: os.environ[v] for v in THREAD_VARS if v in os.environ}}
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        seen["pools"] = None
+        return seen
+    seen["pools"] = [{"user_api": p.get("user_api"), "internal_api": p.get("internal_api"),
+                      "version": p.get("version"), "architecture": p.get("architecture"),
+                      "threading_layer": p.get("threading_layer"), "num_threads": p.get("num_threads"),
+                      "library": os.path.basename(p.get("filepath", ""))} for p in threadpool_info()]
+    return seen
 
 
 def _status_kb(field):
@@ -81,7 +115,7 @@ def main(argv):
     fw_name, wl_json, cache = argv
     wl = Workload.from_dict(json.loads(wl_json))
     X, y = load_cached(cache, wl.data, wl.dtype)
-    fw = FRAMEWORKS[fw_name](wl, X, y)
+    fw = make(fw_name, wl, X, y)
     out = sys.stdout
 
     def reply(obj):
@@ -111,7 +145,15 @@ def main(argv):
 
     for line in sys.stdin:
         cmd = json.loads(line)
-        if cmd["cmd"] == "calibrate":
+        if cmd["cmd"] == "calibrate" and wl.fixed_n and wl.kind != "predict":
+            # a fixed job (one Adam epoch, one estimator fit): its size is the workload's
+            fw.n = wl.fixed_n * (wl.epochs if wl.kind == "estimator" else 1)
+            if fw_name == "gemm":
+                fw.calibrate(wl.batch)
+            if wl.kind != "estimator" or fw_name == "gemm":  # the memory job was a whole fit already
+                fw.run(fw.n)
+            reply({"n": fw.n, "rate_estimate": None, "info": fw.info(), "threadpools": threadpools()})
+        elif cmd["cmd"] == "calibrate":
             # warm-up, then size one measurement to take about target_s seconds
             B = wl.batch
             n0 = min(fw.max_samples, max(B * 4, 64 if wl.data == "xor" else B * 4))
@@ -125,7 +167,7 @@ def main(argv):
             n = max(unit, min(fw.max_samples, n) // unit * unit)
             fw.n = n
             fw.run(n)  # a full-size warm-up run
-            reply({"n": n, "rate_estimate": rate, "info": fw.info()})
+            reply({"n": n, "rate_estimate": rate, "info": fw.info(), "threadpools": threadpools()})
         elif cmd["cmd"] == "run":
             c0 = cpu_seconds()
             dt = fw.run(fw.n)

@@ -1,8 +1,18 @@
-"""The benchmark's workloads: one network, data set, batch size, optimizer and dtype each.
+"""The benchmark's workloads: one network, data set, batch size, optimizer, dtype and job each.
 
-Every framework trains exactly this: plain SGD (no momentum, no weight decay) with learning rate
-``lr``, the same layer sizes and activations, the same loss (softmax + cross-entropy for the
-classifiers, sigmoid + binary cross-entropy for XOR), the same batch size and dtype.
+Every framework of a workload does exactly this job: the same layer sizes and activations, the
+same loss (softmax + cross-entropy for the classifiers; sigmoid + the reference's squared error
+for XOR), the same optimizer and learning rate (plain SGD, no momentum or weight decay, unless
+``optimizer`` says otherwise), the same batch size and dtype.
+
+Kinds of job (``kind``):
+
+* ``train``: ``run(n)`` trains one epoch over n samples (XOR: n/4 epochs of the 4 samples);
+  n is sized by the worker so a run takes about ``--target`` seconds, unless ``fixed_n`` fixes it
+  (the Adam workload: one whole epoch of 60,000 rows).
+* ``predict``: ``run(n)`` computes the outputs of ``fixed_n`` rows, n / fixed_n times.
+* ``estimator``: ``run(n)`` is one ``MLPClassifier.fit`` (``epochs`` epochs over ``fixed_n``
+  rows of the synthetic data set), backprop's estimator against scikit-learn's.
 """
 
 from __future__ import annotations
@@ -20,9 +30,19 @@ class Workload:
     batch: int
     dtype: str
     lr: float
-    data: str  # "mnist" (Fashion-MNIST images) or "xor"
+    data: str  # "mnist" (Fashion-MNIST images), "xor" or "synthetic" (20,000 x 100, 10 classes)
     #: samples of the memory job (one epoch over this many samples, the same for every framework)
     memory_samples: int
+    #: frameworks that take part (those installed; see bench.frameworks)
+    frameworks: tuple = ("backprop", "torch", "sklearn", "gemm")
+    kind: str = "train"  # "train", "predict" or "estimator"
+    optimizer: str = "sgd"  # "sgd" (plain) or "adam" (beta_1 0.9, beta_2 0.999, epsilon 1e-8)
+    #: samples of every run (0: sized to about --target seconds by the worker)
+    fixed_n: int = 0
+    #: epochs of one estimator fit
+    epochs: int = 1
+    #: PyTorch's Adam implementation: "fused", "foreach" or "for-loop"
+    torch_adam: str = "fused"
 
     @property
     def label(self):
@@ -38,6 +58,7 @@ class Workload:
     def from_dict(cls, d):
         d = dict(d)
         d["sizes"] = tuple(d["sizes"])
+        d["frameworks"] = tuple(d.get("frameworks", cls.frameworks))
         return cls(**d)
 
 
@@ -47,18 +68,45 @@ def _mlp(batch, dtype):
                     memory_samples=min(60000, 200 * batch))
 
 
+def _estimator(batch, epochs, rows=20000):
+    return Workload(name=f"sklearn-fit-b{batch}", sizes=(100, 256, 128, 10), hidden="relu", output="softmax",
+                    loss="log_loss", batch=batch, dtype="float32", lr=1e-3, data="synthetic",
+                    memory_samples=rows, frameworks=("backprop", "sklearn"), kind="estimator",
+                    optimizer="adam", fixed_n=rows, epochs=epochs)
+
+
+#: the reference's 2-4-1 example, online, with its squared error (eqs. (6)-(18))
 XOR = Workload(name="xor-online", sizes=(2, 4, 1), hidden="sigmoid", output="sigmoid",
-               loss="binary_cross_entropy", batch=1, dtype="float32", lr=0.5, data="xor",
-               memory_samples=4000)
+               loss="mse", batch=1, dtype="float32", lr=0.5, data="xor", memory_samples=4000,
+               frameworks=("backprop", "python", "torch", "sklearn"))
 DEEP = Workload(name="deep-b64", sizes=(784,) + (64,) * 10 + (10,), hidden="relu", output="softmax",
                 loss="cross_entropy", batch=64, dtype="float32", lr=0.01, data="mnist",
                 memory_samples=12800)
 WIDE = Workload(name="wide-b256", sizes=(784, 2048, 10), hidden="relu", output="softmax",
                 loss="cross_entropy", batch=256, dtype="float32", lr=0.01, data="mnist",
                 memory_samples=51200)
+ADAM = Workload(name="adam-b1024", sizes=(784, 512, 256, 10), hidden="relu", output="softmax",
+                loss="cross_entropy", batch=1024, dtype="float32", lr=1e-3, data="mnist",
+                memory_samples=60000, frameworks=("backprop", "torch"), optimizer="adam", fixed_n=60000)
+PREDICT = Workload(name="predict-10k", sizes=(784, 256, 128, 10), hidden="relu", output="softmax",
+                   loss="cross_entropy", batch=10000, dtype="float32", lr=0.01, data="mnist",
+                   memory_samples=10000, frameworks=("backprop", "torch"), kind="predict", fixed_n=10000)
 
-FULL = ([_mlp(b, "float32") for b in (1, 32, 256, 1000)] + [_mlp(b, "float64") for b in (1, 32, 256, 1000)]
-        + [XOR, DEEP, WIDE])
-QUICK = [_mlp(b, "float32") for b in (1, 32, 256, 1000)] + [XOR]
+#: scikit-learn's batch_size="auto" is min(200, n_samples): 200 for these 20,000 rows
+ESTIMATOR_BATCHES = (32, 200, 256, 1000)
 
-BY_NAME = {w.name: w for w in FULL}
+FULL = ([_mlp(b, "float32") for b in (1, 32, 256, 1000)] + [XOR, ADAM, PREDICT]
+        + [_estimator(b, epochs=3) for b in ESTIMATOR_BATCHES]
+        + [_mlp(b, "float64") for b in (1, 32, 256, 1000)] + [DEEP, WIDE])
+
+#: everything small (smoke test): fewer rows per fixed job, one estimator epoch, no scikit-learn SGD
+#: loop (not a target; its process and warm-up cost the most time)
+QUICK = ([dataclasses.replace(_mlp(b, "float32"), frameworks=("backprop", "torch", "gemm"))
+          for b in (1, 32, 256, 1000)]
+         + [dataclasses.replace(XOR, frameworks=("backprop", "python", "torch"))]
+         + [dataclasses.replace(ADAM, name="adam-b1024-quick", fixed_n=15360, memory_samples=15360), PREDICT]
+         + [dataclasses.replace(_estimator(b, epochs=1, rows=5000), name=f"sklearn-fit-b{b}-quick")
+            for b in ESTIMATOR_BATCHES])
+
+#: by name; where a quick workload shares its name with a full one, --only runs the full one
+BY_NAME = {w.name: w for w in QUICK + FULL}

@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from backprop.data.datasets import find_classes
 from backprop.errors import BackpropError, InvalidInputError, InvalidTypeError
 
 from .shard import BlockSpec
@@ -128,8 +129,6 @@ def _frame_blocks(net, spec, X, Y, *, target, classes):
     _check_numeric(X, features)
     if net.sizes[-1] > 1:
         if classes is None:
-            from backprop.data.datasets import find_classes
-
             # the distinct labels: a small result computed on the workers
             classes = find_classes(np.asarray(_compute(X[name].unique().compute)))
         classes = tuple(classes)

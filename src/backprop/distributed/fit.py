@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from backprop.errors import InvalidInputError
+from backprop.train.checkpoint import save_checkpoint
+from backprop.train.trainer import Trainer
 
 from .data import is_dask
 from .errors import NEEDS_DASK, DistributedError
@@ -37,8 +39,6 @@ def fit(net, X, Y=None, *, client=None, target=None, classes=None, checkpoint=No
     Raises :class:`DistributedError` when the cluster cannot go on; the network keeps the weights of
     the last completed update.
     """
-    from backprop.train.trainer import Trainer
-
     trainer = Trainer(net, **fit_kwargs)
     return train(trainer, X, Y, client=client, target=target, classes=classes, checkpoint=checkpoint,
                  worker_timeout=worker_timeout)
@@ -87,8 +87,6 @@ def active_client(client=None):
 
 
 def _save(path, trainer, extra):
-    from backprop.train.checkpoint import save_checkpoint
-
     save_checkpoint(path, trainer, extra)
 
 

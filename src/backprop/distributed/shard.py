@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from backprop.core.validation import check_xy
+from backprop.data.datasets import encode_labels
 from backprop.errors import InvalidInputError
 
 #: rows gathered per call of the network's gradient sum: bounds the worker's scratch memory
@@ -64,8 +65,6 @@ class _Shape:
 
 
 def _split_frame(frame, spec):
-    from backprop.data.datasets import encode_labels
-
     X = frame[list(spec.columns)].to_numpy()
     y = frame[spec.target].to_numpy()
     if spec.classes is not None:

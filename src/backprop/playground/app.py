@@ -24,12 +24,15 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from backprop.core.activations import HIDDEN_ACTIVATIONS
+from backprop.core.losses import LOSSES
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
 from backprop.playground import config as _config
 from backprop.playground import export as _export
 from backprop.playground import panels as _panels
 from backprop.playground.security import Guard
 from backprop.playground.session import Session
+from backprop.train.optimizers import OPTIMIZERS
 
 MAX_UPLOAD = 5 * 1024 * 1024  # bytes of one uploaded CSV file
 MAX_UPLOADS = 8  # uploaded files kept (the oldest is dropped)
@@ -200,10 +203,6 @@ async def state(request):
 
 
 async def options(request):
-    from backprop.core.activations import HIDDEN_ACTIVATIONS
-    from backprop.core.losses import LOSSES
-    from backprop.train.optimizers import OPTIMIZERS
-
     pg = _pg(request)
     return JSONResponse({
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),

@@ -9,6 +9,7 @@ from backprop.data.datasets import CSV_SUFFIXES, CsvReader
 from backprop.errors import InvalidInputError
 from backprop.io.atomic import atomic_write_bytes
 from backprop.playground import config as _config
+from backprop.see.explain import explain
 
 MAX_ROWS = 50_000
 MEDIA = {"text": ("text/plain; charset=utf-8", "txt"), "markdown": ("text/markdown; charset=utf-8", "md"),
@@ -82,8 +83,6 @@ def explain_text(session, fmt: str, sample: int = 0) -> tuple[str, str, str]:
 
     Before any update: the first training row on the current weights. Returns (text, media type, suffix).
     """
-    from backprop.see.explain import explain
-
     if fmt not in MEDIA:
         raise InvalidInputError(f"unknown format {fmt!r}; choose one of: {', '.join(MEDIA)}")
     net, s = session.net, session.last
