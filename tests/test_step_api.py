@@ -147,3 +147,37 @@ def test_traced_steps_record_gradients_like_run():
     assert len(t.history.mean_abs_delta) == 2 and min(min(e) for e in t.history.mean_abs_delta) > 0
     assert_allclose(t.history.mean_abs_delta, h_ref.mean_abs_delta, rtol=1e-10)
     assert_allclose(t.history.grad_norm, h_ref.grad_norm, rtol=1e-10)
+
+
+class _Failing(_Split):
+    """A source whose workers are lost at one update (it raises there, like a cluster gone)."""
+
+    def __init__(self, *args, fail_at, **kw):
+        super().__init__(*args, **kw)
+        self.fail_at = fail_at
+
+    def gradient_sum(self, rows, weights, biases):
+        if self.calls + 1 == self.fail_at:
+            self.calls += 1
+            raise RuntimeError("the cluster lost its workers")
+        return super().gradient_sum(rows, weights, biases)
+
+
+@pytest.mark.parametrize("fail_at", [1, 4, 5, 7])  # 3 updates an epoch: 4 and 7 are an epoch's first
+def test_a_source_that_fails_leaves_a_state_that_resumes_exactly(fail_at):
+    """The state saved after a failed update -- also the first of an epoch, whose row order is
+    already drawn -- resumes to the weights of an uninterrupted run."""
+    net, X, Y = _setup(seed=6, m=11)
+    kw = dict(loss="mse", epochs=3, lr=0.05, batch_size=4, optimizer="adam", seed=2)
+    ref = net.copy()
+    backprop.Trainer(ref, **kw).run(X, Y)
+    t = backprop.Trainer(net, **kw)
+    with pytest.raises(RuntimeError, match="lost its workers"):
+        t.run_source(_Failing(net, X, Y, cut=5, fail_at=fail_at))
+    state = t.state_dict()
+    resumed = net.copy()
+    t2 = backprop.Trainer(resumed, **kw)
+    t2.load_state_dict(state)
+    t2.run(X, Y)
+    for a, b in zip(resumed.weights + resumed.biases, ref.weights + ref.biases):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)

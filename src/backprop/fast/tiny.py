@@ -331,9 +331,11 @@ class TinyTrainer:
         tr.epoch += done
         h.epochs = tr.epoch
         opt.epoch = tr.epoch
+        tr._rng_before_epoch = None
         if status and tr.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
             tr.rng.bit_generator.state = state0
             for _ in range(e + 1):
+                tr._rng_before_epoch = tr.rng.bit_generator.state
                 tr.perm = tr.rng.permutation(m)
         elif tr.shuffle:
             tr.perm = np.array(orders[-1])

@@ -151,7 +151,7 @@ class Trainer:
                 arrays[f"best.{k}"] = p
         meta = {
             "epoch": self.epoch, "pos": self.pos, "epoch_loss": self._epoch_loss,
-            "rng": self.rng.bit_generator.state, "optimizer": opt,
+            "rng": self._rng_state(), "optimizer": opt,
             "history": self.history.to_dict(), "best": best_meta, "bad_epochs": self.bad_epochs,
             "epoch_grad": self._epoch_grad,
         }
@@ -173,6 +173,7 @@ class Trainer:
         self.epoch, self.pos = int(meta["epoch"]), int(meta["pos"])
         self._epoch_loss = float(meta["epoch_loss"])
         self.rng.bit_generator.state = meta["rng"]
+        self._rng_before_epoch = None
         self.history = History.from_dict(meta["history"])
         self.bad_epochs = int(meta["bad_epochs"])
         self._epoch_grad = meta.get("epoch_grad")
@@ -316,6 +317,9 @@ class Trainer:
 
     def _begin_epoch(self):
         self.optimizer.epoch = self.epoch
+        # an epoch whose order is drawn but whose first update failed (a gradient source that lost
+        # its workers) is saved as not begun: the generator as before the draw
+        self._rng_before_epoch = self.rng.bit_generator.state
         self.perm = self.rules.epoch_order(self, self.m, self.perm)
         self._epoch_loss = 0.0
         self._take_snapshot()
@@ -456,8 +460,15 @@ class Trainer:
         else:
             self._snapshot = [p.copy() for p in params]
 
+    def _rng_state(self):
+        """The generator's state as a checkpoint keeps it: at the start of an epoch, before its draw."""
+        if self.pos == 0 and getattr(self, "_rng_before_epoch", None) is not None:
+            return self._rng_before_epoch
+        return self.rng.bit_generator.state
+
     def _end_epoch(self):
         net, h = self.net, self.history
+        self._rng_before_epoch = None
         if not all(np.isfinite(p).all() for p in net.weights + net.biases):
             self._diverged("a weight became non-finite", h.updates_per_epoch)
         self.epoch += 1
