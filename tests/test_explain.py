@@ -23,17 +23,9 @@ import pytest
 import backprop
 from backprop import explain
 from backprop.errors import InvalidInputError, InvalidTypeError
+from mdtools import md_rows, parse_num
 
 NUM = r"-?\d+(?:\.\d*)?(?:\\times 10\^\{-?\d+\})?"
-
-
-def parse_num(s):
-    """A printed number: ``-0.1234`` or ``1.234\\times 10^{-5}``."""
-    s = s.strip()
-    m = re.fullmatch(r"(-?\d+(?:\.\d*)?)(?:\\times 10\^\{(-?\d+)\})?", s)
-    assert m, f"not a number: {s!r}"
-    v = float(m.group(1))
-    return v * 10.0 ** int(m.group(2)) if m.group(2) else v
 
 
 def printed_close(printed_text, true, digits=4):
@@ -45,17 +37,6 @@ def printed_close(printed_text, true, digits=4):
     e = max(math.floor(math.log10(abs(p))), math.floor(math.log10(abs(true))))
     # half a unit of the last printed digit, plus float32 rounding of the engine's own update
     return abs(p - true) <= 0.5 * 10.0 ** (e - digits + 1) * 1.01 + 1e-6 * abs(true)
-
-
-def md_rows(md):
-    """(lhs, rel, parts) of every aligned row of the Markdown, in order."""
-    rows = []
-    for line in md.splitlines():
-        m = re.fullmatch(r"(.*?) &(=|\\leftarrow) (.*) \\\\", line)
-        if m:
-            rhs = re.sub(r" \\quad \\text\{.*\}$", "", m.group(3))
-            rows.append((m.group(1), m.group(2), rhs.split(" = ")))
-    return rows
 
 
 def values_by_lhs(md):

@@ -21,6 +21,7 @@ import pytest
 import backprop
 from backprop import explain
 from backprop.errors import InvalidInputError
+from mdtools import md_rows, parse_num
 
 NUM = r"-?\d+(?:\.\d*)?(?:\\times 10\^\{-?\d+\})?"
 
@@ -28,15 +29,6 @@ NUM = r"-?\d+(?:\.\d*)?(?:\\times 10\^\{-?\d+\})?"
 # ---------------------------------------------------------------------------------------------
 # reading the renderings back
 # ---------------------------------------------------------------------------------------------
-def parse_num(s):
-    """A printed number: ``-0.1234``, ``1.234\\times 10^{-5}`` (LaTeX) or ``1.234e-05`` (text)."""
-    s = s.strip().replace("\u2212", "-")
-    m = re.fullmatch(r"(-?\d+(?:\.\d*)?)(?:\\times 10\^\{(-?\d+)\}|e([-+]?\d+))?", s)
-    assert m, f"not a number: {s!r}"
-    exp = m.group(2) or m.group(3)
-    return float(m.group(1)) * 10.0 ** int(exp) if exp else float(m.group(1))
-
-
 def printed_close(printed_text, true, digits=4):
     """True when ``printed_text`` is ``true`` rounded to ``digits`` significant digits."""
     p, true = parse_num(printed_text), float(true)
@@ -46,17 +38,6 @@ def printed_close(printed_text, true, digits=4):
     # half a unit of the last printed digit (1 % slack for the decimal/binary conversion), plus
     # float64 rounding of the engine's sums, far below it
     return abs(p - true) <= 0.5 * 10.0 ** (e - digits + 1) * 1.01 + 1e-12 * abs(true)
-
-
-def md_rows(md):
-    """(lhs, rel, parts) of every aligned row of the Markdown, in order."""
-    rows = []
-    for line in md.splitlines():
-        m = re.fullmatch(r"(.*?) &(=|\\leftarrow) (.*) \\\\", line)
-        if m:
-            rhs = re.sub(r" \\quad \\text\{.*\}$", "", m.group(3))
-            rows.append((m.group(1), m.group(2), rhs.split(" = ")))
-    return rows
 
 
 def by_lhs(md):
