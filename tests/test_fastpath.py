@@ -134,15 +134,31 @@ def test_tiny_path_against_a_hand_written_loop(monkeypatch):
         np.testing.assert_allclose(got, np.array(want), rtol=1e-12, atol=1e-13)
 
 
+def _resumable(case, dtype, seed=7):
+    """A network of ``case`` and the 3-epoch online trainer the resume tests interrupt."""
+    net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=seed, dtype=dtype)
+    return net, Trainer(net, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+
+
+def _assert_resumes_to(t, fresh, X, Y, ref_net, ref):
+    """``t``'s state, loaded into a fresh network and trainer, runs on to ``ref``'s very bits."""
+    net2, t2 = fresh
+    t2.load_state_dict(t.state_dict())
+    h2 = t2.run(X, Y)
+    assert not h2.interrupted and h2.n_updates == ref.history.n_updates
+    for p, q in zip(net2.weights + net2.biases, ref_net.weights + ref_net.biases):
+        assert np.array_equal(p, q)
+    assert h2.loss == ref.history.loss
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tiny_path_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
     monkeypatch.setattr(_tiny, "ENABLED", True)
     case = CASES[2]
     X, Y = _data(case[0], case[2])
 
-    def make():
-        net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=7, dtype=dtype)
-        return net, Trainer(net, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+    def make(seed=7):
+        return _resumable(case, dtype, seed)
 
     ref_net, ref = make()
     ref.run(X, Y)
@@ -158,15 +174,7 @@ def test_tiny_path_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
     t.optimizer.begin_step = begin_step
     h = t.run(X, Y)
     assert h.interrupted and t.pos == 7 and t.epoch == 1
-    state = t.state_dict()
-    net2 = backprop.Network(case[0], hidden=case[1], output=case[2], seed=99, dtype=dtype)
-    t2 = Trainer(net2, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
-    t2.load_state_dict(state)
-    h2 = t2.run(X, Y)
-    assert not h2.interrupted and h2.n_updates == ref.history.n_updates
-    for p, q in zip(net2.weights + net2.biases, ref_net.weights + ref_net.biases):
-        assert np.array_equal(p, q)
-    assert h2.loss == ref.history.loss
+    _assert_resumes_to(t, make(seed=99), X, Y, ref_net, ref)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -201,9 +209,8 @@ def test_whole_epochs_in_one_call_interrupt_and_resume_gives_the_same_bits(monke
     case = CASES[0]
     X, Y = _data(case[0], case[2])
 
-    def make():
-        net = backprop.Network(case[0], hidden=case[1], output=case[2], seed=7, dtype=dtype)
-        return net, Trainer(net, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
+    def make(seed=7):
+        return _resumable(case, dtype, seed)
 
     ref_net, ref = make()
     ref.run(X, Y)
@@ -228,15 +235,7 @@ def test_whole_epochs_in_one_call_interrupt_and_resume_gives_the_same_bits(monke
     h = t.run(X, Y)
     assert h.interrupted and t.pos == 7 and t.epoch == 1 and h.n_updates == 31
     monkeypatch.setattr(_tiny.TinyTrainer, "__init__", real_init)
-    state = t.state_dict()
-    net2 = backprop.Network(case[0], hidden=case[1], output=case[2], seed=99, dtype=dtype)
-    t2 = Trainer(net2, loss=case[3], epochs=3, lr=0.1, mode="online", seed=3)
-    t2.load_state_dict(state)
-    h2 = t2.run(X, Y)
-    assert not h2.interrupted and h2.n_updates == ref.history.n_updates
-    for p, q in zip(net2.weights + net2.biases, ref_net.weights + ref_net.biases):
-        assert np.array_equal(p, q)
-    assert h2.loss == ref.history.loss
+    _assert_resumes_to(t, make(seed=99), X, Y, ref_net, ref)
 
 
 def test_tiny_path_divergence_is_reported_like_the_numpy_path(monkeypatch):
