@@ -121,32 +121,67 @@ def _write_frame(path, columns, names):
         w.writerows(zip(*columns))
 
 
-def test_the_readme_iris_command_trains_as_well_as_a_converged_linear_model(tmp_path, capsys, monkeypatch):
-    """`backprop train data.csv --target species --layers 32 --epochs 50` (the README's): with the
-    defaults sized to 135 training rows it ends near iris's own error rate. The oracle: scikit-learn's
-    logistic regression fitted to convergence on the same training rows, scored on the same 15
-    validation rows; one validation row is 6.7 %, so the network may miss at most one more row."""
-    monkeypatch.chdir(tmp_path)
+def _iris_csv():
     iris = load_iris()
     species = iris.target_names[iris.target]
     _write_frame("data.csv", [*iris.data.T, species], [*iris.feature_names, "species"])
-    status, out, err = run_cli(["train", "data.csv", "--target", "species", "--layers", "32", "--epochs",
-                                "50", "--json"], capsys)
-    assert status == 0, err
-    summary = json.loads(out)
-    assert summary["validation"]["n"] == 15 and summary["epochs"] == 50
-    classes = sorted(set(species))
-    idx = np.searchsorted(classes, species)
-    val = prepare.stratified_rows(idx, 15, np.random.default_rng(0))  # the run's own validation rows
+    return iris, np.searchsorted(sorted(set(species)), species)
+
+
+def _linear_oracle(iris, idx, seed):
+    """Validation and training accuracy of scikit-learn's logistic regression, fitted to convergence on
+    the run's own training rows and scored on its own 15 validation rows (drawn as the CLI draws them)."""
+    val = prepare.stratified_rows(idx, 15, np.random.default_rng(seed))
     assert np.bincount(idx[val]).tolist() == [5, 5, 5]
     fit = np.setdiff1d(np.arange(150), val)
     mean, sd = iris.data[fit].mean(axis=0), iris.data[fit].std(axis=0)
-    ref = LogisticRegression(max_iter=10_000).fit((iris.data[fit] - mean) / sd, idx[fit])
-    ref_acc = ref.score((iris.data[val] - mean) / sd, idx[val])
-    assert summary["validation"]["accuracy"] >= ref_acc - 1 / 15 - 1e-12
-    assert summary["train"]["accuracy"] >= ref.score((iris.data[fit] - mean) / sd, idx[fit]) - 0.05
-    B = backprop.load("model.safetensors").metadata["training"]["batch_size"]
-    assert -(-135 // B) >= defaults.MIN_UPDATES_PER_EPOCH  # not the 5 updates an epoch of B = 32
+    Z = (iris.data - mean) / sd
+    ref = LogisticRegression(max_iter=10_000).fit(Z[fit], idx[fit])
+    return ref.score(Z[val], idx[val]), ref.score(Z[fit], idx[fit])
+
+
+IRIS_README = ["train", "data.csv", "--target", "species", "--layers", "32", "--epochs", "50", "--json"]
+
+
+def test_the_readme_iris_command_reaches_95_percent(tmp_path, capsys, monkeypatch):
+    """`backprop train data.csv --target species --layers 32 --epochs 50` (the README's): with the
+    defaults sized to 135 training rows (B = 8, Adam's eta 0.01, weight decay 0.01) it reaches the
+    issue's 95 % validation accuracy, as a logistic regression fitted to convergence on the same rows
+    does; one validation row is 6.7 %."""
+    monkeypatch.chdir(tmp_path)
+    iris, idx = _iris_csv()
+    status, out, err = run_cli(IRIS_README, capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["validation"]["n"] == 15 and summary["epochs"] == 50
+    ref_val, ref_fit = _linear_oracle(iris, idx, 0)
+    assert summary["validation"]["accuracy"] >= min(0.95, ref_val)
+    assert summary["train"]["accuracy"] >= ref_fit - 0.05
+    training = backprop.load("model.safetensors").metadata["training"]
+    assert -(-135 // training["batch_size"]) >= defaults.MIN_UPDATES_PER_EPOCH  # not 5 updates of B = 32
+    assert training["lr"] == defaults.SMALL_DATA_LR["adam"] and training["l2"] == defaults.SMALL_DATA_L2
+
+
+def test_the_readme_iris_command_matches_a_linear_model_over_seeds(tmp_path, capsys, monkeypatch):
+    """Over ten seeds (ten validation splits and initial weights) the README's command is on average
+    within one validation row in ten splits (0.67 %) of the converged logistic regression: the 95 % is
+    not the luck of one split."""
+    monkeypatch.chdir(tmp_path)
+    iris, idx = _iris_csv()
+    ours, ref = [], []
+    for seed in range(10):
+        status, out, err = run_cli([*IRIS_README, "--seed", str(seed), "--out", f"s{seed}.st"], capsys)
+        assert status == 0, err
+        ours.append(json.loads(out)["validation"]["accuracy"])
+        ref.append(_linear_oracle(iris, idx, seed)[0])
+    assert np.mean(ours) >= np.mean(ref) - 1 / 150 - 1e-12, (ours, ref)
+    # what the sized defaults change: Adam's 0.001 without decay falls behind
+    plain = []
+    for seed in range(10):
+        status, out, err = run_cli([*IRIS_README, "--seed", str(seed), "--lr", "0.001", "--l2", "0",
+                                    "--out", f"p{seed}.st"], capsys)
+        plain.append(json.loads(out)["validation"]["accuracy"])
+    assert np.mean(plain) < np.mean(ours), (plain, ours)
 
 
 def test_small_regression_data_does_not_overfit_with_the_defaults(tmp_path, capsys, monkeypatch):
@@ -179,6 +214,10 @@ def test_sized_defaults_in_the_library():
     assert defaults.batch_size(100, "online") == 1 and defaults.batch_size(100, "batch") == 100
     assert defaults.early_stopping(300, 30) == defaults.SMALL_DATA_PATIENCE
     assert defaults.early_stopping(300, 0) is None and defaults.early_stopping(50_000, 5000) is None
+    assert defaults.l2(135) == defaults.SMALL_DATA_L2 and defaults.l2(54_000) == 0.0
+    assert defaults.learning_rate("adam", 135) == defaults.SMALL_DATA_LR["adam"]
+    assert defaults.learning_rate("adam", 54_000) == defaults.learning_rate("adam") == defaults.LR["adam"]
+    assert defaults.learning_rate("sgd", 135) == defaults.LR["sgd"]
     for m in (10, 135, 1213, 54_000):
         B = defaults.batch_size(m)
         e = defaults.epochs(m, B)

@@ -157,8 +157,6 @@ def prepare(cfg, data_dir):
     cfg["output"] = output
     if cfg.get("loss") is None:
         cfg["loss"] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "mse")
-    if cfg.get("lr") is None:
-        cfg["lr"] = defaults.learning_rate(cfg["optimizer"])
     if cfg.get("standardize") is None:
         cfg["standardize"] = ds.kind != "image"
 
@@ -181,6 +179,10 @@ def prepare(cfg, data_dir):
     m_fit = m - n_val
     # runs started before the defaults were sized to the data resume with the old ones
     sized = cfg.get("sized_defaults", False)
+    if cfg.get("lr") is None:
+        cfg["lr"] = defaults.learning_rate(cfg["optimizer"], m_fit if sized else None)
+    if cfg.get("l2") is None:
+        cfg["l2"] = defaults.l2(m_fit) if sized else 0.0
     if sized and cfg.get("mode") in (None, "minibatch") and cfg.get("batch_size") is None:
         cfg["batch_size"] = defaults.batch_size(m_fit)
     if cfg.get("epochs") is None:

