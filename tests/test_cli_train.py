@@ -184,6 +184,23 @@ def test_the_readme_iris_command_matches_a_linear_model_over_seeds(tmp_path, cap
     assert np.mean(plain) < np.mean(ours), (plain, ours)
 
 
+def test_the_builtin_iris_with_the_defaults_tests_as_well_as_a_linear_model(tmp_path, capsys, monkeypatch):
+    """`backprop train iris`: early stopping on its 11 validation rows must not stop before the network
+    has learned (a patience of 10 epochs stopped at epoch 12 with 82 % test accuracy). The oracle: a
+    converged logistic regression on the same built-in split, less one of the 38 test rows."""
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(["train", "iris", "--json"], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["stopped_early"]
+    ds = backprop.datasets.load("iris")
+    (X, y), (X_test, y_test) = ds.part("train"), ds.part("test")
+    mean, sd = X.mean(axis=0), X.std(axis=0)
+    ref = LogisticRegression(max_iter=10_000).fit((X - mean) / sd, y).score((X_test - mean) / sd, y_test)
+    assert summary["test"]["n"] == len(y_test)
+    assert summary["test"]["accuracy"] >= ref - 1 / len(y_test) - 1e-12, (summary["test"], ref)
+
+
 def test_small_regression_data_does_not_overfit_with_the_defaults(tmp_path, capsys, monkeypatch):
     """scikit-learn's diabetes (442 rows): early stopping by default keeps the test R^2 near a linear
     model's on the same split (the old fixed 2,000 updates fitted the noise: R^2 about 0.2). The

@@ -10,7 +10,8 @@ set trained for a fixed 2,000 updates fits its noise. So:
   within :data:`AUTO_EPOCHS`;
 * without a given number of epochs, small data (fewer than :data:`SMALL_DATA` training rows) with
   validation rows stops early after
-  :data:`SMALL_DATA_PATIENCE` epochs without a better validation loss, keeping the best weights;
+  :data:`SMALL_DATA_PATIENCE` epochs without a better validation loss, keeping the best weights
+  (10 epochs stopped the built-in iris after 12 epochs at 82 % test accuracy; 20 gives 95 %);
 * small data gets weight decay :data:`SMALL_DATA_L2` and Adam a larger step :data:`SMALL_DATA_LR`:
   a few hundred updates of a few hundred rows need a larger step to converge, and the larger
   step needs the decay not to fit the noise (iris, 50 epochs: mean validation accuracy 93.3 %
@@ -36,7 +37,7 @@ AUTO_UPDATES = 2000
 AUTO_EPOCHS = (20, 300)
 #: fewer training rows than this: early stopping by default (when there are validation rows)
 SMALL_DATA = 1000
-SMALL_DATA_PATIENCE = 10
+SMALL_DATA_PATIENCE = 20
 #: small data: the weight decay l2 and the learning rate of these optimizers, unless given
 SMALL_DATA_L2 = 1e-2
 SMALL_DATA_LR = {"adam": 1e-2}
