@@ -203,6 +203,28 @@ def test_whole_epochs_in_one_call_equal_epoch_by_epoch(monkeypatch, dtype, shuff
     assert ra == rb and ta == tb
 
 
+def test_whole_epochs_in_one_call_round_an_overflowing_float32_parameter_to_infinity(monkeypatch):
+    """The one-call path rounds its float32 parameters with struct's native "f", which must give
+    infinity beyond float32's range, as an array('f') store (the epoch-by-epoch path) and NumPy do
+    (struct's standard "<f" raises OverflowError instead). A rate of 1e40 pushes a weight past
+    3.4e38 while E is still finite: both paths must fail alike, with the same weights."""
+    monkeypatch.setattr(_tiny, "ENABLED", True)
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    Y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    outcomes = []
+    for callbacks in ([], [lambda net, info: None]):
+        net = backprop.Network([2, 4, 1], hidden="sigmoid", output="sigmoid", seed=0, dtype="float32")
+        t = Trainer(net, loss="mse", epochs=5, lr=1e40, mode="online", seed=1, shuffle=False,
+                    callbacks=callbacks)
+        with pytest.raises(DivergenceError) as info:
+            t.run(X, Y)
+        outcomes.append((str(info.value), net.weights + net.biases, t.history.n_updates))
+    (msg_a, params_a, n_a), (msg_b, params_b, n_b) = outcomes
+    assert msg_a == msg_b and n_a == n_b
+    for p, q in zip(params_a, params_b):
+        assert np.array_equal(p, q)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_whole_epochs_in_one_call_interrupt_and_resume_gives_the_same_bits(monkeypatch, dtype):
     monkeypatch.setattr(_tiny, "ENABLED", True)

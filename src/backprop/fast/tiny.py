@@ -10,9 +10,8 @@ every weight w_ij^k at a fixed index of one flat parameter array. That is 5-10x 
 The formulas and their order of operations are those of the NumPy path (``Network._forward``,
 ``losses``, ``activations``, ``Network._backward``): float64 results agree with it to rounding
 (BLAS may add a sum in another order or with fused multiply-adds). Arithmetic is done in Python
-floats (float64); a float32 network's parameters live in an ``array('f')``, so they are rounded
-to float32 at every update, as the NumPy path stores them, and an interrupted run resumes to
-the same bits.
+floats (float64); a float32 network's parameters are rounded to float32 at every update, as the
+NumPy path stores them, so an interrupted run resumes to the same bits.
 
 :class:`backprop.training.Trainer` uses it for plain SGD with batch size 1 when the network is
 small (:data:`MAX_PARAMETERS`) and its activations and loss are supported; ``ENABLED = False``
@@ -22,6 +21,7 @@ turns it off (the tests compare both paths).
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 
 import numpy as np
@@ -207,21 +207,26 @@ def _source_epochs(sizes, acts, loss, l2, store):
     """Python source of ``epochs(P, X, Y, orders, m, n, lr, tr, losses)``: n whole epochs of
     constant-rate SGD, from the first row, with nothing to do between epochs but record E.
 
-    ``orders[e]`` is epoch e's row order (None: the data order). Each epoch's mean E is appended to
-    ``losses``; ``snap`` keeps the parameters at the start of the epoch (for a divergence). Returns
-    ``(e, pos, el, status, value, snap, t, params)``: the epoch reached, the position in it, its
-    summed E, a status (0 done, 1 stop request, 2 non-finite E at (e, pos), 3 a parameter not
-    finite at the end of epoch e), E, the snapshot, the updates made, and -- with
-    ``store="locals"`` -- the parameters (P is then left as it was given)."""
-    body, params = _update_body(sizes, acts, loss, l2, store, const_lr=True)
+    The parameters stay Python floats across updates; with ``store="float32"`` they are rounded to
+    float32 after each update (the same bits as the per-update path's ``array('f')`` stores, without
+    its per-parameter stores and loads). ``orders[e]`` is epoch e's row order (None: the data
+    order). Each epoch's mean E is appended to ``losses``; ``snap`` keeps the parameters at the start
+    of the epoch (for a divergence). Returns ``(e, pos, el, status, value, snap, t, params)``: the
+    epoch reached, the position in it, its summed E, a status (0 done, 1 stop request, 2 non-finite
+    E at (e, pos), 3 a parameter not finite at the end of epoch e), E, the snapshot, the updates
+    made and the parameters (P is left as it was given)."""
+    body, params = _update_body(sizes, acts, loss, l2, "locals", const_lr=True)
     n_params = len(params.split(", "))
-    out = f"({params},)" if store == "locals" else "None"
-    snap = f"({params},)" if store == "locals" else "P[:]"
-    total = " + ".join(f"p{q}" for q in range(n_params)) if store == "locals" else "sum(P)"
+    if store == "float32":
+        # struct's native "f" casts as C does, as an array('f') stores: beyond float32's range, inf
+        # (tests/test_fastpath.py checks it; the standard "<f" would refuse such a value instead)
+        body.append(f"{params}, = F32.unpack(F32.pack({params}))")
+    out = snap = f"({params},)"
+    total = " + ".join(f"p{q}" for q in range(n_params))
     body = [line.replace("return fail", f"return e, pos, el, 2, value, snap, t, {out}") for line in body]
-    lines = ["def epochs(P, X, Y, orders, m, n, lr, tr, losses):", "    t = 0"]
-    if store == "locals":
-        lines.append(f"    {params}, = P")
+    lines = ["def epochs(P, X, Y, orders, m, n, lr, tr, losses):", "    t = 0", f"    {params}, = P"]
+    if store == "float32":
+        lines.append(f"    F32 = Struct('{n_params}f')")
     lines += ["    rows = range(m)", "    for e in range(n):",
               "        order = rows if orders is None else orders[e]",
               f"        snap = {snap}", "        el = 0.0", "        pos = 0",
@@ -236,11 +241,11 @@ def _source_epochs(sizes, acts, loss, l2, store):
 
 
 _NAMESPACE = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
-              "lae": _logaddexp0}
+              "lae": _logaddexp0, "Struct": struct.Struct}
 
 
 def _compile(net, loss, l2, variant="epoch"):
-    """The generated function of ``variant``: "epoch" (:func:`_source`), "array" or "locals"
+    """The generated function of ``variant``: "epoch" (:func:`_source`), "float32" or "locals"
     (:func:`_source_epochs`), cached per architecture."""
     key = (tuple(net.sizes), tuple((a.name, getattr(a, "alpha", None)) for a in net.activations),
            loss, l2, variant)
@@ -264,9 +269,9 @@ class TinyTrainer:
         self.typecode = "f" if net.dtype == np.float32 else "d"
         self.X, self.Y = X.tolist(), Y.tolist()
         self.epoch = _compile(net, trainer.loss.name, trainer.l2)
-        # float64 parameters stay Python floats across updates; float32 ones are rounded at each
-        # update by their array('f'), as the NumPy path stores them
-        self.variant = "array" if self.typecode == "f" else "locals"
+        # parameters stay Python floats across updates; float32 ones are rounded at each update,
+        # as the NumPy path stores them
+        self.variant = "float32" if self.typecode == "f" else "locals"
         self.epochs = _compile(net, trainer.loss.name, trainer.l2, self.variant)
 
     def load(self, net):
@@ -318,9 +323,7 @@ class TinyTrainer:
         losses = []
         e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, opt.lr, tr,
                                                                  losses)
-        if params is not None:
-            P = array(self.typecode, params)
-        self.store(net, P)
+        self.store(net, array(self.typecode, params))
         done = e if status else n
         if status == 3 and all(np.isfinite(p).all() for p in net.weights + net.biases):
             done, status = e + 1, 0  # the parameters' sum overflowed, not a parameter: go on
