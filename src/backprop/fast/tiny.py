@@ -240,7 +240,7 @@ def _source_epochs(sizes, acts, loss, l2, store):
     return "\n".join(lines) + "\n"
 
 
-_NAMESPACE = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
+_NAMESPACE: dict[str, object] = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
               "lae": _logaddexp0, "Struct": struct.Struct}
 
 
