@@ -54,6 +54,32 @@ def test_resume_writes_the_original_runs_model_unless_out_is_given(tmp_path, cap
     assert _same_weights(tmp_path / "copy.st", tmp_path / "run.st")
 
 
+def test_a_learning_rate_schedule_is_followed_recorded_and_resumed(tmp_path, capsys, monkeypatch):
+    """`--schedule exponential --gamma G`: epoch e trains at eta G^e (the oracle: that formula); the
+    model records the schedule, and a resumed run goes on with it to the uninterrupted run's bits."""
+    monkeypatch.chdir(tmp_path)
+    common = ["circles", "--layers", "8", "--optimizer", "sgd", "--lr", "0.4", "--schedule", "exponential",
+              "--gamma", "0.5", "--quiet", "--seed", "2"]
+    assert run_cli(["train", *common, "--epochs", "4", "--out", "straight.st"], capsys)[0] == 0
+    meta = backprop.load("straight.st").metadata
+    assert meta["history"]["lr"] == [0.4 * 0.5**e for e in range(4)]
+    assert meta["training"]["schedule"] == "exponential" and meta["training"]["gamma"] == 0.5
+    status, out, _ = run_cli(["info", "straight.st"], capsys)
+    assert status == 0 and "schedule=exponential" in out and "gamma=0.5" in out
+    assert run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"], capsys)[0] == 0
+    status, _, err = run_cli(["train", "--resume", "c.st", "--epochs", "4", "--quiet"], capsys)
+    assert status == 0, err
+    assert _same_weights("run.st", "straight.st")
+    assert backprop.load("run.st").metadata["history"]["lr"] == meta["history"]["lr"]
+    # a constant rate unless asked; another schedule than the checkpoint's is refused on resume
+    assert run_cli(["train", "circles", "--layers", "8", "--epochs", "2", "-q", "--out", "c2.st"], capsys)[0] == 0
+    assert backprop.load("c2.st").metadata["training"]["schedule"] == "constant"
+    status, _, err = run_cli(["train", "--resume", "c.st", "--schedule", "constant", "-q"], capsys)
+    assert status == 2 and one_error_line(err) and "--schedule" in err
+    status, _, err = run_cli(["train", "circles", "--schedule", "exponential", "--gamma", "0", "-q"], capsys)
+    assert status == 2 and one_error_line(err) and "gamma" in err
+
+
 def test_a_checkpoint_without_a_recorded_model_file_needs_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     status, _, err = run_cli(["train", "xor", "--layers", "4", "--epochs", "2", "-q", "--checkpoint", "c.st"],

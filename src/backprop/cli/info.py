@@ -105,7 +105,9 @@ def _details(m):
         d.add_row("training", line)
     tr = meta.get("training") or {}
     if tr:
-        keys = ("optimizer", "lr", "batch_size", "mode", "l2", "seed")
+        keys = ["optimizer", "lr", "schedule", "batch_size", "mode", "l2", "seed"]
+        if tr.get("schedule") in ("exponential", "invscaling"):  # its parameter, next to it
+            keys.insert(3, "gamma" if tr["schedule"] == "exponential" else "power_t")
         d.add_row("settings", ", ".join(f"{k}={tr[k]}" for k in keys if tr.get(k) is not None))
     d.add_row("format",
               f"version {meta.get('format_version')}, written by backprop {meta.get('library_version')}")

@@ -29,7 +29,8 @@ RESUMABLE = {"epochs", "out", "plot", "checkpoint", "checkpoint_every", "resume"
              "progress", "debug", "data_dir", "dask"}
 #: the settings recorded in a model's metadata["training"]
 TRAINING_KEYS = ("layers", "hidden", "output", "loss", "mode", "batch_size", "epochs", "lr", "optimizer",
-                 "l2", "seed", "val_fraction", "early_stopping", "dtype", "standardize")
+                 "schedule", "gamma", "power_t", "l2", "seed", "val_fraction", "early_stopping", "dtype",
+                 "standardize")
 
 
 # -- resuming -----------------------------------------------------------------------------------------
@@ -241,7 +242,9 @@ def build(cfg, prep, state):
     trainer = Trainer(
         net, loss=cfg["loss"], epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
         mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
-        validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
+        # runs checkpointed before these options existed had a constant rate
+        schedule=cfg.get("schedule") or "constant", gamma=cfg.get("gamma", 0.95),
+        power_t=cfg.get("power_t", 0.5), validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
         record_gradients=bool(cfg.get("record_gradients")),
     )
     if state is not None:
@@ -283,7 +286,7 @@ def model_metadata(cfg, prep, history, summary):
         loss=cfg["loss"],
         dataset=dataset,
         history=history.to_dict(),
-        training={k: cfg[k] for k in TRAINING_KEYS},
+        training={k: cfg.get(k) for k in TRAINING_KEYS},
         metrics={k: summary[k] for k in ("train", "validation", "test") if k in summary},
     )
     return meta

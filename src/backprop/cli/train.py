@@ -29,6 +29,7 @@ from backprop.see import plots
 from backprop.train import checkpoint as ckpt
 from backprop.train import defaults
 from backprop.train.batching import MODES
+from backprop.train.optimizers import Schedule
 
 
 @click.command()
@@ -51,6 +52,13 @@ from backprop.train.batching import MODES
 @click.option("--lr", type=float, help="Learning rate eta (default: 0.001 for adam, 0.1 for sgd, "
                                        "0.02 for momentum/nesterov; adam 0.01 for fewer than "
                                        f"{defaults.SMALL_DATA:,} training rows).")
+@click.option("--schedule", type=click.Choice(list(Schedule.NAMES)), default="constant", show_default=True,
+              help="How eta changes: constant, invscaling (eta / t^power_t at update t) or exponential "
+                   "(eta gamma^epoch).")
+@click.option("--gamma", type=float, default=0.95, show_default=True,
+              help="The factor per epoch of --schedule exponential.")
+@click.option("--power-t", type=float, default=0.5, show_default=True,
+              help="The exponent of --schedule invscaling.")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]), default="adam",
               show_default=True, help="sgd is the delta rule, eq. (5).")
 @click.option("--l2", type=float, help="Weight decay (penalty l2/2 sum w^2; default: "
