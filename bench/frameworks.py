@@ -18,7 +18,8 @@
 * ``gemm``: the GEMM-only ceiling: the 8 matrix products of one backpropagation step of
   784-256-128-10 (3 forward a^{k-1} W^k, 3 weight gradients a^{k-1,T} delta^k, 2 error terms
   delta^k W^{k,T} for k > 1) with ``np.matmul(out=)`` into preallocated arrays and nothing else,
-  on the better of 1 and 2 BLAS threads.
+  on the better of 1 and 2 BLAS threads. The same for each network of a workload; for inference
+  (``predict``) the 3 forward products only.
 * ``python`` (XOR) and the estimator comparison: :mod:`bench.peers`.
 """
 
@@ -247,6 +248,8 @@ class Gemm(Base):
         for _ in range(steps):
             for k in range(L):  # forward: h^k = a^{k-1} W^k (written over a[k+1]: values are irrelevant)
                 mm(a[k], W[k], out=a[k + 1] if k + 1 < L else d[k])
+            if self.wl.kind == "predict":  # inference: the forward products only
+                continue
             for k in range(L - 1, -1, -1):  # backward: gradients and error terms
                 mm(a[k].T, d[k], out=gW[k])
                 if k > 0:

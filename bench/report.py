@@ -120,7 +120,10 @@ def speed_table(results):
     head = "| workload | network | batch | dtype | backprop |"
     for p in peers:
         head += f" {PEERS[p]} | backprop / {'ceiling' if p == 'gemm' else PEERS[p]} |"
-    lines = [head, "|" + "---|" * (5 + 2 * len(peers))]
+    bound = "gemm" in peers and "torch" in peers
+    if bound:  # the most a step of these 8 products alone, at NumPy's speed, could reach
+        head += " bound: ceiling / PyTorch |"
+    lines = [head, "|" + "---|" * (5 + 2 * len(peers) + bound)]
     for res in results:
         wl, s = res["workload"], res["summary"]
         med, ratio = s["median"], s["ratio"]
@@ -130,6 +133,9 @@ def speed_table(results):
                f"| {_fmt_rate(med.get('backprop'))} |")
         for p in peers:
             row += f" {_fmt_rate(med.get(p))} | {_fmt_ratio(ratio.get(p), '' if p == 'gemm' else '×')} |"
+        if bound:
+            g, t = med.get("gemm"), med.get("torch")
+            row += f" {g / t:.2f}× |" if g and t else " – |"
         lines.append(row)
     return "\n".join(lines)
 

@@ -87,10 +87,12 @@ WIDE = Workload(name="wide-b256", sizes=(784, 2048, 10), hidden="relu", output="
                 memory_samples=51200)
 ADAM = Workload(name="adam-b1024", sizes=(784, 512, 256, 10), hidden="relu", output="softmax",
                 loss="cross_entropy", batch=1024, dtype="float32", lr=1e-3, data="mnist",
-                memory_samples=60000, frameworks=("backprop", "torch"), optimizer="adam", fixed_n=60000)
+                memory_samples=60000, frameworks=("backprop", "torch", "gemm"), optimizer="adam",
+                fixed_n=60000)
 PREDICT = Workload(name="predict-10k", sizes=(784, 256, 128, 10), hidden="relu", output="softmax",
                    loss="cross_entropy", batch=10000, dtype="float32", lr=0.01, data="mnist",
-                   memory_samples=10000, frameworks=("backprop", "torch"), kind="predict", fixed_n=10000)
+                   memory_samples=10000, frameworks=("backprop", "torch", "gemm"), kind="predict",
+                   fixed_n=10000)
 
 #: scikit-learn's batch_size="auto" is min(200, n_samples): 200 for these 20,000 rows
 ESTIMATOR_BATCHES = (32, 200, 256, 1000)
