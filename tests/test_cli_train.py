@@ -66,13 +66,17 @@ def test_a_learning_rate_schedule_is_followed_recorded_and_resumed(tmp_path, cap
     assert meta["training"]["schedule"] == "exponential" and meta["training"]["gamma"] == 0.5
     status, out, _ = run_cli(["info", "straight.st"], capsys)
     assert status == 0 and "schedule=exponential" in out and "gamma=0.5" in out
-    assert run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"], capsys)[0] == 0
+    status, _, err = run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"],
+                             capsys)
+    assert status == 0, err
     status, _, err = run_cli(["train", "--resume", "c.st", "--epochs", "4", "--quiet"], capsys)
     assert status == 0, err
     assert _same_weights("run.st", "straight.st")
     assert backprop.load("run.st").metadata["history"]["lr"] == meta["history"]["lr"]
     # a constant rate unless asked; another schedule than the checkpoint's is refused on resume
-    assert run_cli(["train", "circles", "--layers", "8", "--epochs", "2", "-q", "--out", "c2.st"], capsys)[0] == 0
+    status, _, err = run_cli(["train", "circles", "--layers", "8", "--epochs", "2", "-q", "--out", "c2.st"],
+                             capsys)
+    assert status == 0, err
     assert backprop.load("c2.st").metadata["training"]["schedule"] == "constant"
     status, _, err = run_cli(["train", "--resume", "c.st", "--schedule", "constant", "-q"], capsys)
     assert status == 2 and one_error_line(err) and "--schedule" in err

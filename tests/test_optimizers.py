@@ -129,6 +129,40 @@ def test_state_dict_round_trip_continues_exactly(name):
         np.testing.assert_array_equal(a, b)
 
 
+def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
+    """Adam keeps flat views of the arrays of the last step (the training loop passes the same
+    buffers every step). The oracle: the same steps with fresh gradient arrays each time. A state
+    loaded between steps, a copy and a pickle must not reuse the views of the old moments."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(5)
+    grad_seq = _grads(rng, 8)
+    start = [rng.normal(size=g.shape) for g in grad_seq[0]]
+    oracle = optimizers.get("adam", 0.05)
+    fresh = _run(oracle, [p.copy() for p in start], grad_seq)
+    opt = optimizers.get("adam", 0.05)
+    params = [p.copy() for p in start]
+    bufs = [np.empty_like(p) for p in params]  # one gradient buffer per parameter, reused
+    for i, grads in enumerate(grad_seq):
+        if i == 3:  # moments replaced by a loaded state: fresh arrays, the same values
+            opt.load_state_dict(opt.state_dict())
+        if i == 5:
+            opt = copy.deepcopy(pickle.loads(pickle.dumps(opt)))
+            assert opt._flat == {}
+        opt.begin_step()
+        for key, p, g, buf in zip(KEYS, params, grads, bufs):
+            np.copyto(buf, g)
+            opt.update(key, p, buf)
+    for a, b in zip(fresh, params):
+        np.testing.assert_array_equal(a, b)
+    for slot in ("m", "v"):  # the moments the state holds are those that were updated
+        for key in KEYS:
+            np.testing.assert_array_equal(opt.state[slot][key], oracle.state[slot][key])
+    # parameters replaced after the copy are the ones updated, not those the views were made of
+    assert all(flat[0] is p for flat, p in zip(opt._flat.values(), params))
+
+
 def test_get_errors_and_options():
     with pytest.raises(InvalidInputError) as info:
         optimizers.get("rmsprop", 0.1)

@@ -244,7 +244,8 @@ def build(cfg, prep, state):
         mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
         # runs checkpointed before these options existed had a constant rate
         schedule=cfg.get("schedule") or "constant", gamma=cfg.get("gamma", 0.95),
-        power_t=cfg.get("power_t", 0.5), validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
+        power_t=cfg.get("power_t", 0.5), validation_data=prep["val"],
+        early_stopping=cfg["early_stopping"] or None,
         record_gradients=bool(cfg.get("record_gradients")),
     )
     if state is not None:

@@ -240,8 +240,8 @@ def _source_epochs(sizes, acts, loss, l2, store):
     return "\n".join(lines) + "\n"
 
 
-_NAMESPACE: dict[str, object] = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "isfinite": math.isfinite,
-              "lae": _logaddexp0, "Struct": struct.Struct}
+_NAMESPACE: dict[str, object] = {"tanh": math.tanh, "exp": math.exp, "log": math.log,
+                                 "isfinite": math.isfinite, "lae": _logaddexp0, "Struct": struct.Struct}
 
 
 def _compile(net, loss, l2, variant="epoch"):

@@ -174,24 +174,49 @@ class Adam(Optimizer):
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, schedule=None, **kw):
         super().__init__(lr, schedule, **kw)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        # per parameter, the flat views of one step: the training loop passes the same arrays
+        # every step, and preparing them cost as much as the update of a bias
+        self._flat: dict = {}
 
     def update(self, key, param, grad):
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
         b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
         lr_t = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
-        if not (all(x.flags.c_contiguous for x in (param, grad, m, v))
-                and param.dtype == grad.dtype == m.dtype == v.dtype):
+        flat = self._flat.get(key)
+        if (flat is None or flat[0] is not param or flat[1] is not grad or flat[2] is not m
+                or flat[3] is not v):
+            flat = self._prepare(key, param, grad, m, v)
+        if flat[4] is None:  # not one contiguous dtype: whole arrays
             _adam(param, grad, m, v, grad * (1.0 - b1), b1, b2, eps, lr_t)
             return
-        P, G, M, V = param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1)
-        T = np.empty_like(P)  # (1 - b1) grad; transient as before, so peak memory is unchanged
+        P, G, M, V, T = flat[4:]
+        if P.size < _par.MIN_SIZE:  # one thread would do it all: no blocks
+            _adam(P, G, M, V, np.multiply(G, 1.0 - b1, out=T), b1, b2, eps, lr_t)
+            return
 
         def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
             g = G[lo:hi]
             _adam(P[lo:hi], g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1, out=T[lo:hi]), b1, b2, eps, lr_t)
 
         _par.for_rows(rows, P.size, P.size)
+
+    def __getstate__(self):  # copies and pickles leave the views of the last step behind
+        return {**self.__dict__, "_flat": {}}
+
+    def _prepare(self, key, param, grad, m, v):
+        """(param, grad, m, v, and their flat views with a scratch T -- or None when they are not all
+        C-contiguous of one dtype), kept for the next step."""
+        views: tuple = (None,) * 5
+        if (param.flags.c_contiguous and grad.flags.c_contiguous and m.flags.c_contiguous
+                and v.flags.c_contiguous and param.dtype == grad.dtype == m.dtype == v.dtype):
+            P = param.reshape(-1)
+            # T holds (1 - b1) grad: kept between steps (one parameter's size, as the old transient)
+            views = (P, grad.reshape(-1), m.reshape(-1), v.reshape(-1), np.empty_like(P))
+        if len(self._flat) > 64:  # parameters replaced again and again: start over
+            self._flat.clear()
+        flat = self._flat[key] = (param, grad, m, v, *views)
+        return flat
 
 
 def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
