@@ -93,8 +93,9 @@ def results_markdown(payload):
         + (f"; Adam is `torch.optim.Adam` ({adam})" if adam else "") + ". GEMM-only ceiling: the step's "
         "8 matrix products alone (3 forward, 3 weight gradients, 2 error terms), so backprop / ceiling is "
         "the share of the step that is matrix products at NumPy's speed, and ceiling / PyTorch is the most "
-        "that any NumPy step could reach against PyTorch here (its products alone, nothing else). Plain Python: the reference's "
-        "online (i)–(iv) in Python floats (`bench/peers.py`). \"Disturbed\": other processes used more than "
+        "that any NumPy step could reach against PyTorch here (its products alone, nothing else). "
+        "Plain Python: the reference's online (i)–(iv) in Python floats (`bench/peers.py`). "
+        "\"Disturbed\": other processes used more than "
         "10% of the CPUs during the run even after its retries (the figure is kept, and less trustworthy).",
         "",
         report.grouped_speed_tables(results),
