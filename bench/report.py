@@ -246,6 +246,12 @@ def check_targets(results, fashion=None):
                      "measured": f"{res['accuracy']:.4f} in {res['time']:.1f} s",
                      "met": res["accuracy"] >= acc and res["time"] <= budget
                      and fashion.get("budget_s", budget) <= budget})
+        torch = fashion["results"].get("torch") or {}
+        if "accuracy" in torch:
+            rows.append({"target": "Fashion-MNIST: ahead of PyTorch given the same recipe and time",
+                         "measured": f"{res['accuracy']:.4f} ({res['epochs']} epochs) vs "
+                                     f"{torch['accuracy']:.4f} ({torch['epochs']} epochs)",
+                         "met": res["accuracy"] > torch["accuracy"]})
     return rows
 
 
