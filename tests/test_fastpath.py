@@ -11,6 +11,7 @@ engine tests; and, for XOR, a plain-Python loop written here from the reference'
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -484,8 +485,9 @@ def test_adam_update_is_bitwise_the_plain_formula(split_everything):
     from backprop.train.optimizers import Adam
 
     rng = np.random.default_rng(0)
-    for dtype in (np.float32, np.float64):
-        p = rng.normal(size=(61, 23)).astype(dtype)
+    # below and above the size from which the step runs in row blocks (_par.MIN_SIZE elements)
+    for dtype, shape in itertools.product((np.float32, np.float64), ((61, 23), (300, 250))):
+        p = rng.normal(size=shape).astype(dtype)
         m, v = np.zeros_like(p), np.zeros_like(p)
         opt = Adam(lr=0.01)
         q = p.copy()

@@ -149,7 +149,7 @@ def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
             opt.load_state_dict(opt.state_dict())
         if i == 5:
             opt = copy.deepcopy(pickle.loads(pickle.dumps(opt)))
-            assert opt._flat == {}
+            assert opt._flat == {} and opt._tmp is None
         opt.begin_step()
         for key, p, g, buf in zip(KEYS, params, grads, bufs):
             np.copyto(buf, g)
@@ -161,6 +161,9 @@ def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
             np.testing.assert_array_equal(opt.state[slot][key], oracle.state[slot][key])
     # parameters replaced after the copy are the ones updated, not those the views were made of
     assert all(flat[0] is p for flat, p in zip(opt._flat.values(), params))
+    # one scratch buffer, the size of the largest parameter, shared by all
+    assert opt._tmp.size == max(p.size for p in params)
+    assert all(np.shares_memory(flat[-1], opt._tmp) for flat in opt._flat.values())
 
 
 def test_get_errors_and_options():

@@ -177,6 +177,7 @@ class Adam(Optimizer):
         # per parameter, the flat views of one step: the training loop passes the same arrays
         # every step, and preparing them cost as much as the update of a bias
         self._flat: dict = {}
+        self._tmp: np.ndarray | None = None
 
     def update(self, key, param, grad):
         m = self._slot("m", key, param)
@@ -191,32 +192,42 @@ class Adam(Optimizer):
             _adam(param, grad, m, v, grad * (1.0 - b1), b1, b2, eps, lr_t)
             return
         P, G, M, V, T = flat[4:]
-        if P.size < _par.MIN_SIZE:  # one thread would do it all: no blocks
+        if T is not None:  # small: one thread does it all, no blocks, in the shared scratch
             _adam(P, G, M, V, np.multiply(G, 1.0 - b1, out=T), b1, b2, eps, lr_t)
             return
 
         def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
-            g = G[lo:hi]
-            _adam(P[lo:hi], g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1, out=T[lo:hi]), b1, b2, eps, lr_t)
+            g = G[lo:hi]  # (1 - b1) g in a transient of the block's size: less memory than one of P's
+            _adam(P[lo:hi], g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
 
         _par.for_rows(rows, P.size, P.size)
 
     def __getstate__(self):  # copies and pickles leave the views of the last step behind
-        return {**self.__dict__, "_flat": {}}
+        return {**self.__dict__, "_flat": {}, "_tmp": None}
 
     def _prepare(self, key, param, grad, m, v):
-        """(param, grad, m, v, and their flat views with a scratch T -- or None when they are not all
-        C-contiguous of one dtype), kept for the next step."""
+        """(param, grad, m, v, and their flat views with a scratch T for a small parameter -- the views
+        None when they are not all C-contiguous of one dtype), kept for the next step."""
         views: tuple = (None,) * 5
         if (param.flags.c_contiguous and grad.flags.c_contiguous and m.flags.c_contiguous
                 and v.flags.c_contiguous and param.dtype == grad.dtype == m.dtype == v.dtype):
             P = param.reshape(-1)
-            # T holds (1 - b1) grad: kept between steps (one parameter's size, as the old transient)
-            views = (P, grad.reshape(-1), m.reshape(-1), v.reshape(-1), np.empty_like(P))
+            views = (P, grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                     self._scratch(P) if P.size < _par.MIN_SIZE else None)
         if len(self._flat) > 64:  # parameters replaced again and again: start over
             self._flat.clear()
         flat = self._flat[key] = (param, grad, m, v, *views)
         return flat
+
+    def _scratch(self, P):
+        """Room for (1 - b1) grad of a small parameter (below ``_par.MIN_SIZE`` elements): one buffer
+        the size of the largest of them, shared (the updates run one after the other)."""
+        T = self._tmp
+        if T is None or T.dtype != P.dtype or T.size < P.size:
+            self._flat.clear()  # no view of a smaller buffer is kept alive beside the new one
+            self._tmp = None
+            T = self._tmp = np.empty(P.size, P.dtype)
+        return T[:P.size]
 
 
 def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
