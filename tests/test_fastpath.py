@@ -337,6 +337,28 @@ def test_fused_sgd_fit_matches_the_numpy_path(monkeypatch):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_masks_in_bool_give_the_bits_of_float_masks(dtype):
+    """Training buffers hold ReLU's g' as a bool mask (a quarter of a float32 scratch); the oracle is
+    the same backward pass with float scratch arrays, whose mask is 1.0/0.0: the same bits."""
+    net = backprop.Network([6, 9, 7, 3], hidden=["relu", "tanh"], output="softmax", seed=2, dtype=dtype)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(11, 6)).astype(dtype), np.eye(3, dtype=dtype)[rng.integers(0, 3, 11)]
+    loss = losses.get("cross_entropy")
+    grads = []
+    for float_masks in (False, True):
+        buf = net._buffers_for(11, train=True)
+        assert [t.dtype == bool for t in buf.tmp] == [True, False, False]
+        if float_masks:
+            buf.tmp = [np.empty(t.shape, dtype) for t in buf.tmp]
+        net._forward(X, buf)
+        gw, gb = net._backward(X, Y, buf, loss, fold=False)
+        grads.append([g.copy() for g in gw + gb])
+        net._buffers.clear()
+    for a, b in zip(*grads):
+        assert np.array_equal(a, b)
+
+
 def test_fused_sgd_handles_an_unusual_weight_array():
     """A user-assigned Fortran-ordered weight matrix still gets the right update."""
     rng = np.random.default_rng(0)

@@ -105,7 +105,7 @@ class ReLU(Activation):
         return np.maximum(h, 0.0, out=out)
 
     def backward(self, h, a, delta, tmp):
-        np.greater(a, 0.0, out=tmp)  # a > 0 exactly where h > 0; writes 1.0/0.0
+        np.greater(a, 0.0, out=tmp)  # a > 0 exactly where h > 0; writes 1.0/0.0 (or True/False)
         delta *= tmp
 
 

@@ -80,9 +80,14 @@ class _Buffers:
         self.a = [h if ident or inp else np.empty_like(h)
                   for h, ident, inp in zip(self.h, self.identity, in_place)]
         self.delta = [np.empty(s, dtype) for s in shapes]
-        # scratch of g' and eq. (2): only ever used for one layer at a time, so all layers share it
-        scratch = np.empty(m * max(sizes[1:]), dtype)
-        self.tmp = [scratch[:m * n].reshape(m, n) for n in sizes[1:]]
+        # scratch of g' and eq. (2): only ever used for one layer at a time, so all layers share it;
+        # ReLU's g' is a 0/1 mask, which a bool array holds in a quarter of the memory (delta *= mask
+        # gives the bits of delta *= 1.0/0.0)
+        mask = [k < len(acts) - 1 and act.name == "relu" for k, act in enumerate(acts)]
+        widths = sizes[1:]
+        scratch = np.empty(m * max([n for n, b in zip(widths, mask) if not b]), dtype)
+        masks = np.empty(m * max([n for n, b in zip(widths, mask) if b], default=0), bool)
+        self.tmp = [(masks if b else scratch)[:m * n].reshape(m, n) for n, b in zip(widths, mask)]
         self.y = None  # reusable target rows when batches are gathered by index
         self.x = None
         self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step
