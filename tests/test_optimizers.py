@@ -149,7 +149,7 @@ def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
             opt.load_state_dict(opt.state_dict())
         if i == 5:
             opt = copy.deepcopy(pickle.loads(pickle.dumps(opt)))
-            assert opt._flat == {} and opt._tmp is None
+            assert opt._flat == {} and opt._tmp is None and opt._whole is None
         opt.begin_step()
         for key, p, g, buf in zip(KEYS, params, grads, bufs):
             np.copyto(buf, g)
@@ -164,6 +164,82 @@ def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
     # one scratch buffer, the size of the largest parameter, shared by all
     assert opt._tmp.size == max(p.size for p in params)
     assert all(np.shares_memory(flat[-1], opt._tmp) for flat in opt._flat.values())
+
+
+def _flat_grads(rng, shapes):
+    """Gradients as consecutive views of one flat array, as the network's buffers are."""
+    flat = rng.normal(size=sum(int(np.prod(s)) for s in shapes))
+    views, o = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        views.append(flat[o:o + n].reshape(s))
+        o += n
+    return flat, views
+
+
+def test_adam_update_all_on_one_flat_array_gives_the_bits_of_update_one_by_one(monkeypatch):
+    """Adam.update_all treats consecutive gradient views as one array (11 passes over it, then one
+    subtraction per parameter). The oracle: update() per parameter on copies of the same values.
+    Row blocks (forced) split the flat array across parameter boundaries; a loaded state, and
+    gradients that are not one flat array, are handled too."""
+    from backprop.fast import parallel as par
+
+    rng = np.random.default_rng(11)
+    shapes = [(40, 30), (30,), (30, 500), (500,), (3, 7)]  # 1,200 + 15,000 + ...: blocks cross them
+    keys = [("w", 1), ("b", 1), ("w", 0), ("b", 0), ("w", 2)]
+    start = [rng.normal(size=s) for s in shapes]
+    for force in (None, True):
+        monkeypatch.setattr(par, "FORCE", force)
+        monkeypatch.setattr(par, "MIN_SIZE", 64 if force else par.MIN_SIZE)
+        one, flat_opt = optimizers.get("adam", 0.01), optimizers.get("adam", 0.01)
+        p_one, p_flat = [p.copy() for p in start], [p.copy() for p in start]
+        flat, views = _flat_grads(rng, shapes)
+        for step in range(6):
+            values = [rng.normal(size=s) for s in shapes]
+            if step == 3:  # a loaded state: the moments are fresh arrays, made views again
+                flat_opt.load_state_dict(flat_opt.state_dict())
+            one.begin_step()
+            flat_opt.begin_step()
+            for key, p, g in zip(keys, p_one, values):
+                one.update(key, p, g.copy())
+            for view, g in zip(views, values):
+                view[...] = g
+            flat_opt.update_all(keys, p_flat, views)
+            assert flat_opt._whole[1] is flat  # the flat path was taken
+        for a, b in zip(p_one, p_flat):
+            np.testing.assert_array_equal(a, b)
+        for slot in ("m", "v"):
+            for key in keys:
+                np.testing.assert_array_equal(one.state[slot][key], flat_opt.state[slot][key])
+    # gradients that are separate arrays: one by one, the same result
+    opt, params = optimizers.get("adam", 0.01), [p.copy() for p in start]
+    ref, ref_params = optimizers.get("adam", 0.01), [p.copy() for p in start]
+    grads = [rng.normal(size=s) for s in shapes]
+    opt.begin_step()
+    ref.begin_step()
+    opt.update_all(keys, params, [g.copy() for g in grads])
+    for key, p, g in zip(keys, ref_params, grads):
+        ref.update(key, p, g.copy())
+    assert opt._whole[1] is None
+    for a, b in zip(params, ref_params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_with_adam_on_one_flat_array_equals_the_update_one_by_one(monkeypatch):
+    """Trainer.run with Adam takes update_all on the network's flat gradient buffers; the oracle is
+    the same run with the optimizers' default update_all (update per parameter): the same bits."""
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(90, 12)), np.eye(4)[rng.integers(0, 4, 90)]
+    nets = []
+    for flat in (True, False):
+        if not flat:
+            monkeypatch.setattr(optimizers.Adam, "update_all", optimizers.Optimizer.update_all)
+        net = backprop.Network([12, 16, 8, 4], hidden="relu", output="softmax", seed=4)
+        net.fit(X, Y, epochs=3, batch_size=16, optimizer="adam", lr=0.01, loss="cross_entropy", l2=1e-3,
+                seed=5)
+        nets.append(net)
+    for p, q in zip(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases):
+        np.testing.assert_array_equal(p, q)
 
 
 def test_get_errors_and_options():

@@ -231,9 +231,18 @@ class Network:
         return buf
 
     def _grad_buffers(self):
+        """(gW, gb): views of one flat buffer, laid out in the order of the updates -- W^L, b^L, ...,
+        W^1, b^1 -- so that an optimizer may treat them as one array (``Optimizer.update_all``)."""
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
-            self._grads = ([np.empty_like(w) for w in self.weights],
-                           [np.empty_like(b) for b in self.biases])
+            pairs = [(self.weights[k], self.biases[k]) for k in range(self.n_layers - 1, -1, -1)]
+            flat = np.empty(sum(w.size + b.size for w, b in pairs), self.dtype)
+            gW, gb, o = [None] * self.n_layers, [None] * self.n_layers, 0
+            for k, (w, b) in zip(range(self.n_layers - 1, -1, -1), pairs):
+                gW[k] = flat[o:o + w.size].reshape(w.shape)
+                o += w.size
+                gb[k] = flat[o:o + b.size].reshape(b.shape)
+                o += b.size
+            self._grads = (gW, gb)
         return self._grads
 
     # -- the two passes -------------------------------------------------------------------------

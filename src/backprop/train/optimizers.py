@@ -74,6 +74,11 @@ class Optimizer:
     def update(self, key, param, grad):
         raise NotImplementedError
 
+    def update_all(self, keys, params, grads):
+        """``update`` for every parameter of one step, in this order (an optimizer may do them at once)."""
+        for key, param, grad in zip(keys, params, grads):
+            self.update(key, param, grad)
+
     def _slot(self, name, key, like):
         slots = self.state.setdefault(name, {})
         buf = slots.get(key)
@@ -178,6 +183,7 @@ class Adam(Optimizer):
         # every step, and preparing them cost as much as the update of a bias
         self._flat: dict = {}
         self._tmp: np.ndarray | None = None
+        self._whole: tuple | None = None  # the same for all parameters at once (update_all)
 
     def update(self, key, param, grad):
         m = self._slot("m", key, param)
@@ -202,8 +208,68 @@ class Adam(Optimizer):
 
         _par.for_rows(rows, P.size, P.size)
 
+    def update_all(self, keys, params, grads):
+        """All parameters of one step at once when the gradients are consecutive views of one flat
+        array (the network's gradient buffers are): 11 passes over that array and one subtraction
+        per parameter, instead of 12 NumPy calls per parameter -- the same elementwise arithmetic,
+        so the same bits as :meth:`update` one by one."""
+        whole = self._whole
+        if whole is None or not _same(whole[0], keys, params, grads, self.state):
+            whole = self._prepare_all(keys, params, grads)
+        if whole[1] is None:  # not one flat gradient array: one by one
+            super().update_all(keys, params, grads)
+            return
+        G, M, V, segments = whole[1:]
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
+        lr_t = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
+
+        def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
+            g = G[lo:hi]
+            _adam_step(g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
+            for start, end, P in segments:  # param -= step, for the parameters in this block
+                a, z = max(lo, start), min(hi, end)
+                if a < z:
+                    P[a - start:z - start] -= G[a:z]
+
+        _par.for_rows(rows, G.size, G.size)
+
+    def _prepare_all(self, keys, params, grads):
+        """(what it was made for, G, M, V, [(start, end, flat param)]) -- G None when the gradients
+        are not consecutive views of one flat array of the parameters' dtype, or a parameter is not
+        C-contiguous. The moments become views of flat M and V (their values kept)."""
+        G = grads[0].base if grads else None
+        ok = G is not None and G.ndim == 1 and G.flags.c_contiguous and all(
+            g.base is G and g.flags.c_contiguous and p.flags.c_contiguous and p.shape == g.shape
+            and p.dtype == g.dtype == G.dtype for p, g in zip(params, grads))
+        segments, o = [], 0
+        if ok:
+            for p, g in zip(params, grads):
+                start = (g.__array_interface__["data"][0] - G.__array_interface__["data"][0]) // G.itemsize
+                ok = ok and start == o
+                segments.append((o, o + g.size, p.reshape(-1)))
+                o += g.size
+            ok = ok and o == G.size
+        if not ok:
+            made = (tuple(keys), tuple(params), tuple(grads), None)
+            whole = self._whole = (made, None, None, None, None)
+            return whole
+        M, V = np.empty_like(G), np.empty_like(G)
+        for slot, flat in (("m", M), ("v", V)):
+            slots = self.state.setdefault(slot, {})
+            for key, p, (start, end, _) in zip(keys, params, segments):
+                view = flat[start:end].reshape(p.shape)
+                old = slots.get(key)
+                view[...] = old if old is not None and old.shape == p.shape else 0.0
+                slots[key] = view
+        made = (tuple(keys), tuple(params), tuple(grads), (M, V))
+        whole = self._whole = (made, G, M, V, segments)
+        return whole
+
     def __getstate__(self):  # copies and pickles leave the views of the last step behind
-        return {**self.__dict__, "_flat": {}, "_tmp": None}
+        return {**self.__dict__, "_flat": {}, "_tmp": None, "_whole": None}
+
+    def __setstate__(self, state):  # optimizers pickled before these caches existed
+        self.__dict__.update({"_flat": {}, "_tmp": None, "_whole": None, **state})
 
     def _prepare(self, key, param, grad, m, v):
         """(param, grad, m, v, and their flat views with a scratch T for a small parameter -- the views
@@ -230,8 +296,22 @@ class Adam(Optimizer):
         return T[:P.size]
 
 
-def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
-    """The Adam step on arrays of one shape, in place; ``c1_grad`` = (1 - b1) grad; grad is scratch."""
+def _same(made, keys, params, grads, state):
+    """Whether the arrays of this step are those ``made`` was prepared for (by identity)."""
+    k0, p0, g0, mv = made
+    if len(p0) != len(params) or any(a is not b for a, b in zip(p0, params)) \
+            or any(a is not b for a, b in zip(g0, grads)) or k0 != tuple(keys):
+        return False
+    if mv is None:
+        return True
+    M, V = mv  # the moments still the views of the flat ones (a loaded state replaces them)
+    m, v = state.get("m", {}), state.get("v", {})
+    return all(m.get(k) is not None and m[k].base is M and v.get(k) is not None and v[k].base is V
+               for k in keys)
+
+
+def _adam_step(grad, m, v, c1_grad, b1, b2, eps, lr_t):
+    """Adam's moments and step, in place: afterwards ``grad`` holds the step to subtract."""
     m *= b1
     m += c1_grad
     np.multiply(grad, grad, out=grad)
@@ -242,6 +322,11 @@ def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
     grad += eps
     np.divide(m, grad, out=grad)
     grad *= lr_t
+
+
+def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
+    """The Adam step on arrays of one shape, in place; ``c1_grad`` = (1 - b1) grad; grad is scratch."""
+    _adam_step(grad, m, v, c1_grad, b1, b2, eps, lr_t)
     param -= grad
 
 
