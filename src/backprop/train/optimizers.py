@@ -9,7 +9,9 @@ Protocol used by the training loop, once per update:
    number, the optimizer has asked for gradients pre-multiplied by it (plain SGD asks for eta, so
    the network folds eta into the small output error term instead of scaling every weight);
    ``None`` means plain gradients.
-2. ``opt.update(key, param, grad)`` for every parameter, in place.
+2. ``opt.update(key, param, grad)`` for every parameter, in place -- or, with all gradients
+   known, ``opt.update_all(keys, params, grads)`` (the same updates; Adam then treats the
+   network's flat gradient buffer as one array).
 """
 
 from __future__ import annotations
