@@ -242,11 +242,10 @@ def build(cfg, prep, state):
     trainer = Trainer(
         net, loss=cfg["loss"], epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
         mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
-        # runs checkpointed before these options existed had a constant rate
-        schedule=cfg.get("schedule") or "constant", gamma=cfg.get("gamma", 0.95),
-        power_t=cfg.get("power_t", 0.5), validation_data=prep["val"],
-        early_stopping=cfg["early_stopping"] or None,
+        validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
         record_gradients=bool(cfg.get("record_gradients")),
+        # runs checkpointed before these options existed: the Trainer's defaults, a constant rate
+        **{k: cfg[k] for k in ("schedule", "gamma", "power_t") if cfg.get(k) is not None},
     )
     if state is not None:
         trainer.load_state_dict(state)
