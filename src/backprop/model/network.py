@@ -245,6 +245,16 @@ class Network:
             self._grads = (gW, gb)
         return self._grads
 
+    def _update_order(self, gW, gb):
+        """(keys, parameters, gradients) in the order of the updates and of the flat gradient
+        buffer: W^L, b^L, ..., W^1, b^1."""
+        keys, params, grads = [], [], []
+        for k in range(self.n_layers - 1, -1, -1):
+            keys += [("w", k), ("b", k)]
+            params += [self.weights[k], self.biases[k]]
+            grads += [gW[k], gb[k]]
+        return keys, params, grads
+
     # -- the two passes -------------------------------------------------------------------------
     def _forward(self, x, buf):
         """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``.

@@ -418,21 +418,11 @@ class Trainer:
             net._backward(xb, yb, buf, loss, scale=self._scale, l2=l2, update=self._recording_update)
         else:  # every gradient first, then the optimizer on all of them (Adam: as one array)
             gW, gb = net._backward(xb, yb, buf, loss, scale=self._scale, l2=l2)
-            keys, params, grads = self._update_order(gW, gb)
+            keys, params, grads = net._update_order(gW, gb)
             opt.update_all(keys, params, grads)
         if self.record_gradients:
             self._record_deltas(buf, b)
         return batch_loss, None
-
-    def _update_order(self, gW, gb):
-        """(keys, parameters, gradients) in the order of the updates: W^L, b^L, ..., W^1, b^1."""
-        net = self.net
-        keys, params, grads = [], [], []
-        for k in range(net.n_layers - 1, -1, -1):
-            keys += [("w", k), ("b", k)]
-            params += [net.weights[k], net.biases[k]]
-            grads += [gW[k], gb[k]]
-        return keys, params, grads
 
     def _source_update(self, rows, b, l2, step):
         """The update of :meth:`run_source`: the source's sums, divided by b (eq. (3)), then the optimizer."""
