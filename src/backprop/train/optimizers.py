@@ -256,6 +256,7 @@ class Adam(Optimizer):
             whole = self._whole = (made, None, None, None, None)
             return whole
         M, V = np.empty_like(G), np.empty_like(G)
+        self._flat.clear()  # per-parameter views of the moments replaced below: not kept alive
         for slot, flat in (("m", M), ("v", V)):
             slots = self.state.setdefault(slot, {})
             for key, p, (start, end, _) in zip(keys, params, segments):
