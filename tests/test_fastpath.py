@@ -359,6 +359,41 @@ def test_relu_masks_in_bool_give_the_bits_of_float_masks(dtype):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_against_a_row_of_zeros_gives_the_bits_of_max_with_the_scalar(dtype):
+    """ReLU's forward takes max(h, 0) against a broadcast row of zeros for float32 (NumPy's vector
+    loop); the oracle is the textbook max(h, 0.0) with the scalar, on the values where the two
+    could part: NaN, signed zeros, infinities, subnormals, in place and into another array."""
+    special = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, -1e-45, 1e-310, -1e-310, 3.5, -2.25]
+    rng = np.random.default_rng(0)
+    h = np.concatenate([np.array(special * 9, dtype), rng.normal(size=11 * 30).astype(dtype)]).reshape(-1, 11)
+    relu = backprop.core.activations.get("relu")
+    expected = np.maximum(h, 0.0)
+    for shape in [h.shape, (h.size,), (3, -1, 11)]:  # 39 rows of 11
+        x = h.reshape(shape)
+        got = relu.forward(x)
+        assert got.dtype == dtype and got.tobytes() == expected.reshape(shape).tobytes()
+        inplace = x.copy()
+        assert relu.forward(inplace, out=inplace) is inplace and inplace.tobytes() == got.tobytes()
+    assert relu.forward(np.float32(-2.0)) == 0.0  # a 0-d value: the scalar
+
+
+@pytest.mark.parametrize("m", [2, 3, 1000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradients_are_the_column_sums_of_delta(m, dtype):
+    """The biases' gradient (eq. (3): the error terms summed over the rows) is a BLAS product
+    ones^T delta; the oracle is math.fsum over each column (exact, then rounded), to m rounding
+    errors of the column's sum of magnitudes."""
+    from backprop.model.network import _column_sums
+
+    rng = np.random.default_rng(m)
+    d = (rng.normal(size=(m, 37)) * rng.uniform(0.1, 10, size=37)).astype(dtype)
+    got = _column_sums(d, np.empty(37, dtype))
+    exact = np.array([math.fsum(map(float, d[:, j])) for j in range(37)])
+    bound = m * np.finfo(dtype).eps * np.abs(d.astype(np.float64)).sum(axis=0)
+    assert np.all(np.abs(got - exact) <= bound)
+
+
 def test_fused_sgd_handles_an_unusual_weight_array():
     """A user-assigned Fortran-ordered weight matrix still gets the right update."""
     rng = np.random.default_rng(0)

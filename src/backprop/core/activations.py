@@ -13,6 +13,7 @@ space of ``delta``'s shape), which is what the training loop calls.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -102,7 +103,7 @@ class ReLU(Activation):
     init = "he"
 
     def forward(self, h, out=None):
-        return np.maximum(h, 0.0, out=out)
+        return np.maximum(h, _zero_for(h), out=out)
 
     def backward(self, h, a, delta, tmp):
         np.greater(a, 0.0, out=tmp)  # a > 0 exactly where h > 0; writes 1.0/0.0 (or True/False)
@@ -254,3 +255,19 @@ def get(name, *, where="activation") -> Activation:
             f"unknown {where} {name!r}; valid names are: {', '.join(ACTIVATIONS)}"
         )
     return ACTIVATIONS[name]()
+
+
+def _zero_for(h):
+    """The 0 of max(h, 0). For float32 arrays a broadcast row of zeros: NumPy runs maximum of two
+    arrays in its vector loop, twice as fast in cache as against the scalar 0 (the same bits).
+    For float64 the row measured slower out of cache, so the scalar stays."""
+    if isinstance(h, np.ndarray) and h.dtype == np.float32 and h.ndim:
+        return _zeros(h.shape[-1], h.dtype)
+    return 0.0
+
+
+@functools.lru_cache(maxsize=32)
+def _zeros(n, dtype):
+    z = np.zeros(n, dtype)
+    z.setflags(write=False)
+    return z

@@ -18,6 +18,7 @@ layer as one matrix product in each direction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -301,7 +302,7 @@ class Network:
                 np.copyto(gb[k], d.reshape(-1))
             else:
                 np.matmul(a_prev.T, d, out=gW[k])
-                np.add.reduce(d, axis=0, out=gb[k])
+                _column_sums(d, gb[k])
             if not fold and c != 1.0:
                 gW[k] *= c
                 gb[k] *= c
@@ -355,7 +356,7 @@ class Network:
             if m == 1:
                 b -= d.reshape(-1)
             else:
-                b -= np.add.reduce(d, axis=0, out=buf.gb[k])
+                b -= _column_sums(d, buf.gb[k])
             if k > 0:
                 d = d_prev
 
@@ -524,6 +525,20 @@ def _bias_and_g(h, b, act, a, ident):
     h += b
     if not ident:
         act.forward(h, out=a)  # a may be h itself (training buffers)
+
+
+def _column_sums(d, out):
+    """sum over the rows of delta, the biases' gradient of eq. (3), as the product ones^T delta: a
+    BLAS matrix-vector product runs on every BLAS thread, 2-3x faster than np.add.reduce(axis=0)
+    at B = 1000 (the same sums, added in another order)."""
+    return np.matmul(_ones(d.shape[0], d.dtype), d, out=out)
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(m, dtype):
+    o = np.ones(m, dtype)
+    o.setflags(write=False)
+    return o
 
 
 def _g_prime(act, buf, k):
