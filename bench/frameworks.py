@@ -19,7 +19,10 @@
   784-256-128-10 (3 forward a^{k-1} W^k, 3 weight gradients a^{k-1,T} delta^k, 2 error terms
   delta^k W^{k,T} for k > 1) with ``np.matmul(out=)`` into preallocated arrays and nothing else,
   on the better of 1 and 2 BLAS threads. The same for each network of a workload; for inference
-  (``predict``) the 3 forward products only.
+  (``predict``) the 3 forward products only. It also measures the machine's matrix-product peak:
+  NumPy's best rate, in GFLOP/s, on a large square product of the workload's dtype
+  (:data:`PEAK_N`), which no step of that network can beat with any library -- every step is at
+  least its products' floating-point operations.
 * ``python`` (XOR) and the estimator comparison: :mod:`bench.peers`.
 """
 
@@ -34,6 +37,8 @@ from .data import one_hot
 
 #: largest number of updates one XOR measurement may ask for
 XOR_MAX = 400_000
+#: side of the square product whose rate is the machine's matrix-product peak (Gemm.peak)
+PEAK_N = 2048
 
 
 class Base:
@@ -273,6 +278,20 @@ class Gemm(Base):
                 best[threads] = min(best.get(threads, float("inf")), dt / steps)
         self.threads = min(best, key=best.get)
         self.thread_times = best
+        self.peak_gflops = self.peak()
+
+    def peak(self, tries=5):
+        """GFLOP/s of the best of ``tries`` square PEAK_N products on all the BLAS threads."""
+        rng = np.random.default_rng(1)
+        A, B = (rng.random((PEAK_N, PEAK_N)).astype(self.dtype) for _ in range(2))
+        C = np.empty_like(A)
+        np.matmul(A, B, out=C)  # warm-up: pages touched, threads started
+        best = float("inf")
+        for _ in range(tries):
+            t = time.perf_counter()
+            np.matmul(A, B, out=C)
+            best = min(best, time.perf_counter() - t)
+        return 2 * PEAK_N**3 / best / 1e9
 
     def run(self, n):
         steps = max(1, n // self.wl.batch)
@@ -283,7 +302,8 @@ class Gemm(Base):
 
     def info(self):
         return {"threads": self.threads, "numpy": np.__version__,
-                "step_us": {t: round(v * 1e6, 1) for t, v in self.thread_times.items()}}
+                "step_us": {t: round(v * 1e6, 1) for t, v in self.thread_times.items()},
+                "peak_gflops": round(self.peak_gflops, 1)}
 
 
 FRAMEWORKS = {cls.name: cls for cls in (Backprop, Torch, Sklearn, Gemm)}
@@ -293,7 +313,7 @@ def make(name, wl, X, y):
     """The trainer of framework ``name`` for workload ``wl`` (the estimator jobs have their own)."""
     from . import peers
 
-    if wl.kind == "estimator":
+    if wl.kind == "estimator" and name != "gemm":  # the ceiling: the same 8 products as for training
         return peers.ESTIMATORS[name](wl, X, y)
     if name == "python":
         return peers.PythonLoop(wl, X, y)

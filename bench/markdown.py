@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from . import report
+from .frameworks import PEAK_N
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -85,6 +86,7 @@ def results_markdown(payload):
          "process, frameworks alternated round by round."),
         (f"- Data: {payload['data']}; the MLPClassifier jobs: 20,000 x 100 synthetic float32 rows, "
          "10 classes."),
+        *[line for line in [report.peak_line(results)] if line],
         "",
         "## Speed",
         "",
@@ -93,7 +95,11 @@ def results_markdown(payload):
         + (f"; Adam is `torch.optim.Adam` ({adam})" if adam else "") + ". GEMM-only ceiling: the step's "
         "8 matrix products alone (3 forward, 3 weight gradients, 2 error terms), so backprop / ceiling is "
         "the share of the step that is matrix products at NumPy's speed, and ceiling / PyTorch is the most "
-        "that any NumPy step could reach against PyTorch here (its products alone, nothing else). "
+        "that any NumPy step could reach against PyTorch here (its products alone, nothing else). Peak: "
+        "the machine's matrix-product peak, NumPy's best GFLOP/s on a large square product "
+        f"({PEAK_N}×{PEAK_N}, measured in the ceiling's process), divided by the step's floating-point "
+        "operations per sample: peak / PyTorch (scikit-learn for the estimators) is the most that any "
+        "implementation, with any library, could reach against the peer on this machine. "
         "Plain Python: the reference's online (i)–(iv) in Python floats (`bench/peers.py`). "
         "\"Disturbed\": other processes used more than "
         "10% of the CPUs during the run even after its retries (the figure is kept, and less trustworthy).",

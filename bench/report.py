@@ -114,15 +114,55 @@ def _arch(wl):
     return arch
 
 
+def step_flops(wl):
+    """Floating-point operations per sample of the step's matrix products: 2 n_{k-1} n_k for each
+    forward product, the same for each weight gradient, and for each error term but the first
+    layer's (none is needed there); inference: the forward products only."""
+    pairs = [a * b for a, b in zip(wl["sizes"][:-1], wl["sizes"][1:])]
+    if wl.get("kind") == "predict":
+        return 2 * sum(pairs)
+    return 2 * (2 * sum(pairs) + sum(pairs[1:]))
+
+
+def peak_rate(res):
+    """Samples/s of a step that were nothing but its products at the machine's matrix-product peak
+    (measured by the ceiling's process), or None."""
+    gflops = (res.get("info", {}).get("gemm") or {}).get("peak_gflops")
+    return gflops * 1e9 / step_flops(res["workload"]) if gflops else None
+
+
+def peak_line(results):
+    """The machine's matrix-product peak per dtype, over the ceiling's processes, or ""."""
+    seen: dict = {}
+    for res in results:
+        g = (res.get("info", {}).get("gemm") or {}).get("peak_gflops")
+        if g:
+            seen.setdefault(res["workload"]["dtype"], []).append(g)
+    if not seen:
+        return ""
+    parts = [f"{dt} {statistics.median(v):.0f} GFLOP/s ({min(v):.0f}–{max(v):.0f})"
+             for dt, v in sorted(seen.items())]
+    return ("- Matrix-product peak: NumPy's best rate on a square product, in each ceiling process, "
+            "median (min–max): " + ", ".join(parts))
+
+
+def bound_peer(peers):
+    """The peer the bounds are given against: PyTorch, else scikit-learn (the estimators)."""
+    if "gemm" not in peers:
+        return None
+    return next((p for p in ("torch", "sklearn") if p in peers), None)
+
+
 def speed_table(results):
     """One table: a column pair (rate, backprop / peer) per peer that took part in these results."""
     peers = [p for p in PEERS if any(p in r["summary"]["median"] for r in results)]
     head = "| workload | network | batch | dtype | backprop |"
     for p in peers:
         head += f" {PEERS[p]} | backprop / {'ceiling' if p == 'gemm' else PEERS[p]} |"
-    bound = "gemm" in peers and "torch" in peers
-    if bound:  # the most a step of these 8 products alone, at NumPy's speed, could reach
-        head += " bound: ceiling / PyTorch |"
+    against = bound_peer(peers)
+    bound = 2 if against else 0
+    if against:  # the most any step could reach: its products alone, at NumPy's speed / at the peak
+        head += f" bound: ceiling / {PEERS[against]} | bound: peak / {PEERS[against]} |"
     lines = [head, "|" + "---|" * (5 + 2 * len(peers) + bound)]
     for res in results:
         wl, s = res["workload"], res["summary"]
@@ -133,9 +173,10 @@ def speed_table(results):
                f"| {_fmt_rate(med.get('backprop'))} |")
         for p in peers:
             row += f" {_fmt_rate(med.get(p))} | {_fmt_ratio(ratio.get(p), '' if p == 'gemm' else '×')} |"
-        if bound:
-            g, t = med.get("gemm"), med.get("torch")
-            row += f" {g / t:.2f}× |" if g and t else " – |"
+        if against:
+            t = med.get(against)
+            for g in (med.get("gemm"), peak_rate(res)):
+                row += f" {g / t:.2f}× |" if g and t else " – |"
         lines.append(row)
     return "\n".join(lines)
 
@@ -228,9 +269,12 @@ def check_targets(results, fashion=None):
             continue
         q = r["summary"]["ratio"][peer]
         x = "" if peer == "gemm" else "×"
+        peak, other = peak_rate(r), r["summary"]["median"].get(peer)
+        bounded = peak and other and peer not in ("python", "gemm")
         rows.append({"target": desc + (" (quick)" if r["workload"]["name"] != name else ""),
                      "measured": f"{q['median']:.2f}{x} ({q['min']:.2f}–{q['max']:.2f})",
-                     "met": q["median"] >= thr})
+                     "met": q["median"] >= thr,
+                     "peak": f"{peak / other:.2f}{x}" if bounded else "–"})
     for r in results:
         mem = r["memory"]
         peer = "torch" if mem.get("torch") else "sklearn" if mem.get("sklearn") else None
@@ -256,9 +300,11 @@ def check_targets(results, fashion=None):
 
 
 def targets_table(rows):
-    lines = ["| target | measured: median (min–max over rounds) | met |", "|---|---|---|"]
+    lines = ["| target | measured: median (min–max over rounds) | met | bound: peak / peer |",
+             "|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} |")
+        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} "
+                     f"| {row.get('peak', '–')} |")
     return "\n".join(lines)
 
 

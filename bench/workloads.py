@@ -71,7 +71,7 @@ def _mlp(batch, dtype):
 def _estimator(batch, epochs, rows=20000):
     return Workload(name=f"sklearn-fit-b{batch}", sizes=(100, 256, 128, 10), hidden="relu", output="softmax",
                     loss="log_loss", batch=batch, dtype="float32", lr=1e-3, data="synthetic",
-                    memory_samples=rows, frameworks=("backprop", "sklearn"), kind="estimator",
+                    memory_samples=rows, frameworks=("backprop", "sklearn", "gemm"), kind="estimator",
                     optimizer="adam", fixed_n=rows, epochs=epochs)
 
 

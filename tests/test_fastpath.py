@@ -394,6 +394,45 @@ def test_bias_gradients_are_the_column_sums_of_delta(m, dtype):
     assert np.all(np.abs(got - exact) <= bound)
 
 
+@pytest.mark.parametrize("m", [2, 37])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_decay_added_by_blas_gives_the_gradient_of_the_plain_formula(monkeypatch, m, dtype):
+    """With weight decay the gradient buffer is first l2 * W, and BLAS adds a^T delta to it
+    (beta = 1); the oracle is the same backward pass in plain NumPy (BLAS calls off): a^T delta,
+    then + l2 * W. The two differ only in the order of the sum, by rounding errors of the
+    gradient's magnitude; the biases carry no decay and are bitwise equal."""
+    net = backprop.Network([6, 9, 7, 3], hidden=["relu", "tanh"], output="softmax", seed=2, dtype=dtype)
+    rng = np.random.default_rng(m)
+    X, Y = rng.normal(size=(m, 6)).astype(dtype), np.eye(3, dtype=dtype)[rng.integers(0, 3, m)]
+    loss = losses.get("cross_entropy")
+    assert _blas.available, "NumPy's OpenBLAS was not found: the BLAS path is not tested"
+    grads = []
+    for blas in (True, False):
+        monkeypatch.setattr(_blas, "available", blas)
+        buf = net._buffers_for(m, train=True)
+        net._forward(X, buf)
+        gw, gb = net._backward(X, Y, buf, loss, scale=0.3, l2=0.05)
+        grads.append(([g.copy() for g in gw], [g.copy() for g in gb]))
+    eps = np.finfo(dtype).eps
+    for fused, plain, W in zip(grads[0][0], grads[1][0], net.weights):
+        assert np.abs(plain).max() > 0
+        scale = np.abs(plain).max() + 0.3 * 0.05 * np.abs(W).max()
+        np.testing.assert_allclose(fused, plain, rtol=0, atol=4 * (m + 2) * eps * scale)
+    for fused, plain in zip(grads[0][1], grads[1][1]):
+        assert np.array_equal(fused, plain)
+
+
+def test_blas_gemm_add_adds_the_product_to_what_the_array_holds():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        a, d = rng.normal(size=(13, 5)).astype(dtype), rng.normal(size=(13, 4)).astype(dtype)
+        G = rng.normal(size=(5, 4)).astype(dtype)
+        expected = G.astype(np.float64) + a.astype(np.float64).T @ d.astype(np.float64)
+        _blas.gemm_add(a, d, G)
+        tol = 16 * np.finfo(dtype).eps * np.abs(expected).max()  # 13 terms of the sum, and G
+        np.testing.assert_allclose(G, expected, rtol=0, atol=tol)
+
+
 def test_fused_sgd_handles_an_unusual_weight_array():
     """A user-assigned Fortran-ordered weight matrix still gets the right update."""
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Two BLAS calls NumPy does not expose, made on NumPy's own OpenBLAS (optional; speed only).
+"""Three BLAS calls NumPy does not expose, made on NumPy's own OpenBLAS (optional; speed only).
 
 The delta rule, eq. (5), with eq. (3)'s gradient is W <- W - (eta/m) a^T delta. ``np.matmul``
 can only write a^T delta into a separate array, which the update then reads back: two extra
@@ -6,6 +6,8 @@ passes over every weight matrix per step. BLAS does it in one, in place:
 
 * ``gemm_update(a, d, W)``: W <- W - a^T d     (xGEMM with alpha = -1, beta = 1)
 * ``ger_update(a, d, W)``:  W <- W - a d^T     (xGER, a rank-1 update: one sample)
+* ``gemm_add(a, d, G)``:    G <- G + a^T d     (alpha = 1, beta = 1: a gradient added to what G holds,
+  the weight-decay term, without a pass of its own)
 
 and its thread count can be set in a microsecond (``set_threads``), where threadpoolctl needs a
 millisecond or more to find the libraries.
@@ -88,6 +90,12 @@ def gemm_update(a, d, W):
     fn(*args)
 
 
+def gemm_add(a, d, G):
+    """G <- G + a^T d, the arrays as for :func:`gemm_update`."""
+    fn, args = _prepared(_gemm, _gemm_add_args, a, d, G)
+    fn(*args)
+
+
 def ger_update(a, d, W):
     """W <- W - a d^T for one sample: a (n_in,) or (1, n_in), d (n_out,) or (1, n_out), contiguous,
     W (n_in, n_out)."""
@@ -95,12 +103,16 @@ def ger_update(a, d, W):
     fn(*args)
 
 
-def _gemm_args(real, a, d, W):
+def _gemm_args(real, a, d, W, alpha=-1.0):
     m, n_in = a.shape
     n_out = d.shape[1]
     i = _int
-    return (_E(_ROW_MAJOR), _E(_TRANS), _E(_NO_TRANS), i(n_in), i(n_out), i(m), real(-1.0),
+    return (_E(_ROW_MAJOR), _E(_TRANS), _E(_NO_TRANS), i(n_in), i(n_out), i(m), real(alpha),
             _ptr(a), i(n_in), _ptr(d), i(n_out), real(1.0), _ptr(W), i(n_out))
+
+
+def _gemm_add_args(real, a, d, G):
+    return _gemm_args(real, a, d, G, alpha=1.0)
 
 
 def _ger_args(real, a, d, W):
@@ -122,7 +134,7 @@ _REAL = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_do
 
 
 def _prepared(table, build, a, d, W):
-    key = (id(table), id(a), id(d), id(W))
+    key = (id(build), id(a), id(d), id(W))
     hit = _calls.get(key)
     if hit is not None:
         refs, shapes, fn, args = hit
@@ -169,6 +181,10 @@ def _self_test():
             return False
         want = W - np.outer(a[0], d[0])
         ger_update(a[0], d[0], W)
+        if not np.allclose(W, want, rtol=1e-5, atol=1e-5):
+            return False
+        want = W + a.T @ d
+        gemm_add(a, d, W)
         if not np.allclose(W, want, rtol=1e-5, atol=1e-5):
             return False
     n = get_threads()

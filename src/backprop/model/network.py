@@ -296,10 +296,18 @@ class Network:
             a_prev = x if k == 0 else buf.a[k - 1]
             W = self.weights[k]
             # eq. (1) for every sample, summed over the batch: sum_d a_i^{k-1} delta_j^k
+            decayed = False
             if m == 1:
                 # an outer product; a matrix product with inner dimension 1 is slow in BLAS
                 np.multiply(a_prev.reshape(-1, 1), d, out=gW[k])
                 np.copyto(gb[k], d.reshape(-1))
+            elif l2 and fold and _blas.usable(a_prev, d, gW[k], W):
+                # the penalty's gradient written first, the product added to it by BLAS (beta = 1):
+                # no pass over gW and no temporary of W's size for the sum below
+                np.multiply(W, l2 * scale, out=gW[k])
+                _blas.gemm_add(a_prev, d, gW[k])
+                _column_sums(d, gb[k])
+                decayed = True
             else:
                 np.matmul(a_prev.T, d, out=gW[k])
                 _column_sums(d, gb[k])
@@ -311,7 +319,7 @@ class Network:
                 np.matmul(d, W.T, out=d_prev)  # eq. (4): sum_k delta_k^{h+1} w_jk^{h+1} ...
                 _g_prime(acts[k - 1], buf, k - 1)  # ... * g'_h
                 d = d_prev
-            if l2:
+            if l2 and not decayed:
                 # gradient of the penalty (l2/2) sum w^2, weights only, as scikit-learn does
                 gW[k] += (l2 * scale) * W
             if update is not None:
