@@ -433,6 +433,33 @@ def test_blas_gemm_add_adds_the_product_to_what_the_array_holds():
         np.testing.assert_allclose(G, expected, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("optimizer,l2", [("sgd", 0.0), ("adam", 1e-3), ("momentum", 0.0)])
+def test_a_smaller_batch_runs_in_the_first_rows_of_a_larger_ones_buffers(monkeypatch, optimizer, l2):
+    """The epoch's last, smaller batch (and predict's last chunk) runs in the first rows of the
+    full batch's buffers, not in a set of its own. The oracle: the same training and prediction
+    with a new set of buffers for every size -- the same bits."""
+    from backprop.model import network
+
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(50, 6)), np.eye(3)[rng.integers(0, 3, 50)]  # 50 = 3 x 16 + 2
+    results = []
+    for views in (True, False):
+        net = backprop.Network([6, 9, 7, 3], hidden=["relu", "tanh"], output="softmax", seed=2)
+        if not views:
+            monkeypatch.setattr(network._Buffers, "first_rows", lambda self, m, net=net: network._Buffers(
+                net.sizes, m, net.dtype, net.activations, train=self.train))
+        net.fit(X, Y, loss="cross_entropy", epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, l2=l2)
+        full, last = net._buffers[(16, "train")], net._buffers[(2, "train")]
+        arrays = [(a, b) for name in ("h", "a", "delta", "tmp") for a, b in zip(getattr(full, name),
+                                                                                 getattr(last, name))]
+        assert all(np.shares_memory(a, b) for a, b in arrays) == views
+        assert all(b.flags.c_contiguous and b.shape[0] == 2 for _, b in arrays)
+        results.append([p.copy() for p in net.weights + net.biases] + [net.predict(X, chunk=16)])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+    assert np.array_equal(results[0][-1], net.predict(X))  # one chunk: no smaller rest
+
+
 def test_fused_sgd_handles_an_unusual_weight_array():
     """A user-assigned Fortran-ordered weight matrix still gets the right update."""
     rng = np.random.default_rng(0)

@@ -92,6 +92,20 @@ class _Buffers:
         self.y = None  # reusable target rows when batches are gathered by index
         self.x = None
         self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step
+        self.m, self.train = m, train
+
+    def first_rows(self, m):
+        """Buffers for m <= self.m rows that are the first m rows of these (views: C-contiguous,
+        no new arrays). A smaller batch -- an epoch's last, a chunk's rest -- needs no set of its own."""
+        view = object.__new__(_Buffers)
+        view.m, view.train, view.identity, view.gb = m, self.train, self.identity, self.gb
+        view.h = [h[:m] for h in self.h]
+        view.a = [a[:m] for a in self.a]
+        view.delta = [d[:m] for d in self.delta]
+        view.tmp = [t[:m] for t in self.tmp]
+        view.x = None if self.x is None else self.x[:m]
+        view.y = None if self.y is None else self.y[:m]
+        return view
 
 
 class Network:
@@ -225,7 +239,11 @@ class Network:
         key = (m, "train") if train else m
         buf = self._buffers.get(key)
         if buf is None:
-            buf = _Buffers(self.sizes, m, self.dtype, self.activations, train=train)
+            larger = [b for b in self._buffers.values() if b.train == train and b.m > m]
+            if larger:  # the first rows of the smallest larger set
+                buf = min(larger, key=lambda b: b.m).first_rows(m)
+            else:
+                buf = _Buffers(self.sizes, m, self.dtype, self.activations, train=train)
             self._buffers[key] = buf
             if len(self._buffers) > _BUFFER_CACHE:
                 self._buffers.popitem(last=False)

@@ -205,8 +205,10 @@ class Adam(Optimizer):
             return
 
         def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
-            g = G[lo:hi]  # (1 - b1) g in a transient of the block's size: less memory than one of P's
-            _adam(P[lo:hi], g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
+            for s in range(lo, hi, _BLOCK):  # (1 - b1) g in a transient of at most _BLOCK elements
+                e = min(s + _BLOCK, hi)
+                g = G[s:e]
+                _adam(P[s:e], g, M[s:e], V[s:e], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
 
         _par.for_rows(rows, P.size, P.size)
 
@@ -226,12 +228,14 @@ class Adam(Optimizer):
         lr_t = self.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
 
         def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
-            g = G[lo:hi]
-            _adam_step(g, M[lo:hi], V[lo:hi], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
-            for start, end, P in segments:  # param -= step, for the parameters in this block
-                a, z = max(lo, start), min(hi, end)
-                if a < z:
-                    P[a - start:z - start] -= G[a:z]
+            for s in range(lo, hi, _BLOCK):  # (1 - b1) g in a transient of at most _BLOCK elements
+                e = min(s + _BLOCK, hi)
+                g = G[s:e]
+                _adam_step(g, M[s:e], V[s:e], np.multiply(g, 1.0 - b1), b1, b2, eps, lr_t)
+                for start, end, P in segments:  # param -= step, for the parameters in this block
+                    a, z = max(s, start), min(e, end)
+                    if a < z:
+                        P[a - start:z - start] -= G[a:z]
 
         _par.for_rows(rows, G.size, G.size)
 
@@ -332,6 +336,10 @@ def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
     _adam_step(grad, m, v, c1_grad, b1, b2, eps, lr_t)
     param -= grad
 
+
+#: most elements of Adam's (1 - b1) g transient (512 KB of float32): a large update's peak memory
+#: stays well below one more parameter-sized array, for a dozen more NumPy calls a step
+_BLOCK = 1 << 17
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam)}
 
