@@ -79,6 +79,14 @@ def _resume(state):
         assert re.search("it was (made for the network|trained with (loss|optimizer))", str(exc)), exc
 
 
+def _load_as(which, blob, path):
+    """Load a crafted file as a checkpoint or a model: refused cleanly, or a valid network."""
+    loader = load_checkpoint if which == "checkpoint" else backprop.load
+    result = _load_untrusted(blob, path, loader)
+    if result is not None and which != "checkpoint":
+        _check_loaded_network(result)
+
+
 def _check_loaded_network(net):
     if isinstance(net, BaseEstimator):  # a mutated estimator file that is still valid: it predicts
         X = np.ones((2, net.n_features_in_))
@@ -391,11 +399,7 @@ def test_any_value_of_any_document_replaced_loads_or_is_refused(valid, tmp_path,
     node[path[-1]] = value
     if not in_header:
         header["__metadata__"]["backprop"] = json.dumps(doc)
-    blob = _file(header, data)
-    loader = load_checkpoint if which == "checkpoint" else backprop.load
-    result = _load_untrusted(blob, tmp_path / "v.safetensors", loader)
-    if result is not None and which != "checkpoint":
-        _check_loaded_network(result)
+    _load_as(which, _file(header, data), tmp_path / "v.safetensors")
 
 
 @FUZZ_DOC
@@ -427,8 +431,4 @@ def test_renamed_or_reshaped_tensors_load_or_are_refused(valid, tmp_path, which,
     elif op == "drop":
         del header[target]
     header["__metadata__"]["backprop"] = json.dumps(doc)
-    blob = _file(header, data)
-    loader = load_checkpoint if which == "checkpoint" else backprop.load
-    result = _load_untrusted(blob, tmp_path / "t.safetensors", loader)
-    if result is not None and which != "checkpoint":
-        _check_loaded_network(result)
+    _load_as(which, _file(header, data), tmp_path / "t.safetensors")

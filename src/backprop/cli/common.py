@@ -230,6 +230,14 @@ def recorded_dataset(spec: dict, where: str):
     return load_data(name, **opts)
 
 
+def dataset_of_model(data, meta, where: str):
+    """The data set ``data`` names (--data), else the one the model's metadata records."""
+    spec = data if data is not None else meta.get("dataset")
+    if not spec:
+        raise InvalidInputError(f"{where} does not record its data set; give one with --data")
+    return recorded_dataset(spec if isinstance(spec, dict) else {"name": spec}, where)
+
+
 def pick_split(ds, split):
     if split is None:
         split = "test" if ds.has_test else "all"

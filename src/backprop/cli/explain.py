@@ -10,7 +10,7 @@ import click
 import numpy as np
 from rich.console import Console
 
-from backprop.cli.common import SEED, parse_floats, parse_widths, recorded_dataset
+from backprop.cli.common import SEED, dataset_of_model, parse_floats, parse_widths
 from backprop.cli.errors import user_errors
 from backprop.data import targets
 from backprop.data.datasets import apply_standardize
@@ -194,10 +194,7 @@ def _model_sample(path, row, data, split, x_text, y_text, lr, loss, batch, sampl
 
 def _data_rows(net, meta, path, row, data, split, batch, samples):
     """Raw rows of the model's data set and a sentence about them (with the target class)."""
-    spec = data if data is not None else meta.get("dataset")
-    if not spec:
-        raise InvalidInputError(f"{path} does not record its data set; give one with --data")
-    ds = recorded_dataset(spec if isinstance(spec, dict) else {"name": spec}, path)
+    ds = dataset_of_model(data, meta, path)
     X, Y = ds.part(split)
     if Y is None:
         raise InvalidInputError(f"the data set {ds.name!r} has no target column to explain against")

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from backprop.cli.common import recorded_dataset
+from backprop.cli.common import dataset_of_model
 from backprop.cli.errors import user_errors
 from backprop.data.datasets import apply_standardize
 from backprop.errors import InvalidInputError
@@ -56,10 +56,7 @@ def plot(model, what, out, data, split, dpi):
     elif what == "weights":
         plots.plot_weights(net, out, dpi=dpi)
     else:
-        spec = data if data is not None else meta.get("dataset")
-        if not spec:
-            raise InvalidInputError(f"{model} does not record its data set; give one with --data")
-        ds = recorded_dataset(spec if isinstance(spec, dict) else {"name": spec}, model)
+        ds = dataset_of_model(data, meta, model)
         X, y = ds.part(split)
         if y is None:
             raise InvalidInputError(f"the data set {ds.name!r} has no target column to colour the points")
