@@ -61,6 +61,18 @@ def test_an_oserror_on_a_users_file_is_exit_2_in_every_command(folder, capsys, m
         assert r.exit_code == 2 and r.output == "error: Permission denied: m.safetensors\n"
 
 
+def test_a_model_without_a_recorded_data_set_asks_for_data_in_plot_and_explain(folder, capsys):
+    """plot --what boundary and explain --row need rows of the model's data set: a model that does
+    not record one (saved from Python) gets one error line asking for --data, and --data works."""
+    backprop.Network([2, 3, 1], output="sigmoid", seed=0).save(folder / "m.safetensors")
+    for args in (["plot", "m.safetensors", "--what", "boundary", "--out", "b.png"],
+                 ["explain", "--model", "m.safetensors", "--row", "0"]):
+        _refused(args, capsys, folder, "m.safetensors does not record its data set; give one with --data")
+    status, out, err = run_cli(["explain", "--model", "m.safetensors", "--row", "0", "--data", "xor"], capsys)
+    assert status == 0, err
+    assert "delta" in out or "δ" in out
+
+
 def test_a_bug_is_exit_1_with_one_line_and_debug_shows_the_traceback(folder, capsys, monkeypatch):
     def bug(path):
         raise KeyError("weights.7")
