@@ -74,7 +74,7 @@ class DaskSource:
         if direct:
             client.direct_to_workers = True  # put back by close()
         # the loss object itself travels (once per shard): a custom or scikit-learn loss works too
-        self.loss = net._check_loss(loss)
+        self.loss = net.check_loss(loss)
         self.bytes_sent = 0       # weights and row positions sent to the shards
         self.bytes_received = 0   # gradient sums received from them
         self.updates = 0

@@ -13,16 +13,19 @@ The formulas and their order of operations are those of the NumPy path (``Networ
 floats (float64); a float32 network's parameters are rounded to float32 at every update, as the
 NumPy path stores them, so an interrupted run resumes to the same bits.
 
-:class:`backprop.training.Trainer` uses it for plain SGD with batch size 1 when the network is
-small (:data:`MAX_PARAMETERS`) and its activations and loss are supported; ``ENABLED = False``
-turns it off (the tests compare both paths).
+``backprop.train.strategy`` chooses it for plain SGD with batch size 1 when the network is small
+(:data:`MAX_PARAMETERS`) and its activations and loss are supported; ``ENABLED = False`` turns it
+off (the tests compare both paths). It changes the network's parameters and returns what happened
+(:class:`EpochOutcome`, :class:`EpochsOutcome`); the training loop applies that to its own state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -34,18 +37,15 @@ _ELEMENTWISE = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
 _CACHE: dict = {}
 
 
-def eligible(trainer, B):
-    """True when ``trainer`` (whose optimizer is plain SGD: the caller checks) may take the Python
-    path for batches of size ``B``."""
-    net = trainer.net
-    if not ENABLED or B != 1:
-        return False
-    if trainer.record_gradients or trainer.on_step is not None or net.n_parameters > MAX_PARAMETERS:
+def eligible(net: Any, loss: str, B: int) -> bool:
+    """True when ``net`` trained with the loss named ``loss`` and plain SGD (the caller checks the
+    optimizer) may take the Python path for batches of size ``B``."""
+    if not ENABLED or B != 1 or net.n_parameters > MAX_PARAMETERS:
         return False
     acts = [a.name for a in net.activations]
     if any(a not in _ELEMENTWISE for a in acts[:-1]):
         return False
-    loss, out = trainer.loss.name, acts[-1]
+    out = acts[-1]
     if loss == "cross_entropy":
         return out == "softmax"
     if loss == "binary_cross_entropy":
@@ -164,7 +164,7 @@ def _update_body(sizes, acts, loss, l2, store, const_lr):
     if const_lr:  # a constant rate: the optimizer's counter is advanced once, after the run
         body += ["c = lr", "t += 1"]
     else:
-        body += ["c = opt.begin_step()", "c = 1.0 if c is None else c"]
+        body += ["opt.begin_step()", "c = opt.lr"]
     if l2:
         body.append(f"l2s = {l2!r} * c")
     body += [f"d{L}_{j} = d{L}_{j} * c" for j in range(N)]  # scale/m folded in (m = 1; * 1.0 is exact)
@@ -261,11 +261,64 @@ def _compile(net, loss, l2, variant="epoch"):
     return fn
 
 
-class TinyTrainer:
-    """The Python path for one :class:`~backprop.training.Trainer` run over (X, Y)."""
+@dataclasses.dataclass
+class Run:
+    """What the Python path reads of a training run (it writes none of it).
 
-    def __init__(self, trainer, X, Y):
+    ``stop``: anything with a ``stop_requested`` attribute, read after every update (the Trainer).
+    :meth:`TinyTrainer.run_epoch` reads the epoch's row order ``perm`` (None: the data order), the
+    position ``pos`` to continue from, the epoch's summed E so far ``epoch_loss`` and the
+    ``optimizer`` (its ``begin_step`` is called per update, its ``lr`` read);
+    :meth:`TinyTrainer.run_epochs` the row orders of ``n_epochs`` epochs ``orders`` and the rate ``lr``."""
+
+    stop: Any
+    optimizer: Any = None
+    perm: np.ndarray | None = None
+    pos: int = 0
+    epoch_loss: float = 0.0
+    orders: list | None = None
+    n_epochs: int = 1
+    lr: float = 0.0
+
+
+@dataclasses.dataclass
+class EpochOutcome:
+    """What :meth:`TinyTrainer.run_epoch` did: the position reached in the epoch, its summed E, the
+    updates made and a status (0 the epoch's end, 1 a stop request, 2 E not finite, ``value``)."""
+
+    pos: int
+    epoch_loss: float
+    updates: int
+    status: int
+    value: float
+
+
+@dataclasses.dataclass
+class EpochsOutcome:
+    """What :meth:`TinyTrainer.run_epochs` did: ``done`` whole epochs (their mean E in ``losses``),
+    ``updates`` updates; with a status other than 0 it stopped in epoch ``stopped_in`` (0-based in
+    the call) at ``pos`` with the summed E ``epoch_loss``: 1 a stop request, 2 E not finite
+    (``value``), 3 a parameter not finite at the end of that epoch. ``snapshot``: the parameters at
+    the start of the last epoch begun (for a divergence to fall back on)."""
+
+    done: int
+    updates: int
+    losses: list
+    status: int
+    stopped_in: int
+    pos: int
+    epoch_loss: float
+    value: float
+    snapshot: list
+
+
+class TinyTrainer:
+    """The Python path for one training run of ``trainer.net`` over (X, Y) (``trainer.loss`` and
+    ``trainer.l2`` are read once, here)."""
+
+    def __init__(self, trainer: Any, X: np.ndarray, Y: np.ndarray) -> None:
         net = trainer.net
+        self.net = net
         self.typecode = "f" if net.dtype == np.float32 else "d"
         self.X, self.Y = X.tolist(), Y.tolist()
         self.epoch = _compile(net, trainer.loss.name, trainer.l2)
@@ -274,90 +327,51 @@ class TinyTrainer:
         self.variant = "float32" if self.typecode == "f" else "locals"
         self.epochs = _compile(net, trainer.loss.name, trainer.l2, self.variant)
 
-    def load(self, net):
+    def load(self, net: Any) -> array:
         """The parameters as one flat array: weights row by row, then biases."""
         P = array(self.typecode)
         for p in net.weights + net.biases:
             P.frombytes(np.ascontiguousarray(p, dtype=net.dtype).tobytes())
         return P
 
-    def store(self, net, P):
+    def store(self, net: Any, P: Any) -> None:
         flat = np.frombuffer(P, dtype=net.dtype)
         o = 0
         for p in net.weights + net.biases:
             p[...] = flat[o:o + p.size].reshape(p.shape)
             o += p.size
 
-    def run_epoch(self, tr):
-        """Continue ``tr``'s epoch from ``tr.pos``; False when a stop was requested."""
-        net, h = tr.net, tr.history
+    def run_epoch(self, run: Run) -> EpochOutcome:
+        """Continue an epoch from ``run.pos``, to its end or a stop request (see :class:`Run`)."""
+        net = self.net
         P = self.load(net)
         m = len(self.X)
-        order = tr.perm.tolist() if tr.perm is not None else range(m)
-        start = tr.pos
-        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, m, tr._epoch_loss,
-                                            tr.optimizer, tr)
+        order = run.perm.tolist() if run.perm is not None else range(m)
+        start = run.pos
+        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, m, run.epoch_loss,
+                                            run.optimizer, run.stop)
         self.store(net, P)
-        tr._epoch_loss = el
-        tr.pos = pos
-        h.n_updates += pos - start
-        if status == 2:
-            tr._diverged(f"the loss became {value}", pos + 1)
-        if status == 1:
-            if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-                tr._diverged("a weight became non-finite", pos)
-            return False
-        return True
+        return EpochOutcome(pos, el, pos - start, status, value)
 
-    def run_epochs(self, tr):
+    def run_epochs(self, run: Run) -> EpochsOutcome:
         """Whole epochs of constant-rate SGD in one generated call (nothing to do between epochs but
-        record E): the same updates, losses and random stream as epoch by epoch. False on a stop."""
-        net, h, opt = tr.net, tr.history, tr.optimizer
+        record E): the same updates and losses as epoch by epoch (see :class:`Run`)."""
+        net = self.net
         m = len(self.X)
-        n = max(1, min(tr.epochs - tr.epoch, (1 << 16) // m))
-        state0 = tr.rng.bit_generator.state
-        # n permutations at once: the same numbers, and the same generator state after them, as n
-        # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
-        orders = tr.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if tr.shuffle else None
+        orders = run.orders
+        n = run.n_epochs
         P = self.load(net)
-        losses = []
-        e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, opt.lr, tr,
-                                                                 losses)
+        losses: list = []
+        e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, run.lr,
+                                                                 run.stop, losses)
         self.store(net, array(self.typecode, params))
         done = e if status else n
         if status == 3 and all(np.isfinite(p).all() for p in net.weights + net.biases):
             done, status = e + 1, 0  # the parameters' sum overflowed, not a parameter: go on
-        opt.t += t
-        h.n_updates += t
-        h.loss.extend(losses[:done])
-        h.lr.extend([opt.lr] * done)
-        tr.epoch += done
-        h.epochs = tr.epoch
-        opt.epoch = tr.epoch
-        tr._rng_before_epoch = None
-        if status and tr.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
-            tr.rng.bit_generator.state = state0
-            for _ in range(e + 1):
-                tr._rng_before_epoch = tr.rng.bit_generator.state
-                tr.perm = tr.rng.permutation(m)
-        elif tr.shuffle:
-            tr.perm = np.array(orders[-1])
-        tr.pos, tr._epoch_loss = (pos, el) if status in (1, 2) else (0, 0.0)
         flat = np.asarray(snap, dtype=net.dtype)
-        o, tr._snapshot = 0, []
+        o, snapshot = 0, []
         for p in net.weights + net.biases:
-            tr._snapshot.append(flat[o:o + p.size].reshape(p.shape).copy())
+            snapshot.append(flat[o:o + p.size].reshape(p.shape).copy())
             o += p.size
-        if status == 2:
-            tr._diverged(f"the loss became {value}", pos + 1)
-            return False
-        if status == 3:
-            tr.pos = m
-            tr._diverged("a weight became non-finite", h.updates_per_epoch)
-            return False
-        if status == 1:
-            if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-                tr._diverged("a weight became non-finite", pos)
-            return False
-        return True
-
+        return EpochsOutcome(done=done, updates=t, losses=losses[:done], status=status, stopped_in=e,
+                             pos=pos, epoch_loss=el, value=value, snapshot=snapshot)

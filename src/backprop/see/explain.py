@@ -215,7 +215,7 @@ def explain(net, x, y, *, lr, loss="mse", format="markdown", all=False, digits=4
         raise InvalidInputError(f"digits must be an integer from 1 to 15, got {digits!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
-    loss_obj = net._check_loss(loss)
+    loss_obj = net.check_loss(loss)
     if mode == "online":
         if samples not in (None, 1):
             raise InvalidInputError(f"mode='online' works out one sample; samples={samples!r} needs "

@@ -34,11 +34,11 @@ def _loss_and_grads(est, X, y, loss, sample_weight, sw_sum):
     """scikit-learn's loss (with alpha/2 ||W||^2 / sum of weights) and the eq. (3) gradients."""
     net = est._net
     m = X.shape[0]
-    buf = net._buffers_for(m)
-    yhat = net._forward(X, buf)
+    buf = net.buffers(m)
+    yhat = net.forward_into(X, buf)
     value = loss.value(y, yhat, sample_weight=sample_weight)
     value += 0.5 * est.alpha * sum_sq(est.coefs_) / sw_sum
-    gW, gb = net._backward(X, y, buf, loss, l2=est.alpha / sw_sum)
+    gW, gb = net.backward_into(X, y, buf, loss, l2=est.alpha / sw_sum)
     return value, gW, gb
 
 

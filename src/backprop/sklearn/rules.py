@@ -183,11 +183,7 @@ def _n_rows(rows):
 
 def _raw_predict(net, X, chunk=4096):
     """a^L for X, NaN and infinity included (Network.predict refuses non-finite outputs)."""
-    out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
-    for start in range(0, X.shape[0], chunk):
-        xb = X[start:start + chunk]
-        out[start:start + chunk] = net._forward(xb, net._buffers_for(xb.shape[0]))
-    return out
+    return net.forward_all(X, chunk=chunk, check_finite=False).yhat
 
 
 def ensure_state(est, early_stopping):
