@@ -61,11 +61,6 @@ def _first_bytes(path: str) -> bytes:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def is_gzip(path: str) -> bool:
-    """Whether the file starts with the gzip magic bytes (detected from the bytes, not the name)."""
-    return _first_bytes(path)[:2] == GZIP_MAGIC
-
-
 def _other_format(head: bytes) -> str | None:
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
         return "bzip2-compressed"

@@ -337,7 +337,3 @@ def _short(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
-
-def read_metadata(path):
-    """The JSON document of a backprop file (checked like :func:`load_arrays`)."""
-    return read_file(path)[1]

@@ -222,25 +222,39 @@ class Network:
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
 
-    def check_parameters(self) -> None:
+    def check_parameters(self, *, names: tuple[str, str] = ("net.weights", "net.biases"),
+                         array_like: bool = False) -> None:
         """Check that user-assigned ``weights``/``biases`` still have the right shapes and dtype.
 
-        Arrays of another float dtype or layout are converted in place in the lists.
+        Arrays of another float dtype or layout are converted in place in the lists. ``names``: what
+        the errors call the two lists (an estimator's ``coefs_``, ``intercepts_``); ``array_like``:
+        tuples and array-likes are taken too (converted), as scikit-learn's attributes allow.
         """
-        for name, params, shape_of in (
-            ("weights", self.weights, lambda k: (self.sizes[k], self.sizes[k + 1])),
-            ("biases", self.biases, lambda k: (self.sizes[k + 1],)),
-        ):
+        for i, (name, shape_of) in enumerate((
+            (names[0], lambda k: (self.sizes[k], self.sizes[k + 1])),
+            (names[1], lambda k: (self.sizes[k + 1],)),
+        )):
+            params = self.weights if i == 0 else self.biases
+            if array_like and isinstance(params, tuple):
+                params = list(params)
+                if i == 0:
+                    self.weights = params
+                else:
+                    self.biases = params
             if not isinstance(params, list) or len(params) != self.n_layers:
-                raise InvalidInputError(f"net.{name} must be a list of {self.n_layers} arrays")
+                what = f"must be a list of {self.n_layers} arrays"
+                if array_like and isinstance(params, list):
+                    what = f"has {len(params)} arrays but the network has {self.n_layers} layers"
+                raise InvalidInputError(f"{name} {what}")
             for k, p in enumerate(params):
                 if not isinstance(p, np.ndarray):
-                    raise InvalidTypeError(f"net.{name}[{k}] must be a NumPy array, got {type(p).__name__}")
+                    if not array_like:
+                        raise InvalidTypeError(f"{name}[{k}] must be a NumPy array, got {type(p).__name__}")
+                    p = np.asarray(p)
                 if p.shape != shape_of(k):
-                    raise InvalidInputError(
-                        f"net.{name}[{k}] has shape {p.shape}, expected {shape_of(k)}"
-                    )
-                if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+                    raise InvalidInputError(f"{name}[{k}] has shape {p.shape}, expected {shape_of(k)}")
+                if (p is not params[k] or p.dtype != self.dtype or not p.flags.c_contiguous
+                        or not p.flags.writeable):
                     params[k] = np.array(p, dtype=self.dtype, order="C")
 
     # -- the seam of the training loop (backprop.train.trainable.Trainable) ------------------------

@@ -103,7 +103,7 @@ def _as_history_list(histories, labels):
     labels = list(labels)
     if len(labels) != len(items):
         raise InvalidInputError(f"got {len(labels)} labels for {len(items)} histories")
-    return [(lab, _history_dict(h)) for lab, h in zip(labels, items)]
+    return [(lab, _history_dict(hist)) for lab, hist in zip(labels, items)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,13 +116,13 @@ def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi=100, log=None):
     ``metadata["history"]``). ``log`` chooses a logarithmic loss axis (default: when the loss
     spans more than two decades). Returns ``path``.
     """
-    h = _history_dict(history)
-    loss = [float(v) for v in h.get("loss") or []]
+    hist = _history_dict(history)
+    loss = [float(v) for v in hist.get("loss") or []]
     if not loss:
         raise InvalidInputError("the history has no epochs to plot (its 'loss' list is empty)")
-    val_loss = [float(v) for v in h.get("val_loss") or []]
-    val_metric = [float(v) for v in h.get("val_metric") or []]
-    metric = h.get("metric") or "metric"
+    val_loss = [float(v) for v in hist.get("val_loss") or []]
+    val_metric = [float(v) for v in hist.get("val_metric") or []]
+    metric = hist.get("metric") or "metric"
     fig = _figure(figsize, dpi)
     axes = fig.subplots(1, 2) if val_metric else [fig.subplots(1, 1)]
     ax = axes[0]
@@ -136,7 +136,7 @@ def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi=100, log=None):
         log = bool(positive) and len(positive) == len(loss + val_loss) and max(positive) / min(positive) > 100
     if log:
         ax.set_yscale("log")
-    best = h.get("best_epoch")
+    best = hist.get("best_epoch")
     if best:
         for a in axes:
             a.axvline(best, color="0.5", ls="--", lw=1, label=f"best epoch ({best})")
@@ -318,8 +318,8 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
     (eq. 4 multiplies by g'_h <= 1/4 per layer) stand next to a ReLU network's. Returns ``path``.
     """
     runs = _as_history_list(histories, labels)
-    for lab, h in runs:
-        if not h.get("mean_abs_delta") or not h.get("grad_norm"):
+    for lab, hist in runs:
+        if not hist.get("mean_abs_delta") or not hist.get("grad_norm"):
             name = f" {lab!r}" if lab else ""
             raise InvalidInputError(
                 f"the history{name} has no gradient records: train with "
@@ -334,10 +334,10 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    for c, (lab, h) in enumerate(runs):
+    for c, (lab, hist) in enumerate(runs):
         for r, (key, ylabel) in enumerate((("mean_abs_delta", "mean |δ| per layer"),
                                            ("grad_norm", "‖∂E/∂w‖ per layer"))):
-            data = np.asarray(h[key], dtype=np.float64)  # (epochs, layers)
+            data = np.asarray(hist[key], dtype=np.float64)  # (epochs, layers)
             if data.ndim != 2:
                 raise InvalidInputError(f"history[{key!r}] must be a list (epochs) of lists (layers)")
             ax = axes[r][c]

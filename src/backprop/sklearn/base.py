@@ -139,29 +139,9 @@ class BaseMLP(BaseEstimator):
         net = self.__dict__.get("_net")
         if net is None:
             net = self._build_net()
-        sizes = net.sizes
-        for name, shape_of in (("coefs_", lambda k: (sizes[k], sizes[k + 1])),
-                               ("intercepts_", lambda k: (sizes[k + 1],))):
-            params = getattr(self, name)
-            if not isinstance(params, list):
-                if not isinstance(params, tuple):
-                    raise InvalidInputError(f"{name} must be a list of {net.n_layers} arrays")
-                params = list(params)
-                setattr(self, name, params)
-            if len(params) != net.n_layers:
-                raise InvalidInputError(
-                    f"{name} has {len(params)} arrays but the network has {net.n_layers} layers"
-                )
-            for k, p in enumerate(params):
-                p_arr = np.asarray(p)
-                if p_arr.shape != shape_of(k):
-                    raise InvalidInputError(
-                        f"{name}[{k}] has shape {p_arr.shape}, expected {shape_of(k)}"
-                    )
-                if (p_arr is not p or p_arr.dtype != net.dtype or not p_arr.flags.c_contiguous
-                        or not p_arr.flags.writeable):
-                    params[k] = np.array(p_arr, dtype=net.dtype, order="C")
         net.weights, net.biases = self.coefs_, self.intercepts_
+        net.check_parameters(names=("coefs_", "intercepts_"), array_like=True)
+        self.coefs_, self.intercepts_ = net.weights, net.biases
         return net
 
     def _initialize(self, n_outputs, layer_units, dtype, hidden):

@@ -1,6 +1,6 @@
 """Checkpoints: stop a training run at any step and continue it later to the same bits.
 
-A checkpoint holds everything a :class:`backprop.training.Trainer` changes while it trains --
+A checkpoint holds everything a :class:`backprop.train.trainer.Trainer` changes while it trains --
 the weights w (``weights``/``biases``), the optimizer's state (step count t, velocities,
 moments), the random generator that shuffles each epoch, the position inside the current epoch
 and the history -- plus the network's architecture and a free ``extra`` dict (the CLI keeps its

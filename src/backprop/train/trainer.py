@@ -273,7 +273,7 @@ class Trainer:
         return self._loop()
 
     def _loop(self):
-        h = self.history
+        hist = self.history
         start = time.perf_counter()
         try:
             with self._context():
@@ -281,9 +281,9 @@ class Trainer:
                     if not self._run_epoch():
                         break
         finally:
-            h.time += time.perf_counter() - start
-        h.interrupted = self.stop_requested and not self._halted and self.epoch < self.epochs
-        return h
+            hist.time += time.perf_counter() - start
+        hist.interrupted = self.stop_requested and not self._halted and self.epoch < self.epochs
+        return hist
 
     @contextlib.contextmanager
     def _context(self):
@@ -307,7 +307,7 @@ class Trainer:
                                     "make a new Trainer to train on")
         if trace and not isinstance(self._data, tuple):
             raise InvalidInputError("step(trace=True) needs local data (start(X, Y))")
-        h = self.history
+        hist = self.history
         t0 = time.perf_counter()
         with self._context():
             if self.pos == 0:
@@ -322,7 +322,7 @@ class Trainer:
             if epoch_done:
                 keep_going = self._end_epoch() and keep_going
             self._done = not keep_going or self.epoch >= self.epochs
-        h.time += time.perf_counter() - t0
+        hist.time += time.perf_counter() - t0
         batch = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.array(rows)
         result = Step(epoch=epoch, step=step, batch=batch, loss=batch_loss, lr=lr, epoch_done=epoch_done,
                       done=self._done, trace=tr)
@@ -383,7 +383,7 @@ class Trainer:
     def _tiny_epochs(self, tiny: _tiny.TinyTrainer) -> bool:
         """Whole epochs of constant-rate SGD in one generated call: the same updates, losses and
         random stream as epoch by epoch. False on a stop."""
-        h, opt, m = self.history, self.optimizer, self.m
+        hist, opt, m = self.history, self.optimizer, self.m
         n = max(1, min(self.epochs - self.epoch, (1 << 16) // m))
         state0 = self.rng.bit_generator.state
         # n permutations at once: the same numbers, and the same generator state after them, as n
@@ -391,11 +391,11 @@ class Trainer:
         orders = self.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if self.shuffle else None
         out = tiny.run_epochs(_tiny.Run(stop=self, orders=orders, n_epochs=n, lr=opt.lr))
         opt.t += out.updates
-        h.n_updates += out.updates
-        h.loss.extend(out.losses)
-        h.lr.extend([opt.lr] * out.done)
+        hist.n_updates += out.updates
+        hist.loss.extend(out.losses)
+        hist.lr.extend([opt.lr] * out.done)
         self.epoch += out.done
-        h.epochs = self.epoch
+        hist.epochs = self.epoch
         opt.epoch = self.epoch
         self._rng_before_epoch = None
         if out.status and self.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
@@ -412,7 +412,7 @@ class Trainer:
             return False
         if out.status == 3:
             self.pos = m
-            self._diverged("a weight became non-finite", h.updates_per_epoch)
+            self._diverged("a weight became non-finite", hist.updates_per_epoch)
             return False
         if out.status == 1:
             if not _strategy.finite(self.net.weights + self.net.biases):
@@ -425,7 +425,7 @@ class Trainer:
         """One update on the next batch: (i) forward, (ii) backward, (iii) eq. (3), (iv) optimizer.
 
         Returns (rows, the batch's loss, its Trace or None)."""
-        net, opt, h = self.net, self.optimizer, self.history
+        net, opt, hist = self.net, self.optimizer, self.history
         end = min(self.pos + self.batch_size, self.m)
         b = end - self.pos
         rows = slice(self.pos, end) if self.perm is None else self.perm[self.pos:end]
@@ -439,7 +439,7 @@ class Trainer:
         batch_loss += penalty
         self._epoch_loss += batch_loss * b
         self.pos = end
-        h.n_updates += 1
+        hist.n_updates += 1
         if self.on_step is not None:
             self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
                                "batch_size": b, "lr": opt.lr})
@@ -536,21 +536,21 @@ class Trainer:
         return self.rng.bit_generator.state
 
     def _end_epoch(self):
-        net, h = self.net, self.history
+        net, hist = self.net, self.history
         self._rng_before_epoch = None
         if not _strategy.finite(net.weights + net.biases):
-            self._diverged("a weight became non-finite", h.updates_per_epoch)
+            self._diverged("a weight became non-finite", hist.updates_per_epoch)
         self.epoch += 1
         self.pos = 0
-        h.epochs = self.epoch
-        h.loss.append(self._epoch_loss / self.m)
-        h.lr.append(self.optimizer.lr)
+        hist.epochs = self.epoch
+        hist.loss.append(self._epoch_loss / self.m)
+        hist.lr.append(self.optimizer.lr)
         if self.record_gradients and self._epoch_grad is not None:
-            n = h.updates_per_epoch
-            h.mean_abs_delta.append([v / n for v in self._epoch_grad["delta"]])
-            h.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
-        info = {"epoch": self.epoch, "loss": h.loss[-1], "n_updates": h.n_updates,
-                "lr": self.optimizer.lr, "time": h.time}
+            n = hist.updates_per_epoch
+            hist.mean_abs_delta.append([v / n for v in self._epoch_grad["delta"]])
+            hist.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
+        info = {"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
+                "lr": self.optimizer.lr, "time": hist.time}
         return self.rules.end_epoch(self, info)
 
     def dataset_loss(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
