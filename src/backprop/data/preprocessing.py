@@ -130,23 +130,38 @@ def split(ds: Dataset, test_fraction: float, split_seed: int) -> None:
     ds.options["split_seed"] = split_seed
 
 
-def stratified_indices(y, n_test: int, rng: np.random.Generator) -> np.ndarray:
-    """Exactly ``n_test`` row indices, drawn from every class in proportion to its size.
+def class_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
+    """How many of ``n`` rows each class of ``sizes`` rows gives: the floor of its share, the rows
+    left over to the largest remainders (Hamilton's method, ties to the first class); every class
+    keeps at least one row."""
+    share = n * sizes / sizes.sum()
+    take = np.floor(share).astype(np.int64)
+    take[np.argsort(-(share - take), kind="stable")[: n - take.sum()]] += 1
+    return np.minimum(take, np.maximum(sizes - 1, 0))
 
-    Each class gets the floor of its share, the rows left over go to the largest remainders
-    (Hamilton's method); every class keeps at least one training row.
-    """
+
+def stratified_indices(y, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """Exactly ``n_test`` row indices, drawn from every class in proportion to its size
+    (:func:`class_quotas`; the classes in the order of their labels as strings), each class's rows
+    by a permutation of its own."""
     keys = label_keys(y)
     uniq, inverse = np.unique(keys, return_inverse=True)
     m = len(keys)
-    sizes = np.bincount(inverse, minlength=len(uniq))
-    share = n_test * sizes / m
-    take = np.floor(share).astype(int)
-    for c in np.argsort(-(share - take), kind="stable")[: n_test - take.sum()]:
-        take[c] += 1
-    take = np.minimum(take, sizes - 1)
+    take = class_quotas(np.bincount(inverse, minlength=len(uniq)), n_test)
     chosen = [rng.permutation(np.flatnonzero(inverse == c))[:take[c]] for c in range(len(uniq))]
     idx = np.concatenate(chosen) if chosen else np.array([], dtype=np.intp)
     if idx.size == 0:
         idx = rng.permutation(m)[:n_test]
     return np.sort(idx)
+
+
+def stratified_rows(idx: np.ndarray, n_val: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_val`` seeded random rows of the class indices ``idx`` with the classes in proportion
+    (:func:`class_quotas`, classes in index order), sorted: on small data a plain random draw can
+    leave a class nearly out of the validation rows. One permutation of all rows draws them (so
+    this is not :func:`stratified_indices`, whose draws, and so whose splits, differ; the command
+    line's validation rows have been drawn this way since they were stratified)."""
+    quota = class_quotas(np.bincount(idx), n_val)
+    perm = rng.permutation(idx.size)
+    rows = [perm[idx[perm] == k][:q] for k, q in enumerate(quota)]
+    return np.sort(np.concatenate(rows))
