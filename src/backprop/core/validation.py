@@ -131,8 +131,10 @@ def check_positive_int(value, name, minimum=1):
     return int(value)
 
 
-def check_nonneg_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+def check_nonneg_float(value: object, name: str) -> float:
+    """``value`` as a float: a finite number >= 0 (else a clear error naming ``name``)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or value < 0):
         raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from backprop.core.losses import LOSSES
 from backprop.data import targets as _targets
@@ -115,7 +116,7 @@ class Prepared:
 
 
 def prepare(task: str, X_fit: np.ndarray, y_fit: np.ndarray, layer: OutputLayer, *,
-            dtype: object = np.float32, standardize: bool = True, standardize_targets: bool = True,
+            dtype: DTypeLike = np.float32, standardize: bool = True, standardize_targets: bool = True,
             fit_stats: Callable[..., dict] = fit_standardize) -> Prepared:
     """Fit what the network's space needs on the training rows (``X_fit``, ``y_fit``): the inputs'
     and (regression) the targets' standardization. ``fit_stats(A, names)`` fits one of them (a

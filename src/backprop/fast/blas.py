@@ -67,7 +67,7 @@ def _bind(lib):
             get_t = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
         except AttributeError:
             continue
-        _int = int_t
+        _int = int_t  # type: ignore[assignment]  # c_int64 or c_int, as the library was built
         vp, e = ctypes.c_void_p, ctypes.c_int  # enums are plain C ints
         for fn, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
             fn.argtypes = [e, e, e, int_t, int_t, int_t, real, vp, int_t, vp, int_t, real, vp, int_t]

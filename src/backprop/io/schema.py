@@ -214,7 +214,7 @@ class Obj(Spec):
             spec = self.fields.get(name, self.extra)
             where = f"{field}.{name}" if field else name
             if spec is None:
-                self.fail(value, field, f"has an unknown member {_show(name)}")
+                raise Invalid(field, f"has an unknown member {_show(name)}")
             spec.check(v, where)
         return value
 

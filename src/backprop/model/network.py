@@ -407,11 +407,11 @@ class Network:
                      else self.backward_into(X, Y, buf, loss, scale=scale, scaled_deltas=False))
         return X, buf, value, grads
 
-    def loss(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> float:
+    def loss(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse") -> float:
         """The error E of the whole data set (a float)."""
         return self._checked_pass(X, Y, loss)[2]
 
-    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> Trace:
+    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse") -> Trace:
         """Forward and backward pass of one batch, returning every quantity of the reference.
 
         Nothing is updated. See :class:`Trace`.
@@ -427,7 +427,7 @@ class Network:
             loss=value,
         )
 
-    def gradient_sum(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse"
+    def gradient_sum(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse"
                      ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
         """Eq. (1) summed over the rows of ``X`` -- before eq. (3)'s 1/m -- and the summed loss.
 

@@ -109,7 +109,7 @@ class Context:
 
     def terms(self, n, make):
         """``make(i)`` for i = 0..n joined by +, cut after ``limit`` links with an ellipsis."""
-        items = []
+        items: list = []
         last = n if n <= self.limit else self.limit
         for i in range(0, last + 1):
             if items:

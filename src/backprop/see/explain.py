@@ -31,7 +31,7 @@ from backprop.see.render_tex import render_latex, render_markdown
 from backprop.see.render_text import render_text, text_lines
 from backprop.see.walkthrough import batch_document, online_document
 from backprop.train.batching import MODES
-from backprop.train.optimizers import _check_lr
+from backprop.train.optimizers import check_lr
 
 FORMATS = ("text", "markdown", "latex", "html")
 #: Units per layer (and links per unit) shown when a network is summarised.
@@ -210,7 +210,7 @@ def explain(net, x, y, *, lr, loss="mse", format="markdown", all=False, digits=4
     _check_format(format)
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
-    lr = _check_lr(lr)
+    lr = check_lr(lr)
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 15:
         raise InvalidInputError(f"digits must be an integer from 1 to 15, got {digits!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:

@@ -15,7 +15,7 @@ def _wrap(segs, width):
 
     Formulas stay whole, and nothing breaks where no space is (a formula and its full stop).
     """
-    words = []  # each word: list of (text, style) pieces written without a space between them
+    words: list[list[tuple[str, str]]] = []  # each word: (text, style) pieces without a space between them
     space = True
     for text, style, atomic in segs:
         pieces = [text] if atomic else text.split(" ")
@@ -28,7 +28,9 @@ def _wrap(segs, width):
                 words.append([])
             words[-1].append((w, style))
             space = False
-    lines, line, col = [], [], 0
+    lines: list[list[tuple[str, str]]] = []
+    line: list[tuple[str, str]] = []
+    col = 0
     for word in words:
         size = sum(len(t) for t, _ in word)
         if line and col + 1 + size > width:
@@ -46,13 +48,13 @@ def _wrap(segs, width):
 
 def text_lines(blocks, title, width=100):
     """Lines of (string, rich style) segments."""
-    lines = [[(title, "bold")], [("=" * len(title), "bold")]]
+    lines: list[list[tuple[str, str]]] = [[(title, "bold")], [("=" * len(title), "bold")]]
     for b in blocks:
         if isinstance(b, Heading):
             lines.append([])
             lines.append([(b.title, "bold underline")])
         elif isinstance(b, Para):
-            segs = []
+            segs: list[tuple[str, str, bool]] = []
             for p in b.parts:
                 if isinstance(p, Label):
                     segs.append((str(p), "bold cyan", True))
@@ -68,15 +70,15 @@ def text_lines(blocks, title, width=100):
                 if not r.parts:  # an ellipsis line of a summarised layer
                     lines.append([("    " + left.rjust(width_l), "dim")])
                     continue
-                segs = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
+                row = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
                 for n, part in enumerate(r.parts):
                     if n:
-                        segs.append((" = ", ""))
+                        row.append((" = ", ""))
                     last = n == len(r.parts) - 1
-                    segs.append((part.text(), "bold green" if last else ""))
+                    row.append((part.text(), "bold green" if last else ""))
                 if r.note:
-                    segs.append(("   " + r.note, "dim"))
-                lines.append(segs)
+                    row.append(("   " + r.note, "dim"))
+                lines.append(row)
     return lines
 
 

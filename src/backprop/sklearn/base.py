@@ -122,6 +122,15 @@ class BaseMLP(BaseEstimator):
         return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
 
     # -- the network behind coefs_/intercepts_ ---------------------------------------------------------
+    # (set by fit, partial_fit or a loaded file; declared here for the type checker)
+    coefs_: list
+    intercepts_: list
+    validation_scores_: list | None
+    best_validation_score_: float | None
+    best_loss_: float | None
+    _net: Network | None
+    _net_spec: tuple[list[int], list[str], str]
+
     def _build_net(self):
         sizes, hidden, dtype = self._net_spec
         net = Network(sizes, hidden=hidden, output=output_unit(self.out_activation_), dtype=dtype,

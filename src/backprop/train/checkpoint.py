@@ -246,7 +246,7 @@ def _check_fits(state, arch, trainer, fail):
 
 def _parameter_shapes(arrays, sizes, fail):
     """The shape of each parameter key ("w", k) / ("b", k): from the sizes, or else the arrays."""
-    shapes = {}
+    shapes: dict[tuple[str, int], tuple[int, ...]] = {}
     if sizes is not None:
         for k in range(len(sizes) - 1):
             shapes[("w", k)], shapes[("b", k)] = (sizes[k], sizes[k + 1]), (sizes[k + 1],)

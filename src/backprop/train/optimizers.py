@@ -23,7 +23,8 @@ import numpy as np
 from backprop.errors import InvalidInputError
 
 
-def _check_lr(lr):
+def check_lr(lr: object) -> float:
+    """``lr`` as a float: a positive finite number (else a clear error)."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
         raise InvalidInputError(f"lr must be a positive number, got {lr!r}")
     if not math.isfinite(lr) or lr <= 0:
@@ -60,7 +61,7 @@ class Optimizer:
     name = ""
 
     def __init__(self, lr=0.1, schedule=None, **schedule_kw):
-        self.lr0 = _check_lr(lr)
+        self.lr0 = check_lr(lr)
         self.lr = self.lr0  # the rate of the current step
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **schedule_kw)
         self.t = 0  # updates made

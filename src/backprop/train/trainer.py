@@ -432,10 +432,12 @@ class Trainer:
         step = self.pos // self.batch_size + 1
         l2, penalty = self.rules.begin_batch(self, rows)
         tr = None
-        if isinstance(self._data, tuple):
-            batch_loss, tr = self._local_update(rows, b, l2, step, trace)
+        data = self._data
+        if isinstance(data, tuple):
+            batch_loss, tr = self._local_update(data, rows, b, l2, step, trace)
         else:
-            batch_loss = self._source_update(rows, b, l2, step)
+            assert data is not None  # start() or start_source() bound it
+            batch_loss = self._source_update(data, rows, b, l2, step)
         batch_loss += penalty
         self._epoch_loss += batch_loss * b
         self.pos = end
@@ -445,9 +447,8 @@ class Trainer:
                                "batch_size": b, "lr": opt.lr})
         return rows, batch_loss, tr
 
-    def _batch(self, rows, b):
+    def _batch(self, X, Y, rows, b):
         """The batch's rows of X and Y (gathered by index into the buffers' rows) and its buffers."""
-        X, Y = self._data
         buf = self.net.buffers(b, train=True)
         if isinstance(rows, slice):
             return X[rows], Y[rows], buf
@@ -459,20 +460,21 @@ class Trainer:
         yb = np.take(Y, rows, axis=0, out=buf.y, mode="clip")
         return xb, yb, buf
 
-    def _local_update(self, rows, b, l2, step, trace):
+    def _local_update(self, data, rows, b, l2, step, trace):
         net, loss = self.net, self.loss
+        X, Y = data
         if trace:  # the reference's quantities, unscaled, then the optimizer on eq. (3)'s gradient
-            X, Y = self._data
             tr = net.trace(X[rows], Y[rows], loss=loss)
             if not math.isfinite(tr.loss):
                 self._diverged(f"the loss became {tr.loss}", step)
                 return tr.loss, tr
             self._apply(tr.grad_weights, tr.grad_biases, 1.0, l2)
             if self.record_gradients:
+                sums = self._gradient_sums()
                 for k, d in enumerate(tr.delta):  # unscaled here: nothing to divide out
-                    self._epoch_grad["delta"][k] += float(np.abs(d).mean())
+                    sums["delta"][k] += float(np.abs(d).mean())
             return tr.loss, tr
-        xb, yb, buf = self._batch(rows, b)
+        xb, yb, buf = self._batch(X, Y, rows, b)
         yhat = net.forward_into(xb, buf)
         batch_loss = loss.value(yb, yhat, buf.h[-1])
         if not math.isfinite(batch_loss):
@@ -480,16 +482,17 @@ class Trainer:
             return batch_loss, None
         asked = self.optimizer.begin_step()
         record = self._record_gradients if self.record_gradients else None
-        self._strategy.local_step(self, xb, yb, buf, l2, asked, record)
+        strategy = self._chosen()
+        strategy.local_step(self, xb, yb, buf, l2, asked, record)
         if self.record_gradients:
-            self._record_deltas(buf, b, self._strategy.scale(self.optimizer, asked))
+            self._record_deltas(buf, b, strategy.scale(self.optimizer, asked))
         return batch_loss, None
 
-    def _source_update(self, rows, b, l2, step):
+    def _source_update(self, source, rows, b, l2, step):
         """The update of :meth:`run_source`: the source's sums, divided by b (eq. (3)), then the optimizer."""
         net = self.net
         idx = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
-        gw, gb, loss_sum = self._data.gradient_sum(idx, net.weights, net.biases)
+        gw, gb, loss_sum = source.gradient_sum(idx, net.weights, net.biases)
         batch_loss = float(loss_sum) / b
         if not math.isfinite(batch_loss):
             self._diverged(f"the loss became {batch_loss}", step)
@@ -500,7 +503,7 @@ class Trainer:
     def _apply(self, gw, gb, factor, l2):
         """(iv) adaptation: the optimizer on ``factor`` x the given gradients (plus the L2 term),
         scaled as the strategy has it (plain SGD: by eta, eq. (5) is then one subtraction)."""
-        net, opt, strategy = self.net, self.optimizer, self._strategy
+        net, opt, strategy = self.net, self.optimizer, self._chosen()
         scale = strategy.scale(opt, opt.begin_step())
         c = scale * factor
         keys, params, grads = [], [], []
@@ -516,6 +519,18 @@ class Trainer:
             self._record_gradients(keys, grads, scale)
         for key, param, grad in zip(keys, params, grads):
             strategy.update(opt, key, param, grad)
+
+    def _chosen(self) -> _strategy.Strategy:
+        """The strategy of the bound run (start() / start_source() choose it)."""
+        assert self._strategy is not None, "start() or start_source() binds the data first"
+        return self._strategy
+
+    def _gradient_sums(self) -> dict:
+        """The current epoch's sums of the recorded gradients (record_gradients), made when first needed."""
+        if self._epoch_grad is None:
+            L = self.net.n_layers
+            self._epoch_grad = {"delta": [0.0] * L, "grad": [0.0] * L, "_gsq": [0.0] * L}
+        return self._epoch_grad
 
     def _take_snapshot(self):
         """Copy the parameters for a divergence to fall back on; into the last copy when it fits
@@ -589,10 +604,7 @@ class Trainer:
     # -- gradient recording (only when asked: it costs a pass over every array) ---------------
     def _record_gradients(self, keys, grads, scale):
         """Add each layer's gradient norm (eq. (3), the strategy's scale divided out) to the epoch's sums."""
-        if self._epoch_grad is None:
-            L = self.net.n_layers
-            self._epoch_grad = {"delta": [0.0] * L, "grad": [0.0] * L, "_gsq": [0.0] * L}
-        g = self._epoch_grad
+        g = self._gradient_sums()
         for (kind, k), grad in zip(keys, grads):
             g["_gsq"][k] += float(np.vdot(grad, grad)) / scale**2
             if kind == "b":  # both parts of the layer seen: its norm is complete
@@ -601,8 +613,9 @@ class Trainer:
 
     def _record_deltas(self, buf, b, scale):
         c = scale / b  # the factor folded into the error terms
+        sums = self._gradient_sums()
         for k, d in enumerate(buf.delta):
-            self._epoch_grad["delta"][k] += float(np.abs(d).mean()) / c
+            sums["delta"][k] += float(np.abs(d).mean()) / c
 
 
 def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
