@@ -133,8 +133,12 @@ def check_positive_int(value, name, minimum=1):
 
 def check_nonneg_float(value: object, name: str) -> float:
     """``value`` as a float: a finite number >= 0 (else a clear error naming ``name``)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or value < 0):
+    try:
+        ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+              and value >= 0)
+    except OverflowError:  # an int beyond float's range
+        ok = False
+    if not ok:
         raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
