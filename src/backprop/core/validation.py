@@ -133,14 +133,15 @@ def check_positive_int(value, name, minimum=1):
 
 def check_nonneg_float(value: object, name: str) -> float:
     """``value`` as a float: a finite number >= 0 (else a clear error naming ``name``)."""
-    try:
-        ok = (not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-              and value >= 0)
-    except OverflowError:  # an int beyond float's range
-        ok = False
-    if not ok:
+    x = math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float's range
+            pass
+    if not (math.isfinite(x) and x >= 0):
         raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return x
 
 
 def check_float(value, name, *, low=None, high=None, low_open=False, high_open=False):
