@@ -134,39 +134,7 @@ def _numeric_target(y, name, path):
 
 
 def _load_npz(path, *, require_target, feature_names):
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if magic not in ZIP_MAGIC:
-        raise InvalidInputError(
-            f"{path} is not a .npz file: a .npz is a zip archive of arrays, as numpy.savez writes "
-            f"(its first bytes are {magic.hex() or 'none: it is empty'})"
-        )
-    try:
-        # our own handle: np.load leaks the one it opens when the zip directory is unreadable
-        with open(path, "rb") as f:
-            with zipfile.ZipFile(f) as zf:  # sizes from the directory, before anything is inflated
-                size = sum(info.file_size for info in zf.infolist())
-            if size > MAX_NPZ_BYTES:
-                raise InvalidInputError(f"{path} declares {size:,} bytes of arrays, more than the "
-                                        f"{MAX_NPZ_BYTES:,} a .npz may hold here")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-    except InvalidInputError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise InvalidInputError(
-                f"cannot read {path}: {exc} (object arrays are refused: no pickle)"
-            ) from None
-        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"cannot read {path} as .npz: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, zlib.error, MemoryError, ...
-        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
+    arrays = _npz_arrays(path)
     if "X" not in arrays:
         raise InvalidInputError(f"{path} has no array 'X' (arrays: {', '.join(arrays) or 'none'})")
     X = _npz_matrix(arrays["X"], "X", path)
@@ -195,6 +163,43 @@ def _load_npz(path, *, require_target, feature_names):
         elif y is not None:
             raise InvalidInputError(f"{path} has X_test but no y_test")
     return ds
+
+
+def _npz_arrays(path):
+    """The arrays of a .npz file: its magic bytes and declared sizes checked first, no pickle."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if magic not in ZIP_MAGIC:
+        raise InvalidInputError(
+            f"{path} is not a .npz file: a .npz is a zip archive of arrays, as numpy.savez writes "
+            f"(its first bytes are {magic.hex() or 'none: it is empty'})"
+        )
+    try:
+        # our own handle: np.load leaks the one it opens when the zip directory is unreadable
+        with open(path, "rb") as f:
+            with zipfile.ZipFile(f) as zf:  # sizes from the directory, before anything is inflated
+                size = sum(info.file_size for info in zf.infolist())
+            if size > MAX_NPZ_BYTES:
+                raise InvalidInputError(f"{path} declares {size:,} bytes of arrays, more than the "
+                                        f"{MAX_NPZ_BYTES:,} a .npz may hold here")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    except InvalidInputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InvalidInputError(
+                f"cannot read {path}: {exc} (object arrays are refused: no pickle)"
+            ) from None
+        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise InvalidInputError(f"cannot read {path} as .npz: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, zlib.error, MemoryError, ...
+        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
 
 
 def _npz_matrix(X, name, path, n_features=None):

@@ -103,6 +103,27 @@ def _layout(sizes):
     return off_w, off_b, o
 
 
+class _Names:
+    """The generated code's names: parameter q of the flat array is the local ``p<q>``."""
+
+    def __init__(self, sizes, store):
+        self.sizes, self.store = sizes, store
+        self.off_w, self.off_b, self.n_params = _layout(sizes)
+
+    def w(self, k, i, j):
+        return f"p{self.off_w[k] + i * self.sizes[k + 1] + j}"
+
+    def b(self, k, j):
+        return f"p{self.off_b[k] + j}"
+
+    @staticmethod
+    def a(k, i):  # a^k_i, with a^0 = x
+        return f"x{i}" if k == 0 else f"a{k}_{i}"
+
+    def assign(self, param, value):
+        return f"P[{param[1:]}] = {value}" if self.store == "array" else f"{param} = {value}"
+
+
 def _update_body(sizes, acts, loss, l2, store, const_lr):
     """Source lines of one online update on sample ``i`` (forward, E, eqs. (2), (4), (1), (5)).
 
@@ -110,56 +131,15 @@ def _update_body(sizes, acts, loss, l2, store, const_lr):
     from ``P`` and writes each new value into ``P`` (an ``array('f')`` rounds it to float32 there,
     as the NumPy path stores it); ``store="locals"``: they stay Python floats across updates.
     On a non-finite E it ``return``s ``fail`` (nothing of that step applied)."""
-    L = len(sizes) - 1
-    off_w, off_b, n_params = _layout(sizes)
-    params = ", ".join(f"p{q}" for q in range(n_params))
-
-    def w(k, i, j):
-        return f"p{off_w[k] + i * sizes[k + 1] + j}"
-
-    def b(k, j):
-        return f"p{off_b[k] + j}"
-
-    def a_name(k, i):  # a^k_i, with a^0 = x
-        return f"x{i}" if k == 0 else f"a{k}_{i}"
-
-    def assign(param, value):
-        return f"P[{param[1:]}] = {value}" if store == "array" else f"{param} = {value}"
-
-    N = sizes[-1]
+    names = _Names(sizes, store)
+    params = ", ".join(f"p{q}" for q in range(names.n_params))
+    L, N = len(sizes) - 1, sizes[-1]
     body = [f"{params}, = P"] if store == "array" else []
     xs = ", ".join(f"x{i}" for i in range(sizes[0]))
     ys = ", ".join(f"y{j}" for j in range(N))
     body += [f"{xs}, = X[i]", f"{ys}, = Y[i]"]
-    # forward pass, step (i): h^k = a^{k-1} W^k + b^k (the sum first, then the bias), a^k = g(h^k)
-    for k in range(L):
-        for j in range(sizes[k + 1]):
-            s = " + ".join(f"{a_name(k, i)} * {w(k, i, j)}" for i in range(sizes[k]))
-            body.append(f"h{k + 1}_{j} = ({s}) + {b(k, j)}")
-            if k < L - 1:
-                body.append(_activation(acts[k], f"h{k + 1}_{j}", f"a{k + 1}_{j}"))
-    ho = [f"h{L}_{j}" for j in range(N)]
-    yh = [f"a{L}_{j}" for j in range(N)]
-    # E and the output error term, eq. (2)
-    if acts[-1].name == "softmax":  # with cross-entropy: delta = yhat - y
-        body.append(f"shift = {ho[0]}" if N == 1 else f"shift = max({', '.join(ho)})")
-        body += [f"e{j} = exp({ho[j]} - shift)" for j in range(N)]
-        body.append(f"s = {' + '.join(f'e{j}' for j in range(N))}")
-        body += [f"{yh[j]} = e{j} / s" for j in range(N)]
-        body.append("lse = log(s) + shift")
-        body.append(f"value = {' + '.join(f'y{j} * (lse - {ho[j]})' for j in range(N))}")
-        body += [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
-    else:
-        body += [_activation(acts[-1], ho[j], yh[j]) for j in range(N)]
-        if loss == "binary_cross_entropy":  # log(1 + e^h) - y h; delta = yhat - y
-            body.append(f"value = {' + '.join(f'(lae({ho[j]}) - y{j} * {ho[j]})' for j in range(N))}")
-            body += [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
-        else:  # mse: 1/2 sum (yhat - y)^2; delta = g'_o(h) (yhat - y)
-            body += [f"r{j} = {yh[j]} - y{j}" for j in range(N)]
-            body.append(f"value = ({' + '.join(f'r{j} * r{j}' for j in range(N))}) / 2.0")
-            for j in range(N):
-                g = _derivative(acts[-1], ho[j], yh[j])
-                body.append(f"d{L}_{j} = r{j}" if g is None else f"d{L}_{j} = r{j} * {g}")
+    body += _forward_lines(names, acts)
+    body += _output_lines(L, N, acts[-1], loss)
     body += ["if not isfinite(value):", "    return fail"]
     if const_lr:  # a constant rate: the optimizer's counter is advanced once, after the run
         body += ["c = lr", "t += 1"]
@@ -168,22 +148,67 @@ def _update_body(sizes, acts, loss, l2, store, const_lr):
     if l2:
         body.append(f"l2s = {l2!r} * c")
     body += [f"d{L}_{j} = d{L}_{j} * c" for j in range(N)]  # scale/m folded in (m = 1; * 1.0 is exact)
-    # backward pass: eq. (4) with this step's weights, then the delta rule for the layer
-    for k in range(L - 1, -1, -1):
+    body += _backward_lines(names, acts, l2)
+    return body, params
+
+
+def _forward_lines(names, acts):
+    """Step (i): h^k = a^{k-1} W^k + b^k (the sum first, then the bias), a^k = g(h^k) (hidden layers)."""
+    sizes, L = names.sizes, len(names.sizes) - 1
+    body = []
+    for k in range(L):
+        for j in range(sizes[k + 1]):
+            s = " + ".join(f"{names.a(k, i)} * {names.w(k, i, j)}" for i in range(sizes[k]))
+            body.append(f"h{k + 1}_{j} = ({s}) + {names.b(k, j)}")
+            if k < L - 1:
+                body.append(_activation(acts[k], f"h{k + 1}_{j}", f"a{k + 1}_{j}"))
+    return body
+
+
+def _output_lines(L, N, act, loss):
+    """yhat = g_o(h^o), E (``value``) and the output error term of eq. (2) (``d<L>_j``)."""
+    ho = [f"h{L}_{j}" for j in range(N)]
+    yh = [f"a{L}_{j}" for j in range(N)]
+    if act.name == "softmax":  # with cross-entropy: delta = yhat - y
+        body = [f"shift = {ho[0]}" if N == 1 else f"shift = max({', '.join(ho)})"]
+        body += [f"e{j} = exp({ho[j]} - shift)" for j in range(N)]
+        body.append(f"s = {' + '.join(f'e{j}' for j in range(N))}")
+        body += [f"{yh[j]} = e{j} / s" for j in range(N)]
+        body.append("lse = log(s) + shift")
+        body.append(f"value = {' + '.join(f'y{j} * (lse - {ho[j]})' for j in range(N))}")
+        return body + [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
+    body = [_activation(act, ho[j], yh[j]) for j in range(N)]
+    if loss == "binary_cross_entropy":  # log(1 + e^h) - y h; delta = yhat - y
+        body.append(f"value = {' + '.join(f'(lae({ho[j]}) - y{j} * {ho[j]})' for j in range(N))}")
+        return body + [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
+    # mse: 1/2 sum (yhat - y)^2; delta = g'_o(h) (yhat - y)
+    body += [f"r{j} = {yh[j]} - y{j}" for j in range(N)]
+    body.append(f"value = ({' + '.join(f'r{j} * r{j}' for j in range(N))}) / 2.0")
+    for j in range(N):
+        g = _derivative(act, ho[j], yh[j])
+        body.append(f"d{L}_{j} = r{j}" if g is None else f"d{L}_{j} = r{j} * {g}")
+    return body
+
+
+def _backward_lines(names, acts, l2):
+    """Eq. (4) with this step's weights, then the delta rule (5) for the layer, from the last layer."""
+    sizes = names.sizes
+    body = []
+    for k in range(len(sizes) - 2, -1, -1):
         n_in, n_out = sizes[k], sizes[k + 1]
         if k > 0:
             for i in range(n_in):
-                s = " + ".join(f"d{k + 1}_{j} * {w(k, i, j)}" for j in range(n_out))
+                s = " + ".join(f"d{k + 1}_{j} * {names.w(k, i, j)}" for j in range(n_out))
                 g = _derivative(acts[k - 1], f"h{k}_{i}", f"a{k}_{i}")
                 body.append(f"d{k}_{i} = {s}" if g is None else f"d{k}_{i} = ({s}) * {g}")
         for i in range(n_in):
             for j in range(n_out):
-                p, grad = w(k, i, j), f"{a_name(k, i)} * d{k + 1}_{j}"
+                p, grad = names.w(k, i, j), f"{names.a(k, i)} * d{k + 1}_{j}"
                 if l2:
                     grad = f"({grad} + l2s * {p})"
-                body.append(assign(p, f"{p} - {grad}"))
-        body += [assign(b(k, j), f"{b(k, j)} - d{k + 1}_{j}") for j in range(n_out)]
-    return body, params
+                body.append(names.assign(p, f"{p} - {grad}"))
+        body += [names.assign(names.b(k, j), f"{names.b(k, j)} - d{k + 1}_{j}") for j in range(n_out)]
+    return body
 
 
 def _source(sizes, acts, loss, l2):

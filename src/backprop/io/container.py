@@ -233,35 +233,7 @@ def _check_entries(header, data_len, path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        bad = f"{path}: tensor {_short(name)} has a malformed header entry"
-        if not isinstance(info, dict):
-            raise ModelFileError(bad)
-        st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if not isinstance(st, str) or st not in ST_DTYPES:
-            raise ModelFileError(f"{path}: tensor {_short(name)} has an unsupported dtype {_short(st)}")
-        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-            raise ModelFileError(f"{bad} (shape {_short(shape)})")
-        if any(d > MAX_DIM for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
-            raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape}, which is absurd "
-                                 f"(dimensions at most {MAX_DIM:,}, at most {MAX_ELEMENTS:,} elements)")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise ModelFileError(f"{bad} (data_offsets {_short(offsets)})")
-        begin, end = offsets
-        dtype = np.dtype(ST_DTYPES[st])
-        n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
-        if not 0 <= begin <= end <= data_len:
-            raise ModelFileError(
-                f"{path} is truncated or corrupt: tensor {name!r} lies at bytes {begin}..{end} "
-                f"but the file holds {data_len} bytes of data"
-            )
-        if end - begin != n_bytes:
-            raise ModelFileError(
-                f"{path}: tensor {name!r} declares shape {shape} of {st} ({n_bytes} bytes) but "
-                f"occupies {end - begin} bytes"
-            )
-        entries[name] = (dtype, tuple(shape), begin, end)
+        entries[name] = dtype, shape, begin, end = _check_entry(name, info, data_len, path)
         if end > begin:
             spans.append((begin, end, name))
     spans.sort()
@@ -269,6 +241,39 @@ def _check_entries(header, data_len, path):
         if b1 < e0:
             raise ModelFileError(f"{path} is corrupt: tensors {n0!r} and {n1!r} overlap")
     return entries
+
+
+def _check_entry(name, info, data_len, path):
+    """One tensor's header entry: (dtype, shape, begin, end), its size checked against the data."""
+    bad = f"{path}: tensor {_short(name)} has a malformed header entry"
+    if not isinstance(info, dict):
+        raise ModelFileError(bad)
+    st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(st, str) or st not in ST_DTYPES:
+        raise ModelFileError(f"{path}: tensor {_short(name)} has an unsupported dtype {_short(st)}")
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ModelFileError(f"{bad} (shape {_short(shape)})")
+    if any(d > MAX_DIM for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+        raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape}, which is absurd "
+                             f"(dimensions at most {MAX_DIM:,}, at most {MAX_ELEMENTS:,} elements)")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+        raise ModelFileError(f"{bad} (data_offsets {_short(offsets)})")
+    begin, end = offsets
+    dtype = np.dtype(ST_DTYPES[st])
+    n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
+    if not 0 <= begin <= end <= data_len:
+        raise ModelFileError(
+            f"{path} is truncated or corrupt: tensor {name!r} lies at bytes {begin}..{end} "
+            f"but the file holds {data_len} bytes of data"
+        )
+    if end - begin != n_bytes:
+        raise ModelFileError(
+            f"{path}: tensor {name!r} declares shape {shape} of {st} ({n_bytes} bytes) but "
+            f"occupies {end - begin} bytes"
+        )
+    return dtype, tuple(shape), begin, end
 
 
 def _backprop_doc(header, path, room):

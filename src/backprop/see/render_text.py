@@ -54,31 +54,43 @@ def text_lines(blocks, title, width=100):
             lines.append([])
             lines.append([(b.title, "bold underline")])
         elif isinstance(b, Para):
-            segs: list[tuple[str, str, bool]] = []
-            for p in b.parts:
-                if isinstance(p, Label):
-                    segs.append((str(p), "bold cyan", True))
-                elif isinstance(p, Node):
-                    segs.append((p.text(), "magenta", True))
-                else:
-                    segs.append((str(p), "dim" if b.note else "", False))
-            lines += _wrap(segs, width)
+            lines += _wrap(_para_segments(b), width)
         elif isinstance(b, Eqs):
-            lhs = [r.lhs.text() for r in b.rows]
-            width_l = max(len(s) for s in lhs)
-            for r, left in zip(b.rows, lhs):
-                if not r.parts:  # an ellipsis line of a summarised layer
-                    lines.append([("    " + left.rjust(width_l), "dim")])
-                    continue
-                row = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
-                for n, part in enumerate(r.parts):
-                    if n:
-                        row.append((" = ", ""))
-                    last = n == len(r.parts) - 1
-                    row.append((part.text(), "bold green" if last else ""))
-                if r.note:
-                    row.append(("   " + r.note, "dim"))
-                lines.append(row)
+            lines += _eqs_lines(b)
+    return lines
+
+
+def _para_segments(b):
+    """A paragraph's (text, style, atomic) segments: labels and formulas stay whole."""
+    segs: list[tuple[str, str, bool]] = []
+    for p in b.parts:
+        if isinstance(p, Label):
+            segs.append((str(p), "bold cyan", True))
+        elif isinstance(p, Node):
+            segs.append((p.text(), "magenta", True))
+        else:
+            segs.append((str(p), "dim" if b.note else "", False))
+    return segs
+
+
+def _eqs_lines(b):
+    """One line per equation, the left-hand sides aligned; the last value of each in bold green."""
+    lines: list[list[tuple[str, str]]] = []
+    lhs = [r.lhs.text() for r in b.rows]
+    width_l = max(len(s) for s in lhs)
+    for r, left in zip(b.rows, lhs):
+        if not r.parts:  # an ellipsis line of a summarised layer
+            lines.append([("    " + left.rjust(width_l), "dim")])
+            continue
+        row = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
+        for n, part in enumerate(r.parts):
+            if n:
+                row.append((" = ", ""))
+            last = n == len(r.parts) - 1
+            row.append((part.text(), "bold green" if last else ""))
+        if r.note:
+            row.append(("   " + r.note, "dim"))
+        lines.append(row)
     return lines
 
 
