@@ -7,8 +7,8 @@ the delta rule eq. (5) with eq. (1)'s gradient -- is written out for the network
 shape as straight-line Python (generated once per architecture, see :func:`_source`), with
 every weight w_ij^k at a fixed index of one flat parameter array. That is 5-10x faster.
 
-The formulas and their order of operations are those of the NumPy path (``Network._forward``,
-``losses``, ``activations``, ``Network._backward``): float64 results agree with it to rounding
+The formulas and their order of operations are those of the NumPy path (``Network.forward_into``,
+``losses``, ``activations``, ``Network.backward_into``): float64 results agree with it to rounding
 (BLAS may add a sum in another order or with fused multiply-adds). Arithmetic is done in Python
 floats (float64); a float32 network's parameters are rounded to float32 at every update, as the
 NumPy path stores them, so an interrupted run resumes to the same bits.
