@@ -22,7 +22,11 @@ from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
 from backprop.io import schema as sc
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
-from backprop.sklearn.estimators import _FORMAT, _FORMAT_VERSION, MLPClassifier, MLPRegressor, _BaseMLP, _Rate
+from backprop.sklearn.base import FORMAT as _FORMAT
+from backprop.sklearn.base import FORMAT_VERSION as _FORMAT_VERSION
+from backprop.sklearn.base import BaseMLP as _BaseMLP
+from backprop.sklearn.estimators import MLPClassifier, MLPRegressor
+from backprop.sklearn.optim import Rate as _Rate
 from backprop.train import optimizers as _opt
 
 _CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
