@@ -46,7 +46,7 @@ class Activation:
         """In place: ``delta *= g'(h)`` (eqs. 2 and 4). ``tmp`` is scratch of the same shape."""
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<activation {self.name}>"
 
 
@@ -59,7 +59,7 @@ class Identity(Activation):
         np.copyto(out, h)
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         pass  # g' = 1
 
 
@@ -76,7 +76,7 @@ class Sigmoid(Activation):
         out += 0.5
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.subtract(1.0, a, out=tmp)
         tmp *= a
         delta *= tmp
@@ -90,7 +90,7 @@ class Tanh(Activation):
     def forward(self, h, out=None):
         return np.tanh(h, out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.multiply(a, a, out=tmp)
         np.subtract(1.0, tmp, out=tmp)
         delta *= tmp
@@ -105,7 +105,7 @@ class ReLU(Activation):
     def forward(self, h, out=None):
         return np.maximum(h, _zero_for(h), out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.greater(a, 0.0, out=tmp)  # a > 0 exactly where h > 0; writes 1.0/0.0 (or True/False)
         delta *= tmp
 
@@ -116,14 +116,14 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
     init = "he"
 
-    def __init__(self, alpha=0.01):
+    def __init__(self, alpha: float = 0.01) -> None:
         self.alpha = float(alpha)
 
     def forward(self, h, out=None):
         out = np.multiply(h, self.alpha, out=out)
         return np.maximum(h, out, out=out)  # valid because 0 <= alpha < 1
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.greater(h, 0.0, out=tmp)
         tmp *= 1.0 - self.alpha
         tmp += self.alpha
@@ -136,7 +136,7 @@ class ELU(Activation):
     name = "elu"
     init = "he"
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = float(alpha)
 
     def forward(self, h, out=None):
@@ -146,7 +146,7 @@ class ELU(Activation):
         np.copyto(out, h, where=h > 0)
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.add(a, self.alpha, out=tmp)
         np.copyto(tmp, 1.0, where=h > 0)
         delta *= tmp
@@ -161,7 +161,7 @@ class Softplus(Activation):
     def forward(self, h, out=None):
         return np.logaddexp(0.0, h, out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         _SIGMOID.forward(h, out=tmp)
         delta *= tmp
 
@@ -193,7 +193,7 @@ class GELU(Activation):
         out *= 0.5
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         # Not from a: the tanh term cannot be recovered from g(h) cheaply.
         t = self._tanh_u(h, tmp)
         sech2 = 1.0 - t * t
@@ -229,7 +229,7 @@ class Softmax(Activation):
         eye = np.eye(a.shape[-1], dtype=a.dtype)
         return a[..., :, None] * (eye - a[..., None, :])
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h, a, delta, tmp) -> None:
         np.multiply(delta, a, out=tmp)
         s = tmp.sum(axis=-1, keepdims=True)
         delta -= s
@@ -246,7 +246,7 @@ ACTIVATIONS = {
 HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n != "softmax")
 
 
-def get(name, *, where="activation") -> Activation:
+def get(name, *, where: str = "activation") -> Activation:
     """Return a new activation object for ``name`` (or ``name`` itself if it is one)."""
     if isinstance(name, Activation):
         return name

@@ -42,7 +42,7 @@ class Loss:
                 f"use output={fits!r} with it, or loss='mse'"
             )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<loss {self.name}>"
 
 

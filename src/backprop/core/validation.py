@@ -22,7 +22,7 @@ def resolve_dtype(dtype):
     return dt
 
 
-def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column=False):
+def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column: bool = False):
     """``X`` as a C-contiguous 2-D float array of ``dtype`` with finite values."""
     if isinstance(X, (str, bytes)) or X is None:
         raise InvalidTypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}")
@@ -123,7 +123,7 @@ def check_xy(X, Y, net):
     return X, Y
 
 
-def check_positive_int(value, name, minimum=1):
+def check_positive_int(value, name, minimum: int = 1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidTypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -144,7 +144,7 @@ def check_nonneg_float(value: object, name: str) -> float:
     return x
 
 
-def check_float(value, name, *, low=None, high=None, low_open=False, high_open=False):
+def check_float(value, name, *, low=None, high=None, low_open: bool = False, high_open: bool = False):
     """A finite real number within [low, high] (an end is excluded when ``*_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(f"{name} must be a number, got {value!r}")
@@ -159,7 +159,7 @@ def check_float(value, name, *, low=None, high=None, low_open=False, high_open=F
     return value
 
 
-def make_rng(seed, name="seed"):
+def make_rng(seed, name: str = "seed"):
     """``np.random.default_rng(seed)`` with a clear error for a seed NumPy cannot use."""
     if isinstance(seed, (bool, float, str, bytes)):
         raise InvalidTypeError(f"{name} must be None or a non-negative int, got {seed!r}")
@@ -169,7 +169,7 @@ def make_rng(seed, name="seed"):
         raise InvalidInputError(f"{name} must be None or a non-negative int, got {seed!r} ({exc})") from None
 
 
-def check_callable(value, name, *, allow_none=True):
+def check_callable(value, name, *, allow_none: bool = True):
     if (value is None and allow_none) or callable(value):
         return value
     raise InvalidTypeError(f"{name} must be a function, got {type(value).__name__}")

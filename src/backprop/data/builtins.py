@@ -32,7 +32,7 @@ SPLIT_SEED = 0
 
 def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, data_dir=None,
          n_samples=None, noise=None, seed=None, classes=None, split_seed=SPLIT_SEED,
-         require_target=True, feature_names=None, header: bool | None = None) -> Dataset:
+         require_target: bool = True, feature_names=None, header: bool | None = None) -> Dataset:
     """Load a built-in data set (by name) or a data file (by path) with its train/test split.
 
     ``test_fraction`` splits a file (or overrides a built-in's fixed fraction) with ``split_seed``;

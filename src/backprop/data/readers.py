@@ -53,7 +53,7 @@ def check_file(path: str) -> str:
     return fmt
 
 
-def load_file(path, *, target=None, task=None, require_target=True, feature_names=None,
+def load_file(path, *, target=None, task=None, require_target: bool = True, feature_names=None,
               header: bool | None = None) -> Dataset:
     """Load a CSV/TSV, .npz or Parquet file as a :class:`Dataset` (no test part).
 
@@ -238,7 +238,7 @@ def _npz_target(y, path, name, m):
 class _Columns(list):
     """Column arrays plus the file line of each row (None for files without lines)."""
 
-    def __init__(self, cols, lines=None):
+    def __init__(self, cols, lines=None) -> None:
         super().__init__(cols)
         self.lines = lines
 
@@ -320,7 +320,7 @@ def _load_csv(path, *, target, require_target, feature_names, header):
         for rows, lines in r.chunks():
             table = np.array(rows, dtype=str)
 
-            def where(i, offset=offset, lines=lines):
+            def where(i, offset=offset, lines=lines) -> str:
                 return f"row {offset + i + 1} (line {lines[i]})"
 
             X = np.empty((len(rows), len(feat_idx)), dtype=np.float64)
@@ -369,7 +369,7 @@ def _maybe_int_labels(y):
     return as_int
 
 
-def _all_float(col):
+def _all_float(col) -> bool:
     try:
         col.astype(np.float64)
     except (ValueError, OverflowError):
@@ -432,7 +432,7 @@ def numeric_column(col, name, path, where=lambda i: f"row {i + 1}") -> np.ndarra
     return out
 
 
-def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows=8192,
+def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows: int = 8192,
                         header: bool | None = None) -> Iterator[np.ndarray]:
     """Yield float64 feature chunks of a data file, streaming CSV/TSV files ``chunk_rows`` at a time.
 
@@ -457,7 +457,7 @@ def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows=8192,
             table = np.array(rows, dtype=str)
             lines = np.asarray(lines)
 
-            def where(i, lines=lines):
+            def where(i, lines=lines) -> str:
                 return f"line {lines[i]}"
 
             X = np.empty((len(rows), len(idx)), dtype=np.float64)

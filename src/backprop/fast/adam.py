@@ -49,7 +49,7 @@ def adam_step(grad: np.ndarray, m: np.ndarray, v: np.ndarray, c1_grad: np.ndarra
     grad *= lr_t
 
 
-def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t):
+def _adam(param, grad, m, v, c1_grad, b1, b2, eps, lr_t) -> None:
     """The Adam step on arrays of one shape, in place; grad is scratch."""
     adam_step(grad, m, v, c1_grad, b1, b2, eps, lr_t)
     param -= grad
@@ -67,7 +67,7 @@ def _moment(state: State, name: str, key: Key, like: np.ndarray) -> np.ndarray:
 class _Whole:
     """The arrays one flat step was prepared for, and its flat views."""
 
-    def __init__(self, keys, params, grads, G=None, M=None, V=None, segments=None):
+    def __init__(self, keys, params, grads, G=None, M=None, V=None, segments=None) -> None:
         self.keys, self.params, self.grads = tuple(keys), tuple(params), tuple(grads)
         self.G, self.M, self.V = G, M, V
         self.segments = segments or []  # (start, end, flat param)
@@ -89,7 +89,7 @@ class _Views:
     """One parameter's arrays of the last step and their flat views (None: not all C-contiguous of
     one dtype), with the shared scratch for a small parameter."""
 
-    def __init__(self, param, grad, m, v, flat=None, scratch=None):
+    def __init__(self, param, grad, m, v, flat=None, scratch=None) -> None:
         self.param, self.grad, self.m, self.v = param, grad, m, v
         self.flat, self.scratch = flat, scratch
 
@@ -121,7 +121,7 @@ class FlatAdam:
             _adam(P, G, M, V, np.multiply(G, 1.0 - b1, out=T), b1, b2, eps, lr_t)
             return
 
-        def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
+        def rows(lo, hi) -> None:  # elementwise: the same bits whichever block an element falls in
             for s in range(lo, hi, BLOCK):  # (1 - b1) g in a transient of at most BLOCK elements
                 e = min(s + BLOCK, hi)
                 g = G[s:e]
@@ -140,7 +140,7 @@ class FlatAdam:
             return False
         G, M, V, segments = whole.G, whole.M, whole.V, whole.segments
 
-        def rows(lo, hi):  # elementwise: the same bits whichever block an element falls in
+        def rows(lo, hi) -> None:  # elementwise: the same bits whichever block an element falls in
             for s in range(lo, hi, BLOCK):  # (1 - b1) g in a transient of at most BLOCK elements
                 e = min(s + BLOCK, hi)
                 g = G[s:e]

@@ -53,7 +53,7 @@ def _numpy_openblas():
     return mine[0] if len(mine) == 1 else None
 
 
-def _bind(lib):
+def _bind(lib) -> bool:
     """Resolve the symbols; True when every one needed was found."""
     global _int, _set_threads, _get_threads
     for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
@@ -84,19 +84,19 @@ def _bind(lib):
     return False
 
 
-def gemm_update(a, d, W):
+def gemm_update(a, d, W) -> None:
     """W <- W - a^T d for C-contiguous a (m, n_in), d (m, n_out), W (n_in, n_out) of one dtype."""
     fn, args = _prepared(_gemm, _gemm_args, a, d, W)
     fn(*args)
 
 
-def gemm_add(a, d, G):
+def gemm_add(a, d, G) -> None:
     """G <- G + a^T d, the arrays as for :func:`gemm_update`."""
     fn, args = _prepared(_gemm, _gemm_add_args, a, d, G)
     fn(*args)
 
 
-def ger_update(a, d, W):
+def ger_update(a, d, W) -> None:
     """W <- W - a d^T for one sample: a (n_in,) or (1, n_in), d (n_out,) or (1, n_out), contiguous,
     W (n_in, n_out)."""
     fn, args = _prepared(_ger, _ger_args, a, d, W)
@@ -148,7 +148,7 @@ def _prepared(table, build, a, d, W):
     return fn, args
 
 
-def usable(*arrays):
+def usable(*arrays) -> bool:
     """True when the fused calls may take these arrays (contiguous, float32/float64, one dtype)."""
     if not available:
         return False
@@ -165,7 +165,7 @@ def get_threads():
     return _get_threads() if _get_threads is not None else None
 
 
-def set_threads(n):
+def set_threads(n) -> None:
     if _set_threads is not None:
         _set_threads(int(n))
 
@@ -191,7 +191,7 @@ def _self_test():
     return isinstance(n, int) and n >= 1
 
 
-def _load():
+def _load() -> None:
     global available
     if os.environ.get("BACKPROP_NO_BLAS", "").strip() not in ("", "0"):
         return

@@ -58,7 +58,7 @@ def _logaddexp0(v):
     return v + math.log1p(math.exp(-v)) if v > 0.0 else math.log1p(math.exp(v))
 
 
-def _activation(act, h, a):
+def _activation(act, h, a) -> str:
     """Source line a = g(h) (as the NumPy activations compute it)."""
     name = act.name
     if name == "sigmoid":
@@ -106,14 +106,14 @@ def _layout(sizes):
 class _Names:
     """The generated code's names: parameter q of the flat array is the local ``p<q>``."""
 
-    def __init__(self, sizes, store):
+    def __init__(self, sizes, store) -> None:
         self.sizes, self.store = sizes, store
         self.off_w, self.off_b, self.n_params = _layout(sizes)
 
-    def w(self, k, i, j):
+    def w(self, k, i, j) -> str:
         return f"p{self.off_w[k] + i * self.sizes[k + 1] + j}"
 
-    def b(self, k, j):
+    def b(self, k, j) -> str:
         return f"p{self.off_b[k] + j}"
 
     @staticmethod
@@ -269,7 +269,7 @@ _NAMESPACE: dict[str, object] = {"tanh": math.tanh, "exp": math.exp, "log": math
                                  "isfinite": math.isfinite, "lae": _logaddexp0, "Struct": struct.Struct}
 
 
-def _compile(net, loss, l2, variant="epoch"):
+def _compile(net, loss, l2, variant: str = "epoch"):
     """The generated function of ``variant``: "epoch" (:func:`_source`), "float32" or "locals"
     (:func:`_source_epochs`), cached per architecture."""
     key = (tuple(net.sizes), tuple((a.name, getattr(a, "alpha", None)) for a in net.activations),

@@ -10,14 +10,14 @@ import os
 import tempfile
 
 
-def atomic_write_bytes(path, data: bytes):
+def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path) as f:
         f.write(data)
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
+def atomic_open(path, mode: str = "wb"):
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it vanishes."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -93,7 +93,7 @@ def dumps_checked(meta, what):
         ) from None
 
 
-def save_arrays(path, arrays, meta=None, *, kind="arrays"):
+def save_arrays(path, arrays, meta=None, *, kind: str = "arrays"):
     """Write ``arrays`` (name -> ndarray) and the JSON-able ``meta`` to ``path`` atomically.
 
     Supported dtypes: float16/32/64, (u)int8-64 and bool. ``kind`` tags the file ("network",
@@ -337,7 +337,7 @@ def _check_against_doc(entries, doc, path):
         raise ModelFileError(f"{path} has tensors its metadata does not list: {', '.join(extra[:10])}")
 
 
-def _short(value, limit=60):
+def _short(value, limit: int = 60):
     """``repr(value)`` cut to ``limit`` characters: a crafted file's values can be long."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."

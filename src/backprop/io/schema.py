@@ -29,7 +29,7 @@ MAX_LAYERS = 10_000
 class Invalid(ValueError):
     """A value does not fit its schema: ``field`` says where, ``problem`` what."""
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field!r} {problem}")
         self.field, self.problem = field, problem
 
@@ -81,7 +81,7 @@ class Null(Spec):
 
 
 class Exactly(Spec):
-    def __init__(self, value: Any):
+    def __init__(self, value: Any) -> None:
         self.value, self.what = value, repr(value)
 
     def check(self, value, field):
@@ -100,7 +100,7 @@ class Bool(Spec):
 
 
 class Str(Spec):
-    def __init__(self, choices=None, max_len: int = MAX_STR):
+    def __init__(self, choices=None, max_len: int = MAX_STR) -> None:
         self.choices = None if choices is None else tuple(choices)
         self.max_len = max_len
         self.what = "a string" if self.choices is None else "one of " + ", ".join(map(repr, self.choices))
@@ -114,7 +114,7 @@ class Str(Spec):
 
 
 class Int(Spec):
-    def __init__(self, lo: int | None = None, hi: int | None = None):
+    def __init__(self, lo: int | None = None, hi: int | None = None) -> None:
         self.lo, self.hi = lo, hi
         bounds = (f" from {lo} to {hi}" if lo is not None and hi is not None
                   else f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else "")
@@ -131,7 +131,7 @@ class Num(Spec):
     """A number; ``finite`` refuses NaN and infinity, ``gt``/``ge``/``le`` bound it."""
 
     def __init__(self, *, finite: bool = True, gt: float | None = None, ge: float | None = None,
-                 le: float | None = None):
+                 le: float | None = None) -> None:
         self.finite, self.gt, self.ge, self.le = finite, gt, ge, le
         self.what = ("a finite number" if finite else "a number") + (f" > {gt}" if gt is not None else "") \
             + (f" >= {ge}" if ge is not None else "") + (f" <= {le}" if le is not None else "")
@@ -150,7 +150,7 @@ class Num(Spec):
 
 
 class OneOf(Spec):
-    def __init__(self, *options: Spec):
+    def __init__(self, *options: Spec) -> None:
         self.options = options
         self.what = " or ".join(o.what for o in options)
 
@@ -176,7 +176,7 @@ class List(Spec):
     length, ``unique`` refuses repeated elements; ``noun`` names the elements in messages."""
 
     def __init__(self, item: Spec, *, length: int | None = None, why: str = "", min_len: int = 0,
-                 max_len: int = MAX_LIST, unique: bool = False, noun: str = "items"):
+                 max_len: int = MAX_LIST, unique: bool = False, noun: str = "items") -> None:
         self.item, self.length, self.why = item, length, why
         self.min_len, self.max_len, self.unique, self.noun = min_len, max_len, unique, noun
         self.what = f"a list of {noun}"
@@ -200,7 +200,7 @@ class Obj(Spec):
     """An object with known ``fields`` (name -> spec); names in ``required`` must be present.
     ``extra`` is the spec of any other member (None: other members are refused)."""
 
-    def __init__(self, fields: dict[str, Spec], *, required=(), extra: Spec | None = None):
+    def __init__(self, fields: dict[str, Spec], *, required=(), extra: Spec | None = None) -> None:
         self.fields, self.required, self.extra = fields, tuple(required), extra
         self.what = "an object"
 
@@ -222,7 +222,7 @@ class Obj(Spec):
 class Map(Spec):
     """An object of any string keys whose values all fit ``value``; at most ``max_len`` members."""
 
-    def __init__(self, value: Spec, max_len: int = MAX_LIST):
+    def __init__(self, value: Spec, max_len: int = MAX_LIST) -> None:
         self.value, self.max_len = value, max_len
         self.what = "an object"
 

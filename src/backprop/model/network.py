@@ -34,6 +34,8 @@ from backprop.fast import blas as _blas
 from backprop.fast.passes import column_sums, forward_layer, g_prime
 from backprop.io.container import save_arrays
 from backprop.train.history import History
+from backprop.train.trainable import Buffers as BufferSet
+from backprop.train.trainable import Trainable
 from backprop.train.trainer import fit as _fit
 
 #: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
@@ -99,8 +101,8 @@ class Buffers:
         scratch = np.empty(m * max([n for n, b in zip(widths, mask) if not b]), dtype)
         masks = np.empty(m * max([n for n, b in zip(widths, mask) if b], default=0), bool)
         self.tmp = [(masks if b else scratch)[:m * n].reshape(m, n) for n, b in zip(widths, mask)]
-        self.y = None  # reusable target rows when batches are gathered by index
-        self.x = None
+        self.y: np.ndarray | None = None  # reusable target rows when batches are gathered by index
+        self.x: np.ndarray | None = None
         self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step
         self.m, self.train = m, train
 
@@ -218,7 +220,7 @@ class Network:
     def n_parameters(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
 
@@ -303,7 +305,7 @@ class Network:
             grads += [gW[k], gb[k]]
         return keys, params, grads
 
-    def forward_into(self, x: np.ndarray, buf: Buffers) -> np.ndarray:
+    def forward_into(self, x: np.ndarray, buf: BufferSet) -> np.ndarray:
         """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``;
         returns yhat (``buf.a[-1]``)."""
         a_prev = x
@@ -312,7 +314,7 @@ class Network:
             a_prev = forward_layer(a_prev, W, b, act, h, a, ident)
         return a_prev
 
-    def backward_into(self, x: np.ndarray, y: np.ndarray, buf: Buffers, loss: _losses.Loss, *,
+    def backward_into(self, x: np.ndarray, y: np.ndarray, buf: BufferSet, loss: _losses.Loss, *,
                       scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True
                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Backward pass, steps (ii)-(iii): error terms and gradients of the batch in ``buf``.
@@ -504,7 +506,7 @@ class Network:
                 "dtype": self.dtype.name, "seed": seed}
 
     @classmethod
-    def from_config(cls, config: dict, *, init="auto") -> Network:
+    def from_config(cls, config: dict, *, init: str | Callable = "auto") -> Network:
         """A network of the architecture ``config`` (see :meth:`config`); ``init="zeros"`` skips
         drawing weights that a state is about to replace."""
         if init == "zeros":
@@ -533,7 +535,7 @@ class Network:
         return path
 
 
-def _weight_gradient(a_prev, d, W, gW, gb, decay):
+def _weight_gradient(a_prev, d, W, gW, gb, decay) -> bool:
     """eq. (1) summed over the rows into gW and gb; with ``decay`` (l2 x scale, deltas scaled) and
     BLAS, the penalty's gradient is written first and the product added to it (beta = 1): no pass
     over gW and no temporary of W's size. Returns whether the decay is in gW."""
@@ -552,7 +554,7 @@ def _weight_gradient(a_prev, d, W, gW, gb, decay):
     return False
 
 
-def _not_finite_message(net, X, out):
+def _not_finite_message(net, X, out) -> str:
     row = int(np.argwhere(~np.isfinite(out))[0][0])
     params = net.weights + net.biases
     if not all(np.isfinite(p).all() for p in params):
@@ -601,3 +603,8 @@ def check_sizes(sizes):
             raise InvalidInputError(f"sizes[{k}] is {n}; every layer width must be at least 1")
         out.append(int(n))
     return out
+
+
+def as_trainable(net: Network) -> Trainable:
+    """``net`` as the training loop sees it (mypy checks here that Network fits the seam)."""
+    return net

@@ -15,7 +15,7 @@ class Context:
     contexts of all samples of a document: ``flags["summarised"]`` records that something was cut.
     """
 
-    def __init__(self, net, trace, y, lr, loss, digits, limit, row=0, flags=None):
+    def __init__(self, net, trace, y, lr, loss, digits, limit, row: int = 0, flags=None) -> None:
         self.net, self.t, self.lr, self.loss = net, trace, lr, loss
         self.Y = y  # every row's target
         self.digits, self.limit, self.row = digits, limit, row
@@ -124,7 +124,7 @@ class Context:
         """``make(k)`` for the outputs k = 1..N joined by + (cut like :meth:`terms`)."""
         return self.terms(self.net.sizes[-1] - 1, lambda i: make(i + 1))
 
-    def vector(self, values, exact=True):
+    def vector(self, values, exact: bool = True):
         """``(v_1, v_2, ...)`` of a row of values, cut after ``limit`` with an ellipsis."""
         idx, cut = self.shown(len(values))
         nums = [Num(values[i - 1], exact=True) if exact else self.n(values[i - 1]) for i in idx]

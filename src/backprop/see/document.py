@@ -20,7 +20,7 @@ class Code(str):
 class Heading:
     """A section title: plain strings and (inline) math nodes."""
 
-    def __init__(self, *parts):
+    def __init__(self, *parts) -> None:
         self.parts = parts
 
     @property
@@ -32,21 +32,21 @@ class Heading:
 class Para:
     """A paragraph: plain strings, math nodes (inline), ``Label`` and ``Code`` parts."""
 
-    def __init__(self, *parts, note=False):
+    def __init__(self, *parts, note: bool = False) -> None:
         self.parts, self.note = parts, note
 
 
 class Eq:
     """``lhs rel part_1 = part_2 = ... = value`` -- one aligned line; ``note`` follows it."""
 
-    def __init__(self, lhs, parts, rel="=", note=None):
+    def __init__(self, lhs, parts, rel: str = "=", note=None) -> None:
         self.lhs, self.parts, self.rel, self.note = lhs, list(parts), rel, note
 
 
 class Eqs:
     """Equation rows aligned at their relation sign."""
 
-    def __init__(self, rows):
+    def __init__(self, rows) -> None:
         self.rows = list(rows)
 
 

@@ -19,7 +19,9 @@ Markdown with LaTeX, a LaTeX document or a standalone HTML page whose equations 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from backprop.core.losses import Loss
 from backprop.core.validation import check_xy
 from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.io.atomic import atomic_write_bytes
@@ -56,7 +58,7 @@ class Explanation:
 
     title = _TITLES["online"]
 
-    def __init__(self, blocks, format, before, after, net_after, *, mode="online"):
+    def __init__(self, blocks, format, before, after, net_after, *, mode: str = "online") -> None:
         self.blocks, self.format = blocks, format
         self.before, self.after, self.net_after = before, after, net_after
         self.mode = mode
@@ -88,10 +90,10 @@ class Explanation:
         return {"text": self.to_text, "markdown": self.to_markdown, "latex": self.to_latex,
                 "html": self.to_html}[format]()
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.render()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Explanation ({self.mode}, {self.format}): E {fmt_number(self.loss_before, 4)} -> "
                 f"{fmt_number(self.loss_after, 4)}; print() it to read it>")
 
@@ -178,8 +180,9 @@ def _samples(samples, m, mode):
     return int(samples)
 
 
-def explain(net, x, y, *, lr, loss="mse", format="markdown", all=False, digits=4, limit=DEFAULT_LIMIT,
-            note=None, mode="online", samples=None):
+def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | Loss = "mse",
+            format: str = "markdown", all: bool = False, digits: int = 4, limit: int = DEFAULT_LIMIT,
+            note: str | None = None, mode: str = "online", samples: int | None = None) -> Explanation:
     """Work out one update of ``net`` in the reference's notation: online for one sample (x, y),
     or one (mini-)batch update for the first rows of (X, Y).
 

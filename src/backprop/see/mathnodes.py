@@ -60,7 +60,7 @@ class Node:
 class Sym(Node):
     """A symbol with optional subscript, superscript, hat and prime: h_j^h, ŷ_k, g'_o."""
 
-    def __init__(self, base, sub=None, sup=None, *, hat=False, prime=False):
+    def __init__(self, base, sub=None, sup=None, *, hat: bool = False, prime: bool = False) -> None:
         self.base, self.sub, self.sup, self.hat, self.prime = base, sub, sup, hat, prime
 
     def text(self):
@@ -121,7 +121,7 @@ def fmt_exact(v):
 class Num(Node):
     """A number; ``exact`` ones (inputs, targets, eta, the constant 1) are printed in full."""
 
-    def __init__(self, value, digits=4, *, exact=False):
+    def __init__(self, value, digits: int = 4, *, exact: bool = False) -> None:
         self.value = float(value)
         self.s = fmt_exact(value) if exact else fmt_number(value, digits)
 
@@ -162,7 +162,7 @@ OPS = {
 class Op(Node):
     """An operator or relation by name (a key of :data:`OPS`)."""
 
-    def __init__(self, name):
+    def __init__(self, name) -> None:
         self.name = name
         self.t, self.x, self.m = OPS[name]
 
@@ -172,14 +172,14 @@ class Op(Node):
     def tex(self):
         return self.x
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mo>{self.m}</mo>"
 
 
 class Row(Node):
     """Nodes side by side; plain strings become operators."""
 
-    def __init__(self, *items):
+    def __init__(self, *items) -> None:
         self.items = [Op(i) if isinstance(i, str) else i for i in items]
 
     def text(self):
@@ -200,24 +200,24 @@ class Row(Node):
 
 
 class Paren(Node):
-    def __init__(self, inner, kind="()"):
+    def __init__(self, inner, kind: str = "()") -> None:
         self.inner, self.kind = inner, kind
 
     def text(self):
         return self.kind[0] + self.inner.text() + self.kind[1]
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\left{self.kind[0]} {self.inner.tex()} \right{self.kind[1]}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow><mo>{self.kind[0]}</mo>{self.inner.mml()}<mo>{self.kind[1]}</mo></mrow>"
 
 
 class Frac(Node):
-    def __init__(self, num, den):
+    def __init__(self, num, den) -> None:
         self.num, self.den = num, den
 
-    def text(self):
+    def text(self) -> str:
         def p(n):
             t = n.text()
             ops = isinstance(n, Row) and any(isinstance(i, (Op, Sum)) for i in n.items)
@@ -225,28 +225,28 @@ class Frac(Node):
 
         return f"{p(self.num)}/{p(self.den)}"
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\frac{{{self.num.tex()}}}{{{self.den.tex()}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mfrac>{self.num.mml()}{self.den.mml()}</mfrac>"
 
 
 class Half(Node):
-    def text(self):
+    def text(self) -> str:
         return "½"
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\tfrac{1}{2}"
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mfrac><mn>1</mn><mn>2</mn></mfrac>"
 
 
 class Pow(Node):
     """``base^exp``; e^x is written exp(x) in plain text."""
 
-    def __init__(self, base, exp):
+    def __init__(self, base, exp) -> None:
         self.base, self.exp = base, exp
 
     def text(self):
@@ -258,13 +258,13 @@ class Pow(Node):
             b = f"({b})"
         return b + _script(e, _SUP, "^")
 
-    def tex(self):
+    def tex(self) -> str:
         b = self.base.tex()
         if isinstance(self.base, Num) and self.base.value < 0:
             b = rf"\left({b}\right)"
         return f"{{{b}}}^{{{self.exp.tex()}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         b = self.base.mml()
         if isinstance(self.base, Num) and self.base.value < 0:
             b = f"<mrow><mo>(</mo>{b}<mo>)</mo></mrow>"
@@ -274,7 +274,7 @@ class Pow(Node):
 class Sum(Node):
     """The operator Σ with limits: ``Sum("i=0", Sym("L"))`` (its summand follows in a Row)."""
 
-    def __init__(self, lo, hi=None):
+    def __init__(self, lo, hi=None) -> None:
         self.lo, self.hi = lo, hi
 
     def text(self):
@@ -283,11 +283,11 @@ class Sum(Node):
             s += _script(self.hi.text(), _SUP, "^")
         return s + " "
 
-    def tex(self):
+    def tex(self) -> str:
         hi = "" if self.hi is None else f"^{{{self.hi.tex()}}}"
         return rf"\sum_{{{self.lo}}}{hi}"
 
-    def mml(self):
+    def mml(self) -> str:
         if self.hi is None:
             return f"<munder><mo>∑</mo>{_mml_tokens(self.lo)}</munder>"
         return f"<munderover><mo>∑</mo>{_mml_tokens(self.lo)}{self.hi.mml()}</munderover>"
@@ -296,34 +296,34 @@ class Sum(Node):
 class Txt(Node):
     """Words inside a formula."""
 
-    def __init__(self, s):
+    def __init__(self, s) -> None:
         self.s = s
 
     def text(self):
         return self.s
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\text{{{tex_escape(self.s)}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mtext>{_html.escape(self.s)}</mtext>"
 
 
 class Dots(Node):
-    def text(self):
+    def text(self) -> str:
         return "…"
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\dots"
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mo>…</mo>"
 
 
 class Partial(Node):
     """∂ followed by a symbol: ∂ŷ_l."""
 
-    def __init__(self, sym):
+    def __init__(self, sym) -> None:
         self.sym = sym
 
     def text(self):
@@ -332,36 +332,36 @@ class Partial(Node):
     def tex(self):
         return r"\partial " + self.sym.tex()
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow><mo>∂</mo>{self.sym.mml()}</mrow>"
 
 
 class Fn(Node):
     """A function applied to an argument: g_h(h_1^h), σ(0.1), ln 0.3."""
 
-    def __init__(self, name, arg):
+    def __init__(self, name, arg) -> None:
         self.name = Sym(name) if isinstance(name, str) else name
         self.arg = arg
 
-    def text(self):
+    def text(self) -> str:
         return f"{self.name.text()}({self.arg.text()})"
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"{self.name.tex()}\left({self.arg.tex()}\right)"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow>{self.name.mml()}<mo>(</mo>{self.arg.mml()}<mo>)</mo></mrow>"
 
 
 class Name(Sym):
     """An upright function name: tanh, ln, max."""
 
-    def tex(self):
+    def tex(self) -> str:
         if self.base in ("tanh", "ln", "max", "exp"):
             return rf"\{self.base}"
         return rf"\operatorname{{{self.base}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mi>{self.base}</mi>"
 
 

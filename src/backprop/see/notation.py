@@ -19,7 +19,7 @@ class Names:
     its incoming weights w^k; the output keeps o and ŷ.
     """
 
-    def __init__(self, sizes):
+    def __init__(self, sizes) -> None:
         self.sizes = sizes
         self.L = len(sizes) - 1
         self.wide = max(sizes) >= 10
@@ -52,10 +52,10 @@ class Names:
     def delta(self, k, j):
         return Sym("δ", self.idx(j), self.tag(k))
 
-    def g(self, k, *, prime=False):
+    def g(self, k, *, prime: bool = False):
         return Sym("g", "o" if k == self.L - 1 else "h", prime=prime)
 
-    def letter(self, k):
+    def letter(self, k) -> str:
         """Index letter of the units of layer k in the generic formulas."""
         if k < 0:
             return "i"

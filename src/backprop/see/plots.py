@@ -69,14 +69,14 @@ def _save(fig, path, dpi):
     return os.fspath(path)
 
 
-def _whole_epochs(ax):
+def _whole_epochs(ax) -> None:
     """Epoch axes count whole epochs: no tick at 1.5."""
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _history_dict(history, what="history"):
+def _history_dict(history, what: str = "history"):
     if hasattr(history, "to_dict"):
         return history.to_dict()
     if isinstance(history, dict):
@@ -109,7 +109,7 @@ def _as_history_list(histories, labels):
 # ---------------------------------------------------------------------------------------------
 # loss curves
 # ---------------------------------------------------------------------------------------------
-def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi=100, log=None):
+def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi: float = 100, log=None):
     """Training and validation loss per epoch (and the validation metric beside it).
 
     ``history`` is a :class:`backprop.History` or its ``to_dict()`` (a model's
@@ -184,8 +184,8 @@ def _labels_to_index(y, n_classes, classes=None):
     return idx
 
 
-def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution=200, title=None,
-                  figsize=(6, 5), dpi=100, margin=0.1):
+def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution: int = 200, title=None,
+                  figsize=(6, 5), dpi: float = 100, margin: float = 0.1):
     """Decision regions of ``net`` over the plane of the 2-D inputs ``X``, with the points (X, y).
 
     ``transform`` maps the plotted coordinates to the network's inputs (e.g. the standardization
@@ -290,7 +290,7 @@ def _class_names(y, k, classes=None):
     return [str(i) for i in range(k)]
 
 
-def _class_legend(ax, names, colours):
+def _class_legend(ax, names, colours) -> None:
     """A legend naming each class in the colour of its points."""
     from matplotlib.lines import Line2D
 
@@ -309,7 +309,7 @@ def _tab_colors(k):
 # ---------------------------------------------------------------------------------------------
 # gradient flow
 # ---------------------------------------------------------------------------------------------
-def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dpi=100):
+def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dpi: float = 100):
     """Mean |delta| and the gradient norm of each layer per epoch, for one or several runs.
 
     ``histories``: a History (or its dict) recorded with ``fit(..., record_gradients=True)``, a
@@ -366,7 +366,7 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
-def plot_weights(net, path, *, bins=40, title=None, figsize=None, dpi=100, cols=4):
+def plot_weights(net, path, *, bins: int = 40, title=None, figsize=None, dpi: float = 100, cols: int = 4):
     """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``."""
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")

@@ -35,7 +35,7 @@ CSS = """
 """
 
 
-def _math(m):
+def _math(m) -> str:
     return f"<math>{m.mml()}</math>"
 
 
@@ -65,7 +65,7 @@ def _rows(r) -> list[str]:
     return out
 
 
-def render_html_fragment(blocks, title, *, style=True) -> str:
+def render_html_fragment(blocks, title, *, style: bool = True) -> str:
     """The document as one ``<div class="backprop-explain">`` (for notebooks), CSS included."""
     out = ['<div class="backprop-explain">']
     if style:

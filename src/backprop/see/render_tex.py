@@ -18,7 +18,7 @@ from backprop.see.mathnodes import OPS, Node, Op, Paren, Row, tex_escape
 LINE = 80
 
 
-def _md_math(m):
+def _md_math(m) -> str:
     return f"${m.tex()}$"
 
 
@@ -74,7 +74,7 @@ def _tokens(node: Node, budget: int):
         return out
     if isinstance(node, Paren) and _width(node) > budget:
         # \bigl( ... \bigr) may stand on different lines, unlike \left( ... \right)
-        o, c = node.kind
+        o, c = node.kind[0], node.kind[1]
         return [(rf"\bigl{o}", 1, False), *_tokens(node.inner, budget), (rf"\bigr{c}", 1, False)]
     return [(node.tex(), _width(node), False)]
 

@@ -46,7 +46,7 @@ def _wrap(segs, width):
     return lines
 
 
-def text_lines(blocks, title, width=100):
+def text_lines(blocks, title, width: int = 100):
     """Lines of (string, rich style) segments."""
     lines: list[list[tuple[str, str]]] = [[(title, "bold")], [("=" * len(title), "bold")]]
     for b in blocks:

@@ -127,7 +127,7 @@ def save_checkpoint(path, trainer, extra=None):
     return path
 
 
-def checkpoint_callback(path, trainer, every=1, extra=None):
+def checkpoint_callback(path, trainer, every: int = 1, extra=None):
     """An epoch-end callback ``f(net, info)`` (for ``fit(callbacks=[...])``/``Trainer``) that writes a
     checkpoint of ``trainer`` to ``path`` every ``every`` epochs.
 
@@ -135,7 +135,7 @@ def checkpoint_callback(path, trainer, every=1, extra=None):
     """
     every = check_positive_int(every, "every")
 
-    def write_checkpoint(net, info):
+    def write_checkpoint(net, info) -> None:
         if info["epoch"] % every == 0:
             save_checkpoint(path, trainer, extra() if callable(extra) else extra)
 
@@ -175,7 +175,7 @@ def load_checkpoint(path):
 
 
 # -- checking a state against a network -----------------------------------------------------------
-def check_state(state, trainer=None, *, error=InvalidInputError, where="training state"):
+def check_state(state, trainer=None, *, error=InvalidInputError, where: str = "training state") -> None:
     """Check that ``state`` is a complete, consistent training state (and fits ``trainer``'s network).
 
     Every value's type and range is checked by the schema (:data:`_STATE`, :mod:`backprop.io.schema`);
@@ -289,7 +289,7 @@ def _check_arrays(arrays, shapes, dtype, meta, fail):
     return known
 
 
-def _check_rng(rng, trainer, fail):
+def _check_rng(rng, trainer, fail) -> None:
     """The random generator's state: one that a generator of the trainer's kind accepts."""
     try:
         bit_generator = np.random.PCG64 if trainer is None else type(trainer.rng.bit_generator)
@@ -299,7 +299,7 @@ def _check_rng(rng, trainer, fail):
         fail("the random generator's state is invalid")
 
 
-def _check_array(arrays, name, shape, dtype, fail, finite=False):
+def _check_array(arrays, name, shape, dtype, fail, finite: bool = False) -> None:
     a = arrays.get(name)
     if a is None:
         fail(f"array {name!r} is missing")
@@ -326,17 +326,17 @@ class interrupt_guard:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, trainer, signals=None):
+    def __init__(self, trainer, signals=None) -> None:
         self.trainer = trainer
         self.signals = tuple(self.SIGNALS if signals is None else signals)
         self.signum = None
-        self._previous = {}
+        self._previous: dict = {}
 
     @property
     def exit_status(self):
         return None if self.signum is None else 128 + int(self.signum)
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, frame) -> None:
         if self.signum is not None:  # the second one: let it do what it did before
             self._restore()
             signal.raise_signal(signum)
@@ -353,11 +353,10 @@ class interrupt_guard:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def _restore(self):
+    def _restore(self) -> None:
         while self._previous:
             s, old = self._previous.popitem()
             signal.signal(s, old if old is not None else signal.SIG_DFL)
 
-    def __exit__(self, *exc):
-        self._restore()
-        return False
+    def __exit__(self, *exc: object) -> None:
+        self._restore()  # (None: an exception raised inside goes on)

@@ -17,6 +17,7 @@ The fast ways to run SGD and Adam (the same results) are not here: see ``backpro
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Schedule:
 
     NAMES = ("constant", "invscaling", "exponential")
 
-    def __init__(self, kind=None, *, power_t=0.5, gamma=0.95):
+    def __init__(self, kind=None, *, power_t: float = 0.5, gamma: float = 0.95) -> None:
         if kind is None:
             kind = "constant"
         if not callable(kind) and kind not in self.NAMES:
@@ -60,7 +61,7 @@ class Schedule:
 class Optimizer:
     name = ""
 
-    def __init__(self, lr=0.1, schedule=None, **schedule_kw):
+    def __init__(self, lr: float = 0.1, schedule=None, **schedule_kw) -> None:
         self.lr0 = check_lr(lr)
         self.lr = self.lr0  # the rate of the current step
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **schedule_kw)
@@ -76,7 +77,7 @@ class Optimizer:
     def update(self, key, param, grad):
         raise NotImplementedError
 
-    def update_all(self, keys, params, grads):
+    def update_all(self, keys, params, grads) -> None:
         """``update`` for every parameter of one step, in this order (an optimizer may do them at once)."""
         for key, param, grad in zip(keys, params, grads):
             self.update(key, param, grad)
@@ -100,14 +101,14 @@ class Optimizer:
             "state": {slot: {param_name(k): v for k, v in d.items()} for slot, d in self.state.items()},
         }
 
-    def load_state_dict(self, sd):
+    def load_state_dict(self, sd) -> None:
         self.t, self.epoch = int(sd["t"]), int(sd["epoch"])
         self.lr0, self.lr = float(sd["lr0"]), float(sd["lr"])
         self.state = {
             slot: {param_key(k): np.array(v) for k, v in d.items()} for slot, d in sd["state"].items()
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<optimizer {self.name} lr={self.lr0}>"
 
 
@@ -140,7 +141,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, key, param, grad):
+    def update(self, key, param, grad) -> None:
         param -= self.lr * grad  # eq. (5)
 
 
@@ -150,11 +151,11 @@ class Momentum(Optimizer):
     name = "momentum"
     nesterov = False
 
-    def __init__(self, lr=0.1, momentum=0.9, schedule=None, **kw):
+    def __init__(self, lr: float = 0.1, momentum: float = 0.9, schedule=None, **kw) -> None:
         super().__init__(lr, schedule, **kw)
         self.momentum = float(momentum)
 
-    def update(self, key, param, grad):
+    def update(self, key, param, grad) -> None:
         v = self._slot("velocity", key, param)
         v *= self.momentum
         grad *= self.lr  # the gradient buffer is scratch after this
@@ -181,7 +182,8 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, schedule=None, **kw):
+    def __init__(self, lr: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 schedule: Schedule | str | Callable | None = None, **kw: float) -> None:
         super().__init__(lr, schedule, **kw)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
@@ -189,7 +191,7 @@ class Adam(Optimizer):
         """eta_t = eta sqrt(1 - b2^t) / (1 - b1^t): the rate with both moments' bias corrected."""
         return self.lr * math.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
 
-    def update(self, key, param, grad):
+    def update(self, key, param, grad) -> None:
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
         b1, b2 = self.beta_1, self.beta_2
@@ -199,7 +201,7 @@ class Adam(Optimizer):
         v += (1.0 - b2) * (grad * grad)  # v <- b2 v + (1 - b2) g^2
         param -= self.step_size() * (m / (np.sqrt(v) + self.epsilon))
 
-    def __setstate__(self, state):  # optimizers pickled with the caches of earlier versions
+    def __setstate__(self, state) -> None:  # optimizers pickled with the caches of earlier versions
         self.__dict__.update({k: v for k, v in state.items() if k not in ("_flat", "_tmp", "_whole")})
 
 

@@ -40,9 +40,11 @@ class Buffers(Protocol):
 
     ``h[k]``, ``a[k]``, ``delta[k]`` belong to the layer that ``weights[k]`` feeds; ``tmp[k]`` is
     scratch of g' (shared between layers); ``gb[k]`` the bias sums of a fused step; ``x``/``y``
-    rows gathered by index (``None`` until a caller sets them)."""
+    rows gathered by index (``None`` until a caller sets them); ``identity[k]``: layer k's a is
+    its h (an identity g)."""
 
     m: int
+    identity: list[bool]
     h: list[np.ndarray]
     a: list[np.ndarray]
     delta: list[np.ndarray]
@@ -112,6 +114,10 @@ class Trainable(Protocol):
     def forward_all(self, X: np.ndarray, *, Y: np.ndarray | None = None, loss: Loss | None = None,
                     chunk: int = 4096, layers: bool = False, check_finite: bool = True) -> Forward:
         """The forward pass over a whole (checked) data set, in chunks."""
+        ...
+
+    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str | Loss = "mse") -> Any:
+        """Forward and backward pass of one batch with every quantity of the reference (a Trace)."""
         ...
 
     def state_dict(self) -> dict[str, np.ndarray]: ...

@@ -25,11 +25,13 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from backprop.core.losses import Loss
 from backprop.core.metrics import metric_for
 from backprop.core.validation import (
     check_callable,
@@ -48,6 +50,7 @@ from backprop.train.batching import DEFAULT_BATCH_SIZE, MODES, check_mode, resol
 from backprop.train.checkpoint import check_state
 from backprop.train.history import History
 from backprop.train.rules import Rules
+from backprop.train.trainable import Trainable
 
 __all__ = ["Trainer", "Step", "GradientSource", "History", "Rules", "fit", "resolve_batch_size", "MODES",
            "DEFAULT_BATCH_SIZE", "blas_threads"]
@@ -85,11 +88,15 @@ class Step:
 class Trainer:
     """One training run of ``net``; :func:`fit` is the usual way to make and run one."""
 
-    def __init__(self, net, *, loss="mse", epochs=10, lr=0.1, batch_size=None, mode=None,
-                 optimizer="sgd", momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 schedule=None, power_t=0.5, gamma=0.95, l2=0.0, shuffle=True, seed=None,
-                 validation_data=None, early_stopping=None, min_delta=0.0, callbacks=(),
-                 on_step=None, record_gradients=False, rules: Rules | None = None):
+    def __init__(self, net: Trainable, *, loss: str | Loss = "mse", epochs: int = 10, lr: float = 0.1,
+                 batch_size: int | None = None, mode: str | None = None,
+                 optimizer: str | _opt.Optimizer = "sgd", momentum: float = 0.9, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, schedule: str | Callable | None = None,
+                 power_t: float = 0.5, gamma: float = 0.95, l2: float = 0.0, shuffle: bool = True,
+                 seed: int | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+                 early_stopping: int | None = None, min_delta: float = 0.0,
+                 callbacks: Callable | Sequence[Callable] = (), on_step: Callable | None = None,
+                 record_gradients: bool = False, rules: Rules | None = None) -> None:
         self.net = net
         self.loss = net.check_loss(loss)
         self.epochs = check_positive_int(epochs, "epochs")
@@ -332,7 +339,7 @@ class Trainer:
             result.biases_after = [b.copy() for b in self.net.biases]
         return result
 
-    def _begin_epoch(self):
+    def _begin_epoch(self) -> None:
         self.optimizer.epoch = self.epoch
         # an epoch whose order is drawn but whose first update failed (a gradient source that lost
         # its workers) is saved as not begun: the generator as before the draw
@@ -421,7 +428,7 @@ class Trainer:
         return True
 
     # -- one update -------------------------------------------------------------------------------
-    def _update(self, trace=False):
+    def _update(self, trace: bool = False):
         """One update on the next batch: (i) forward, (ii) backward, (iii) eq. (3), (iv) optimizer.
 
         Returns (rows, the batch's loss, its Trace or None)."""
@@ -500,7 +507,7 @@ class Trainer:
         self._apply(gw, gb, 1.0 / b, l2)
         return batch_loss
 
-    def _apply(self, gw, gb, factor, l2):
+    def _apply(self, gw, gb, factor, l2) -> None:
         """(iv) adaptation: the optimizer on ``factor`` x the given gradients (plus the L2 term),
         scaled as the strategy has it (plain SGD: by eta, eq. (5) is then one subtraction)."""
         net, opt, strategy = self.net, self.optimizer, self._chosen()
@@ -532,7 +539,7 @@ class Trainer:
             self._epoch_grad = {"delta": [0.0] * L, "grad": [0.0] * L, "_gsq": [0.0] * L}
         return self._epoch_grad
 
-    def _take_snapshot(self):
+    def _take_snapshot(self) -> None:
         """Copy the parameters for a divergence to fall back on; into the last copy when it fits
         (a new copy before the old one is freed would hold the parameters three times)."""
         params = self.net.weights + self.net.biases
@@ -574,7 +581,7 @@ class Trainer:
         assert out.loss is not None
         return out.loss, out.yhat
 
-    def _diverged(self, what, step):
+    def _diverged(self, what, step) -> None:
         """A non-finite loss or weight: the rules raise, or return and training stops here."""
         self.rules.diverged(self, what, step)
         self.stop_requested = self._halted = True
@@ -602,7 +609,7 @@ class Trainer:
         )
 
     # -- gradient recording (only when asked: it costs a pass over every array) ---------------
-    def _record_gradients(self, keys, grads, scale):
+    def _record_gradients(self, keys, grads, scale) -> None:
         """Add each layer's gradient norm (eq. (3), the strategy's scale divided out) to the epoch's sums."""
         g = self._gradient_sums()
         for (kind, k), grad in zip(keys, grads):
@@ -611,14 +618,14 @@ class Trainer:
                 g["grad"][k] += math.sqrt(g["_gsq"][k])
                 g["_gsq"][k] = 0.0
 
-    def _record_deltas(self, buf, b, scale):
+    def _record_deltas(self, buf, b, scale) -> None:
         c = scale / b  # the factor folded into the error terms
         sums = self._gradient_sums()
         for k, d in enumerate(buf.delta):
             sums["delta"][k] += float(np.abs(d).mean()) / c
 
 
-def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
+def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma) -> None:
     """The optimizers' hyperparameters, in the ranges scikit-learn accepts."""
     check_float(momentum, "momentum", low=0, high=1)
     check_float(beta_1, "beta_1", low=0, high=1, high_open=True)
@@ -628,7 +635,7 @@ def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
     check_float(gamma, "gamma", low=0, low_open=True)
 
 
-def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str = "mse", epochs: int = 10, lr: float = 0.1,
+def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str | Loss = "mse", epochs: int = 10, lr: float = 0.1,
         batch_size: int | None = None, mode: str | None = None, optimizer: str = "sgd", shuffle: bool = True,
         seed: int | None = None, **options: Any) -> History:
     """Train ``net`` on (X, Y) by backpropagation and return a :class:`History`.
