@@ -84,19 +84,19 @@ def _bind(lib) -> bool:
     return False
 
 
-def gemm_update(a, d, W) -> None:
+def gemm_update(a: np.ndarray, d: np.ndarray, W: np.ndarray) -> None:
     """W <- W - a^T d for C-contiguous a (m, n_in), d (m, n_out), W (n_in, n_out) of one dtype."""
     fn, args = _prepared(_gemm, _gemm_args, a, d, W)
     fn(*args)
 
 
-def gemm_add(a, d, G) -> None:
+def gemm_add(a: np.ndarray, d: np.ndarray, G: np.ndarray) -> None:
     """G <- G + a^T d, the arrays as for :func:`gemm_update`."""
     fn, args = _prepared(_gemm, _gemm_add_args, a, d, G)
     fn(*args)
 
 
-def ger_update(a, d, W) -> None:
+def ger_update(a: np.ndarray, d: np.ndarray, W: np.ndarray) -> None:
     """W <- W - a d^T for one sample: a (n_in,) or (1, n_in), d (n_out,) or (1, n_out), contiguous,
     W (n_in, n_out)."""
     fn, args = _prepared(_ger, _ger_args, a, d, W)
@@ -148,7 +148,7 @@ def _prepared(table, build, a, d, W):
     return fn, args
 
 
-def usable(*arrays) -> bool:
+def usable(*arrays: np.ndarray) -> bool:
     """True when the fused calls may take these arrays (contiguous, float32/float64, one dtype)."""
     if not available:
         return False
@@ -161,12 +161,14 @@ def usable(*arrays) -> bool:
     return True
 
 
-def get_threads():
+def get_threads() -> int | None:
+    """OpenBLAS's thread count (None: NumPy's OpenBLAS was not found)."""
     return _get_threads() if _get_threads is not None else None
 
 
-def set_threads(n) -> None:
-    if _set_threads is not None:
+def set_threads(n: int | None) -> None:
+    """Set OpenBLAS's thread count (nothing without the library, or for None)."""
+    if _set_threads is not None and n is not None:
         _set_threads(int(n))
 
 

@@ -33,6 +33,8 @@ import json
 import math
 import os
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +86,7 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
 
 
-def dumps_checked(meta, what):
+def dumps_checked(meta: Any, what: str) -> str:
     try:
         return json.dumps(meta, default=_json_default, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -93,7 +95,8 @@ def dumps_checked(meta, what):
         ) from None
 
 
-def save_arrays(path, arrays, meta=None, *, kind: str = "arrays"):
+def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Any | None = None, *,
+                kind: str = "arrays") -> None:
     """Write ``arrays`` (name -> ndarray) and the JSON-able ``meta`` to ``path`` atomically.
 
     Supported dtypes: float16/32/64, (u)int8-64 and bool. ``kind`` tags the file ("network",
@@ -141,7 +144,7 @@ def save_arrays(path, arrays, meta=None, *, kind: str = "arrays"):
     atomic_write_bytes(path, data)
 
 
-def load_arrays(path, *, kind=None):
+def load_arrays(path: str | os.PathLike, *, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file written by :func:`save_arrays`; returns ``(arrays, meta)``.
 
     With ``kind`` the file must carry that tag. Raises :class:`ModelFileError` for anything that is
@@ -153,7 +156,7 @@ def load_arrays(path, *, kind=None):
     return arrays, doc["meta"]
 
 
-def read_file(path):
+def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Parse and check a backprop safetensors file: (arrays, JSON document)."""
     path = os.fspath(path)
     try:

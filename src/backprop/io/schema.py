@@ -13,7 +13,8 @@ problem; the readers turn that into a ``ModelFileError`` naming the file. Cross-
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
 
 from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from backprop.core.losses import LOSSES
@@ -62,19 +63,19 @@ class Spec:
     def check(self, value: Any, field: str) -> Any:
         raise NotImplementedError
 
-    def fail(self, value: Any, field: str, problem: str | None = None):
+    def fail(self, value: Any, field: str, problem: str | None = None) -> NoReturn:
         raise Invalid(field, problem or f"must be {self.what}, got {_show(value)}")
 
 
 class Anything(Spec):
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         return value
 
 
 class Null(Spec):
     what = "null"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if value is not None:
             self.fail(value, field)
         return value
@@ -84,7 +85,7 @@ class Exactly(Spec):
     def __init__(self, value: Any) -> None:
         self.value, self.what = value, repr(value)
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if value is not self.value and not (type(value) is type(self.value) and value == self.value):
             self.fail(value, field)
         return value
@@ -93,19 +94,19 @@ class Exactly(Spec):
 class Bool(Spec):
     what = "true or false"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, bool):
             self.fail(value, field)
         return value
 
 
 class Str(Spec):
-    def __init__(self, choices=None, max_len: int = MAX_STR) -> None:
+    def __init__(self, choices: Iterable[str] | None = None, max_len: int = MAX_STR) -> None:
         self.choices = None if choices is None else tuple(choices)
         self.max_len = max_len
         self.what = "a string" if self.choices is None else "one of " + ", ".join(map(repr, self.choices))
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, str) or (self.choices is not None and value not in self.choices):
             self.fail(value, field)
         if len(value) > self.max_len:
@@ -120,7 +121,7 @@ class Int(Spec):
                   else f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else "")
         self.what = "an int" + bounds
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not _is_int(value) or (self.lo is not None and value < self.lo) \
                 or (self.hi is not None and value > self.hi):
             self.fail(value, field)
@@ -136,7 +137,7 @@ class Num(Spec):
         self.what = ("a finite number" if finite else "a number") + (f" > {gt}" if gt is not None else "") \
             + (f" >= {ge}" if ge is not None else "") + (f" <= {le}" if le is not None else "")
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not _is_num(value):
             self.fail(value, field)
         try:
@@ -154,7 +155,7 @@ class OneOf(Spec):
         self.options = options
         self.what = " or ".join(o.what for o in options)
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         errors = []
         for o in self.options:
             try:
@@ -181,7 +182,7 @@ class List(Spec):
         self.min_len, self.max_len, self.unique, self.noun = min_len, max_len, unique, noun
         self.what = f"a list of {noun}"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, list):
             self.fail(value, field)
         n = len(value)
@@ -200,11 +201,12 @@ class Obj(Spec):
     """An object with known ``fields`` (name -> spec); names in ``required`` must be present.
     ``extra`` is the spec of any other member (None: other members are refused)."""
 
-    def __init__(self, fields: dict[str, Spec], *, required=(), extra: Spec | None = None) -> None:
+    def __init__(self, fields: dict[str, Spec], *, required: Sequence[str] = (),
+                 extra: Spec | None = None) -> None:
         self.fields, self.required, self.extra = fields, tuple(required), extra
         self.what = "an object"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, dict):
             self.fail(value, field)
         for name in self.required:
@@ -226,7 +228,7 @@ class Map(Spec):
         self.value, self.max_len = value, max_len
         self.what = "an object"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, dict):
             self.fail(value, field)
         if len(value) > self.max_len:

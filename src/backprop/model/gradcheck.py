@@ -19,10 +19,10 @@ class GradcheckResult:
     biases: list
 
     @property
-    def max_error(self):
+    def max_error(self) -> float:
         return max(self.weights + self.biases)
 
-    def ok(self, tol: float = 1e-6):
+    def ok(self, tol: float = 1e-6) -> bool:
         return self.max_error < tol
 
     def __str__(self) -> str:

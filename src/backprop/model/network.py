@@ -467,7 +467,7 @@ class Network:
 
     # -- state: plain dicts, so file formats sit above the model ----------------------------------
     @staticmethod
-    def state_shapes(sizes) -> dict[str, tuple[int, ...]]:
+    def state_shapes(sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
         """The name and shape of every array in the state of a network of layer widths ``sizes``."""
         shapes: dict[str, tuple[int, ...]] = {}
         for k in range(len(sizes) - 1):
@@ -582,7 +582,7 @@ def _zeros(rng, fan_in, fan_out):
     return np.zeros((fan_in, fan_out))
 
 
-def check_sizes(sizes):
+def check_sizes(sizes: Sequence[int]) -> list[int]:
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}")
     try:

@@ -24,6 +24,8 @@ import numbers
 import os
 import signal
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +74,7 @@ def _check_document(doc, error, where):
 
 
 # -- saving ----------------------------------------------------------------------------------------
-def architecture(net):
+def architecture(net: Any) -> dict:
     """The JSON description of ``net`` that a checkpoint keeps (enough to rebuild it)."""
     return net.config()
 
@@ -98,7 +100,7 @@ def _settings(trainer):
     }
 
 
-def save_checkpoint(path, trainer, extra=None):
+def save_checkpoint(path: str | os.PathLike, trainer: Any, extra: dict | None = None) -> str | os.PathLike:
     """Write the state of ``trainer`` to ``path`` atomically; ``extra`` is a JSON-able dict kept with it.
 
     Safe to call from an epoch-end callback or after :meth:`Trainer.run` returned (also after an
@@ -127,7 +129,8 @@ def save_checkpoint(path, trainer, extra=None):
     return path
 
 
-def checkpoint_callback(path, trainer, every: int = 1, extra=None):
+def checkpoint_callback(path: str | os.PathLike, trainer: Any, every: int = 1,
+                        extra: dict | None = None) -> Callable:
     """An epoch-end callback ``f(net, info)`` (for ``fit(callbacks=[...])``/``Trainer``) that writes a
     checkpoint of ``trainer`` to ``path`` every ``every`` epochs.
 
@@ -135,7 +138,7 @@ def checkpoint_callback(path, trainer, every: int = 1, extra=None):
     """
     every = check_positive_int(every, "every")
 
-    def write_checkpoint(net, info) -> None:
+    def write_checkpoint(net: Any, info) -> None:
         if info["epoch"] % every == 0:
             save_checkpoint(path, trainer, extra() if callable(extra) else extra)
 
@@ -143,7 +146,7 @@ def checkpoint_callback(path, trainer, every: int = 1, extra=None):
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; return ``(state, extra)``.
 
     ``state`` is ready for :meth:`Trainer.load_state_dict` (``"meta"`` and ``"arrays"``) and also
@@ -175,7 +178,8 @@ def load_checkpoint(path):
 
 
 # -- checking a state against a network -----------------------------------------------------------
-def check_state(state, trainer=None, *, error=InvalidInputError, where: str = "training state") -> None:
+def check_state(state: Any, trainer: Any | None = None, *, error: type[Exception] = InvalidInputError,
+                where: str = "training state") -> None:
     """Check that ``state`` is a complete, consistent training state (and fits ``trainer``'s network).
 
     Every value's type and range is checked by the schema (:data:`_STATE`, :mod:`backprop.io.schema`);
@@ -326,14 +330,14 @@ class interrupt_guard:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, trainer, signals=None) -> None:
+    def __init__(self, trainer: Any, signals: Sequence[int] | None = None) -> None:
         self.trainer = trainer
         self.signals = tuple(self.SIGNALS if signals is None else signals)
         self.signum = None
         self._previous: dict = {}
 
     @property
-    def exit_status(self):
+    def exit_status(self) -> int | None:
         return None if self.signum is None else 128 + int(self.signum)
 
     def _handle(self, signum, frame) -> None:

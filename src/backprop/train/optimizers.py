@@ -17,11 +17,15 @@ The fast ways to run SGD and Adam (the same results) are not here: see ``backpro
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from backprop.errors import InvalidInputError
+
+#: A parameter's key in an optimizer's state: ("w", k) or ("b", k).
+ParamKey = tuple[str, int]
 
 
 def check_lr(lr: object) -> float:
@@ -39,7 +43,8 @@ class Schedule:
 
     NAMES = ("constant", "invscaling", "exponential")
 
-    def __init__(self, kind=None, *, power_t: float = 0.5, gamma: float = 0.95) -> None:
+    def __init__(self, kind: str | Callable | None = None, *, power_t: float = 0.5,
+                 gamma: float = 0.95) -> None:
         if kind is None:
             kind = "constant"
         if not callable(kind) and kind not in self.NAMES:
@@ -48,7 +53,7 @@ class Schedule:
             )
         self.kind, self.power_t, self.gamma = kind, float(power_t), float(gamma)
 
-    def __call__(self, lr0, step, epoch):
+    def __call__(self, lr0: float, step: int, epoch: int) -> float:
         if callable(self.kind):
             return float(self.kind(step, epoch))
         if self.kind == "invscaling":
@@ -61,7 +66,8 @@ class Schedule:
 class Optimizer:
     name = ""
 
-    def __init__(self, lr: float = 0.1, schedule=None, **schedule_kw) -> None:
+    def __init__(self, lr: float = 0.1, schedule: Schedule | str | Callable | None = None,
+                 **schedule_kw: float) -> None:
         self.lr0 = check_lr(lr)
         self.lr = self.lr0  # the rate of the current step
         self.schedule = schedule if isinstance(schedule, Schedule) else Schedule(schedule, **schedule_kw)
@@ -69,15 +75,16 @@ class Optimizer:
         self.epoch = 0  # set by the training loop
         self.state: dict = {}
 
-    def begin_step(self):
+    def begin_step(self) -> float | None:
         self.t += 1
         self.lr = self.schedule(self.lr0, self.t, self.epoch)
         return None
 
-    def update(self, key, param, grad):
+    def update(self, key: ParamKey, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError
 
-    def update_all(self, keys, params, grads) -> None:
+    def update_all(self, keys: Sequence[ParamKey], params: Sequence[np.ndarray],
+                   grads: Sequence[np.ndarray]) -> None:
         """``update`` for every parameter of one step, in this order (an optimizer may do them at once)."""
         for key, param, grad in zip(keys, params, grads):
             self.update(key, param, grad)
@@ -89,7 +96,7 @@ class Optimizer:
             buf = slots[key] = np.zeros_like(like)
         return buf
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         """Everything needed to continue exactly: counters and per-parameter arrays
         (``state[slot]["w.0"]``: see :func:`param_name`)."""
         return {
@@ -101,7 +108,7 @@ class Optimizer:
             "state": {slot: {param_name(k): v for k, v in d.items()} for slot, d in self.state.items()},
         }
 
-    def load_state_dict(self, sd) -> None:
+    def load_state_dict(self, sd: dict) -> None:
         self.t, self.epoch = int(sd["t"]), int(sd["epoch"])
         self.lr0, self.lr = float(sd["lr0"]), float(sd["lr"])
         self.state = {
@@ -112,7 +119,7 @@ class Optimizer:
         return f"<optimizer {self.name} lr={self.lr0}>"
 
 
-def param_name(key) -> str:
+def param_name(key: ParamKey) -> str:
     """The one name scheme of an optimizer's per-parameter state in every file: ("w", 0) -> "w.0".
 
     Checkpoints and estimator files store slot arrays as ``opt.<slot>.<name>`` (``opt.m.w.0``)."""
@@ -120,7 +127,7 @@ def param_name(key) -> str:
     return f"{kind}.{int(k)}"
 
 
-def param_key(name) -> tuple[str, int]:
+def param_key(name: Any) -> tuple[str, int]:
     """The parameter key of a stored name: "w.0" and, in files written before 0.2, "('w', 0)"."""
     if isinstance(name, tuple):
         return name
@@ -141,7 +148,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, key, param, grad) -> None:
+    def update(self, key: ParamKey, param: np.ndarray, grad: np.ndarray) -> None:
         param -= self.lr * grad  # eq. (5)
 
 
@@ -151,11 +158,12 @@ class Momentum(Optimizer):
     name = "momentum"
     nesterov = False
 
-    def __init__(self, lr: float = 0.1, momentum: float = 0.9, schedule=None, **kw) -> None:
+    def __init__(self, lr: float = 0.1, momentum: float = 0.9,
+                 schedule: Schedule | str | Callable | None = None, **kw: Any) -> None:
         super().__init__(lr, schedule, **kw)
         self.momentum = float(momentum)
 
-    def update(self, key, param, grad) -> None:
+    def update(self, key: ParamKey, param: np.ndarray, grad: np.ndarray) -> None:
         v = self._slot("velocity", key, param)
         v *= self.momentum
         grad *= self.lr  # the gradient buffer is scratch after this
@@ -191,7 +199,7 @@ class Adam(Optimizer):
         """eta_t = eta sqrt(1 - b2^t) / (1 - b1^t): the rate with both moments' bias corrected."""
         return self.lr * math.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
 
-    def update(self, key, param, grad) -> None:
+    def update(self, key: ParamKey, param: np.ndarray, grad: np.ndarray) -> None:
         m = self._slot("m", key, param)
         v = self._slot("v", key, param)
         b1, b2 = self.beta_1, self.beta_2
@@ -208,7 +216,7 @@ class Adam(Optimizer):
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam)}
 
 
-def get(name, lr, **kw) -> Optimizer:
+def get(name: Any, lr: float, **kw: Any) -> Optimizer:
     """Build an optimizer by name with its keyword arguments (those it does not take are ignored)."""
     if isinstance(name, Optimizer):
         return name

@@ -134,7 +134,7 @@ class Trainer:
         self.best: tuple | None = None  # (score, epoch, params) of early stopping
         self.bad_epochs = 0
         self.stop_requested = False
-        self.val = None  # the checked validation data of the current run
+        self.val: tuple[np.ndarray, np.ndarray] | None = None  # the checked validation data of this run
         # bound to the data by start() / start_source()
         self.m = 0  # rows of the training data
         self.batch_size = 0  # B, resolved from mode and batch_size for these rows
@@ -147,7 +147,7 @@ class Trainer:
         # the parameters at the start of the epoch, for a divergence to fall back on
         self._snapshot: list[np.ndarray] | None = None
         # the generator's state before this epoch's order was drawn (None: not at an epoch's start)
-        self._rng_before_epoch: dict | None = None
+        self._rng_before_epoch: Any = None
         self._done = False
         self._halted = False  # stopped by the rules after a divergence (not interrupted)
 
