@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,9 +31,12 @@ BUILTIN_TEST_FRACTION = 0.25
 SPLIT_SEED = 0
 
 
-def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, data_dir=None,
-         n_samples=None, noise=None, seed=None, classes=None, split_seed=SPLIT_SEED,
-         require_target: bool = True, feature_names=None, header: bool | None = None) -> Dataset:
+def load(spec: str | os.PathLike, *, target: str | Sequence[str] | None = None,
+         test_fraction: float | None = None, test_file: str | os.PathLike | None = None,
+         task: str | None = None, data_dir: str | os.PathLike | None = None, n_samples: int | None = None,
+         noise: float | None = None, seed: int | None = None, classes: int | None = None,
+         split_seed: int = SPLIT_SEED, require_target: bool = True,
+         feature_names: Sequence[str] | None = None, header: bool | None = None) -> Dataset:
     """Load a built-in data set (by name) or a data file (by path) with its train/test split.
 
     ``test_fraction`` splits a file (or overrides a built-in's fixed fraction) with ``split_seed``;

@@ -137,7 +137,7 @@ class CsvReader:
     reads every line as data and names the columns "0", "1", ... .
     """
 
-    def __init__(self, path, *, header: bool | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, *, header: bool | None = None) -> None:
         self.path = os.fspath(path)
         self._f = open_text(self.path)
         self._reader = csv.reader(self._f, delimiter=delimiter(self.path))

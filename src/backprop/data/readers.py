@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.data.csvfile import CSV_SUFFIXES, CsvReader
 from backprop.data.dataset import Dataset
@@ -26,7 +27,7 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 MAX_NPZ_BYTES = 1 << 34
 
 
-def file_format(path) -> str | None:
+def file_format(path: str | os.PathLike) -> str | None:
     """"csv", "npz" or "parquet" from the file name (a trailing .gz is looked through), else None."""
     p = os.fspath(path).lower()
     p = p.removesuffix(".gz")
@@ -53,8 +54,9 @@ def check_file(path: str) -> str:
     return fmt
 
 
-def load_file(path, *, target=None, task=None, require_target: bool = True, feature_names=None,
-              header: bool | None = None) -> Dataset:
+def load_file(path: str | os.PathLike, *, target: str | Sequence[str] | None = None,
+              task: str | None = None, require_target: bool = True,
+              feature_names: Sequence[str] | None = None, header: bool | None = None) -> Dataset:
     """Load a CSV/TSV, .npz or Parquet file as a :class:`Dataset` (no test part).
 
     ``target`` names the target column (default: the last; for .npz the array ``y``).
@@ -100,7 +102,7 @@ def _finite_target(y, name, path):
         )
 
 
-def guess_task(y) -> str:
+def guess_task(y: ArrayLike) -> str:
     """"classification" for strings, bools and columns of few distinct integers; else "regression"."""
     y = np.asarray(y)
     if y.ndim > 1:
@@ -377,7 +379,8 @@ def _all_float(col) -> bool:
     return True
 
 
-def feature_indices(header, feature_names, path, *, target=None) -> list[int]:
+def feature_indices(header: Sequence[str], feature_names: Sequence[str], path: str | os.PathLike, *,
+                    target: str | Sequence[str] | None = None) -> list[int]:
     """Column indices of the model's features: by name if all are present; by position only when
     no name matches at all (a file with other column names); a partial match is an error, since
     using the columns by position would silently feed one feature in place of another."""
@@ -398,7 +401,8 @@ def feature_indices(header, feature_names, path, *, target=None) -> list[int]:
     )
 
 
-def numeric_column(col, name, path, where=lambda i: f"row {i + 1}") -> np.ndarray:
+def numeric_column(col: ArrayLike, name: str, path: str | os.PathLike,
+                   where: Callable[[int], str] = lambda i: f"row {i + 1}") -> np.ndarray:
     """A column as float64; the first non-numeric or non-finite value is an error naming it.
 
     Text beyond float64 ("1e400") reads as infinity and is refused like "inf" and "nan".
@@ -432,7 +436,8 @@ def numeric_column(col, name, path, where=lambda i: f"row {i + 1}") -> np.ndarra
     return out
 
 
-def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows: int = 8192,
+def iter_feature_chunks(path: str | os.PathLike, feature_names: Sequence[str], *,
+                        target: str | Sequence[str] | None = None, chunk_rows: int = 8192,
                         header: bool | None = None) -> Iterator[np.ndarray]:
     """Yield float64 feature chunks of a data file, streaming CSV/TSV files ``chunk_rows`` at a time.
 
