@@ -18,6 +18,10 @@ Markdown with LaTeX, a LaTeX document or a standalone HTML page whose equations 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -58,7 +62,8 @@ class Explanation:
 
     title = _TITLES["online"]
 
-    def __init__(self, blocks, format, before, after, net_after, *, mode: str = "online") -> None:
+    def __init__(self, blocks: Sequence, format: str | None, before: Any, after: Any, net_after: Any, *,
+                 mode: str = "online") -> None:
         self.blocks, self.format = blocks, format
         self.before, self.after, self.net_after = before, after, net_after
         self.mode = mode
@@ -85,7 +90,7 @@ class Explanation:
     def to_html(self) -> str:
         return render_html(self.blocks, self.title)
 
-    def render(self, format=None) -> str:
+    def render(self, format: str | None = None) -> str:
         format = _check_format(format or self.format)
         return {"text": self.to_text, "markdown": self.to_markdown, "latex": self.to_latex,
                 "html": self.to_html}[format]()
@@ -117,7 +122,7 @@ class Explanation:
             out.append("\n")
         yield out
 
-    def save(self, path, format=None):
+    def save(self, path: str | os.PathLike, format: str | None = None) -> str | os.PathLike:
         """Write the document (in ``format``, default this one's) to ``path`` atomically."""
         atomic_write_bytes(path, self.render(format).encode("utf-8"))
         return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as _html
 import math
+from typing import Any
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()hoknijLMN", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ"))
@@ -60,10 +61,11 @@ class Node:
 class Sym(Node):
     """A symbol with optional subscript, superscript, hat and prime: h_j^h, ŷ_k, g'_o."""
 
-    def __init__(self, base, sub=None, sup=None, *, hat: bool = False, prime: bool = False) -> None:
+    def __init__(self, base: Any, sub: Any | None = None, sup: Any | None = None, *, hat: bool = False,
+                 prime: bool = False) -> None:
         self.base, self.sub, self.sup, self.hat, self.prime = base, sub, sup, hat, prime
 
-    def text(self):
+    def text(self) -> str:
         s = ("ŷ" if self.base == "y" else self.base + "\u0302") if self.hat else self.base
         if self.prime:
             s += "'"
@@ -73,7 +75,7 @@ class Sym(Node):
             s += _script(self.sup, _SUP, "^")
         return s
 
-    def tex(self):
+    def tex(self) -> str:
         s = _GREEK_TEX.get(self.base, self.base)
         if self.hat:
             s = rf"\hat{{{s}}}"
@@ -85,7 +87,7 @@ class Sym(Node):
             s += f"^{{{self.sup}}}"
         return s
 
-    def mml(self):
+    def mml(self) -> str:
         base = f"<mi>{_html.escape(_GREEK_MML.get(self.base, self.base))}</mi>"
         if self.hat:
             base = f'<mover accent="true">{base}<mo>^</mo></mover>'
@@ -101,7 +103,7 @@ class Sym(Node):
         return base
 
 
-def fmt_number(v, digits):
+def fmt_number(v: float, digits: int) -> str:
     """``v`` to ``digits`` significant digits, trailing zeros kept (they say how exact it is)."""
     v = float(v)
     if v == 0:
@@ -112,7 +114,7 @@ def fmt_number(v, digits):
     return s[:-1] if s.endswith(".") else s
 
 
-def fmt_exact(v):
+def fmt_exact(v: float) -> str:
     """A user-given value (input, target, eta) as short as it is exact to float32 precision."""
     v = float(v)
     return "0" if v == 0 else f"{v:.6g}"
@@ -121,22 +123,22 @@ def fmt_exact(v):
 class Num(Node):
     """A number; ``exact`` ones (inputs, targets, eta, the constant 1) are printed in full."""
 
-    def __init__(self, value, digits: int = 4, *, exact: bool = False) -> None:
+    def __init__(self, value: float, digits: int = 4, *, exact: bool = False) -> None:
         self.value = float(value)
         self.s = fmt_exact(value) if exact else fmt_number(value, digits)
 
-    def text(self):
+    def text(self) -> str:
         return self.s
 
     def _parts(self):
         mant, _, exp = self.s.partition("e")
         return mant, (int(exp) if exp else None)
 
-    def tex(self):
+    def tex(self) -> str:
         mant, exp = self._parts()
         return mant if exp is None else rf"{mant}\times 10^{{{exp}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         mant, exp = self._parts()
         neg = mant.startswith("-")
         out = ("<mo>−</mo>" if neg else "") + f"<mn>{mant.lstrip('-')}</mn>"
@@ -162,14 +164,14 @@ OPS = {
 class Op(Node):
     """An operator or relation by name (a key of :data:`OPS`)."""
 
-    def __init__(self, name) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
         self.t, self.x, self.m = OPS[name]
 
-    def text(self):
+    def text(self) -> str:
         return self.t
 
-    def tex(self):
+    def tex(self) -> str:
         return self.x
 
     def mml(self) -> str:
@@ -179,10 +181,10 @@ class Op(Node):
 class Row(Node):
     """Nodes side by side; plain strings become operators."""
 
-    def __init__(self, *items) -> None:
+    def __init__(self, *items: Any) -> None:
         self.items = [Op(i) if isinstance(i, str) else i for i in items]
 
-    def text(self):
+    def text(self) -> str:
         out = []
         for n, item in enumerate(self.items):
             prev = self.items[n - 1] if n else None
@@ -192,18 +194,18 @@ class Row(Node):
             out.append(item.text())
         return "".join(out)
 
-    def tex(self):
+    def tex(self) -> str:
         return " ".join(i.tex() for i in self.items)
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mrow>" + "".join(i.mml() for i in self.items) + "</mrow>"
 
 
 class Paren(Node):
-    def __init__(self, inner, kind: str = "()") -> None:
+    def __init__(self, inner: Node, kind: str = "()") -> None:
         self.inner, self.kind = inner, kind
 
-    def text(self):
+    def text(self) -> str:
         return self.kind[0] + self.inner.text() + self.kind[1]
 
     def tex(self) -> str:
@@ -214,7 +216,7 @@ class Paren(Node):
 
 
 class Frac(Node):
-    def __init__(self, num, den) -> None:
+    def __init__(self, num: Any, den: Any) -> None:
         self.num, self.den = num, den
 
     def text(self) -> str:
@@ -246,10 +248,10 @@ class Half(Node):
 class Pow(Node):
     """``base^exp``; e^x is written exp(x) in plain text."""
 
-    def __init__(self, base, exp) -> None:
+    def __init__(self, base: Any, exp: Any) -> None:
         self.base, self.exp = base, exp
 
-    def text(self):
+    def text(self) -> str:
         e = self.exp.text()
         if isinstance(self.base, Sym) and self.base.base == "e":
             return f"exp({e})"
@@ -274,10 +276,10 @@ class Pow(Node):
 class Sum(Node):
     """The operator Σ with limits: ``Sum("i=0", Sym("L"))`` (its summand follows in a Row)."""
 
-    def __init__(self, lo, hi=None) -> None:
+    def __init__(self, lo: Any, hi: Any | None = None) -> None:
         self.lo, self.hi = lo, hi
 
-    def text(self):
+    def text(self) -> str:
         s = "Σ" + _script(self.lo, _SUB, "_")
         if self.hi is not None:
             s += _script(self.hi.text(), _SUP, "^")
@@ -296,10 +298,10 @@ class Sum(Node):
 class Txt(Node):
     """Words inside a formula."""
 
-    def __init__(self, s) -> None:
+    def __init__(self, s: str) -> None:
         self.s = s
 
-    def text(self):
+    def text(self) -> str:
         return self.s
 
     def tex(self) -> str:
@@ -323,13 +325,13 @@ class Dots(Node):
 class Partial(Node):
     """∂ followed by a symbol: ∂ŷ_l."""
 
-    def __init__(self, sym) -> None:
+    def __init__(self, sym: Node) -> None:
         self.sym = sym
 
-    def text(self):
+    def text(self) -> str:
         return "∂" + self.sym.text()
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\partial " + self.sym.tex()
 
     def mml(self) -> str:
@@ -339,7 +341,7 @@ class Partial(Node):
 class Fn(Node):
     """A function applied to an argument: g_h(h_1^h), σ(0.1), ln 0.3."""
 
-    def __init__(self, name, arg) -> None:
+    def __init__(self, name: Node, arg: Node) -> None:
         self.name = Sym(name) if isinstance(name, str) else name
         self.arg = arg
 

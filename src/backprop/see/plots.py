@@ -18,8 +18,11 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.data.datasets import encode_labels
 from backprop.errors import InvalidInputError, InvalidTypeError
@@ -109,7 +112,9 @@ def _as_history_list(histories, labels):
 # ---------------------------------------------------------------------------------------------
 # loss curves
 # ---------------------------------------------------------------------------------------------
-def plot_loss(history, path, *, title=None, figsize=(10, 4), dpi: float = 100, log=None):
+def plot_loss(history: Any, path: str | os.PathLike, *, title: str | None = None,
+              figsize: tuple[float, float] = (10, 4), dpi: float = 100,
+              log: bool | None = None) -> str | os.PathLike:
     """Training and validation loss per epoch (and the validation metric beside it).
 
     ``history`` is a :class:`backprop.History` or its ``to_dict()`` (a model's
@@ -184,8 +189,10 @@ def _labels_to_index(y, n_classes, classes=None):
     return idx
 
 
-def plot_boundary(net, X, y, path, *, transform=None, classes=None, resolution: int = 200, title=None,
-                  figsize=(6, 5), dpi: float = 100, margin: float = 0.1):
+def plot_boundary(net: Any, X: ArrayLike, y: ArrayLike, path: str | os.PathLike, *,
+                  transform: Callable | None = None, classes: Sequence | None = None,
+                  resolution: int = 200, title: str | None = None, figsize: tuple[float, float] = (6, 5),
+                  dpi: float = 100, margin: float = 0.1) -> str | os.PathLike:
     """Decision regions of ``net`` over the plane of the 2-D inputs ``X``, with the points (X, y).
 
     ``transform`` maps the plotted coordinates to the network's inputs (e.g. the standardization
@@ -309,7 +316,9 @@ def _tab_colors(k):
 # ---------------------------------------------------------------------------------------------
 # gradient flow
 # ---------------------------------------------------------------------------------------------
-def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dpi: float = 100):
+def plot_gradients(histories: Any, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
+                   title: str | None = None, figsize: tuple[float, float] | None = None,
+                   dpi: float = 100) -> str | os.PathLike:
     """Mean |delta| and the gradient norm of each layer per epoch, for one or several runs.
 
     ``histories``: a History (or its dict) recorded with ``fit(..., record_gradients=True)``, a
@@ -366,7 +375,9 @@ def plot_gradients(histories, path, *, labels=None, title=None, figsize=None, dp
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
-def plot_weights(net, path, *, bins: int = 40, title=None, figsize=None, dpi: float = 100, cols: int = 4):
+def plot_weights(net: Any, path: str | os.PathLike, *, bins: int = 40, title: str | None = None,
+                 figsize: tuple[float, float] | None = None, dpi: float = 100,
+                 cols: int = 4) -> str | os.PathLike:
     """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``."""
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")

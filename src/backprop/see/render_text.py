@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backprop.see.document import Eqs, Heading, Label, Para
 from backprop.see.mathnodes import OPS, Node
 
@@ -46,7 +48,7 @@ def _wrap(segs, width):
     return lines
 
 
-def text_lines(blocks, title, width: int = 100):
+def text_lines(blocks: Sequence, title: str, width: int = 100) -> list[list[tuple[str, str]]]:
     """Lines of (string, rich style) segments."""
     lines: list[list[tuple[str, str]]] = [[(title, "bold")], [("=" * len(title), "bold")]]
     for b in blocks:
@@ -94,7 +96,7 @@ def _eqs_lines(b):
     return lines
 
 
-def render_text(blocks, title) -> str:
+def render_text(blocks: Sequence, title: str) -> str:
     """The document as plain text (no colour)."""
     return "\n".join("".join(s for s, _ in line) for line in text_lines(blocks, title)) + "\n"
 
