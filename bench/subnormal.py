@@ -1,0 +1,118 @@
+"""Subnormal floats in raw-pixel Fashion-MNIST training: epoch times and counts (issue 24).
+
+Trains the README recipe (784-512-256-10 ReLU, Adam lr 0.002, B = 128, L2 3e-4, eta 0.002 x
+0.8^epoch, float32, seed 0) on the 60,000 training images, raw pixels in [0, 1] or standardised
+per pixel, through the library's Trainer, and prints per epoch its time and how many entries of
+the parameters and of Adam's moments are subnormal. One configuration per process:
+
+    python -m bench.subnormal --epochs 8 --pixels raw --flush off      # what issue 24 reported
+    python -m bench.subnormal --epochs 8 --pixels raw                  # the library's default
+    python -m bench.subnormal --epochs 8 --pixels standardized
+    python -m bench.subnormal --pair 3 --epochs 6                      # A/B alternated, medians
+
+``--flush off`` sets ``BACKPROP_NO_FLUSH=1`` (the library's own switch) before importing it.
+``--pair N`` runs N rounds of fresh processes, raw (library default) / raw (flush off) /
+standardized, rotating their order each round, and prints the median epoch time of epochs 3 and
+later (where subnormals have appeared) for each and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def train(args):
+    if args.flush == "off":
+        os.environ["BACKPROP_NO_FLUSH"] = "1"
+    import numpy as np
+
+    from backprop.model.network import Network
+    from backprop.train.trainer import Trainer
+    from bench.data import load_fashion
+
+    X, y, _, _ = load_fashion()
+    X = X.astype(np.float32) / 255.0
+    if args.pixels == "standardized":
+        mean, sd = X.mean(0), X.std(0)
+        sd[sd == 0] = 1.0
+        X = (X - mean) / sd
+    Y = np.eye(10, dtype=np.float32)[y]
+    net = Network([784, *args.layers, 10], hidden="relu", output="softmax", seed=0, dtype="float32")
+    tiny = np.finfo(np.float32).tiny
+    rows = []
+    t_last = [time.perf_counter()]
+
+    def count(arrs):
+        return int(sum(np.count_nonzero((a != 0) & (np.abs(a) < tiny)) for a in arrs))
+
+    trainer: Trainer
+
+    def cb(net_, info):
+        now = time.perf_counter()
+        opt = trainer.optimizer.state
+        rows.append({"epoch": info["epoch"], "time": now - t_last[0], "loss": info["loss"],
+                     "sub_w": count(net_.weights), "sub_b": count(net_.biases),
+                     "sub_m": count(opt.get("m", {}).values()), "sub_v": count(opt.get("v", {}).values())})
+        if not args.json:
+            r = rows[-1]
+            print(f"epoch {r['epoch']:2d}  {r['time']:6.2f} s  loss {r['loss']:.4f}  subnormal: "
+                  f"weights {r['sub_w']}, biases {r['sub_b']}, m {r['sub_m']}, v {r['sub_v']}", flush=True)
+        t_last[0] = time.perf_counter()  # the counting is not part of the next epoch
+        return True
+
+    trainer = Trainer(net, loss="cross_entropy", epochs=args.epochs, lr=0.002, batch_size=128,
+                      optimizer="adam", schedule="exponential", gamma=0.8, l2=3e-4, seed=0, callbacks=[cb])
+    t_last[0] = time.perf_counter()
+    trainer.run(X, Y)
+    if args.json:
+        print(json.dumps(rows))
+
+
+def pair(args):
+    configs = [("raw", "on"), ("raw", "off"), ("standardized", "on")]
+    times: dict = {c: [] for c in configs}
+    for r in range(args.pair):
+        order = configs[r % 3:] + configs[:r % 3]
+        for pixels, flush in order:
+            cmd = [sys.executable, "-m", "bench.subnormal", "--epochs", str(args.epochs), "--pixels", pixels,
+                   "--flush", flush, "--json", "--layers", ",".join(map(str, args.layers))]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows = json.loads(out.strip().splitlines()[-1])
+            late = [row["time"] for row in rows[2:]] or [row["time"] for row in rows]
+            times[(pixels, flush)].append(statistics.median(late))
+            epochs = [round(x["time"], 2) for x in rows]
+            print(f"round {r + 1}: {pixels:12s} flush {flush:3s}: epochs {epochs} "
+                  f"subnormal weights at the end {rows[-1]['sub_w']}, m {rows[-1]['sub_m']}", flush=True)
+    med = {c: statistics.median(t) for c, t in times.items()}
+    for c, t in med.items():
+        print(f"{c[0]:12s} flush {c[1]:3s}: median epoch (epochs 3+) {t:.2f} s")
+    std = med[("standardized", "on")]
+    for c in configs[:2]:
+        ratios = [a / b for a, b in zip(times[c], times[("standardized", "on")])]
+        print(f"{c[0]} flush {c[1]} / standardized: median {statistics.median(ratios):.2f} "
+              f"(per round {', '.join(f'{x:.2f}' for x in ratios)}); medians {med[c] / std:.2f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.subnormal", description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--pixels", choices=("raw", "standardized"), default="raw")
+    p.add_argument("--flush", choices=("on", "off"), default="on")
+    p.add_argument("--layers", type=lambda s: [int(x) for x in s.split(",")], default=[512, 256])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--pair", type=int, default=0, metavar="ROUNDS")
+    args = p.parse_args(argv)
+    if args.pair:
+        pair(args)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
