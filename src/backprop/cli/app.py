@@ -7,6 +7,7 @@
     backprop explain [options]             one backpropagation update, number by number
     backprop plot MODEL [--what W]         loss curves, decision regions, gradients, weights
     backprop playground [DATA]             the step-by-step web page
+    backprop doctor [--json]               CPU, BLAS, kernel, threads, denormals: why it may be slow
 
 DATA is a built-in data set (see ``backprop.datasets``) or a CSV/TSV/.npz/Parquet file; MODEL a
 file of ``backprop train``, ``Network.save`` or ``MLPClassifier``/``MLPRegressor.save``. Errors a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import click
 
 from backprop.cli.common import debug_option
+from backprop.cli.doctor import doctor
 from backprop.cli.errors import Group
 from backprop.cli.evaluate import evaluate
 from backprop.cli.explain import explain
@@ -42,5 +44,5 @@ def main():
     """
 
 
-for _command in (train, evaluate, predict, info, explain, plot, playground):
+for _command in (train, evaluate, predict, info, explain, plot, playground, doctor):
     main.add_command(_command)
