@@ -9,11 +9,17 @@ the parameters and of Adam's moments are subnormal. One configuration per proces
     python -m bench.subnormal --epochs 8 --pixels raw                  # the library's default
     python -m bench.subnormal --epochs 8 --pixels standardized
     python -m bench.subnormal --pair 3 --epochs 6                      # A/B alternated, medians
+    python -m bench.subnormal --steps 15 --epochs 4                    # steps of one state, A/B
 
 ``--flush off`` sets ``BACKPROP_NO_FLUSH=1`` (the library's own switch) before importing it.
 ``--pair N`` runs N rounds of fresh processes, raw (library default) / raw (flush off) /
 standardized, rotating their order each round, and prints the median epoch time of epochs 3 and
 later (where subnormals have appeared) for each and their ratios.
+
+``--steps N`` (less exposed to a busy machine than whole epochs): trains ``--epochs`` raw-pixel epochs
+with the flush off, then times N rounds of 20 training steps from that state in one process,
+alternating three copies: the state as it is (subnormals, flush off), the same state flushed (flush
+on), and the flush off on the flushed state (what the pass itself costs) -- on the current BLAS threads.
 """
 
 from __future__ import annotations
@@ -74,6 +80,67 @@ def train(args):
         print(json.dumps(rows))
 
 
+def steps(args):
+    os.environ["BACKPROP_NO_FLUSH"] = "1"
+    import copy
+
+    import numpy as np
+
+    from backprop.fast import denormals
+    from backprop.model.network import Network
+    from backprop.train.trainer import Trainer
+    from bench.data import load_fashion
+
+    X, y, _, _ = load_fashion()
+    X = X.astype(np.float32) / 255.0
+    Y = np.eye(10, dtype=np.float32)[y]
+
+    def trainer():
+        net = Network([784, *args.layers, 10], hidden="relu", output="softmax", seed=0, dtype="float32")
+        return Trainer(net, loss="cross_entropy", epochs=args.epochs + 100, lr=0.002, batch_size=128,
+                       optimizer="adam", schedule="exponential", gamma=0.8, l2=3e-4, seed=0)
+
+    t0 = trainer()
+    t0.epochs = args.epochs
+    t0.run(X, Y)
+    state = t0.state_dict()
+    tiny = np.finfo(np.float32).tiny
+    n_sub = sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in state["arrays"].values()
+                if a.dtype == np.float32)
+    flushed = copy.deepcopy(state)
+    denormals.flush_subnormals(a for a in flushed["arrays"].values())
+    runs = {}
+    for name, st, flush in (("subnormal", state, False), ("flushed+flush", flushed, True),
+                            ("flushed", flushed, False)):
+        t = trainer()
+        t.load_state_dict(copy.deepcopy(st))
+        t.start(X, Y)
+        runs[name] = (t, flush)
+    times: dict = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(args.steps):
+        for name in names[r % 3:] + names[:r % 3]:
+            t, flush = runs[name]
+            denormals.ENABLED = flush
+            with t._context():
+                if t.pos == 0:
+                    t._begin_epoch()
+                start = time.perf_counter()
+                for _ in range(20):
+                    t._update()
+                    if t.pos >= t.m:
+                        t._end_epoch()
+                        t._begin_epoch()
+                times[name].append((time.perf_counter() - start) / 20)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"state after {args.epochs} raw-pixel epochs without the flush: {n_sub} subnormal values "
+          f"(parameters and Adam's moments); median ms per step over {args.steps} rounds of 20:")
+    for k, v in med.items():
+        ratios = [a / b for a, b in zip(times[k], times["flushed"])]
+        print(f"  {k:14s} {v * 1e3:7.2f} ms   / flushed: median {statistics.median(ratios):.2f} "
+              f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
+
+
 def pair(args):
     configs = [("raw", "on"), ("raw", "off"), ("standardized", "on")]
     times: dict = {c: [] for c in configs}
@@ -107,8 +174,11 @@ def main(argv=None):
     p.add_argument("--layers", type=lambda s: [int(x) for x in s.split(",")], default=[512, 256])
     p.add_argument("--json", action="store_true")
     p.add_argument("--pair", type=int, default=0, metavar="ROUNDS")
+    p.add_argument("--steps", type=int, default=0, metavar="ROUNDS")
     args = p.parse_args(argv)
-    if args.pair:
+    if args.steps:
+        steps(args)
+    elif args.pair:
         pair(args)
     else:
         train(args)
