@@ -10,6 +10,7 @@ the parameters and of Adam's moments are subnormal. One configuration per proces
     python -m bench.subnormal --epochs 8 --pixels standardized
     python -m bench.subnormal --pair 3 --epochs 6                      # A/B alternated, medians
     python -m bench.subnormal --steps 15 --epochs 4                    # steps of one state, A/B
+    OPENBLAS_NUM_THREADS=1 BACKPROP_NO_THREADS=1 python -m bench.subnormal --steps 15 --epochs 4 --clock cpu
 
 ``--flush off`` sets ``BACKPROP_NO_FLUSH=1`` (the library's own switch) before importing it.
 ``--pair N`` runs N rounds of fresh processes, raw (library default) / raw (flush off) /
@@ -20,6 +21,9 @@ later (where subnormals have appeared) for each and their ratios.
 with the flush off, then times N rounds of 20 training steps from that state in one process,
 alternating three copies: the state as it is (subnormals, flush off), the same state flushed (flush
 on), and the flush off on the flushed state (what the pass itself costs) -- on the current BLAS threads.
+
+``--clock cpu`` times with the process's CPU time instead of wall time: with one thread (the
+command above), immune to the time slices other processes take on a busy machine.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ import statistics
 import subprocess
 import sys
 import time
+
+
+def _clock(args):
+    return time.process_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
 
 
 def train(args):
@@ -52,7 +60,8 @@ def train(args):
     net = Network([784, *args.layers, 10], hidden="relu", output="softmax", seed=0, dtype="float32")
     tiny = np.finfo(np.float32).tiny
     rows = []
-    t_last = [time.perf_counter()]
+    clock = _clock(args)
+    t_last = [clock()]
 
     def count(arrs):
         return int(sum(np.count_nonzero((a != 0) & (np.abs(a) < tiny)) for a in arrs))
@@ -60,7 +69,7 @@ def train(args):
     trainer: Trainer
 
     def cb(net_, info):
-        now = time.perf_counter()
+        now = clock()
         opt = trainer.optimizer.state
         rows.append({"epoch": info["epoch"], "time": now - t_last[0], "loss": info["loss"],
                      "sub_w": count(net_.weights), "sub_b": count(net_.biases),
@@ -69,12 +78,12 @@ def train(args):
             r = rows[-1]
             print(f"epoch {r['epoch']:2d}  {r['time']:6.2f} s  loss {r['loss']:.4f}  subnormal: "
                   f"weights {r['sub_w']}, biases {r['sub_b']}, m {r['sub_m']}, v {r['sub_v']}", flush=True)
-        t_last[0] = time.perf_counter()  # the counting is not part of the next epoch
+        t_last[0] = clock()  # the counting is not part of the next epoch
         return True
 
     trainer = Trainer(net, loss="cross_entropy", epochs=args.epochs, lr=0.002, batch_size=128,
                       optimizer="adam", schedule="exponential", gamma=0.8, l2=3e-4, seed=0, callbacks=[cb])
-    t_last[0] = time.perf_counter()
+    t_last[0] = clock()
     trainer.run(X, Y)
     if args.json:
         print(json.dumps(rows))
@@ -94,6 +103,7 @@ def steps(args):
     X, y, _, _ = load_fashion()
     X = X.astype(np.float32) / 255.0
     Y = np.eye(10, dtype=np.float32)[y]
+    clock = _clock(args)
 
     def trainer():
         net = Network([784, *args.layers, 10], hidden="relu", output="softmax", seed=0, dtype="float32")
@@ -125,13 +135,13 @@ def steps(args):
             with t._context():
                 if t.pos == 0:
                     t._begin_epoch()
-                start = time.perf_counter()
+                start = clock()
                 for _ in range(20):
                     t._update()
                     if t.pos >= t.m:
                         t._end_epoch()
                         t._begin_epoch()
-                times[name].append((time.perf_counter() - start) / 20)
+                times[name].append((clock() - start) / 20)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"state after {args.epochs} raw-pixel epochs without the flush: {n_sub} subnormal values "
           f"(parameters and Adam's moments); median ms per step over {args.steps} rounds of 20:")
@@ -148,7 +158,8 @@ def pair(args):
         order = configs[r % 3:] + configs[:r % 3]
         for pixels, flush in order:
             cmd = [sys.executable, "-m", "bench.subnormal", "--epochs", str(args.epochs), "--pixels", pixels,
-                   "--flush", flush, "--json", "--layers", ",".join(map(str, args.layers))]
+                   "--flush", flush, "--json", "--layers", ",".join(map(str, args.layers)),
+                   "--clock", args.clock]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows = json.loads(out.strip().splitlines()[-1])
             late = [row["time"] for row in rows[2:]] or [row["time"] for row in rows]
@@ -173,6 +184,7 @@ def main(argv=None):
     p.add_argument("--flush", choices=("on", "off"), default="on")
     p.add_argument("--layers", type=lambda s: [int(x) for x in s.split(",")], default=[512, 256])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     p.add_argument("--pair", type=int, default=0, metavar="ROUNDS")
     p.add_argument("--steps", type=int, default=0, metavar="ROUNDS")
     args = p.parse_args(argv)
