@@ -8,6 +8,8 @@ the parameters and of Adam's moments are subnormal. One configuration per proces
     python -m bench.subnormal --epochs 8 --pixels raw --flush off      # what issue 24 reported
     python -m bench.subnormal --epochs 8 --pixels raw                  # the library's default
     python -m bench.subnormal --epochs 8 --pixels standardized
+    python -m bench.subnormal --epochs 6 --exposure [--flush off]     # subnormal weights per update
+    python -m bench.subnormal --ops          # single products and ufuncs on subnormals; FTZ/DAZ; the pass
     python -m bench.subnormal --pair 3 --epochs 6                      # A/B alternated, medians
     python -m bench.subnormal --steps 15 --epochs 4                    # steps of one state, A/B
     OPENBLAS_NUM_THREADS=1 BACKPROP_NO_THREADS=1 python -m bench.subnormal --steps 15 --epochs 4 --clock cpu
@@ -35,6 +37,69 @@ import statistics
 import subprocess
 import sys
 import time
+
+
+def ops(args):
+    """Single operations on subnormal operands against normal ones, FTZ/DAZ on the calling thread
+    and a two-thread product, and the cost of the flush pass."""
+    import ctypes
+    import ctypes.util
+
+    import numpy as np
+
+    from backprop.fast import blas, denormals
+
+    def best(f, k=7):
+        ts = []
+        for _ in range(k):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        return min(ts)
+
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(np.float32).tiny
+    A = rng.random((1000, 784), dtype=np.float32)
+    Wn = rng.standard_normal((784, 512)).astype(np.float32)
+    Ws = Wn * np.float32(1e-39)  # every weight subnormal
+    print(f"BLAS threads {blas.get_threads()}, kernel {blas.about('corename')}")
+    print(f"1000x784 @ 784x512 float32: normal weights {best(lambda: A @ Wn) * 1e3:.2f} ms, "
+          f"subnormal weights {best(lambda: A @ Ws) * 1e3:.2f} ms (best of 7)")
+    n = 1 << 18
+    N = rng.random(n, dtype=np.float32) + np.float32(0.5)
+    S, T, out = N * np.float32(1e-39), N * np.float32(1e-20), np.empty(n, np.float32)
+    cases = (("multiply", lambda x: np.multiply(x, np.float32(0.9), out=out), S),
+             ("square (T*T underflows)", lambda x: np.multiply(x, x, out=out), T),
+             ("add", lambda x: np.add(x, x, out=out), S), ("sqrt", lambda x: np.sqrt(x, out=out), S),
+             ("divide", lambda x: np.divide(x, N, out=out), S))
+    for name, fn, sub in cases:
+        a, b = best(lambda fn=fn: fn(N)), best(lambda fn=fn, sub=sub: fn(sub))
+        print(f"  {name:24s} {n} float32: normal {a * 1e6:7.1f} us, subnormal {b * 1e6:7.1f} us "
+              f"({b / a:.1f}x)")
+    P = rng.standard_normal(535818).astype(np.float32)
+    P[:50000] *= np.float32(1e-39)
+
+    def flush_copy():
+        denormals.flush_subnormals([P.copy()])
+    base = best(lambda: P.copy())
+    print(f"flush pass over 535,818 float32 (50,000 subnormal): {(best(flush_copy) - base) * 1e6:.0f} us")
+    if sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "amd64"):
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        env = (ctypes.c_uint8 * 32)()  # glibc's fenv_t on x86-64: MXCSR at byte 28
+        libm.fegetenv(ctypes.byref(env))
+        old = bytes(env)
+        reg = int.from_bytes(old[28:32], "little") | 0x8040  # FTZ | DAZ, this thread only
+        env[28:32] = (ctypes.c_uint8 * 4)(*reg.to_bytes(4, "little"))
+        libm.fesetenv(ctypes.byref(env))
+        try:
+            R = A @ Ws
+            print(f"FTZ/DAZ set on the calling thread: rows of A @ W(subnormal) still nonzero: "
+                  f"{int(np.count_nonzero(np.any(R != 0, axis=1)))} of {R.shape[0]} "
+                  f"(0 if every BLAS thread flushed); the calling thread's own x * 0.5 of tiny: "
+                  f"{(np.array([tiny], np.float32) * np.float32(0.5))[0]}")
+        finally:
+            env[:] = (ctypes.c_uint8 * 32)(*old)
+            libm.fesetenv(ctypes.byref(env))
 
 
 def _clock(args):
@@ -71,18 +136,29 @@ def train(args):
     def cb(net_, info):
         now = clock()
         opt = trainer.optimizer.state
+        mean_exposure = exposure[0] / max(exposure[1], 1)
+        exposure[:] = [0, 0]
         rows.append({"epoch": info["epoch"], "time": now - t_last[0], "loss": info["loss"],
+                     "mean_subnormal_weights_per_update": mean_exposure,
                      "sub_w": count(net_.weights), "sub_b": count(net_.biases),
                      "sub_m": count(opt.get("m", {}).values()), "sub_v": count(opt.get("v", {}).values())})
         if not args.json:
             r = rows[-1]
             print(f"epoch {r['epoch']:2d}  {r['time']:6.2f} s  loss {r['loss']:.4f}  subnormal: "
-                  f"weights {r['sub_w']}, biases {r['sub_b']}, m {r['sub_m']}, v {r['sub_v']}", flush=True)
+                  f"weights {r['sub_w']}, biases {r['sub_b']}, m {r['sub_m']}, v {r['sub_v']}"
+                  + (f"; weights per update (mean) {mean_exposure:.0f}" if args.exposure else ""), flush=True)
         t_last[0] = clock()  # the counting is not part of the next epoch
         return True
 
+    exposure = [0, 0]  # subnormal weights summed over the updates of the epoch, updates
+
+    def on_step(net_, info):  # what the products of the next update meet (--exposure only)
+        exposure[0] += count(net_.weights)
+        exposure[1] += 1
+
     trainer = Trainer(net, loss="cross_entropy", epochs=args.epochs, lr=0.002, batch_size=128,
-                      optimizer="adam", schedule="exponential", gamma=0.8, l2=3e-4, seed=0, callbacks=[cb])
+                      optimizer="adam", schedule="exponential", gamma=0.8, l2=3e-4, seed=0, callbacks=[cb],
+                      on_step=on_step if args.exposure else None)
     t_last[0] = clock()
     trainer.run(X, Y)
     if args.json:
@@ -185,10 +261,15 @@ def main(argv=None):
     p.add_argument("--layers", type=lambda s: [int(x) for x in s.split(",")], default=[512, 256])
     p.add_argument("--json", action="store_true")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--exposure", action="store_true",
+                   help="count the subnormal weights after every update (slower; not for timing)")
     p.add_argument("--pair", type=int, default=0, metavar="ROUNDS")
     p.add_argument("--steps", type=int, default=0, metavar="ROUNDS")
+    p.add_argument("--ops", action="store_true", help="single operations on subnormals, FTZ/DAZ, the pass")
     args = p.parse_args(argv)
-    if args.steps:
+    if args.ops:
+        ops(args)
+    elif args.steps:
         steps(args)
     elif args.pair:
         pair(args)
