@@ -18,7 +18,8 @@ started at import (measured: with FTZ/DAZ set, a two-thread product of subnormal
 subnormal results in the half of the rows its worker computed), they would change the user's own
 NumPy arithmetic in that thread unless restored around every callback, and NumPy offers no call
 for them. A pass over the parameters and state every few updates needs none of that, reaches every
-product whatever thread runs it, and costs ~0.2 ms per 500k float32 values (AMD EPYC Zen 4).
+product whatever thread runs it, and costs ~0.25 ms per 536k float32 values (AMD EPYC Zen 4;
+``python -m bench.subnormal --ops``; more in bench/README.md).
 
 The pass works on the values' bits (integers: no floating-point operation on a subnormal, which
 would itself be slow) in blocks that stay in cache, and writes only blocks that hold a subnormal.
