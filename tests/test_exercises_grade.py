@@ -178,7 +178,7 @@ def test_a_malformed_key_is_refused(edit, match):
 
 
 @pytest.mark.parametrize("answers, match", [
-    ([], "problems"),
+    ([1, 2], "problems"),
     ({"problems": "x"}, "problems"),
     ({"problems": [{"delta": [[[1.0, 2.0]]]}]}, "delta"),
     ({"problems": [{"delta": [[[1.0, 2.0, 3.0]], [[1.0]]]}]}, "2 entries"),

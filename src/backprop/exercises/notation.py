@@ -34,11 +34,14 @@ def symbol(name: str, idx: tuple, layer: int, n_layers: int, m: int, tex: bool =
         _, d, j = idx
         letter = {"h": "h", "a": "a", "delta": r"\delta" if tex else "δ"}[name]
         if tex:
-            return f"{letter}^{{{t}}}_{{{j + 1}}}" + _sample(d, m, True)
+            sample = f",({d + 1})" if m > 1 else ""
+            return f"{letter}^{{{t}{sample}}}_{{{j + 1}}}"
         return f"{letter}{_sub(j + 1)}{_TAG.get(t, t)}{_sample(d, m, False)}"
     if name == "yhat":
         d, k = idx
-        return (rf"\hat{{y}}_{{{k + 1}}}" if tex else f"ŷ{_sub(k + 1)}") + _sample(d, m, tex)
+        if tex:
+            return rf"\hat{{y}}{_sample(d, m, True)}_{{{k + 1}}}"
+        return f"ŷ{_sub(k + 1)}{_sample(d, m, False)}"
     if name == "E":
         return r"\mathcal{E}" if tex else "E"
     w = weight_letter(layer, n_layers)
