@@ -10,10 +10,18 @@ import math
 
 # the mistakes a simulated student makes, and the misconception the grader should name
 STUDENTS = {
-    "no_gprime": "no_gprime", "updated_weights": "updated_weights", "sign": "sign", "sign_update": "sign",
-    "mean_missing": "mean_missing", "mean_twice": "mean_twice", "h_for_a": "h_for_a",
-    "h_for_a_grad": "h_for_a", "a_for_h": "a_for_h", "no_bias": "no_bias",
-    "sigmoid_derivative": "sigmoid_derivative", "lr_twice": "lr_twice",
+    "no_gprime": "no_gprime",
+    "updated_weights": "updated_weights",
+    "sign": "sign",
+    "sign_update": "sign",
+    "mean_missing": "mean_missing",
+    "mean_twice": "mean_twice",
+    "h_for_a": "h_for_a",
+    "h_for_a_grad": "h_for_a",
+    "a_for_h": "a_for_h",
+    "no_bias": "no_bias",
+    "sigmoid_derivative": "sigmoid_derivative",
+    "lr_twice": "lr_twice",
 }
 
 
@@ -135,13 +143,27 @@ def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
     GB0 = [sum(D1[d][j] for d in range(m)) * mean for j in range(M)]
     step = {"lr_twice": lr * lr}.get(mistake, lr)
     sign = 1.0 if mistake == "sign_update" else -1.0
-    WA = [[[W[0][i][j] + sign * step * GW0[i][j] for j in range(M)] for i in range(L)],
-          [[W[1][j][k] + sign * step * GW1[j][k] for k in range(N)] for j in range(M)]]
-    BA = [[B[0][j] + sign * step * GB0[j] for j in range(M)], [B[1][k] + sign * step * GB1[k] for k in range(N)]]
+    WA = [
+        [[W[0][i][j] + sign * step * GW0[i][j] for j in range(M)] for i in range(L)],
+        [[W[1][j][k] + sign * step * GW1[j][k] for k in range(N)] for j in range(M)],
+    ]
+    BA = [
+        [B[0][j] + sign * step * GB0[j] for j in range(M)],
+        [B[1][k] + sign * step * GB1[k] for k in range(N)],
+    ]
     if mistake == "no_bias":
         BA = [list(B[0]), list(B[1])]
-    out_ = {"h": [H1, H2], "a": [A1, A2], "yhat": A2, "E": E, "delta": [D1, D2],
-            "grad_weights": [GW0, GW1], "grad_biases": [GB0, GB1], "weights_after": WA, "biases_after": BA}
+    out_ = {
+        "h": [H1, H2],
+        "a": [A1, A2],
+        "yhat": A2,
+        "E": E,
+        "delta": [D1, D2],
+        "grad_weights": [GW0, GW1],
+        "grad_biases": [GB0, GB1],
+        "weights_after": WA,
+        "biases_after": BA,
+    }
     if mistake == "no_bias":
         del out_["grad_biases"]  # a student who leaves the bias out computes no bias gradient
     return out_

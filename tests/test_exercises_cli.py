@@ -3,14 +3,32 @@
 import json
 
 import pytest
+
 from clitools import one_error_line, run_cli
 from exercise_oracle import update
 
 
 def _make(tmp_path, capsys, *extra, name="sheet"):
-    args = ["exercise", "--count", "2", "--seed", "5", "--layers", "2-2-1,2-3-2", "--hidden", "sigmoid,tanh",
-            "--mode", "online,batch", "--format", "latex", "--out", tmp_path / f"{name}.tex",
-            "--key", tmp_path / f"{name}-key.json", *extra]
+    args = [
+        "exercise",
+        "--count",
+        "2",
+        "--seed",
+        "5",
+        "--layers",
+        "2-2-1,2-3-2",
+        "--hidden",
+        "sigmoid,tanh",
+        "--mode",
+        "online,batch",
+        "--format",
+        "latex",
+        "--out",
+        tmp_path / f"{name}.tex",
+        "--key",
+        tmp_path / f"{name}-key.json",
+        *extra,
+    ]
     status, out, err = run_cli(args, capsys)
     assert status == 0, err
     return out
@@ -41,7 +59,9 @@ def test_grade_marks_answers(tmp_path, capsys):
     for p in key["problems"]:
         answers["problems"].append({q: v for q, v in update(p, "no_gprime").items() if q in p["asked"]})
     (tmp_path / "answers.json").write_text(json.dumps(answers))
-    status, out, _ = run_cli(["grade", tmp_path / "sheet-key.json", tmp_path / "answers.json", "--json"], capsys)
+    status, out, _ = run_cli(
+        ["grade", tmp_path / "sheet-key.json", tmp_path / "answers.json", "--json"], capsys
+    )
     assert status == 0
     report = json.loads(out)
     wrong = [it for p in report["problems"] for it in p["items"] if it["verdict"] == "wrong"]
@@ -51,17 +71,20 @@ def test_grade_marks_answers(tmp_path, capsys):
     assert status == 0 and "wrong (no_gprime)" in out and out.rstrip().splitlines()[-1].startswith("Total:")
 
 
-@pytest.mark.parametrize("args, match", [
-    (["exercise", "--format", "pdf"], "pdf"),
-    (["exercise", "--layers", "2-2"], "L-M-N"),
-    (["exercise", "--layers", "2-x-1"], "--layers"),
-    (["exercise", "--hidden", "softsign"], "hidden"),
-    (["exercise", "--ask", "everything"], "ask"),
-    (["exercise", "--lr", "abc"], "--lr"),
-    (["exercise", "--count", "0"], "count"),
-    (["exercise", "--format", "moodle", "--solutions", "x.xml"], "carries its answers"),
-    (["exercise", "--out", "no/such/folder/x.md"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["exercise", "--format", "pdf"], "pdf"),
+        (["exercise", "--layers", "2-2"], "L-M-N"),
+        (["exercise", "--layers", "2-x-1"], "--layers"),
+        (["exercise", "--hidden", "softsign"], "hidden"),
+        (["exercise", "--ask", "everything"], "ask"),
+        (["exercise", "--lr", "abc"], "--lr"),
+        (["exercise", "--count", "0"], "count"),
+        (["exercise", "--format", "moodle", "--solutions", "x.xml"], "carries its answers"),
+        (["exercise", "--out", "no/such/folder/x.md"], "does not exist"),
+    ],
+)
 def test_exercise_errors(args, match, capsys):
     status, _, err = run_cli(args, capsys)
     assert status == 2
@@ -72,8 +95,11 @@ def test_grade_errors(tmp_path, capsys):
     _make(tmp_path, capsys)
     key = tmp_path / "sheet-key.json"
     bad = tmp_path / "bad.json"
-    for text, match in [("{", "not valid JSON"), ('{"problems": [{"delta": 3}]}', "delta"),
-                        ('{"problems": [{"h": [[[1, 2, 3, 4, 5, 6, 7]], [[1]]]}]}', "layout")]:
+    for text, match in [
+        ("{", "not valid JSON"),
+        ('{"problems": [{"delta": 3}]}', "delta"),
+        ('{"problems": [{"h": [[[1, 2, 3, 4, 5, 6, 7]], [[1]]]}]}', "layout"),
+    ]:
         bad.write_text(text)
         status, _, err = run_cli(["grade", key, bad], capsys)
         assert status == 2 and match in one_error_line(err)

@@ -9,17 +9,21 @@ import xml.etree.ElementTree as ET
 
 import nbformat
 import pytest
-from exercise_oracle import update
 from nbclient import NotebookClient
 
 from backprop.exercises import generate
 from backprop.exercises.grade import grade
 from backprop.exercises.tolerance import entry_tolerance
+from exercise_oracle import update
 
 #: a sheet that goes through every branch of the statements: modes, activations, losses, softmax
-MIXED = {"sizes": [(2, 2, 1), (2, 3, 2), (3, 2, 2)], "hidden": ["sigmoid", "tanh", "relu"],
-         "output": ["sigmoid", "identity", "softmax"], "loss": ["mse", "cross_entropy"],
-         "mode": ["online", "batch", "minibatch"]}
+MIXED = {
+    "sizes": [(2, 2, 1), (2, 3, 2), (3, 2, 2)],
+    "hidden": ["sigmoid", "tanh", "relu"],
+    "output": ["sigmoid", "identity", "softmax"],
+    "loss": ["mse", "cross_entropy"],
+    "mode": ["online", "batch", "minibatch"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +35,23 @@ def _pdflatex(tmp_path, name, text):
     exe = shutil.which("pdflatex")
     assert exe, "pdflatex is required (Debian's texlive-latex-base)"
     (tmp_path / f"{name}.tex").write_text(text)
-    run = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", f"{name}.tex"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", f"{name}.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
     return (tmp_path / f"{name}.log").read_text(errors="replace")
 
 
 def test_the_latex_sheet_and_key_compile(sheet, tmp_path):
-    _pdflatex(tmp_path, "sheet", sheet.render("latex"))
-    log = _pdflatex(tmp_path, "key", sheet.solutions("latex"))
-    assert "Output written" in log
+    log = _pdflatex(tmp_path, "sheet", sheet.render("latex"))
+    assert "Overfull \\hbox" not in log  # the statements and blanks fit the page
+    # the key: the answers, then each problem worked out by explain
+    assert "Output written" in _pdflatex(tmp_path, "key", sheet.solutions("latex"))
 
 
 def test_markdown_and_html_hold_every_asked_symbol_and_the_key_every_answer(sheet):
@@ -80,7 +90,9 @@ def test_moodle_xml_has_every_answer_and_tolerance(sheet):
 
 
 def _run(nb, cwd):
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
@@ -102,8 +114,11 @@ def test_the_notebook_runs_and_its_check_cell_gives_feedback(tmp_path):
         cell.source = f"answers[{n}] = {json.dumps(values)}"
     p = key["problems"][0]
     wrong = update(p, "lr_twice")["weights_after"]
-    nb.cells.append(nbformat.v4.new_code_cell(
-        f"answers[0]['weights_after'] = {json.dumps(wrong)}\ncheck(KEY, answers, 'answers2.json')"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            f"answers[0]['weights_after'] = {json.dumps(wrong)}\ncheck(KEY, answers, 'answers2.json')"
+        )
+    )
     out = _run(nb, tmp_path)
     total = sum(len(list(p.asked_entries())) for p in sheet.problems)
     assert f"All {total} values right." in out  # the check cell, on the key's values

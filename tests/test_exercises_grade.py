@@ -5,23 +5,37 @@ import collections
 import json
 
 import pytest
-from exercise_oracle import STUDENTS, flat, update
 
 from backprop.errors import InvalidInputError
 from backprop.exercises import generate
 from backprop.exercises.grade import grade
 from backprop.exercises.tolerance import entry_tolerance
+from exercise_oracle import STUDENTS, flat, update
 
 SIGMOID_TANH = {"sigmoid", "tanh"}
 
 #: sheets on which the mistakes can show (ask="all"), drawn over several seeds each
 SETUPS = [
-    {"sizes": [(2, 2, 1), (2, 3, 2)], "hidden": ["sigmoid", "tanh"], "output": ["sigmoid", "identity", "tanh"],
-     "mode": ["online", "batch"]},
-    {"sizes": [(3, 2, 2), (2, 2, 1)], "hidden": ["relu", "identity", "tanh"], "output": ["sigmoid", "tanh"],
-     "mode": ["batch", "minibatch"], "samples": 3},
-    {"sizes": [(2, 3, 2)], "hidden": ["sigmoid"], "output": ["softmax", "sigmoid"], "loss": ["cross_entropy"],
-     "mode": ["batch", "online"]},
+    {
+        "sizes": [(2, 2, 1), (2, 3, 2)],
+        "hidden": ["sigmoid", "tanh"],
+        "output": ["sigmoid", "identity", "tanh"],
+        "mode": ["online", "batch"],
+    },
+    {
+        "sizes": [(3, 2, 2), (2, 2, 1)],
+        "hidden": ["relu", "identity", "tanh"],
+        "output": ["sigmoid", "tanh"],
+        "mode": ["batch", "minibatch"],
+        "samples": 3,
+    },
+    {
+        "sizes": [(2, 3, 2)],
+        "hidden": ["sigmoid"],
+        "output": ["softmax", "sigmoid"],
+        "loss": ["cross_entropy"],
+        "mode": ["batch", "online"],
+    },
 ]
 SEEDS = range(4)
 
@@ -89,8 +103,12 @@ def test_each_mistake_is_named(mistake):
                 g = grade(key | {"problems": [p]}, [_answers(p, student)])
                 verdicts = collections.Counter((it["verdict"], it["misconception"]) for it in g.items())
                 # nothing else is ever blamed: each value is right, right by follow-through, or this mistake
-                assert set(verdicts) <= {("correct", None), ("follow_through", None), ("wrong", expected),
-                                         ("missing", None)}, (verdicts, p["hidden"], p["output"])
+                assert set(verdicts) <= {
+                    ("correct", None),
+                    ("follow_through", None),
+                    ("wrong", expected),
+                    ("missing", None),
+                }, (verdicts, p["hidden"], p["output"])
                 if _applicable(mistake, p) and _visible(p, student, sheet.decimals, sheet.relative, sp):
                     assert verdicts[("wrong", expected)] > 0
                     named += 1
@@ -104,12 +122,16 @@ def test_the_feedback_names_the_equation_and_the_step():
         p = key["problems"][0]
         g = grade(key, [_answers(p, update(p, "updated_weights"))])
         texts += [it["feedback"] for it in g.items() if it["misconception"] == "updated_weights"]
-    assert "δ₁ʰ matches eq. (4) with w after the update; eq. (4) uses the weights of the forward pass" in texts
+    assert (
+        "δ₁ʰ matches eq. (4) with w after the update; eq. (4) uses the weights of the forward pass" in texts
+    )
 
 
 def test_follow_through_is_marked_right():
     for seed in SEEDS:
-        key = generate(1, seed, sizes=[(2, 3, 2)], hidden=["sigmoid", "tanh"], mode=["batch", "online"]).key_json()
+        key = generate(
+            1, seed, sizes=[(2, 3, 2)], hidden=["sigmoid", "tanh"], mode=["batch", "online"]
+        ).key_json()
         p = key["problems"][0]
         # a wrong output error term carried on correctly: only that value is wrong
         g = grade(key, [_answers(p, update(p, delta_out_shift=0.05))])
@@ -148,28 +170,34 @@ def test_answers_as_csv(tmp_path):
     path.write_text("\n".join(rows) + "\n")
     g = grade(key, path)
     assert {it["misconception"] for it in g.items() if it["verdict"] == "wrong"} == {"lr_twice"}
-    assert all(it["verdict"] == "correct" for it in g.items() if it["quantity"] != "weights_after"
-               and it["quantity"] != "biases_after")
+    assert all(
+        it["verdict"] == "correct"
+        for it in g.items()
+        if it["quantity"] != "weights_after" and it["quantity"] != "biases_after"
+    )
 
 
 def _key():
     return generate(1, 0).key_json()
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda k: k.update(format="other"), "not an exercise key"),
-    (lambda k: k.update(version=9), "version"),
-    (lambda k: k["problems"][0].update(sizes=[2, 2]), "sizes"),
-    (lambda k: k["problems"][0].update(sizes=[2, 10**9, 1]), "sizes"),
-    (lambda k: k["problems"][0].update(hidden="softsign"), "hidden"),
-    (lambda k: k["problems"][0].update(loss="cross_entropy"), "does not go with"),
-    (lambda k: k["problems"][0]["weights"][0].pop(), "weights"),
-    (lambda k: k["problems"][0]["h"][0][0].append(1.0), "h"),
-    (lambda k: k["problems"][0]["delta"][1][0].__setitem__(0, 0.5), "was the key edited"),
-    (lambda k: k["problems"][0].update(lr=True), "lr"),
-    (lambda k: k["problems"][0].update(asked=["everything"]), "asked"),
-    (lambda k: k.update(problems=[]), "problems"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda k: k.update(format="other"), "not an exercise key"),
+        (lambda k: k.update(version=9), "version"),
+        (lambda k: k["problems"][0].update(sizes=[2, 2]), "sizes"),
+        (lambda k: k["problems"][0].update(sizes=[2, 10**9, 1]), "sizes"),
+        (lambda k: k["problems"][0].update(hidden="softsign"), "hidden"),
+        (lambda k: k["problems"][0].update(loss="cross_entropy"), "does not go with"),
+        (lambda k: k["problems"][0]["weights"][0].pop(), "weights"),
+        (lambda k: k["problems"][0]["h"][0][0].append(1.0), "h"),
+        (lambda k: k["problems"][0]["delta"][1][0].__setitem__(0, 0.5), "was the key edited"),
+        (lambda k: k["problems"][0].update(lr=True), "lr"),
+        (lambda k: k["problems"][0].update(asked=["everything"]), "asked"),
+        (lambda k: k.update(problems=[]), "problems"),
+    ],
+)
 def test_a_malformed_key_is_refused(edit, match):
     key = _key()
     edit(key)
@@ -177,29 +205,35 @@ def test_a_malformed_key_is_refused(edit, match):
         grade(key, {"problems": []})
 
 
-@pytest.mark.parametrize("answers, match", [
-    ([1, 2], "problems"),
-    ({"problems": "x"}, "problems"),
-    ({"problems": [{"delta": [[[1.0, 2.0]]]}]}, "delta"),
-    ({"problems": [{"delta": [[[1.0, 2.0, 3.0]], [[1.0]]]}]}, "2 entries"),
-    ({"problems": [{"E": "0.1"}]}, "number"),
-    ({"problems": [{"deltas": 1}]}, "unknown quantity"),
-    ({"problems": [{}, {}]}, "key has 1"),
-    ({"format": "x", "problems": []}, "format"),
-])
+@pytest.mark.parametrize(
+    "answers, match",
+    [
+        ([1, 2], "problems"),
+        ({"problems": "x"}, "problems"),
+        ({"problems": [{"delta": [[[1.0, 2.0]]]}]}, "delta"),
+        ({"problems": [{"delta": [[[1.0, 2.0, 3.0]], [[1.0]]]}]}, "2 entries"),
+        ({"problems": [{"E": "0.1"}]}, "number"),
+        ({"problems": [{"deltas": 1}]}, "unknown quantity"),
+        ({"problems": [{}, {}]}, "key has 1"),
+        ({"format": "x", "problems": []}, "format"),
+    ],
+)
 def test_malformed_answers_are_refused(answers, match):
     with pytest.raises(InvalidInputError, match=match):
         grade(_key(), answers)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("p,q,i,v\n", "header"),
-    ("problem,quantity,index,value\n2,E,,0.1\n", "problem must be"),
-    ("problem,quantity,index,value\n1,h,0 5 0,0.1\n", "not an entry"),
-    ("problem,quantity,index,value\n1,E,,abc\n", "must be a number"),
-    ("problem,quantity,index,value\n1,E,,0.1\n1,E,,0.2\n", "twice"),
-    ("problem,quantity,index,value\n1,E,,nan\n", "finite"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("p,q,i,v\n", "header"),
+        ("problem,quantity,index,value\n2,E,,0.1\n", "problem must be"),
+        ("problem,quantity,index,value\n1,h,0 5 0,0.1\n", "not an entry"),
+        ("problem,quantity,index,value\n1,E,,abc\n", "must be a number"),
+        ("problem,quantity,index,value\n1,E,,0.1\n1,E,,0.2\n", "twice"),
+        ("problem,quantity,index,value\n1,E,,nan\n", "finite"),
+    ],
+)
 def test_malformed_csv_is_refused(tmp_path, text, match):
     path = tmp_path / "a.csv"
     path.write_text(text)

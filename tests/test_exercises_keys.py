@@ -5,22 +5,38 @@ import json
 
 import numpy as np
 import pytest
-from exercise_oracle import flat, update
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backprop.errors import InvalidInputError
 from backprop.exercises import FORMATS, generate
 from backprop.exercises.key import read_key
+from exercise_oracle import flat, update
 
 CONFIGS = [
     {},  # the reference's 2-2-1 sigmoid network, online, MSE
-    {"sizes": [(2, 3, 2), (3, 2, 2)], "hidden": ["sigmoid", "tanh"], "output": ["sigmoid", "identity"],
-     "mode": ["batch"], "samples": 3},
-    {"sizes": [(2, 2, 1), (3, 2, 1)], "hidden": ["relu", "identity"], "output": ["tanh", "sigmoid"],
-     "loss": ["mse", "cross_entropy"], "mode": ["online", "minibatch"]},
-    {"sizes": [(2, 3, 2)], "hidden": ["tanh", "sigmoid"], "output": ["softmax"], "loss": "cross_entropy",
-     "mode": ["batch", "minibatch"], "lr": [0.5, 0.25, 2.0]},
+    {
+        "sizes": [(2, 3, 2), (3, 2, 2)],
+        "hidden": ["sigmoid", "tanh"],
+        "output": ["sigmoid", "identity"],
+        "mode": ["batch"],
+        "samples": 3,
+    },
+    {
+        "sizes": [(2, 2, 1), (3, 2, 1)],
+        "hidden": ["relu", "identity"],
+        "output": ["tanh", "sigmoid"],
+        "loss": ["mse", "cross_entropy"],
+        "mode": ["online", "minibatch"],
+    },
+    {
+        "sizes": [(2, 3, 2)],
+        "hidden": ["tanh", "sigmoid"],
+        "output": ["softmax"],
+        "loss": "cross_entropy",
+        "mode": ["batch", "minibatch"],
+        "lr": [0.5, 0.25, 2.0],
+    },
     {"ask": ["forward"], "hidden": ["tanh"], "output": ["identity"], "decimals": 3},
     {"ask": ["delta", "update"], "mode": "batch", "samples": 2, "decimals": 5},
 ]
@@ -47,9 +63,11 @@ def test_every_key_value_is_the_plain_loop_update(seed, config):
 @given(seed=st.integers(0, 2**31), config=st.sampled_from(CONFIGS))
 def test_the_numbers_are_hand_workable(seed, config):
     sheet = generate(2, seed, **config)
-    unit = 10.0 ** -sheet.decimals
+    unit = 10.0**-sheet.decimals
     for p in _problems(sheet):
-        given_numbers = [x for w in p["weights"] + p["biases"] for _, x in flat(w)] + [x for _, x in flat(p["train_x"])]
+        given_numbers = [x for w in p["weights"] + p["biases"] for _, x in flat(w)] + [
+            x for _, x in flat(p["train_x"])
+        ]
         for x in given_numbers:  # one or two decimals (multiples of 0.05), never 0
             assert abs(x * 20 - round(x * 20)) < 1e-9 and abs(x) >= 0.1
         for _, y in flat(p["train_y"]):
@@ -76,7 +94,9 @@ def test_the_key_lays_quantities_out_as_the_playground_step():
     p = generate(1, 3, sizes=[(3, 2, 2)], mode="batch", samples=2).key_json()["problems"][0]
     L, M, N = p["sizes"]
     assert np.shape(p["weights"][0]) == (L, M) and np.shape(p["weights"][1]) == (M, N)
-    assert np.shape(p["h"][0]) == (2, M) and np.shape(p["a"][1]) == (2, N) and np.shape(p["delta"][0]) == (2, M)
+    assert (
+        np.shape(p["h"][0]) == (2, M) and np.shape(p["a"][1]) == (2, N) and np.shape(p["delta"][0]) == (2, M)
+    )
     assert np.shape(p["grad_weights"][1]) == (M, N) and np.shape(p["grad_biases"][0]) == (M,)
     assert np.shape(p["weights_after"][0]) == (L, M) and np.shape(p["biases_after"][1]) == (N,)
     assert p["yhat"] == p["a"][1] and np.shape(p["x"]) == (2, L) and np.shape(p["y"]) == (2, N)
@@ -102,11 +122,20 @@ def test_the_key_reads_back():
     assert back.key_text() == sheet.key_text()
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"sizes": [(2, 2)]}, "L-M-N"), ({"sizes": [(2, 9, 1)]}, "1 to 6"), ({"hidden": "softsign"}, "hidden"),
-    ({"output": "softmax", "loss": "mse"}, "fits the loss"), ({"mode": "full"}, "mode"), ({"ask": "everything"}, "ask"),
-    ({"lr": 1.0}, "eta applied twice"), ({"decimals": 1}, "decimals"), ({"samples": 20, "mode": "batch"}, "samples"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"sizes": [(2, 2)]}, "L-M-N"),
+        ({"sizes": [(2, 9, 1)]}, "1 to 6"),
+        ({"hidden": "softsign"}, "hidden"),
+        ({"output": "softmax", "loss": "mse"}, "fits the loss"),
+        ({"mode": "full"}, "mode"),
+        ({"ask": "everything"}, "ask"),
+        ({"lr": 1.0}, "eta applied twice"),
+        ({"decimals": 1}, "decimals"),
+        ({"samples": 20, "mode": "batch"}, "samples"),
+    ],
+)
 def test_bad_options_are_refused(kw, match):
     with pytest.raises(InvalidInputError, match=match):
         generate(1, 0, **kw)

@@ -55,7 +55,9 @@ def _choices(value, allowed, name) -> list:
         raise InvalidInputError(f"{name}: give at least one choice")
     for v in vals:
         if allowed is not None and v not in allowed:
-            raise InvalidInputError(f"unknown {name} {v!r}; valid choices are: {', '.join(map(str, allowed))}")
+            raise InvalidInputError(
+                f"unknown {name} {v!r}; valid choices are: {', '.join(map(str, allowed))}"
+            )
     return vals
 
 
@@ -66,10 +68,14 @@ def _check_sizes(sizes) -> list[tuple[int, ...]]:
     for s in sizes:
         s = tuple(s)
         if len(s) != 3 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in s):
-            raise InvalidInputError(f"an exercise network is L-M-N (input, one hidden layer, output), got {s!r}")
+            raise InvalidInputError(
+                f"an exercise network is L-M-N (input, one hidden layer, output), got {s!r}"
+            )
         if not all(1 <= n <= MAX_UNITS for n in s):
-            raise InvalidInputError(f"network {'-'.join(map(str, s))}: every layer needs 1 to {MAX_UNITS} units "
-                                    "(a problem worked by hand)")
+            raise InvalidInputError(
+                f"network {'-'.join(map(str, s))}: every layer needs 1 to {MAX_UNITS} units "
+                "(a problem worked by hand)"
+            )
         out.append(tuple(int(n) for n in s))
     return out
 
@@ -88,7 +94,8 @@ def _pairs(outputs, losses, sizes):
     if not pairs:
         raise InvalidInputError(
             "no output activation fits the loss: mse takes sigmoid, tanh or identity outputs; "
-            "cross_entropy takes sigmoid or softmax (softmax needs at least 2 outputs)")
+            "cross_entropy takes sigmoid or softmax (softmax needs at least 2 outputs)"
+        )
     return pairs
 
 
@@ -119,14 +126,25 @@ def _draw(rng, sizes, hidden, pairs, modes, lrs, samples, batch_size, asked) -> 
     biases = [_grid(rng, (s[k + 1],)) for k in range(2)]
     x = _grid(rng, (m_train, s[0]))
     y = _targets(rng, output, loss, m_train, s[-1])
-    return Problem(sizes=list(s), hidden=hidden[rng.integers(len(hidden))], output=output, loss=loss,
-                   lr=float(lrs[rng.integers(len(lrs))]), mode=mode, batch_size=m, weights=weights,
-                   biases=biases, train_x=x, train_y=y, asked=asked)
+    return Problem(
+        sizes=list(s),
+        hidden=hidden[rng.integers(len(hidden))],
+        output=output,
+        loss=loss,
+        lr=float(lrs[rng.integers(len(lrs))]),
+        mode=mode,
+        batch_size=m,
+        weights=weights,
+        biases=biases,
+        train_x=x,
+        train_y=y,
+        asked=asked,
+    )
 
 
 def degenerate(p: Problem, v: dict, decimals: int) -> str | None:
     """Why the problem's numbers are not hand-workable (None when they are)."""
-    unit = 10.0 ** -decimals
+    unit = 10.0**-decimals
     acts = [p.hidden] * (p.n_layers - 1) + [p.output]
     for h, act in zip(v["h"], acts):
         if act == "relu" and np.any(h < 0.05):
@@ -158,7 +176,7 @@ def ambiguous(p: Problem, decimals: int, relative: float) -> str | None:
     for name in mc.MISCONCEPTIONS:
         vs = mc.variants(name)
         changed = visible = False
-        for vi, var in enumerate(vs):
+        for var in vs:
             vals = mc.cycle(p, var)
             for n, i, _ in entries:
                 c, k = p.value(n, i, vals), p.value(n, i)
@@ -188,9 +206,17 @@ def engine_values(p: Problem) -> dict:
     t = net.trace(p.x, p.y, p.loss)
     after = net.copy()
     after.fit(p.x, p.y, loss=p.loss, epochs=1, lr=p.lr, batch_size=p.m, optimizer="sgd", shuffle=False)
-    return {"h": t.h, "a": t.a, "yhat": t.a[-1], "E": float(t.loss), "delta": t.delta,
-            "grad_weights": t.grad_weights, "grad_biases": t.grad_biases,
-            "weights_after": [w.copy() for w in after.weights], "biases_after": [b.copy() for b in after.biases]}
+    return {
+        "h": t.h,
+        "a": t.a,
+        "yhat": t.a[-1],
+        "E": float(t.loss),
+        "delta": t.delta,
+        "grad_weights": t.grad_weights,
+        "grad_biases": t.grad_biases,
+        "weights_after": [w.copy() for w in after.weights],
+        "biases_after": [b.copy() for b in after.biases],
+    }
 
 
 def _consistent(a: dict, b: dict) -> bool:
@@ -209,11 +235,22 @@ def _asked(ask) -> tuple[str, ...]:
     return tuple(q for q in mc.QUANTITIES if q in wanted)
 
 
-def generate(count: int = 1, seed: int = 0, *, sizes: Sequence[Sequence[int]] = ((2, 2, 1),),
-             hidden: str | Sequence[str] = "sigmoid", output: str | Sequence[str] = "sigmoid",
-             loss: str | Sequence[str] = "mse", mode: str | Sequence[str] = "online",
-             ask: str | Sequence[str] = "all", lr: float | Sequence[float] = (0.5, 0.25), samples: int = 2,
-             batch_size: int = 2, decimals: int = DECIMALS, relative: float = RELATIVE) -> Sheet:
+def generate(
+    count: int = 1,
+    seed: int = 0,
+    *,
+    sizes: Sequence[Sequence[int]] = ((2, 2, 1),),
+    hidden: str | Sequence[str] = "sigmoid",
+    output: str | Sequence[str] = "sigmoid",
+    loss: str | Sequence[str] = "mse",
+    mode: str | Sequence[str] = "online",
+    ask: str | Sequence[str] = "all",
+    lr: float | Sequence[float] = (0.5, 0.25),
+    samples: int = 2,
+    batch_size: int = 2,
+    decimals: int = DECIMALS,
+    relative: float = RELATIVE,
+) -> Sheet:
     """``count`` exercises drawn from ``seed``; each option is one choice or several (drawn per problem).
 
     sizes : networks L-M-N (one hidden layer), e.g. ``[(2, 2, 1), (2, 3, 2)]``.
@@ -235,8 +272,11 @@ def generate(count: int = 1, seed: int = 0, *, sizes: Sequence[Sequence[int]] = 
         raise InvalidInputError(f"count must be an integer from 1 to {MAX_COUNT}, got {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
-    for name, val, hi in (("samples", samples, MAX_ROWS), ("batch_size", batch_size, MAX_ROWS // 2),
-                          ("decimals", decimals, 6)):
+    for name, val, hi in (
+        ("samples", samples, MAX_ROWS),
+        ("batch_size", batch_size, MAX_ROWS // 2),
+        ("decimals", decimals, 6),
+    ):
         lo = 2 if name == "samples" else 1
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not lo <= val <= hi:
             raise InvalidInputError(f"{name} must be an integer from {lo} to {hi}, got {val!r}")
@@ -249,8 +289,9 @@ def generate(count: int = 1, seed: int = 0, *, sizes: Sequence[Sequence[int]] = 
     modes = _choices(mode, MODES, "mode")
     lrs = [float(v) for v in _choices(lr, None, "lr")]
     if not all(np.isfinite(v) and 0 < v <= 10 and v != 1 for v in lrs):
-        raise InvalidInputError(f"lr must be numbers in (0, 10] other than 1 (eta applied twice must show), "
-                                f"got {lrs}")
+        raise InvalidInputError(
+            f"lr must be numbers in (0, 10] other than 1 (eta applied twice must show), got {lrs}"
+        )
     asked = _asked(ask)
     rng = np.random.default_rng(int(seed))
     problems = []
@@ -265,7 +306,8 @@ def generate(count: int = 1, seed: int = 0, *, sizes: Sequence[Sequence[int]] = 
         else:
             raise InvalidInputError(
                 f"could not draw a hand-workable problem with these options in {ATTEMPTS} tries; "
-                "allow more networks, activations or learning rates (e.g. --lr 0.5,0.25)")
+                "allow more networks, activations or learning rates (e.g. --lr 0.5,0.25)"
+            )
         p.values = engine_values(p)
         if not _consistent(p.values, v):  # the engine and the plain recomputation must agree
             raise RuntimeError("the engine's update differs from the exercise's recomputation")

@@ -60,9 +60,18 @@ def grade_problem(p: Problem, student: dict, decimals: int, relative: float, num
         eq = mc.equation(q, layer, p.n_layers)
         k = p.value(q, idx)
         tol = _tol(p, q, idx, k, decimals, relative)
-        item = {"quantity": q, "index": list(idx), "symbol": sym, "answer": None, "expected": k,
-                "tolerance": tol, "verdict": "missing", "misconception": None, "also": [],
-                "feedback": f"{sym}: no answer"}
+        item = {
+            "quantity": q,
+            "index": list(idx),
+            "symbol": sym,
+            "answer": None,
+            "expected": k,
+            "tolerance": tol,
+            "verdict": "missing",
+            "misconception": None,
+            "also": [],
+            "feedback": f"{sym}: no answer",
+        }
         items.append(item)
         v = _entry(student, q, idx)
         if v is None:
@@ -72,11 +81,12 @@ def grade_problem(p: Problem, student: dict, decimals: int, relative: float, num
             item.update(verdict="correct", feedback=f"{sym} is right")
             continue
         ft = p.value(q, idx, follow)
-        if (math.isfinite(ft) and abs(v - ft) <= _tol(p, q, idx, ft, decimals, relative)
-                and abs(ft - k) > tol):
-            item.update(verdict="follow_through",
-                        feedback=f"{sym} is not the key's value, but it is {eq} done right on your own "
-                                 "earlier values: marked right (follow-through)")
+        if math.isfinite(ft) and abs(v - ft) <= _tol(p, q, idx, ft, decimals, relative) and abs(ft - k) > tol:
+            item.update(
+                verdict="follow_through",
+                feedback=f"{sym} is not the key's value, but it is {eq} done right on your own "
+                "earlier values: marked right (follow-through)",
+            )
             continue
         best: dict[str, float] = {}
         for name, run in runs:
@@ -88,8 +98,12 @@ def grade_problem(p: Problem, student: dict, decimals: int, relative: float, num
                 best[name] = dist
         if best:
             found = sorted(best, key=lambda n: (best[n], mc.MISCONCEPTIONS.index(n)))
-            item.update(verdict="wrong", misconception=found[0], also=found[1:],
-                        feedback=mc.feedback(found[0], sym, eq))
+            item.update(
+                verdict="wrong",
+                misconception=found[0],
+                also=found[1:],
+                feedback=mc.feedback(found[0], sym, eq),
+            )
         else:
             item.update(verdict="wrong", misconception="unknown", feedback=mc.feedback("unknown", sym, eq))
     right = sum(it["verdict"] in ("correct", "follow_through") for it in items)
@@ -127,8 +141,13 @@ class Grades:
         return [it for p in self.problems for it in p["items"]]
 
     def to_json(self) -> dict:
-        return {"format": GRADES_FORMAT, "version": 1, "asked": self.asked, "right": self.right,
-                "problems": self.problems}
+        return {
+            "format": GRADES_FORMAT,
+            "version": 1,
+            "asked": self.asked,
+            "right": self.right,
+            "problems": self.problems,
+        }
 
     def to_text(self, decimals: int = 4) -> str:
         lines = []
@@ -136,8 +155,12 @@ class Grades:
             lines.append(f"Problem {p['id']}: {p['right']} of {p['asked']} right")
             for it in p["items"]:
                 ans = "-" if it["answer"] is None else f"{it['answer']:.{decimals}f}"
-                mark = {"correct": "ok", "follow_through": "ok (follow-through)", "missing": "missing",
-                        "wrong": f"wrong ({it['misconception']})"}[it["verdict"]]
+                mark = {
+                    "correct": "ok",
+                    "follow_through": "ok (follow-through)",
+                    "missing": "missing",
+                    "wrong": f"wrong ({it['misconception']})",
+                }[it["verdict"]]
                 line = f"  {it['symbol']:<14} {ans:>12}  {mark}"
                 if it["verdict"] in ("wrong", "follow_through"):
                     line += f": {it['feedback']}"
@@ -157,12 +180,19 @@ def grade(key, answers) -> Grades:
         dict of quantities per problem (the key's layout; NaN/None where unanswered).
     """
     sheet = key if isinstance(key, Sheet) else read_key(key)
-    if isinstance(answers, list) and all(isinstance(a, dict) for a in answers) and not (
-            answers and "problems" in answers[0]):
+    if (
+        isinstance(answers, list)
+        and all(isinstance(a, dict) for a in answers)
+        and not (answers and "problems" in answers[0])
+    ):
         answers = answers_json(answers)
     student = read_answers(answers, sheet)
-    return Grades([grade_problem(p, s, sheet.decimals, sheet.relative, i + 1)
-                   for i, (p, s) in enumerate(zip(sheet.problems, student))])
+    return Grades(
+        [
+            grade_problem(p, s, sheet.decimals, sheet.relative, i + 1)
+            for i, (p, s) in enumerate(zip(sheet.problems, student))
+        ]
+    )
 
 
 __all__ = ["grade", "grade_problem", "Grades", "VERDICTS", "GRADES_FORMAT"]

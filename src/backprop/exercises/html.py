@@ -35,7 +35,7 @@ def statement_html(p, decimals: int, blank=None) -> str:
         out.append(f"<p><b>{e(title)}</b></p>" + _table([""] + heads, [[r[0]] + r[2] for r in rows]))
     heads, _ht, rows = samples_table(p)
     out.append("<p><b>Samples</b></p>" + _table(heads, rows))
-    out.append(f"<p><b>Find</b> (to {decimals} decimals):</p><ul class=\"find\">")
+    out.append(f'<p><b>Find</b> (to {decimals} decimals):</p><ul class="find">')
     for q, name, entries in asked_groups(p):
         cells = []
         for idx, _l, sym, _t in entries:
@@ -47,17 +47,23 @@ def statement_html(p, decimals: int, blank=None) -> str:
 
 
 def _page(title: str, body: str, css: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
-            f"<title>{e(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n<h1>{e(title)}</h1>\n"
-            f"{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
+        f"<title>{e(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n<h1>{e(title)}</h1>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
 
 
 def sheet_html(sheet) -> str:
-    body = [f"<p>Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}, in the lecture "
-            f"note's notation. Give every answer to {sheet.decimals} decimals.</p>"]
+    body = [
+        f"<p>Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}, in the lecture "
+        f"note's notation. Give every answer to {sheet.decimals} decimals.</p>"
+    ]
     for n, p in enumerate(sheet.problems, 1):
-        body.append(f'<section class="problem"><h2>Problem {n}</h2>\n{statement_html(p, sheet.decimals)}</section>')
+        body.append(
+            f'<section class="problem"><h2>Problem {n}</h2>\n{statement_html(p, sheet.decimals)}</section>'
+        )
     return _page(TITLE, "\n".join(body), CSS)
 
 
@@ -66,11 +72,15 @@ def solutions_html(sheet) -> str:
     for n, p in enumerate(sheet.problems, 1):
         items = []
         for q, name, entries in asked_groups(p):
-            vals = ", ".join(f"{e(sym)} = {answer(p.value(q, idx), sheet.decimals)}" for idx, _l, sym, _t in entries)
+            vals = ", ".join(
+                f"{e(sym)} = {answer(p.value(q, idx), sheet.decimals)}" for idx, _l, sym, _t in entries
+            )
             items.append(f"<li>{e(name)}: {vals}</li>")
         doc = worked(p, "html", sheet.decimals)._repr_html_() or ""
-        body.append(f'<section class="problem"><h2>Problem {n}</h2><p><b>Answers</b></p><ul>{"".join(items)}</ul>'
-                    f"{doc.replace('<style>' + EXPLAIN_CSS + '</style>', '')}</section>")
+        body.append(
+            f'<section class="problem"><h2>Problem {n}</h2><p><b>Answers</b></p><ul>{"".join(items)}</ul>'
+            f"{doc.replace('<style>' + EXPLAIN_CSS + '</style>', '')}</section>"
+        )
     return _page(f"{TITLE}: answer key", "\n".join(body), CSS + EXPLAIN_CSS)
 
 

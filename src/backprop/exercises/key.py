@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,11 @@ from backprop.exercises.sheet import ANSWERS_FORMAT, KEY_FORMAT, VERSION, Sheet
 #: The largest key or answers file read (a sheet of 200 problems is well under 2 MB).
 MAX_BYTES = 20 * 2**20
 MAX_PROBLEMS = 200
-_OUTPUT_LOSS = {"mse": ("sigmoid", "tanh", "identity"), "binary_cross_entropy": ("sigmoid",),
-                "cross_entropy": ("softmax",)}
+_OUTPUT_LOSS = {
+    "mse": ("sigmoid", "tanh", "identity"),
+    "binary_cross_entropy": ("sigmoid",),
+    "cross_entropy": ("softmax",),
+}
 
 
 def _fail(where: str, msg: str):
@@ -51,12 +55,14 @@ def _read_text(path, what: str) -> str:
     raise AssertionError  # unreachable
 
 
-def _load_json(source, what: str) -> tuple[object, str]:
+def _load_json(source, what: str) -> tuple[Any, str]:
     if isinstance(source, (dict, list)):
         return source, what
     text = _read_text(source, what)
     try:
-        return json.loads(text, parse_constant=lambda c: _fail(str(source), f"{c} is not a number")), str(source)
+        return json.loads(text, parse_constant=lambda c: _fail(str(source), f"{c} is not a number")), str(
+            source
+        )
     except json.JSONDecodeError as exc:
         _fail(str(source), f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
     raise AssertionError
@@ -72,13 +78,17 @@ def _number(v, where: str, allow_null=False) -> float:
 
 def _array(v, shape: tuple, where: str, allow_null=False) -> np.ndarray:
     """A nested list of exactly ``shape`` (checked level by level before anything is built)."""
+
     def walk(node, depth, path):
         if depth == len(shape):
             return _number(node, where + path, allow_null)
         if not isinstance(node, list) or len(node) != shape[depth]:
             got = f"a list of {len(node)}" if isinstance(node, list) else type(node).__name__
-            _fail(where + path, f"expected a list of {shape[depth]} entries (layout {list(shape)}), got {got}")
+            _fail(
+                where + path, f"expected a list of {shape[depth]} entries (layout {list(shape)}), got {got}"
+            )
         return [walk(x, depth + 1, f"{path}[{i}]") for i, x in enumerate(node)]
+
     return np.asarray(walk(v, 0, ""), dtype=float).reshape(shape)
 
 
@@ -104,15 +114,18 @@ def _int(d: dict, name: str, lo: int, hi: int, where: str) -> int:
     v = d.get(name)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         _fail(f"{where}.{name}", f"expected an integer from {lo} to {hi}, got {json.dumps(v)[:40]}")
-    return int(v)
+    return int(v)  # type: ignore[arg-type]  # checked above
 
 
 def _problem(d, where: str) -> Problem:
     if not isinstance(d, dict):
         _fail(where, "expected an object")
     sizes = d.get("sizes")
-    if (not isinstance(sizes, list) or len(sizes) != 3
-            or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_UNITS for n in sizes)):
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) != 3
+        or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_UNITS for n in sizes)
+    ):
         _fail(f"{where}.sizes", f"expected three layer widths from 1 to {MAX_UNITS} (L, M, N)")
     hidden = _choice(d, "hidden", HIDDEN, where)
     output = _choice(d, "output", OUTPUT, where)
@@ -131,16 +144,33 @@ def _problem(d, where: str) -> Problem:
     if mode == "online" and m != 1:
         _fail(f"{where}.batch_size", "online mode updates on one sample (batch_size 1)")
     L, M, N = sizes
-    p = Problem(sizes=list(sizes), hidden=hidden, output=output, loss=loss, lr=lr, mode=mode, batch_size=m,
-                weights=[_array(w, s, f"{where}.weights[{k}]") for k, (w, s) in
-                         enumerate(_pairs(d.get("weights"), [(L, M), (M, N)], f"{where}.weights"))],
-                biases=[_array(b, s, f"{where}.biases[{k}]") for k, (b, s) in
-                        enumerate(_pairs(d.get("biases"), [(M,), (N,)], f"{where}.biases"))],
-                train_x=_array(tx, (n, L), f"{where}.train_x"),
-                train_y=_array(d.get("train_y"), (n, N), f"{where}.train_y"), asked=())
+    p = Problem(
+        sizes=list(sizes),
+        hidden=hidden,
+        output=output,
+        loss=loss,
+        lr=lr,
+        mode=mode,
+        batch_size=m,
+        weights=[
+            _array(w, s, f"{where}.weights[{k}]")
+            for k, (w, s) in enumerate(_pairs(d.get("weights"), [(L, M), (M, N)], f"{where}.weights"))
+        ],
+        biases=[
+            _array(b, s, f"{where}.biases[{k}]")
+            for k, (b, s) in enumerate(_pairs(d.get("biases"), [(M,), (N,)], f"{where}.biases"))
+        ],
+        train_x=_array(tx, (n, L), f"{where}.train_x"),
+        train_y=_array(d.get("train_y"), (n, N), f"{where}.train_y"),
+        asked=(),
+    )
     asked = d.get("asked")
-    if (not isinstance(asked, list) or not asked or not all(isinstance(q, str) for q in asked)
-            or not set(asked) <= set(mc.QUANTITIES)):
+    if (
+        not isinstance(asked, list)
+        or not asked
+        or not all(isinstance(q, str) for q in asked)
+        or not set(asked) <= set(mc.QUANTITIES)
+    ):
         _fail(f"{where}.asked", f"expected a non-empty list of names from: {', '.join(mc.QUANTITIES)}")
     p.asked = tuple(q for q in mc.QUANTITIES if q in asked)
     for name, shape, val in (("x", (m, L), p.x), ("y", (m, N), p.y)):
@@ -164,15 +194,18 @@ def _consistent(p: Problem, where: str):
         for idx, _ in p.entries(q):
             a, b = p.value(q, idx), p.value(q, idx, ref)
             if not abs(a - b) <= 1e-6 * (1 + abs(b)):
-                _fail(f"{where}.{q}", f"{a} at {list(idx)} is not this network's value ({b:.6g}); "
-                      "was the key edited? make a new one with `backprop exercise --key`")
+                _fail(
+                    f"{where}.{q}",
+                    f"{a} at {list(idx)} is not this network's value ({b:.6g}); "
+                    "was the key edited? make a new one with `backprop exercise --key`",
+                )
 
 
 def read_key(source) -> Sheet:
     """The key file (a path, or its parsed JSON), validated, as a :class:`Sheet`."""
     d, where = _load_json(source, "the key file")
     if not isinstance(d, dict) or d.get("format") != KEY_FORMAT:
-        _fail(where, f"not an exercise key (expected \"format\": \"{KEY_FORMAT}\")")
+        _fail(where, f'not an exercise key (expected "format": "{KEY_FORMAT}")')
     if d.get("version") != VERSION:
         _fail(where, f"key version {d.get('version')!r} is not supported (this version reads {VERSION})")
     decimals = _int(d, "decimals", 2, 6, where)
@@ -214,13 +247,16 @@ def read_answers(source, sheet: Sheet) -> list[dict]:
         return _answers_csv(source, sheet)
     d, where = _load_json(source, "the answers file")
     if not isinstance(d, dict) or not isinstance(d.get("problems"), list):
-        _fail(where, "expected an object with \"problems\": a list with one object of answers per problem")
+        _fail(where, 'expected an object with "problems": a list with one object of answers per problem')
     if "format" in d and d["format"] != ANSWERS_FORMAT:
-        _fail(f"{where}.format", f"expected \"{ANSWERS_FORMAT}\"")
+        _fail(f"{where}.format", f'expected "{ANSWERS_FORMAT}"')
     probs = d["problems"]
     if len(probs) > len(sheet.problems):
         _fail(f"{where}.problems", f"{len(probs)} problems answered but the key has {len(sheet.problems)}")
-    out = [_answers_problem(x, p, f"{where}: problem {i + 1}") for i, (x, p) in enumerate(zip(probs, sheet.problems))]
+    out = [
+        _answers_problem(x, p, f"{where}: problem {i + 1}")
+        for i, (x, p) in enumerate(zip(probs, sheet.problems))
+    ]
     return out + [{} for _ in range(len(sheet.problems) - len(out))]
 
 
@@ -259,8 +295,11 @@ def _answers_csv(path, sheet: Sheet) -> list[dict]:
             _fail(where, f"index must be integers separated by spaces, got {index!r}")
         valid = {i for i, _ in p.entries(name)}
         if idx not in valid:
-            _fail(where, f"index {index!r} is not an entry of {name} in problem {prob} "
-                  f"(e.g. {' '.join(map(str, next(iter(sorted(valid)))))!r})")
+            _fail(
+                where,
+                f"index {index!r} is not an entry of {name} in problem {prob} "
+                f"(e.g. {' '.join(map(str, next(iter(sorted(valid)))))!r})",
+            )
         if (prob, name, idx) in seen:
             _fail(where, f"{name} {index} of problem {prob} is answered twice")
         seen.add((prob, name, idx))
@@ -286,14 +325,19 @@ def _answers_csv(path, sheet: Sheet) -> list[dict]:
 
 def answers_json(values: list[dict]) -> dict:
     """An answers file from per-problem dicts of quantities (NaN or None = not answered)."""
+
     def clean(v):
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         if isinstance(v, np.ndarray):
             return clean(v.tolist())
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-    return {"format": ANSWERS_FORMAT, "version": VERSION,
-            "problems": [{k: clean(v) for k, v in d.items()} for d in values]}
+
+    return {
+        "format": ANSWERS_FORMAT,
+        "version": VERSION,
+        "problems": [{k: clean(v) for k, v in d.items()} for d in values],
+    }
 
 
 __all__ = ["read_key", "read_answers", "answers_json", "MAX_BYTES"]

@@ -18,6 +18,7 @@ PREAMBLE = [
     r"\usepackage[margin=2cm]{geometry}",
     r"\setlength{\parindent}{0pt}",
     r"\setlength{\parskip}{0.5em}",
+    r"\setlength{\emergencystretch}{3em}",
 ]
 
 
@@ -35,7 +36,7 @@ def problem_latex(p, n: int, decimals: int) -> list[str]:
         out += [title_tex + r"\\[0.3em]"] + _tabular([""] + heads_tex, [[r[1]] + r[2] for r in rows]) + [""]
     _h, heads_tex, rows = samples_table(p)
     out += [r"Samples\\[0.3em]"] + _tabular(heads_tex, rows) + [""]
-    out += [rf"Find (to {decimals} decimals):", r"\begin{itemize}"]
+    out += [rf"Find (to {decimals} decimals):", r"\begin{itemize}\raggedright"]
     for _q, name, entries in asked_groups(p):
         blanks = r", \quad ".join(rf"${tex} = $\,\underline{{\hspace{{2.2cm}}}}" for *_, tex in entries)
         out.append(rf"\item {_tex_text(name)}: {blanks}")
@@ -45,18 +46,26 @@ def problem_latex(p, n: int, decimals: int) -> list[str]:
 
 def _tex_text(s: str) -> str:
     """A quantity's plain name (Unicode math) in LaTeX text."""
-    for a, b in (("ŷ", r"$\hat{y}$"), ("δ", r"$\delta$"), ("∂E/∂w₀", r"$\partial\mathcal{E}/\partial w_0$"),
-                 ("∂E/∂w", r"$\partial\mathcal{E}/\partial w$")):
+    for a, b in (
+        ("ŷ", r"$\hat{y}$"),
+        ("δ", r"$\delta$"),
+        ("∂E/∂w₀", r"$\partial\mathcal{E}/\partial w_0$"),
+        ("∂E/∂w", r"$\partial\mathcal{E}/\partial w$"),
+    ):
         s = s.replace(a, b)
     return s
 
 
 def sheet_latex(sheet) -> str:
-    out = PREAMBLE + [r"\begin{document}", rf"\section*{{{TITLE}}}",
-                      f"Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}, in the lecture "
-                      r"note's notation: $h$ the affine transformation, $a = g(h)$ the activation, $\delta$ the "
-                      r"error terms of eqs.~(2) and (4), $\eta$ the learning rate of the delta rule (5). "
-                      f"Give every answer to {sheet.decimals} decimals.", ""]
+    out = PREAMBLE + [
+        r"\begin{document}",
+        rf"\section*{{{TITLE}}}",
+        f"Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}, in the lecture "
+        r"note's notation: $h$ the affine transformation, $a = g(h)$ the activation, $\delta$ the "
+        r"error terms of eqs.~(2) and (4), $\eta$ the learning rate of the delta rule (5). "
+        f"Give every answer to {sheet.decimals} decimals.",
+        "",
+    ]
     for n, p in enumerate(sheet.problems, 1):
         out += problem_latex(p, n, sheet.decimals)
     out.append(r"\end{document}")
@@ -67,8 +76,10 @@ def _body(doc: str) -> tuple[list[str], list[str]]:
     """(preamble lines, body lines) of a worked solution, its headings one level down."""
     lines = doc.splitlines()
     start, end = lines.index(r"\begin{document}"), lines.index(r"\end{document}")
-    body = [line.replace(r"\subsection*{", r"\subsubsection*{").replace(r"\section*{", r"\subsection*{")
-            for line in lines[start + 1:end]]
+    body = [
+        line.replace(r"\subsection*{", r"\subsubsection*{").replace(r"\section*{", r"\subsection*{")
+        for line in lines[start + 1 : end]
+    ]
     return lines[:start], body
 
 
@@ -80,13 +91,27 @@ def solutions_latex(sheet) -> str:
         preamble = preamble or pre
         part = [rf"\section*{{Problem {n}}}", r"Answers:", r"\begin{itemize}"]
         for q, name, entries in asked_groups(p):
-            vals = ", ".join(f"${tex} = {answer(p.value(q, idx), sheet.decimals)}$" for idx, _l, _s, tex in entries)
+            vals = ", ".join(
+                f"${tex} = {answer(p.value(q, idx), sheet.decimals)}$" for idx, _l, _s, tex in entries
+            )
             part.append(rf"\item {_tex_text(name)}: {vals}")
         part += [r"\end{itemize}", ""] + body + [r"\clearpage"]
         parts += part
-    return "\n".join(preamble + [r"\begin{document}", rf"\section*{{{TITLE}: answer key}}",
-                                 f"Sheet {sheet.seed}. Answers to {sheet.decimals} decimals, then each "
-                                 "problem worked out step by step.", ""] + parts + [r"\end{document}"]) + "\n"
+    return (
+        "\n".join(
+            preamble
+            + [
+                r"\begin{document}",
+                rf"\section*{{{TITLE}: answer key}}",
+                f"Sheet {sheet.seed}. Answers to {sheet.decimals} decimals, then each "
+                "problem worked out step by step.",
+                "",
+            ]
+            + parts
+            + [r"\end{document}"]
+        )
+        + "\n"
+    )
 
 
 __all__ = ["sheet_latex", "solutions_latex", "PREAMBLE"]

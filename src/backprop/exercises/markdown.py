@@ -28,10 +28,15 @@ def problem_markdown(p, n: int, decimals: int) -> list[str]:
 
 
 def sheet_markdown(sheet) -> str:
-    out = [f"# {TITLE}", "", f"Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}. "
-           "The notation is the lecture note's: h the affine transformation, a = g(h) the activation, "
-           "δ the error terms of eqs. (2) and (4), η the learning rate of the delta rule (5). "
-           f"Give every answer to {sheet.decimals} decimals.", ""]
+    out = [
+        f"# {TITLE}",
+        "",
+        f"Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}. "
+        "The notation is the lecture note's: h the affine transformation, a = g(h) the activation, "
+        "δ the error terms of eqs. (2) and (4), η the learning rate of the delta rule (5). "
+        f"Give every answer to {sheet.decimals} decimals.",
+        "",
+    ]
     for n, p in enumerate(sheet.problems, 1):
         out += problem_markdown(p, n, sheet.decimals)
     return "\n".join(out)
@@ -46,14 +51,21 @@ def answers_markdown(p, decimals: int) -> list[str]:
 
 
 def solutions_markdown(sheet) -> str:
-    out = [f"# {TITLE}: answer key", "", f"Sheet {sheet.seed}. Answers to {sheet.decimals} decimals; "
-           "each worked solution follows the reference step by step.", ""]
+    out = [
+        f"# {TITLE}: answer key",
+        "",
+        f"Sheet {sheet.seed}. Answers to {sheet.decimals} decimals; "
+        "each worked solution follows the reference step by step.",
+        "",
+    ]
     for n, p in enumerate(sheet.problems, 1):
         out += [f"## Problem {n}", "", "**Answers**", ""] + answers_markdown(p, sheet.decimals)
         doc = worked(p, "markdown", sheet.decimals).to_markdown()
         # the worked document's headings one level down, under the problem's
-        out += [("##" + line[1:] if line.startswith("# ") else "#" + line if line.startswith("#") else line)
-                for line in doc.splitlines()]
+        out += [
+            ("##" + line[1:] if line.startswith("# ") else "#" + line if line.startswith("#") else line)
+            for line in doc.splitlines()
+        ]
         out.append("")
     return "\n".join(out)
 

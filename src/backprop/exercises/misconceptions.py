@@ -21,8 +21,18 @@ from __future__ import annotations
 import numpy as np
 
 #: The misconceptions the grader recognises, in the order it prefers them on a tie.
-MISCONCEPTIONS = ("no_gprime", "updated_weights", "sign", "mean_missing", "mean_twice", "h_for_a",
-                  "a_for_h", "no_bias", "sigmoid_derivative", "lr_twice")
+MISCONCEPTIONS = (
+    "no_gprime",
+    "updated_weights",
+    "sign",
+    "mean_missing",
+    "mean_twice",
+    "h_for_a",
+    "a_for_h",
+    "no_bias",
+    "sigmoid_derivative",
+    "lr_twice",
+)
 
 #: Where each misconception acts. Sites: ``fwd`` the forward pass (steps 1/3), ``act`` the
 #: activation (steps 2/4), ``err`` the error E, ``gp_out``/``gp_hid`` the factor g' of eq. (2) /
@@ -42,8 +52,7 @@ SITES: dict[str, tuple[str, ...]] = {
 }
 
 #: The quantities of one update in the order they are computed (the key's and the answers' names).
-QUANTITIES = ("h", "a", "yhat", "E", "delta", "grad_weights", "grad_biases", "weights_after",
-              "biases_after")
+QUANTITIES = ("h", "a", "yhat", "E", "delta", "grad_weights", "grad_biases", "weights_after", "biases_after")
 
 Mistakes = frozenset
 
@@ -148,7 +157,8 @@ def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> di
         return None if v is None else (v if k is None else v[k])
 
     out: dict = {q: [] for q in QUANTITIES}
-    used_h, used_a = [], []
+    used_h: list[np.ndarray] = []
+    used_a: list[np.ndarray] = []
     a_prev = p.x
     for k in range(L):
         inp = used_h[k - 1] if k > 0 and ("h_for_a", "fwd") in mistakes else a_prev
@@ -202,8 +212,9 @@ def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> di
         gw = _take(gw, given_at("grad_weights", k))
         gb = _take(gb, given_at("grad_biases", k))
         out["weights_after"].append(p.weights[k] + step * gw)
-        out["biases_after"].append(p.biases[k].copy() if ("no_bias", "upd") in mistakes
-                                   else p.biases[k] + step * gb)
+        out["biases_after"].append(
+            p.biases[k].copy() if ("no_bias", "upd") in mistakes else p.biases[k] + step * gb
+        )
     return out
 
 
@@ -214,25 +225,38 @@ def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> di
 EXPLAIN = {
     "no_gprime": ("without the factor g′(h)", "multiplies by the derivative g′ of the unit's activation"),
     "updated_weights": ("with w after the update", "uses the weights of the forward pass"),
-    "sign": ("with the sign flipped (y − ŷ instead of ŷ − y, or w + η ∂E/∂w)",
-             "uses ŷ − y, and the delta rule (5) subtracts η ∂E/∂w"),
-    "mean_missing": ("summed over the samples without the 1/m",
-                     "averages over the m samples (eq. 3: 1/m Σ_d)"),
+    "sign": (
+        "with the sign flipped (y − ŷ instead of ŷ − y, or w + η ∂E/∂w)",
+        "uses ŷ − y, and the delta rule (5) subtracts η ∂E/∂w",
+    ),
+    "mean_missing": (
+        "summed over the samples without the 1/m",
+        "averages over the m samples (eq. 3: 1/m Σ_d)",
+    ),
     "mean_twice": ("with the 1/m applied twice", "divides the sum over the samples by m once"),
     "h_for_a": ("with h where a belongs", "uses the unit's output a = g(h)"),
     "a_for_h": ("with a where h belongs (g′(a) instead of g′(h))", "evaluates g′ at h"),
     "no_bias": ("without the bias (x₀ = 1)", "includes the bias weight w₀ⱼ with input x₀ = 1"),
-    "sigmoid_derivative": ("with the sigmoid's derivative a(1 − a)",
-                           "uses the derivative of this unit's own activation"),
+    "sigmoid_derivative": (
+        "with the sigmoid's derivative a(1 − a)",
+        "uses the derivative of this unit's own activation",
+    ),
     "lr_twice": ("with η applied twice", "multiplies the gradient by η once"),
 }
 
 #: The step of the reference each quantity is computed in.
-EQUATION = {"h": "step 1/3 of the forward pass", "a": "step 2/4 of the forward pass",
-            "yhat": "step 4 of the forward pass", "E": "the error E",
-            "delta_out": "eq. (2)", "delta_hidden": "eq. (4)", "grad_weights": "eqs. (1) and (3)",
-            "grad_biases": "eq. (3)", "weights_after": "the delta rule, eq. (5)",
-            "biases_after": "the delta rule, eq. (5)"}
+EQUATION = {
+    "h": "step 1/3 of the forward pass",
+    "a": "step 2/4 of the forward pass",
+    "yhat": "step 4 of the forward pass",
+    "E": "the error E",
+    "delta_out": "eq. (2)",
+    "delta_hidden": "eq. (4)",
+    "grad_weights": "eqs. (1) and (3)",
+    "grad_biases": "eq. (3)",
+    "weights_after": "the delta rule, eq. (5)",
+    "biases_after": "the delta rule, eq. (5)",
+}
 
 
 def equation(name: str, layer: int | None, n_layers: int) -> str:
@@ -249,5 +273,15 @@ def feedback(misconception: str, symbol: str, eq: str) -> str:
     return f"{symbol} matches {eq} {did}; {eq} {right}"
 
 
-__all__ = ["MISCONCEPTIONS", "SITES", "QUANTITIES", "cycle", "variants", "activate", "error", "gprime",
-           "feedback", "equation"]
+__all__ = [
+    "MISCONCEPTIONS",
+    "SITES",
+    "QUANTITIES",
+    "cycle",
+    "variants",
+    "activate",
+    "error",
+    "gprime",
+    "feedback",
+    "equation",
+]

@@ -43,21 +43,31 @@ def _field(p, q, idx, decimals, relative, mistakes) -> str:
 
 def question_xml(p, n: int, sheet) -> str:
     mistakes = [(name, mc.cycle(p, mc.variants(name)[-1])) for name in mc.MISCONCEPTIONS]
-    text = statement_html(p, sheet.decimals,
-                          blank=lambda q, idx: _field(p, q, idx, sheet.decimals, sheet.relative, mistakes))
-    key = "".join(f"<li>{html.escape(name)}: " + ", ".join(
-        f"{html.escape(sym)} = {answer(p.value(q, idx), sheet.decimals)}" for idx, _l, sym, _t in entries) + "</li>"
-        for q, name, entries in asked_groups(p))
-    return (f'  <question type="cloze">\n    <name><text>Backpropagation {sheet.seed}-{n}</text></name>\n'
-            f'    <questiontext format="html"><text><![CDATA[{text}]]></text></questiontext>\n'
-            f'    <generalfeedback format="html"><text><![CDATA[<ul>{key}</ul>]]></text></generalfeedback>\n'
-            "    <penalty>0.3333333</penalty>\n    <hidden>0</hidden>\n  </question>\n")
+    text = statement_html(
+        p, sheet.decimals, blank=lambda q, idx: _field(p, q, idx, sheet.decimals, sheet.relative, mistakes)
+    )
+    key = "".join(
+        f"<li>{html.escape(name)}: "
+        + ", ".join(
+            f"{html.escape(sym)} = {answer(p.value(q, idx), sheet.decimals)}" for idx, _l, sym, _t in entries
+        )
+        + "</li>"
+        for q, name, entries in asked_groups(p)
+    )
+    return (
+        f'  <question type="cloze">\n    <name><text>Backpropagation {sheet.seed}-{n}</text></name>\n'
+        f'    <questiontext format="html"><text><![CDATA[{text}]]></text></questiontext>\n'
+        f'    <generalfeedback format="html"><text><![CDATA[<ul>{key}</ul>]]></text></generalfeedback>\n'
+        "    <penalty>0.3333333</penalty>\n    <hidden>0</hidden>\n  </question>\n"
+    )
 
 
 def sheet_moodle(sheet) -> str:
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<quiz>\n',
-           f'  <question type="category">\n    <category><text>$course$/Backpropagation/sheet {sheet.seed}'
-           "</text></category>\n  </question>\n"]
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<quiz>\n',
+        f'  <question type="category">\n    <category><text>$course$/Backpropagation/sheet {sheet.seed}'
+        "</text></category>\n  </question>\n",
+    ]
     out += [question_xml(p, n, sheet) for n, p in enumerate(sheet.problems, 1)]
     out.append("</quiz>\n")
     return "".join(out)

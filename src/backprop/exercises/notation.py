@@ -51,7 +51,9 @@ def symbol(name: str, idx: tuple, layer: int, n_layers: int, m: int, tex: bool =
         i, j = 0, idx[1] + 1
     if tex:
         base = f"{w}_{{{i}{j}}}"
-        return rf"\partial\mathcal{{E}}/\partial {base}" if name.startswith("grad") else base + r"^{\text{new}}"
+        return (
+            rf"\partial\mathcal{{E}}/\partial {base}" if name.startswith("grad") else base + r"^{\text{new}}"
+        )
     base = f"{w}{_sub(i, j)}"
     return f"∂E/∂{base}" if name.startswith("grad") else f"{base} (new)"
 
@@ -62,8 +64,16 @@ def weight_symbol(layer: int, i: int, j: int, n_layers: int, tex: bool = False) 
     return f"{w}_{{{i}{j}}}" if tex else f"{w}{_sub(i, j)}"
 
 
-NAMES = {"h": "h (affine transformation)", "a": "a (activation)", "yhat": "ŷ (prediction)", "E": "E (error)",
-         "delta": "δ (error terms)", "grad_weights": "∂E/∂w (gradients)", "grad_biases": "∂E/∂w₀ (bias gradients)",
-         "weights_after": "w after the update", "biases_after": "bias weights after the update"}
+NAMES = {
+    "h": "h (affine transformation)",
+    "a": "a (activation)",
+    "yhat": "ŷ (prediction)",
+    "E": "E (error)",
+    "delta": "δ (error terms)",
+    "grad_weights": "∂E/∂w (gradients)",
+    "grad_biases": "∂E/∂w₀ (bias gradients)",
+    "weights_after": "w after the update",
+    "biases_after": "bias weights after the update",
+}
 
 __all__ = ["symbol", "weight_symbol", "tag", "weight_letter", "NAMES"]

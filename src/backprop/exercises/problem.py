@@ -22,8 +22,12 @@ OUTPUT = ("sigmoid", "tanh", "identity", "softmax")
 LOSSES = ("mse", "binary_cross_entropy", "cross_entropy")
 MODES = ("online", "batch", "minibatch")
 #: What a sheet may ask, by topic (``--ask``): the quantities each stands for.
-TOPICS = {"forward": ("h", "a", "yhat", "E"), "delta": ("delta",),
-          "gradients": ("grad_weights", "grad_biases"), "update": ("weights_after", "biases_after")}
+TOPICS = {
+    "forward": ("h", "a", "yhat", "E"),
+    "delta": ("delta",),
+    "gradients": ("grad_weights", "grad_biases"),
+    "update": ("weights_after", "biases_after"),
+}
 TOPICS["all"] = tuple(q for t in ("forward", "delta", "gradients", "update") for q in TOPICS[t])
 
 #: Bounds of an exercise (hand-workable; also what a key file may hold).
@@ -106,11 +110,24 @@ class Problem:
         return lookup((values or self.values)[name], idx)
 
     def to_json(self, index: int) -> dict:
-        d = {"id": index, "sizes": list(self.sizes), "hidden": self.hidden, "output": self.output,
-             "loss": self.loss, "lr": self.lr, "mode": self.mode, "batch_size": self.batch_size,
-             "weights": _lists(self.weights), "biases": _lists(self.biases),
-             "train_x": self.train_x.tolist(), "train_y": self.train_y.tolist(), "batch": self.batch,
-             "x": self.x.tolist(), "y": self.y.tolist(), "asked": list(self.asked)}
+        d = {
+            "id": index,
+            "sizes": list(self.sizes),
+            "hidden": self.hidden,
+            "output": self.output,
+            "loss": self.loss,
+            "lr": self.lr,
+            "mode": self.mode,
+            "batch_size": self.batch_size,
+            "weights": _lists(self.weights),
+            "biases": _lists(self.biases),
+            "train_x": self.train_x.tolist(),
+            "train_y": self.train_y.tolist(),
+            "batch": self.batch,
+            "x": self.x.tolist(),
+            "y": self.y.tolist(),
+            "asked": list(self.asked),
+        }
         for q in QUANTITIES:
             v = self.values[q]
             d[q] = float(v) if q == "E" else (np.asarray(v, float).tolist() if q == "yhat" else _lists(v))

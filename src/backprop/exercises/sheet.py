@@ -28,8 +28,9 @@ class Sheet:
     """``problems`` (a list of :class:`~backprop.exercises.problem.Problem`) drawn from ``seed``;
     answers are asked to ``decimals`` decimals and graded with ``relative`` tolerance."""
 
-    def __init__(self, problems: list[Problem], *, seed: int = 0, decimals: int = DECIMALS,
-                 relative: float = RELATIVE):
+    def __init__(
+        self, problems: list[Problem], *, seed: int = 0, decimals: int = DECIMALS, relative: float = RELATIVE
+    ):
         self.problems, self.seed, self.decimals, self.relative = problems, seed, decimals, relative
 
     def __len__(self):
@@ -40,9 +41,14 @@ class Sheet:
 
     # -- the key -----------------------------------------------------------------------------------
     def key_json(self) -> dict:
-        return {"format": KEY_FORMAT, "version": VERSION, "seed": self.seed, "decimals": self.decimals,
-                "tolerance": {"absolute": 10.0 ** -self.decimals, "relative": self.relative},
-                "problems": [p.to_json(i + 1) for i, p in enumerate(self.problems)]}
+        return {
+            "format": KEY_FORMAT,
+            "version": VERSION,
+            "seed": self.seed,
+            "decimals": self.decimals,
+            "tolerance": {"absolute": 10.0**-self.decimals, "relative": self.relative},
+            "problems": [p.to_json(i + 1) for i, p in enumerate(self.problems)],
+        }
 
     def key_text(self) -> str:
         return json.dumps(self.key_json(), indent=1) + "\n"
@@ -57,17 +63,22 @@ class Sheet:
         _check(format, FORMATS)
         if format == "latex":
             from backprop.exercises.latex import sheet_latex
+
             return sheet_latex(self)
         if format == "markdown":
             from backprop.exercises.markdown import sheet_markdown
+
             return sheet_markdown(self)
         if format == "html":
             from backprop.exercises.html import sheet_html
+
             return sheet_html(self)
         if format == "moodle":
             from backprop.exercises.moodle import sheet_moodle
+
             return sheet_moodle(self)
         from backprop.exercises.notebook import sheet_notebook
+
         return sheet_notebook(self)
 
     def solutions(self, format: str = "markdown") -> str:
@@ -75,11 +86,14 @@ class Sheet:
         _check(format, SOLUTION_FORMATS)
         if format == "latex":
             from backprop.exercises.latex import solutions_latex
+
             return solutions_latex(self)
         if format == "markdown":
             from backprop.exercises.markdown import solutions_markdown
+
             return solutions_markdown(self)
         from backprop.exercises.html import solutions_html
+
         return solutions_html(self)
 
     def save(self, path, format: str = "markdown"):

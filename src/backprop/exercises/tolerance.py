@@ -15,18 +15,16 @@ DECIMALS = 4
 RELATIVE = 0.005
 
 
-def tolerance(key: float, decimals: int = DECIMALS, relative: float = RELATIVE, before: float | None = None
-              ) -> float:
+def tolerance(
+    key: float, decimals: int = DECIMALS, relative: float = RELATIVE, before: float | None = None
+) -> float:
     """The largest accepted |answer - key|; ``before``: the weight before the update (eq. 5)."""
     scale = abs(key - before) if before is not None else abs(key)
-    return 10.0 ** -decimals + relative * scale
+    return 10.0**-decimals + relative * scale
 
 
 def close(v: float, k: float, tol: float) -> bool:
     return abs(v - k) <= tol
-
-
-
 
 
 def entry_tolerance(p, name: str, idx: tuple, decimals: int = DECIMALS, relative: float = RELATIVE) -> float:
@@ -38,4 +36,6 @@ def entry_tolerance(p, name: str, idx: tuple, decimals: int = DECIMALS, relative
     elif name == "biases_after":
         before = float(p.biases[idx[0]][idx[1]])
     return tolerance(key, decimals, relative, before)
+
+
 __all__ = ["tolerance", "close", "entry_tolerance", "DECIMALS", "RELATIVE"]
