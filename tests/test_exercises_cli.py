@@ -111,3 +111,28 @@ def test_grade_errors(tmp_path, capsys):
     bad.write_text("{")
     status, _, err = run_cli(["grade", key, bad, "--out", out], capsys)
     assert status == 2 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "fmt, ext, solutions",
+    [
+        ("markdown", "md", True),
+        ("html", "html", True),
+        ("moodle", "xml", False),
+        ("notebook", "ipynb", False),
+    ],
+)
+def test_exercise_writes_each_format(tmp_path, capsys, fmt, ext, solutions):
+    out = tmp_path / f"sheet.{ext}"
+    status, _, err = run_cli(["exercise", "--format", fmt, "--out", out, "--seed", "3"], capsys)
+    assert status == 0, err
+    assert out.stat().st_size > 500
+    assert (tmp_path / f"sheet-solutions.{ext}").exists() == solutions
+
+
+def test_a_deeply_nested_answers_file_is_one_error(tmp_path, capsys):
+    run_cli(["exercise", "--key", tmp_path / "key.json"], capsys)
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 100000 + "]" * 100000)
+    status, _, err = run_cli(["grade", tmp_path / "key.json", bad], capsys)
+    assert status == 2 and "nested too deeply" in one_error_line(err)

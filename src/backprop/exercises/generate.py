@@ -37,8 +37,8 @@ from backprop.exercises.problem import (
     Problem,
 )
 from backprop.exercises.sheet import Sheet
+from backprop.exercises.solution import network
 from backprop.exercises.tolerance import DECIMALS, RELATIVE, entry_tolerance
-from backprop.model.network import Network
 
 #: Problems drawn for one accepted problem, at most, before the options are declared unworkable.
 ATTEMPTS = 4000
@@ -199,10 +199,7 @@ def ambiguous(p: Problem, decimals: int, relative: float) -> str | None:
 
 def engine_values(p: Problem) -> dict:
     """Every quantity of the update, from the engine (trace, and one SGD step of fit on a copy)."""
-    net = Network(p.sizes, hidden=p.hidden, output=p.output, dtype="float64", seed=0)
-    for k in range(p.n_layers):
-        net.weights[k][...] = p.weights[k]
-        net.biases[k][...] = p.biases[k]
+    net = network(p)
     t = net.trace(p.x, p.y, p.loss)
     after = net.copy()
     after.fit(p.x, p.y, loss=p.loss, epochs=1, lr=p.lr, batch_size=p.m, optimizer="sgd", shuffle=False)

@@ -65,6 +65,8 @@ def _load_json(source, what: str) -> tuple[Any, str]:
         )
     except json.JSONDecodeError as exc:
         _fail(str(source), f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+    except RecursionError:
+        _fail(str(source), f"{what} is nested too deeply to be an exercise file")
     raise AssertionError
 
 

@@ -130,7 +130,9 @@ class Problem:
         }
         for q in QUANTITIES:
             v = self.values[q]
-            d[q] = float(v) if q == "E" else (np.asarray(v, float).tolist() if q == "yhat" else _lists(v))
+            d[q] = _digits(
+                float(v) if q == "E" else (np.asarray(v, float).tolist() if q == "yhat" else _lists(v))
+            )
         return d
 
 
@@ -139,6 +141,13 @@ def lookup(v, idx: tuple) -> float:
     for i in idx:
         v = v[i]
     return float(v)
+
+
+def _digits(v):
+    """12 significant digits: the same file on every machine (BLAS may differ in the last bits)."""
+    if isinstance(v, list):
+        return [_digits(x) for x in v]
+    return float(f"{v:.12g}")
 
 
 def _lists(arrays) -> list:
