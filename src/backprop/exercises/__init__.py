@@ -10,7 +10,9 @@
 """
 
 from backprop.exercises.generate import generate
+from backprop.exercises.grade import Grades, grade
+from backprop.exercises.key import read_answers, read_key
 from backprop.exercises.misconceptions import MISCONCEPTIONS
 from backprop.exercises.sheet import FORMATS, Sheet
 
-__all__ = ["generate", "Sheet", "FORMATS", "MISCONCEPTIONS"]
+__all__ = ["generate", "grade", "Grades", "read_key", "read_answers", "Sheet", "FORMATS", "MISCONCEPTIONS"]

@@ -41,7 +41,7 @@ from backprop.exercises.solution import network
 from backprop.exercises.tolerance import DECIMALS, RELATIVE, entry_tolerance
 
 #: Problems drawn for one accepted problem, at most, before the options are declared unworkable.
-ATTEMPTS = 4000
+ATTEMPTS = 2000
 #: The loss options of a sheet: "cross_entropy" is the cross-entropy of the output's own kind.
 LOSS_CHOICES = ("mse", "cross_entropy")
 MAX_COUNT = 200
