@@ -64,12 +64,18 @@ def student_gprime(name, h, a, mistake):
     return true_gprime(name, h)
 
 
-def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
+def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None, round_to=None):
     """Every quantity of problem ``p`` (the key's JSON) as nested lists; ``mistake`` a key of STUDENTS.
 
     ``delta_out_shift``/``h_hidden_shift``: add this to the first output error term / the first
     hidden h of the first sample and carry the wrong value on correctly (a follow-through student).
+    ``round_to``: a student working by hand, who rounds every value to that many decimals as soon as
+    it is computed (h, a, g', δ, ∂E/∂w, the new weights) and goes on with the rounded value.
     """
+
+    def r(v):
+        return v if round_to is None else round(v, round_to)
+
     W, B = p["weights"], p["biases"]
     X, Y = p["x"], p["y"]
     L, M, N = p["sizes"]
@@ -85,18 +91,18 @@ def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
             s = B[0][j] if use_bias else 0.0
             for i in range(L):
                 s += X[d][i] * W[0][i][j]
-            h1.append(s)
+            h1.append(r(s))
         if h_hidden_shift is not None and d == 0:
             h1[0] += h_hidden_shift
-        a1 = [g(hid, v) for v in h1]
+        a1 = [r(g(hid, v)) for v in h1]
         inp = h1 if mistake == "h_for_a" else a1
         h2 = []
         for k in range(N):
             s = B[1][k] if use_bias else 0.0
             for j in range(M):
                 s += inp[j] * W[1][j][k]
-            h2.append(s)
-        a2 = softmax(h2) if out == "softmax" else [g(out, v) for v in h2]
+            h2.append(r(s))
+        a2 = [r(v) for v in (softmax(h2) if out == "softmax" else [g(out, v) for v in h2])]
         for k in range(N):
             if loss == "mse":
                 E += (Y[d][k] - a2[k]) ** 2 / 2
@@ -108,7 +114,7 @@ def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
         A1.append(a1)
         H2.append(h2)
         A2.append(a2)
-    E *= mean
+    E = r(E * mean)
     # the output error terms, eq. (2)
     for d in range(m):
         d2 = []
@@ -117,16 +123,16 @@ def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
             if mistake == "sign":
                 diff = -diff
             if loss == "mse":
-                diff *= student_gprime(out, H2[d][k], A2[d][k], mistake)
-            d2.append(diff)
+                diff *= r(student_gprime(out, H2[d][k], A2[d][k], mistake))
+            d2.append(r(diff))
         if delta_out_shift is not None and d == 0:
             d2[0] += delta_out_shift
         D2.append(d2)
     a_in = [[H1[d][j] if mistake == "h_for_a_grad" else A1[d][j] for j in range(M)] for d in range(m)]
     if mistake == "h_for_a":
         a_in = H1
-    GW1 = [[sum(a_in[d][j] * D2[d][k] for d in range(m)) * mean for k in range(N)] for j in range(M)]
-    GB1 = [sum(D2[d][k] for d in range(m)) * mean for k in range(N)]
+    GW1 = [[r(sum(a_in[d][j] * D2[d][k] for d in range(m)) * mean) for k in range(N)] for j in range(M)]
+    GB1 = [r(sum(D2[d][k] for d in range(m)) * mean) for k in range(N)]
     W1_used = W[1]
     if mistake == "updated_weights":
         W1_used = [[W[1][j][k] - lr * GW1[j][k] for k in range(N)] for j in range(M)]
@@ -137,19 +143,19 @@ def update(p, mistake=None, delta_out_shift=None, h_hidden_shift=None):
             s = 0.0
             for k in range(N):
                 s += D2[d][k] * W1_used[j][k]
-            d1.append(student_gprime(hid, H1[d][j], A1[d][j], mistake) * s)
+            d1.append(r(r(student_gprime(hid, H1[d][j], A1[d][j], mistake)) * s))
         D1.append(d1)
-    GW0 = [[sum(X[d][i] * D1[d][j] for d in range(m)) * mean for j in range(M)] for i in range(L)]
-    GB0 = [sum(D1[d][j] for d in range(m)) * mean for j in range(M)]
+    GW0 = [[r(sum(X[d][i] * D1[d][j] for d in range(m)) * mean) for j in range(M)] for i in range(L)]
+    GB0 = [r(sum(D1[d][j] for d in range(m)) * mean) for j in range(M)]
     step = {"lr_twice": lr * lr}.get(mistake, lr)
     sign = 1.0 if mistake == "sign_update" else -1.0
     WA = [
-        [[W[0][i][j] + sign * step * GW0[i][j] for j in range(M)] for i in range(L)],
-        [[W[1][j][k] + sign * step * GW1[j][k] for k in range(N)] for j in range(M)],
+        [[r(W[0][i][j] + sign * step * GW0[i][j]) for j in range(M)] for i in range(L)],
+        [[r(W[1][j][k] + sign * step * GW1[j][k]) for k in range(N)] for j in range(M)],
     ]
     BA = [
-        [B[0][j] + sign * step * GB0[j] for j in range(M)],
-        [B[1][k] + sign * step * GB1[k] for k in range(N)],
+        [r(B[0][j] + sign * step * GB0[j]) for j in range(M)],
+        [r(B[1][k] + sign * step * GB1[k]) for k in range(N)],
     ]
     if mistake == "no_bias":
         BA = [list(B[0]), list(B[1])]

@@ -79,6 +79,16 @@ def test_a_correct_sheet_is_all_correct():
             assert g.right == g.asked
 
 
+@pytest.mark.parametrize("setup", SETUPS)
+def test_a_student_who_rounds_as_they_go_is_right(setup):
+    # every value rounded to the decimals asked as soon as it is computed, and carried on rounded
+    for seed in SEEDS:
+        sheet = generate(2, seed, **setup)
+        key = sheet.key_json()
+        g = grade(key, [_answers(p, update(p, round_to=sheet.decimals)) for p in key["problems"]])
+        assert g.right == g.asked, [it for it in g.items() if it["verdict"] == "wrong"][:3]
+
+
 def test_rounded_answers_are_correct():
     sheet = generate(3, 7, sizes=[(2, 3, 2)], hidden=["sigmoid", "tanh"], mode=["batch", "online"])
     key = sheet.key_json()

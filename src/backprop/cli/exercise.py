@@ -128,7 +128,7 @@ def solutions_path(out: str, fmt: str) -> str:
 )
 @click.option(
     "--decimals",
-    type=click.IntRange(2, 6),
+    type=click.IntRange(3, 6),
     default=DECIMALS,
     show_default=True,
     help="Decimals of the answers (sets the tolerance).",

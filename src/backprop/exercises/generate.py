@@ -277,8 +277,8 @@ def generate(
         lo = 2 if name == "samples" else 1
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not lo <= val <= hi:
             raise InvalidInputError(f"{name} must be an integer from {lo} to {hi}, got {val!r}")
-    if decimals < 2:
-        raise InvalidInputError("decimals must be at least 2 (the values are small)")
+    if decimals < 3:
+        raise InvalidInputError("decimals must be at least 3: error terms and gradients are small numbers")
     sz = _check_sizes(sizes)
     hid = _choices(hidden, HIDDEN, "hidden activation")
     out = _choices(output, OUTPUT, "output activation")

@@ -210,7 +210,7 @@ def read_key(source) -> Sheet:
         _fail(where, f'not an exercise key (expected "format": "{KEY_FORMAT}")')
     if d.get("version") != VERSION:
         _fail(where, f"key version {d.get('version')!r} is not supported (this version reads {VERSION})")
-    decimals = _int(d, "decimals", 2, 6, where)
+    decimals = _int(d, "decimals", 3, 6, where)
     tol = d.get("tolerance")
     if not isinstance(tol, dict):
         _fail(f"{where}.tolerance", "expected an object with absolute and relative")
