@@ -16,8 +16,8 @@ from backprop.onnx.deps import MissingDependencyError, require
 
 require("onnx", "backprop.onnx")
 
-from backprop.onnx.export import export, to_onnx  # noqa: E402
+from backprop.onnx.export import export, to_onnx, write  # noqa: E402
 from backprop.onnx.graph import IR_VERSION, OPSET  # noqa: E402
 from backprop.onnx.skl import register  # noqa: E402
 
-__all__ = ["export", "to_onnx", "register", "OPSET", "IR_VERSION", "MissingDependencyError"]
+__all__ = ["export", "to_onnx", "write", "register", "OPSET", "IR_VERSION", "MissingDependencyError"]

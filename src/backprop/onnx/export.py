@@ -43,7 +43,11 @@ def export(model: Any, path: str | os.PathLike, *, dtype: str | None = None) -> 
     a model with NaN or infinite parameters, or inconsistent metadata, is refused
     (:class:`~backprop.errors.InvalidInputError`, or ``ModelFileError`` for a bad file).
     """
-    proto = to_onnx(model, dtype=dtype)
+    return write(to_onnx(model, dtype=dtype), path)
+
+
+def write(proto: Any, path: str | os.PathLike) -> str | os.PathLike:
+    """Write a ModelProto to ``path`` atomically (a reader never sees half a file)."""
     data = proto.SerializeToString()
     if not data:
         raise InvalidInputError("the model serialised to nothing")
