@@ -49,8 +49,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Weights of the classes, ``{label: weight}``: each sample's weight in the loss (and in the
         validation score of ``early_stopping``) is multiplied by its class's, on top of
         ``sample_weight``. 'balanced' gives class c the weight n_samples / (n_classes * n_c), as
-        ``sklearn.utils.class_weight.compute_class_weight``. Single-label targets only; with
-        ``partial_fit`` only a dict (balancing needs the whole training set).
+        ``sklearn.utils.class_weight.compute_class_weight``; for multilabel targets only 'balanced'
+        (per label, multiplied). With ``partial_fit`` only a dict (balancing needs the whole
+        training set).
     scoring : str, callable or None, default=None
         What ``early_stopping`` maximises on its validation split: a scikit-learn scorer name
         (``'balanced_accuracy'``, ``'neg_log_loss'``, ``'f1_macro'``, ...) or a callable

@@ -48,7 +48,7 @@ def hidden_activations(net: Any, X: Any, layer: int) -> np.ndarray:
             for k in range(k_last + 1):
                 h = a @ net.weights[k]
                 h += net.biases[k]
-                a = net.activations[k].forward(h, out=h)
+                a = net.activations[k].forward(h)  # a new array: not every g may write over its h
             out[s:s + CHUNK] = a
     if not np.isfinite(out).all():
         raise InvalidInputError("the hidden activations are not finite: the inputs or weights are too "
@@ -64,12 +64,15 @@ def class_sample_weight(est: Any, y: Any, sample_weight: Any, incremental: bool 
     if incremental and isinstance(cw, str):
         raise InvalidInputError("class_weight='balanced' needs the whole training set, which partial_fit "
                                 "does not see; pass a dict of weights per class instead")
+    if y is None:
+        return sample_weight  # fit's own validation says that y is needed
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         y_arr = y_arr.ravel()
-    if y_arr.ndim != 1:
-        raise InvalidInputError("class_weight applies to single-label targets; for multilabel targets "
-                                "pass sample_weight instead")
+    if y_arr.ndim != 1 and not (isinstance(cw, str) and y_arr.ndim == 2):
+        raise InvalidInputError("a dict of class weights applies to single-label targets; for multilabel "
+                                "targets use class_weight='balanced' (each label's two classes) or "
+                                "sample_weight")
     try:
         weights = compute_sample_weight(cw, y_arr)
     except ValueError as exc:
