@@ -20,7 +20,6 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_class_weight
@@ -105,14 +104,15 @@ def test_transform_inside_a_pipeline(data):
     mlp = MLPClassifier((8,), activation="gelu", max_iter=30, random_state=0)
     pipe = Pipeline([("features", mlp), ("lr", LogisticRegression(max_iter=500))]).fit(X, y)
     fitted = pipe.named_steps["features"]
-    np.testing.assert_allclose(pipe[:-1].transform(X), _forward(fitted, X, ["gelu"])[0], rtol=1e-12, atol=1e-14)
+    want = _forward(fitted, X, ["gelu"])[0]
+    np.testing.assert_allclose(pipe[:-1].transform(X), want, rtol=1e-12, atol=1e-14)
     lr = LogisticRegression(max_iter=500).fit(fitted.transform(X), y)
     np.testing.assert_array_equal(pipe.predict(X), lr.predict(fitted.transform(X)))
     # fit_transform == fit().transform()
     np.testing.assert_array_equal(clone(mlp).fit_transform(X, y), clone(mlp).fit(X, y).transform(X))
 
 
-# -- class_weight ------------------------------------------------------------------------------------------------
+# -- class_weight ---------------------------------------------------------------------------------------
 def _imbalanced(n=200, seed=0):
     X, y = make_classification(n_samples=n, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
                                weights=[0.7, 0.2, 0.1], random_state=seed)
@@ -184,7 +184,8 @@ def test_sklearn_check_class_weight_balanced_classifiers():
     # imbalanced training data, a balanced test set: balancing must raise the weighted F1
     X, y = make_blobs(n_samples=[270, 30], centers=[[0, 0], [1.5, 1.5]], cluster_std=1.0, random_state=0)
     Xt, yt = make_blobs(n_samples=[150, 150], centers=[[0, 0], [1.5, 1.5]], cluster_std=1.0, random_state=1)
-    check_class_weight_balanced_classifiers("MLPClassifier", MLPClassifier((10,), random_state=0), X, y, Xt, yt,
+    check_class_weight_balanced_classifiers("MLPClassifier", MLPClassifier((10,), random_state=0), X, y, Xt,
+                                            yt,
                                             weights=None)
 
 
@@ -213,7 +214,7 @@ def test_class_weight_and_scoring_round_trip_through_files(tmp_path):
     assert backprop.load(tmp_path / "d.safetensors").scoring is None
 
 
-# -- scoring -----------------------------------------------------------------------------------------------------
+# -- scoring --------------------------------------------------------------------------------------------
 class _Recorder:
     """A scorer callable that records what early stopping asks of it: balanced accuracy (its score)
     and plain accuracy (the default's) of the same predictions, and the weights they were made with."""
@@ -254,10 +255,12 @@ def test_early_stopping_keeps_the_epoch_the_scorer_rates_best():
 
 def test_scorer_names_and_regressors():
     X, y = _imbalanced()
-    clf = MLPClassifier((5,), early_stopping=True, scoring="neg_log_loss", max_iter=8, random_state=0).fit(X, y)
+    clf = MLPClassifier((5,), early_stopping=True, scoring="neg_log_loss", max_iter=8, random_state=0)
+    clf.fit(X, y)
     assert all(s < 0 for s in clf.validation_scores_)  # log-losses, negated: not accuracies
     Xr, yr = make_classification(n_samples=120, random_state=0)[0], np.linspace(0, 1, 120)
-    reg = MLPRegressor(hidden_layer_sizes=(5,), early_stopping=True, scoring="neg_mean_absolute_error", max_iter=8,
+    reg = MLPRegressor(hidden_layer_sizes=(5,), early_stopping=True, scoring="neg_mean_absolute_error",
+                       max_iter=8,
                        random_state=0).fit(Xr, yr)
     assert all(s < 0 for s in reg.validation_scores_)
     with pytest.raises(InvalidParameterError, match="scoring"):

@@ -18,13 +18,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from clitools import one_error_line, run_cli
 
 import backprop
 from backprop import MLPClassifier, MLPRegressor, Network
 from backprop.core.activations import HIDDEN_ACTIVATIONS
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
 from backprop.onnx import OPSET, export, to_onnx
+from clitools import one_error_line, run_cli
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}
 
@@ -100,13 +100,15 @@ def test_softplus_and_elu_far_out(X):
 def _classifier_net(dtype, n_out, classes, seed=4):
     out = "softmax" if n_out > 1 else "sigmoid"
     net = Network([5, 6, n_out], hidden="tanh", output=out, seed=seed, dtype=dtype)
-    net.metadata = {"task": "classification", "classes": classes, "loss": "cross_entropy" if n_out > 1 else "binary_cross_entropy",
+    net.metadata = {"task": "classification", "classes": classes,
+                    "loss": "cross_entropy" if n_out > 1 else "binary_cross_entropy",
                     "standardize": {"mean": [1, -2, 0.5, 3, 0], "scale": [2, 0.5, 1, 4, 1.5]}}
     return net
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("classes", [["setosa", "versicolor", "virginica"], [3, 1, 7], ["no", "yes"], [0.5, 2.5]])
+@pytest.mark.parametrize("classes", [["setosa", "versicolor", "virginica"], [3, 1, 7], ["no", "yes"],
+                                     [0.5, 2.5]])
 def test_classifier_networks_give_labels_and_probabilities_as_predict(X, dtype, classes):
     from backprop.cli.model import Model
     from backprop.data import targets
@@ -308,6 +310,7 @@ def test_missing_onnx_package_is_a_clear_error(monkeypatch):
     from backprop.onnx import deps
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
     with pytest.raises(deps.MissingDependencyError, match=r"pip install 'backprop\[onnx\]'"):
         deps.require("onnx", "backprop.onnx")

@@ -51,7 +51,7 @@ def _check_close(got, want, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("act", list(HIDDEN_ACTIVATIONS) + ["logistic", ["relu", "gelu"], ["softplus", "elu"]])
+@pytest.mark.parametrize("act", [*HIDDEN_ACTIVATIONS, "logistic", ["relu", "gelu"], ["softplus", "elu"]])
 def test_classifier_pipeline_converts(dtype, act):
     X, y = _data()
     X = X.astype(dtype)

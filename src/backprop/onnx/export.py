@@ -57,7 +57,8 @@ def write(proto: Any, path: str | os.PathLike) -> str | os.PathLike:
 
 def _describe(spec: Spec) -> str:
     acts = ", ".join(L.activation for L in spec.layers)
-    return (f"backprop {__version__}: {spec.task} network {[spec.n_features] + [L.weights.shape[1] for L in spec.layers]}"
+    sizes = [spec.n_features] + [L.weights.shape[1] for L in spec.layers]
+    return (f"backprop {__version__}: {spec.task} network {sizes}"
             f" ({acts}), {spec.dtype.name}, from {spec.source}")
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 #: the default-domain opset of exported files (every node here exists unchanged since opset 13)
 OPSET = 17
@@ -87,8 +87,8 @@ def tensor(value: np.ndarray, name: str):
     """A TensorProto of ``value``; str/object arrays become UTF-8 string tensors."""
     value = np.asarray(value)
     if value.dtype.kind in "OU":
-        return helper.make_tensor(name, TensorProto.STRING, value.shape,
-                                  [str(v).encode("utf-8") for v in value.ravel()])
+        utf8: list = [str(v).encode("utf-8") for v in value.ravel()]
+        return helper.make_tensor(name, TensorProto.STRING, value.shape, utf8)
     return numpy_helper.from_array(value, name)
 
 
@@ -200,7 +200,7 @@ def log1p(b: Builder, x: str, dt: np.dtype, hint: str) -> str:
     return b.node("Mul", [b.node("Log", [u], f"{hint}_log"), ratio], hint)
 
 
-def model(spec, *, input_name: str = "X", doc: str = "") -> object:
+def model(spec, *, input_name: str = "X", doc: str = "") -> ModelProto:
     """A stand-alone ONNX ModelProto of ``spec``: input ``X`` (N, n_features) of the spec's dtype."""
     b = ModelBuilder()
     x = b.reserve(input_name)

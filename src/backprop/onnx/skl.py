@@ -61,12 +61,18 @@ def register() -> None:
     from backprop.sklearn import MLPClassifier, MLPRegressor
 
     update_registered_converter(MLPClassifier, ALIASES["MLPClassifier"], _classifier_shapes,
-                                _convert_classifier, options={"zipmap": [True, False, "columns"], "nocl": [False]})
+                                _convert_classifier,
+                                options={"zipmap": [True, False, "columns"], "nocl": [False]})
     update_registered_converter(MLPRegressor, ALIASES["MLPRegressor"], _regressor_shapes, _convert_regressor)
 
 
 def _types():
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
     return DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
 
@@ -113,7 +119,8 @@ def _input(b: SklBuilder, operator, dtype: np.dtype) -> str:
     Double, Float, _, _ = _types()
     if isinstance(operator.inputs[0].type, (Double, Float)):
         return x
-    return b.node("Cast", [x], "cast_input", to=TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE)
+    to = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    return b.node("Cast", [x], "cast_input", to=to)
 
 
 def _spec(operator):

@@ -106,7 +106,8 @@ def _network_spec(net: Network) -> Spec:
     # the task as `backprop predict` infers it (backprop.cli.model)
     task = meta.get("task")
     if task not in ("classification", "regression"):
-        task = "classification" if net.output in ("softmax", "sigmoid") and meta.get("classes") else "regression"
+        probabilities = net.output in ("softmax", "sigmoid")
+        task = "classification" if probabilities and meta.get("classes") else "regression"
     spec = Spec(net.dtype, layers, task, feature_names=meta.get("feature_names"), source="network")
     if task == "classification":
         classes = meta.get("classes") or list(range(max(2, net.sizes[-1])))
@@ -129,7 +130,8 @@ def _estimator_spec(est: Any) -> Spec:
     try:
         net = est.network()
     except NotFittedError:
-        raise InvalidInputError(f"this {type(est).__name__} is not fitted yet; fit it before exporting") from None
+        raise InvalidInputError(
+            f"this {type(est).__name__} is not fitted yet; fit it before exporting") from None
     layers = [Layer(w, b, act.name, getattr(act, "alpha", None))
               for w, b, act in zip(net.weights, net.biases, net.activations)]
     out = est.out_activation_

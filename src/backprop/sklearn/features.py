@@ -113,6 +113,7 @@ def param_from_json(name: str, value: Any) -> Any:
     """The inverse of :func:`params_to_json` for one parameter."""
     if name == "class_weight" and isinstance(value, dict):
         if len(value["labels"]) != len(value["weights"]):
-            raise ValueError(f"class_weight has {len(value['labels'])} labels but {len(value['weights'])} weights")
+            raise ValueError(f"class_weight has {len(value['labels'])} labels but "
+                             f"{len(value['weights'])} weights")
         return dict(zip(value["labels"], value["weights"]))
     return value
