@@ -95,10 +95,12 @@ _FITTED_SPEC = {
 assert set(_FITTED_SPEC) == set(_FITTED)
 #: a parameter's value: what get_params holds for these estimators, as JSON
 _PARAM = sc.OneOf(sc.Null(), sc.Bool(), sc.Int(), _FLOAT, sc.Str(),
-                  sc.List(sc.OneOf(sc.Int(), sc.Str()), max_len=sc.MAX_LAYERS, noun="items"),
-                  # class_weight's {label: weight} (features.params_to_json)
-                  sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
-                          "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))
+                  sc.List(sc.OneOf(sc.Int(), sc.Str()), max_len=sc.MAX_LAYERS, noun="items"))
+#: the parameters; class_weight may also be a {label: weight} dict (features.params_to_json)
+_PARAMS = sc.Obj({"class_weight": sc.OneOf(
+    _PARAM, sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
+                    "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))},
+    extra=_PARAM)
 _HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
           "nesterov": {"momentum": sc.Num(ge=0, le=1)},
           "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
@@ -111,7 +113,7 @@ _MAX_CLASSES_BYTES = 64 << 20
 
 _DOC = sc.Obj({
     "format": sc.Str((_FORMAT,)), "format_version": sc.Int(1), "class": sc.Str(tuple(_CLASSES)),
-    "params": sc.Map(_PARAM, max_len=100), "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
+    "params": _PARAMS, "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
     "net_spec": sc.List(sc.Anything(), length=3, why="it is [sizes, hidden, dtype]"),
     "feature_names_in": sc.List(sc.Str(), noun="names"),
     "classes": sc.Obj({"values": sc.List(sc.LABEL, min_len=1, unique=True, noun="classes"),
