@@ -221,6 +221,18 @@ def test_saved_network_and_estimator_files_export(X, tmp_path):
 
 
 # -- refused: crafted, non-finite, not a model; never a half-written file ------------------------------------
+def test_cli_dtype_option(tmp_path, capsys, X):
+    net = _classifier_net("float32", 3, ["a", "b", "c"])
+    net.save(tmp_path / "m.safetensors")
+    code, out, err = run_cli(["export", tmp_path / "m.safetensors", "--dtype", "float64", "--out",
+                              tmp_path / "m.onnx"], capsys)
+    assert code == 0 and "float64" in out, err
+    res = run_onnx(str(tmp_path / "m.onnx"), X)  # float64 input
+    assert res["probabilities"].dtype == np.float64
+    assert_close(res["probabilities"], _classifier_net("float32", 3, ["a", "b", "c"]).predict(
+        (X - [1, -2, 0.5, 3, 0]) / [2, 0.5, 1, 4, 1.5]), "float32")
+
+
 def _crafted(valid: bytes, edit) -> bytes:
     """A copy of a model file whose safetensors header was changed by ``edit(header, data)``."""
     n = struct.unpack("<Q", valid[:8])[0]
