@@ -202,6 +202,17 @@ def test_cli_export_of_a_trained_model_equals_cli_predict(tmp_path, capsys):
                                atol=1e-6)
 
 
+def test_cli_export_of_a_trained_regression_model_equals_cli_predict(tmp_path, capsys):
+    model, onnx_path, pred = tmp_path / "r.safetensors", tmp_path / "r.onnx", tmp_path / "p.csv"
+    code, _, err = run_cli(["train", "sin", "--epochs", "3", "--dtype", "float64", "--out", model], capsys)
+    assert code == 0, err
+    assert run_cli(["export", model, "--out", onnx_path], capsys)[0] == 0
+    assert run_cli(["predict", model, "sin", "--split", "all", "--out", pred], capsys)[0] == 0
+    X, _ = backprop.datasets.load("sin").part("all")
+    want = np.array([float(line) for line in pred.read_text().splitlines()[1:]])  # repr(): every digit
+    assert_close(run_onnx(str(onnx_path), X)["variable"][:, 0], want, "float64")
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_saved_network_and_estimator_files_export(X, tmp_path):
     net = _classifier_net("float64", 3, ["a", "b", "c"])
