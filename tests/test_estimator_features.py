@@ -174,6 +174,9 @@ def test_class_weight_with_partial_fit_and_bad_values():
         MLPClassifier(class_weight={0: 1.0, 1: 2.0}, max_iter=2).fit(X, np.c_[y == "a", y == "b"])
     with pytest.raises(InvalidParameterError):
         MLPClassifier(class_weight="even").fit(X, y)
+    import dask.array as da  # the test extra has it
+    with pytest.raises(InvalidInputError, match="Dask"):
+        MLPClassifier(class_weight="balanced").fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
 
 
 def test_sklearn_check_class_weight_classifiers():

@@ -66,6 +66,9 @@ def class_sample_weight(est: Any, y: Any, sample_weight: Any, incremental: bool 
                                 "does not see; pass a dict of weights per class instead")
     if y is None:
         return sample_weight  # fit's own validation says that y is needed
+    if type(y).__module__.startswith("dask"):  # (cluster.is_dask, without the import cycle)
+        raise InvalidInputError("class_weight is not supported for Dask input: pass the weights as "
+                                "sample_weight (a Dask array of the same chunks)")
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         y_arr = y_arr.ravel()
