@@ -290,6 +290,10 @@ def test_non_finite_or_inconsistent_objects_are_refused(X, tmp_path):
     net.metadata = {"task": "classification", "classes": ["a", "b", "c"]}
     with pytest.raises(InvalidInputError, match="classes"):
         export(net, tmp_path / "n.onnx")
+    net = Network([5, 3, 3], hidden="relu", output="softmax", seed=0)
+    net.metadata = {"task": "classification", "classes": ["a", 1, 2]}
+    with pytest.raises(InvalidInputError, match="mix int, str"):
+        export(net, tmp_path / "n.onnx")
     net.metadata = {"standardize": {"mean": [0] * 5, "scale": [1, 1, -1, 1, 1]}}
     with pytest.raises(InvalidInputError, match="scale"):
         export(net, tmp_path / "n.onnx")

@@ -156,11 +156,12 @@ def _label_array(classes: list) -> np.ndarray:
     if all(isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=bool)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        if all(-2**63 <= v < 2**63 for v in values):
-            return np.asarray(values, dtype=np.int64)
-    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if not all(-2**63 <= v < 2**63 for v in values):
+            raise InvalidInputError("the model's integer classes do not fit ONNX's int64; use smaller labels")
+        return np.asarray(values, dtype=np.int64)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=np.float64)
-    elif all(isinstance(v, str) for v in values):
+    if all(isinstance(v, str) for v in values):
         return np.asarray(values, dtype=object)
     kinds = sorted({type(v).__name__ for v in values})
     raise InvalidInputError(
