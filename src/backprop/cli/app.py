@@ -4,6 +4,7 @@
     backprop evaluate MODEL [DATA]         loss, accuracy / R^2, confusion matrix
     backprop predict MODEL DATA [--out F]  predictions (CSV), streaming large CSV files
     backprop info MODEL                    architecture, loss, history
+    backprop export MODEL --out F.onnx     the model as an ONNX file (onnxruntime, ...)
     backprop explain [options]             one backpropagation update, number by number
     backprop plot MODEL [--what W]         loss curves, decision regions, gradients, weights
     backprop playground [DATA]             the step-by-step web page
@@ -28,6 +29,7 @@ from backprop.cli.errors import Group
 from backprop.cli.evaluate import evaluate
 from backprop.cli.exercise import exercise
 from backprop.cli.explain import explain
+from backprop.cli.export import export
 from backprop.cli.grade import grade
 from backprop.cli.info import info
 from backprop.cli.playground import playground
@@ -48,5 +50,5 @@ def main():
     """
 
 
-for _command in (train, evaluate, predict, info, explain, plot, playground, exercise, grade, doctor):
+for _command in (train, evaluate, predict, info, export, explain, plot, playground, exercise, grade, doctor):
     main.add_command(_command)
