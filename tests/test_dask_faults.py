@@ -123,3 +123,24 @@ def test_a_killed_scheduler_ends_train_with_one_error_line_and_the_checkpoint(tm
     assert "scheduler" in line and "c.st" in line and "resume" in line
     state, extra = load_checkpoint(tmp_path / "c.st")
     assert state["meta"]["epoch"] >= 1 and extra["train_config"]["data"] == "moons"
+
+
+def test_a_stop_asked_while_waiting_for_workers_ends_the_placement():
+    # what a signal does to `backprop train --dask` before training starts: the wait for a worker
+    # (up to worker_timeout, an hour here) ends at the next look at the predicate
+    from backprop.distributed import DaskSource
+
+    X, Y = _data()
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 2
+
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP,
+                                  silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster, timeout=TIMEOUT) as client:
+        with pytest.raises(InterruptedError, match="placed on the Dask cluster"):
+            DaskSource(client, Network([3, 4, 1], seed=1), X, Y, worker_timeout=3600, stop=stop)
+    assert len(asked) == 3
