@@ -182,6 +182,9 @@ def test_a_peer_that_sends_an_ssh_banner_is_not_a_dask_scheduler(tmp_path, capsy
     (["--dask-timeout", "5"], "--dask-timeout only apply with --dask"),
     (["--dask", "local:1", "--dask-timeout", "0"], "--dask-timeout must be a positive number"),
     (["--dask", "local:1", "--dask-timeout", "nan"], "--dask-timeout must be a positive number"),
+    (["--dask", "local:1", "--dask-timeout", "1e308"], "--dask-timeout must be a positive number"),
+    (["--dask", "tcp://127.0.0.1:0"], "port 0 is not in 1..65535"),
+    (["--dask", "tcp://user@127.0.0.1:8786"], "is not a host name"),
 ])
 def test_bad_cluster_options_are_refused_before_anything_runs(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -74,13 +74,14 @@ def pop_dask_options(kw: dict) -> DaskRun | None:
         if given:
             raise InvalidInputError(f"{', '.join(given)} only apply with --dask ADDRESS")
         return None
-    from backprop.distributed.cluster import parse  # light: no Dask is imported
+    from backprop.distributed.cluster import MAX_CONNECT_TIMEOUT, parse  # light: no Dask is imported
 
     kind, address = parse(spec)  # an empty or malformed address is refused here, before the data are read
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
-    elif not (math.isfinite(timeout) and timeout > 0):
-        raise InvalidInputError(f"--dask-timeout must be a positive number of seconds, got {timeout}")
+    elif not (math.isfinite(timeout) and 0 < timeout <= MAX_CONNECT_TIMEOUT):
+        raise InvalidInputError(f"--dask-timeout must be a positive number of seconds, at most "
+                                f"{MAX_CONNECT_TIMEOUT:g} (a day), got {timeout}")
     if any(v is not None for v in tls) and not (kind == "address" and str(address).startswith("tls://")):
         raise InvalidInputError(f"--dask-tls-* options need a tls:// scheduler address, not {spec!r}")
     return DaskRun(spec, float(timeout), tls)  # type: ignore[arg-type]

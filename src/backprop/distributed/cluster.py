@@ -31,6 +31,8 @@ from .errors import NEEDS_DASK, DistributedError
 
 #: seconds for the whole handshake with a scheduler (and for the client to reconnect to it)
 CONNECT_TIMEOUT = 10.0
+#: the longest ``timeout`` accepted (a day): a bound, not a way to wait forever
+MAX_CONNECT_TIMEOUT = 86400.0
 #: the most workers ``local:N`` starts (one process each)
 MAX_LOCAL_WORKERS = 256
 #: Dask's scheduler port
@@ -152,7 +154,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, security=None,
     nothing answers at the address within ``timeout``, or the peer does not answer as a Dask scheduler.
     """
     kind, value = parse(spec)
-    timeout = check_float(timeout, "the connection timeout", low=0, low_open=True)
+    timeout = check_float(timeout, "the connection timeout", low=0, low_open=True, high=MAX_CONNECT_TIMEOUT)
     try:
         from distributed import Client, LocalCluster, Security
     except ImportError:
