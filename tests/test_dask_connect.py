@@ -179,7 +179,7 @@ def test_a_peer_that_sends_an_ssh_banner_is_not_a_dask_scheduler(tmp_path, capsy
     (["--dask", "tls://127.0.0.1:1", "--dask-tls-ca-file", TLS / "key.pem", "--dask-tls-cert",
       TLS / "cert.pem"], "the TLS files cannot be used"),
     (["--dask", "tcp://127.0.0.1:1", "--dask-tls-cert", TLS / "cert.pem"], "need a tls:// scheduler address"),
-    (["--dask-timeout", "5"], "--dask-timeout only apply with --dask"),
+    (["--dask-timeout", "5"], "--dask-timeout can only be used with --dask"),
     (["--dask", "local:1", "--dask-timeout", "0"], "--dask-timeout must be a positive number"),
     (["--dask", "local:1", "--dask-timeout", "nan"], "--dask-timeout must be a positive number"),
     (["--dask", "local:1", "--dask-timeout", "1e308"], "--dask-timeout must be a positive number"),

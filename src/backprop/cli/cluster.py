@@ -53,15 +53,8 @@ class DaskRun:
 
     spec: str
     timeout: float
-    tls: tuple[str | None, str | None, str | None]
-
-    def security(self):
-        """A ``distributed.Security`` for tls:// (None: Dask's configuration decides)."""
-        if not self.spec.strip().lower().startswith("tls://") or self.tls == (None, None, None):
-            return None
-        from backprop.distributed.cluster import tls_security
-
-        return tls_security(*self.tls)
+    #: a ``distributed.Security`` from the --dask-tls-* files; None: Dask's configuration decides
+    security: object = None
 
 
 def pop_dask_options(kw: dict) -> DaskRun | None:
@@ -72,7 +65,7 @@ def pop_dask_options(kw: dict) -> DaskRun | None:
         named = zip(("dask_timeout",) + _TLS, (timeout,) + tls)
         given = [f"--{name.replace('_', '-')}" for name, value in named if value is not None]
         if given:
-            raise InvalidInputError(f"{', '.join(given)} only apply with --dask ADDRESS")
+            raise InvalidInputError(f"{', '.join(given)} can only be used with --dask")
         return None
     from backprop.distributed.cluster import MAX_CONNECT_TIMEOUT, parse  # light: no Dask is imported
 
@@ -82,9 +75,13 @@ def pop_dask_options(kw: dict) -> DaskRun | None:
     elif not (math.isfinite(timeout) and 0 < timeout <= MAX_CONNECT_TIMEOUT):
         raise InvalidInputError(f"--dask-timeout must be a positive number of seconds, at most "
                                 f"{MAX_CONNECT_TIMEOUT:g} (a day), got {timeout}")
-    if any(v is not None for v in tls) and not (kind == "address" and str(address).startswith("tls://")):
+    if all(v is None for v in tls):
+        return DaskRun(spec, float(timeout))
+    if not (kind == "address" and str(address).startswith("tls://")):
         raise InvalidInputError(f"--dask-tls-* options need a tls:// scheduler address, not {spec!r}")
-    return DaskRun(spec, float(timeout), tls)  # type: ignore[arg-type]
+    from backprop.distributed.cluster import tls_security
+
+    return DaskRun(spec, float(timeout), tls_security(*tls))  # the files are read now, before the data
 
 
 def run(opts: DaskRun, trainer, prep, checkpoint, extra, guard):
@@ -99,7 +96,7 @@ def run(opts: DaskRun, trainer, prep, checkpoint, extra, guard):
 
     try:
         with quiet_dask_logs(), distributed.connect(opts.spec, timeout=opts.timeout,
-                                                    security=opts.security(), stop=stop) as client:
+                                                    security=opts.security, stop=stop) as client:
             return distributed.train(trainer, prep["X"], prep["Y"], client=client, checkpoint=checkpoint,
                                      extra=extra, stop=stop)
     except InterruptedError as exc:

@@ -171,26 +171,20 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, security=None,
             assert isinstance(value, str)
             security = Security() if security is None else security
             if value.startswith("tls://"):
-                context = _tls_context(security)
+                _tls_context(security)  # refused here when it has no certificates
             elif security.require_encryption:
                 raise InvalidInputError(f"the Dask security settings require encryption: use tls:// "
                                         f"instead of {value}")
-            else:
-                context = None
-            attempt = _Attempt(value, timeout, security, context)
+            attempt = _Attempt(value, timeout, security)
             client = stack.enter_context(attempt.wait(stop))
         yield client
-
-
-class _NoAnswer(Exception):
-    """Nothing accepted a connection at the address."""
 
 
 class _Attempt:
     """One bounded connection to a scheduler: the check of the peer, then the client, in a thread."""
 
-    def __init__(self, address: str, timeout: float, security, context):
-        self.address, self.timeout, self.security, self.context = address, timeout, security, context
+    def __init__(self, address: str, timeout: float, security):
+        self.address, self.timeout, self.security = address, timeout, security
         self.deadline = time.monotonic() + timeout
         self.stage = "connect"   # then "handshake", then "client"
         self.client = None
@@ -248,6 +242,10 @@ class _Attempt:
     def _abandon(self):
         with self._lock:
             self._abandoned = True
+            client, self.client = self.client, None
+        if client is not None:  # it came in just as the wait ended
+            with contextlib.suppress(Exception):
+                client.close(timeout=1)
         loop, task = self._loop, self._task
         if loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # the loop has already ended
