@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -28,7 +29,13 @@ MODULES = sorted(ROOT.rglob("*.py"))
 
 
 def _private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    """An underscored name that is no protocol's: dunders and IPython's display methods
+    (``_repr_html_``, ``_ipython_display_``) are public protocols with underscores."""
+    if name.startswith("__") and name.endswith("__"):
+        return False
+    if re.fullmatch(r"_(repr|ipython)_\w+_", name):
+        return False
+    return name.startswith("_")
 
 
 def _own_names(tree: ast.AST) -> set[str]:
@@ -90,3 +97,4 @@ def test_the_check_catches_what_it_should():
     assert violations("def f(est):\n    return est._net\n", "sklearn/rules.py") == []  # declared
     assert violations("def f(est):\n    return est._net\n", "see/x.py") != []
     assert violations("def f(est):\n    return est._secret\n", "sklearn/rules.py") != []
+    assert violations("def f(doc):\n    return doc._repr_html_()\n", "see/x.py") == []  # IPython's
