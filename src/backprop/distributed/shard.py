@@ -97,7 +97,8 @@ class Shard:
         sizes = [int(b[0].shape[0]) for b in self.blocks]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.starts[-1])
-        self._x = self._y = None  # gather buffers, reused by every call
+        self._x: np.ndarray | None = None  # gather buffers, reused by every call
+        self._y: np.ndarray | None = None
 
     def info(self) -> dict:
         """Where this shard lives and what it holds (for tests and the bench)."""
@@ -148,6 +149,7 @@ class Shard:
         if self._x is None or self._x.shape[0] < idx.size:
             self._x = np.empty((max(idx.size, min(self.chunk_rows, self.n_rows)), X0.shape[1]), X0.dtype)
             self._y = np.empty((self._x.shape[0], Y0.shape[1]), Y0.dtype)
+        assert self._y is not None  # made with _x
         x, y = self._x[:idx.size], self._y[:idx.size]
         if one_block:
             np.take(X0, idx - self.starts[first], axis=0, out=x)

@@ -134,9 +134,9 @@ class DaskSource:
         owner = []
         for f, n in zip(self._block_futures, sizes):
             holders = [w for w in who.get(f.key, ()) if w in load]
-            w = min(holders, key=load.get) if holders else None
+            w = min(holders, key=lambda h: load[h]) if holders else None
             if w is None or (load[w] > 0 and load[w] + n > 1.25 * fair):
-                w = min(load, key=load.get)
+                w = min(load, key=lambda h: load[h])
             owner.append(w)
             load[w] += int(n)
         shard_workers = list(dict.fromkeys(owner))  # shards in the order of their first block
@@ -190,7 +190,9 @@ class DaskSource:
         self.bytes_sent += sum(n_params + (8 if p is None else p.nbytes) for p in parts.values())
         self.bytes_received += len(parts) * (n_params + 8)
         self.updates += 1
-        gw, gb, loss_sum = None, None, 0.0
+        gw: list[np.ndarray] | None = None
+        gb: list[np.ndarray] = []
+        loss_sum = 0.0
         for s in sorted(results):  # the fixed order of the shards
             w_s, b_s, l_s = results[s]
             if gw is None:
@@ -288,7 +290,7 @@ class DaskSource:
             for t, w in enumerate(self._shard_worker):
                 if self._actors[t] is not None and w in count:
                     count[w] += 1
-            self._start_shard(s, min(count, key=count.get))
+            self._start_shard(s, min(count, key=lambda w: count[w]))
         for s in lost:
             try:
                 self._actors[s] = self._result(self._actor_futures[s], f"restarting shard {s}")

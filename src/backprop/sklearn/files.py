@@ -30,7 +30,7 @@ from backprop.sklearn.estimators import MLPClassifier, MLPRegressor
 from backprop.sklearn.optim import Rate as _Rate
 from backprop.train import optimizers as _opt
 
-_CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+_CLASSES: dict[str, type[_BaseMLP]] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 #: fitted attributes saved as JSON values
 _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_", "loss_",
            "best_loss_", "loss_curve_", "validation_scores_", "best_validation_score_",
@@ -105,9 +105,9 @@ _PARAMS = sc.Obj({"class_weight": sc.OneOf(
     _PARAM, sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
                     "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))},
     extra=_PARAM)
-_HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
-          "nesterov": {"momentum": sc.Num(ge=0, le=1)},
-          "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
+_HYPER: dict[str, dict[str, sc.Spec]] = {
+    "sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)}, "nesterov": {"momentum": sc.Num(ge=0, le=1)},
+    "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 #: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values
 _CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str(), "O": sc.LABEL}
@@ -174,7 +174,7 @@ def _check_document(meta, arrays):
         _check_classes(meta["classes"], sizes[-1], fitted["out_activation_"])
     # the arrays: the parameters, and the optimizer's moments of the same shapes
     L = len(sizes) - 1
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k in range(L):
         shapes[f"coefs.{k}"], shapes[f"intercepts.{k}"] = (sizes[k], sizes[k + 1]), (sizes[k + 1],)
     opt_shapes = {}
