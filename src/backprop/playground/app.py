@@ -94,6 +94,7 @@ class Playground:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
         self.generation = 0  # stop() counts up: a player or /api/run of an older generation ends
+        self.seq = 0  # frames are numbered: the page keeps the newest, whichever way it came
         self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="playground-session")
 
     async def call(self, fn, *args, **kwargs):
@@ -137,7 +138,8 @@ class Playground:
     def frame(self) -> dict:
         """The page's frame (on the session thread)."""
         f = self.session.frame(self.playing, self.rate)
-        f["error"] = self.error
+        self.seq += 1
+        f["error"], f["seq"] = self.error, self.seq
         return f
 
     def frame_text(self) -> str:
