@@ -348,8 +348,8 @@ def test_the_layout_at_1400_and_1280_pixels(browser, server, tmp_path):
             assert fits, plot
         _shot(page, tmp_path, "playground-1400.png")
         page.set_viewport_size({"width": 1280, "height": 800})
-        page.wait_for_function("() => document.getElementById('plot-region').getBoundingClientRect()"
-                               ".width >= 280")
+        page.wait_for_function("() => { const n = document.getElementById('net');"
+                               " return Number(n.dataset.width) === n.clientWidth; }")  # redrawn
         box = page.eval_on_selector("#plot-region", "el => { const b = el.getBoundingClientRect();"
                                     " return [b.width, b.height, b.bottom]; }")
         assert box[0] >= 280 and box[1] >= 240, box  # was 160 x 128
