@@ -268,6 +268,8 @@ def test_a_divergence_stops_playing_and_says_when_and_what_to_try(page, server):
     assert "smaller η" in text and "50" in text, text
     assert "Play" in page.text_content("#btn-play")
     assert not api(server, "/api/frame")["playing"]
+    page.click("#btn-reset")  # a fresh start: the message goes
+    page.wait_for_selector("#error", state="hidden")
     assert page.errors == []
 
 
@@ -389,5 +391,13 @@ def test_space_plays_and_pauses_even_on_a_focused_radio_button(page, server):
         assert not page.is_checked(radio)
     assert page.is_checked("input[name=colour][value=a]")
     assert page.is_checked("input[name=mode][value=online]")
+    page.click("#btn-step")  # the focus stays on the button: space plays, it does not step again
+    page.wait_for_selector("body[data-n-updates]")
+    stepped = page.get_attribute("body", "data-n-updates")
+    page.keyboard.press("Space")
+    page.wait_for_selector("body[data-playing='1']")
+    page.keyboard.press("Space")
+    page.wait_for_selector("body[data-playing='0']")
+    assert page.get_attribute("body", "data-n-updates") == stepped  # no second step
     assert api(server, "/api/state")["config"]["mode"] == "online"
     assert page.errors == []

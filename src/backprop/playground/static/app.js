@@ -331,7 +331,7 @@ function bindControls() {
   $("btn-step").onclick = () => doStep("/api/step");
   $("btn-phase").onclick = () => doStep("/api/phase");
   $("btn-reset").onclick = async () => {
-    try { await applyState(await api("POST", "/api/reset")); } catch (e) { /* shown */ }
+    try { await applyState(await api("POST", "/api/reset")); clearError(); } catch (e) { /* shown */ }
   };
   $("speed").onchange = () => { if (S.playing) api("POST", "/api/play", { speed: speedValue() }).catch(() => {}); };
   $("error-close").onclick = clearError;
