@@ -126,7 +126,7 @@ function regionColour(outs, p) {
 
 function drawCurve(ctx, w, h, m, P, batch) { // 1-D data: prediction against target
   $("region-title").textContent = "prediction against target";
-  const pad = { l: 36, r: 6, t: 6, b: 14 };
+  const pad = { l: 46, r: 6, t: 6, b: 14 };
   const useRaw = !!m.prediction; // the network's output in the target's units (identity output)
   const ys = useRaw ? P.label : P.y.map((r) => r[0]);
   const pred = useRaw ? m.prediction : m.units[m.units.length - 1][0];
