@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import DTypeLike
 
-from backprop.core.losses import LOSSES
+from backprop.core.losses import get as get_loss
 from backprop.data import targets as _targets
 from backprop.data.preprocessing import apply_standardize, find_classes, fit_standardize
 from backprop.errors import InvalidInputError
@@ -89,7 +89,7 @@ def output_layer(task: str, y: np.ndarray, *, classes: list | None = None, more_
         raise InvalidInputError("a softmax output needs at least 2 classes")
     if loss is None:
         loss = {"softmax": "cross_entropy", "sigmoid": defaults.sigmoid_loss}.get(output, "mse")
-    LOSSES[loss]().check_output(output)  # a mismatch (BCE without sigmoid, ...) says what fits
+    get_loss(loss).check_output(output)  # a mismatch (BCE without sigmoid, ...) says what fits
     return OutputLayer(output, loss, n_out, classes)
 
 

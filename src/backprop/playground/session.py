@@ -63,7 +63,8 @@ class Session:
             self.net, loss=d.loss, epochs=_config.EPOCHS, lr=cfg["lr"], mode=cfg["mode"],
             batch_size=cfg["batch_size"] if cfg["mode"] == "minibatch" else None,
             optimizer=cfg["optimizer"], momentum=cfg["momentum"], l2=cfg["l2"], shuffle=cfg["shuffle"],
-            seed=cfg["seed"], validation_data=None if d.X_val is None else (d.X_val, d.Y_val),
+            seed=cfg["seed"],
+            validation_data=None if d.X_val is None or d.Y_val is None else (d.X_val, d.Y_val),
         )
         self.trainer.start(d.X, d.Y)
         self.last: dict | None = None  # the last traced update (arrays), see step()
@@ -78,7 +79,8 @@ class Session:
         self.divergence: dict | None = None  # where and how training diverged (see _diverged)
         self._delta_at = 0  # the update whose epoch end added the last delta_history entry
         self._grid = self._make_grid()
-        self._maps, self._maps_at, self._maps_cost = None, 0.0, 0.0
+        self._maps: dict | None = None
+        self._maps_at, self._maps_cost = 0.0, 0.0
 
     # -- training -------------------------------------------------------------------------------
     def _record(self, st):
@@ -307,14 +309,14 @@ class Session:
         return (raw - np.asarray(s["mean"])) / np.asarray(s["scale"])
 
     def _forward_all(self, X, weights=None, biases=None):
-        a, out = X, []
-        weights = self.net.weights if weights is None else weights
-        biases = self.net.biases if biases is None else biases
-        for W, b, act in zip(weights, biases, self.net.activations):
-            with np.errstate(all="ignore"):
-                a = act.forward(a @ W + b)
-            out.append(a)
-        return out
+        """Every layer's a over the rows of X (``Network.forward_all``), on the network's weights or
+        on the ones given (a step's weights before its update); NaN and infinity as they are."""
+        net = self.net
+        if weights is not None or biases is not None:
+            net = net.copy()
+            net.weights = [np.array(w, net.dtype) for w in (self.net.weights if weights is None else weights)]
+            net.biases = [np.array(b, net.dtype) for b in (self.net.biases if biases is None else biases)]
+        return net.forward_all(np.asarray(X, net.dtype), layers=True, check_finite=False).layers
 
     def maps(self, weights=None, biases=None) -> dict | None:
         """Every unit's output over the grid, on the network's weights or on the ones given."""
