@@ -117,17 +117,18 @@ class Prepared:
 
 def prepare(task: str, X_fit: np.ndarray, y_fit: np.ndarray, layer: OutputLayer, *,
             dtype: DTypeLike = np.float32, standardize: bool = True, standardize_targets: bool = True,
-            fit_stats: Callable[..., dict] = fit_standardize) -> Prepared:
+            fit_stats: Callable[[np.ndarray, str], dict] | None = None) -> Prepared:
     """Fit what the network's space needs on the training rows (``X_fit``, ``y_fit``): the inputs'
-    and (regression) the targets' standardization. ``fit_stats(A, names)`` fits one of them (a
-    surface may word its errors)."""
+    and (regression) the targets' standardization. ``fit_stats(A, what)`` fits one of them, ``what``
+    "inputs" or "targets" (default :func:`fit_standardize`; a surface may word its errors)."""
+    fit = fit_stats or (lambda A, what: fit_standardize(A))
     meta: dict = {"task": task}
     if layer.classes is not None:
         meta["classes"] = layer.classes
-    stats = fit_stats(X_fit) if standardize else None
+    stats = fit(X_fit, "inputs") if standardize else None
     if task == "regression" and standardize_targets:
         Yf = np.asarray(y_fit, np.float64).reshape(len(y_fit), -1)
-        meta["target_standardize"] = fit_stats(Yf)
+        meta["target_standardize"] = fit(Yf, "targets")
     return Prepared(layer, meta, stats, np.dtype(dtype))
 
 
