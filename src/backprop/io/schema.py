@@ -191,7 +191,8 @@ class List(Spec):
             self.fail(value, field, f"has {n:,} {self.noun}; it needs {self.min_len} to {self.max_len:,}")
         for k, v in enumerate(value):
             self.item.check(v, f"{field}[{k}]")
-        if self.unique and len({(type(v), v) for v in value}) != n:
+        # equal as Python (and NumPy) compare them: 1, 1.0 and true are one label, "1" another
+        if self.unique and len({(isinstance(v, str), v) for v in value}) != n:
             self.fail(value, field, f"repeats some of its {self.noun}")
         return value
 
@@ -241,6 +242,26 @@ SCALAR = OneOf(Null(), Bool(), Int(), Num(finite=False), Str())
 #: a class label: a string, an int, a finite number or a boolean
 LABEL = OneOf(Str(), Bool(), Int(), Num())
 COUNT = Int(lo=0)
+
+
+def _label_kind(v: Any) -> str:
+    return "strings" if isinstance(v, str) else "booleans" if isinstance(v, bool) else "numbers"
+
+
+class Labels(List):
+    """A list of distinct class labels all of one kind: strings, numbers or booleans (scikit-learn
+    refuses a mix of label types, and a mix sorts and compares in no useful order)."""
+
+    def __init__(self, *, length: int | None = None, why: str = "", min_len: int = 0):
+        super().__init__(LABEL, length=length, why=why, min_len=min_len, unique=True, noun="classes")
+
+    def check(self, value, field):
+        super().check(value, field)
+        kinds = sorted({_label_kind(v) for v in value})
+        if len(kinds) > 1:
+            self.fail(value, field, f"mixes {' and '.join(kinds)}; class labels are all of one kind")
+        return value
+
 NUMBERS = List(Num(finite=False), noun="numbers")  # a history: NaN is a real value of a loss there
 
 
@@ -296,9 +317,10 @@ def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
     return Obj({
         "task": Optional(Str(("classification", "regression"))),
         "loss": Optional(Str(losses)),
-        "classes": Optional(List(LABEL, length=n_classes, why=why_classes, unique=True, noun="classes")),
+        "classes": Optional(Labels(length=n_classes, why=why_classes)),
+        # unique: the data readers refuse a header that names a column twice
         "feature_names": Optional(List(Str(), length=n_in, why=f"the network has {n_in} inputs",
-                                       noun="names")),
+                                       unique=True, noun="names")),
         "target": OneOf(Null(), Str(), List(Str(), length=n_out, why=f"the network has {n_out} outputs",
                                             noun="names")),
         "standardize": OneOf(Null(), Exactly(False), _stats(n_in, "inputs")),
