@@ -233,3 +233,112 @@ def test_sigint_while_reading_the_data_exits_130_without_a_traceback(tmp_path):
     assert p.returncode == 130, err
     assert err == "error: interrupted\n" and out == ""
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# -- 17: swapped arguments, explain --format md, axis labels, one notation per formula ----------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained from a CSV file, and the file."""
+    d = tmp_path_factory.mktemp("trained")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    lines = ["a,b,label"] + [f"{p:.6f},{q:.6f},{c}" for (p, q), c in zip(X, y)]
+    (d / "data.csv").write_text("\n".join(lines) + "\n")
+    p = subprocess.run(COMMAND + ["train", "data.csv", "--layers", "4", "--epochs", "3", "--quiet"], cwd=d,
+                       env=_env(), capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    return d
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_swapped_arguments_say_the_first_must_be_a_model_file(trained, capsys, monkeypatch, command):
+    monkeypatch.chdir(trained)
+    status, out, err = run_cli([command, "data.csv", "model.safetensors"], capsys)
+    assert status == 2 and out == ""
+    line = one_error_line(err)
+    assert "the first argument (MODEL) must be a model file" in line and "'data.csv'" in line
+    assert "CSV" in line and "give the model first" in line and "header length" not in line
+
+
+def test_a_text_file_as_the_model_of_info_plot_and_explain_is_named(trained, capsys, monkeypatch):
+    monkeypatch.chdir(trained)
+    (trained / "notes.txt").write_text("these are notes, not a model\n")
+    for args, what in ((["info", "notes.txt"], "MODEL"), (["plot", "notes.txt", "--out", "p.png"], "MODEL"),
+                       (["explain", "--model", "data.csv"], "--model")):
+        status, out, err = run_cli(args, capsys)
+        line = one_error_line(err)
+        assert status == 2 and line.startswith(f"error: {what} must be a model file"), line
+        assert "not a safetensors model file" in line and "header length" not in line
+    assert not (trained / "p.png").exists()
+
+
+def test_explain_accepts_md_as_markdown(capsys):
+    status, md, err = run_cli(["explain", "--format", "md"], capsys)
+    assert status == 0, err
+    status, markdown, err = run_cli(["explain", "--format", "markdown"], capsys)
+    assert status == 0 and md == markdown and md.startswith("# Backpropagation")
+
+
+def _figures(monkeypatch):
+    from backprop.see import plots
+
+    figs = []
+    real = plots._save
+
+    def keep(fig, path, dpi):
+        figs.append(fig)
+        return real(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figs
+
+
+@pytest.mark.parametrize("what", ["weights", "loss", "boundary", "gradients"])
+def test_every_plot_labels_both_axes(tmp_path, capsys, monkeypatch, what):
+    figs = _figures(monkeypatch)
+    model = tmp_path / "m.safetensors"
+    status, _, err = run_cli(["train", "xor", "--layers", "4", "--epochs", "3", "--record-gradients",
+                              "--quiet", "--out", model], capsys)
+    assert status == 0, err
+    status, _, err = run_cli(["plot", model, "--what", what, "--out", tmp_path / f"{what}.png"], capsys)
+    assert status == 0, err
+    (fig,) = figs
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert axes
+    for ax in axes:
+        assert ax.get_xlabel(), (what, ax.get_title())
+        # a y axis shared along a row is labelled once, at the row's start
+        row_start = ax.get_subplotspec().colspan.start == 0 if ax.get_subplotspec() else True
+        assert ax.get_ylabel() or not row_start, (what, ax.get_title())
+        if what == "weights":
+            assert ax.get_ylabel() == "count"
+
+
+_UNICODE_SCRIPTS = set("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ")
+
+
+@pytest.mark.parametrize("mode", ["online", "batch", "minibatch"])
+def test_plain_text_formulas_use_one_notation_of_scripts(mode):
+    """No formula of the plain-text explain mixes Unicode sub/superscripts (h₁ʰ) with the ``_``/``^``
+    notation (E_d), which it needs where Unicode has no character (there is no subscript d)."""
+    from backprop.see.document import Eqs, Para
+    from backprop.see.mathnodes import Node, formula_text
+
+    net = backprop.Network([2, 3, 1], seed=0)
+    X = np.array([[0.1, 0.2], [0.3, -0.4], [0.5, 0.6]])
+    doc = backprop.explain(net, X[0] if mode == "online" else X, [1.0] if mode == "online" else [[1.0]] * 3,
+                           lr=0.5, mode=mode, format="text")
+    formulas = []
+    for b in doc.blocks:
+        if isinstance(b, Para):
+            formulas += [formula_text(p)[0] for p in b.parts if isinstance(p, Node)]
+        elif isinstance(b, Eqs):
+            formulas += [" ".join(formula_text(r.lhs, *r.parts)) for r in b.rows]
+    assert formulas
+    for f in formulas:
+        ascii_marks = "_" in f or "^" in f
+        assert not (ascii_marks and _UNICODE_SCRIPTS & set(f)), f
+    if mode != "online":
+        text = str(doc)  # the renderer prints these formulas so
+        assert "E = 1/m Σ_(d=1)^m E_d" in text and "∂E/∂w_(ij)^k = 1/m Σ_(d=1)^m ∂E_d/∂w_(ij)^k" in text

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from backprop.cli.common import UI, data_options, debug_option, model_data, pick_split, pop_data_options
 from backprop.cli.errors import user_errors
-from backprop.cli.model import load_model
+from backprop.cli.model import FIRST, load_model
 from backprop.errors import InvalidInputError
 
 
@@ -29,7 +29,7 @@ def evaluate(model, data, split, as_json, quiet, **kw):
     """
     ui = UI(quiet, as_json)
     data_opts = pop_data_options(kw)
-    m = load_model(model)
+    m = load_model(model, FIRST)
     meta = m.meta
     data, ds = model_data(m, data, data_opts, require_target=True)
     X, y, split = pick_split(ds, split)

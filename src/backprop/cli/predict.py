@@ -26,7 +26,7 @@ from backprop.cli.common import (
     same_file,
 )
 from backprop.cli.errors import user_errors
-from backprop.cli.model import load_model
+from backprop.cli.model import FIRST, load_model
 from backprop.data import datasets, targets
 from backprop.errors import InvalidInputError
 from backprop.io.atomic import atomic_open
@@ -54,7 +54,7 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
     `backprop train`, Network.save or MLPClassifier/MLPRegressor.save.
     """
     data_opts = pop_data_options(kw)
-    m = load_model(model)
+    m = load_model(model, FIRST)
     meta = m.meta
     recorded = meta.get("dataset") or {}
     if data == recorded.get("name") and recorded.get("header") is False:  # the file it trained on

@@ -17,11 +17,33 @@ _GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma
 _GREEK_MML = {"E": "ℰ"}
 
 
+#: how text() writes scripts now: [ascii, fell_back] -- see formula_text
+_SCRIPTS = [False, False]
+
+
 def _script(s, table, mark):
-    """``s`` in Unicode sub/superscript characters, or ``_x``/``_(xy)`` when one is missing."""
-    if all(c in table for c in s):
+    """``s`` in Unicode sub/superscript characters, or ``_x``/``_(xy)`` when one is missing (or
+    when :func:`formula_text` asks for that notation throughout)."""
+    if not _SCRIPTS[0] and all(c in table for c in s):
         return "".join(table[c] for c in s)
+    _SCRIPTS[1] = True
     return f"{mark}{s}" if len(s) == 1 else f"{mark}({s})"
+
+
+def formula_text(*nodes: Node) -> list[str]:
+    """The text of ``nodes``, parts of one formula, in one notation: Unicode sub/superscripts
+    (h₁ʰ), or -- where one of its scripts has no Unicode character (there is no subscript d) --
+    ``_``/``^`` throughout (``E = 1/m Σ_(d=1)^m E_d``, ``∂E/∂w_(ij)^k``), never a mix of both."""
+    old = list(_SCRIPTS)
+    try:
+        _SCRIPTS[:] = [False, False]
+        texts = [n.text() for n in nodes]
+        if _SCRIPTS[1]:
+            _SCRIPTS[:] = [True, True]
+            texts = [n.text() for n in nodes]
+        return texts
+    finally:
+        _SCRIPTS[:] = old
 
 
 def _mml_tokens(s):
