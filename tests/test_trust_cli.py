@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import backprop
+import backprop.io.schema
 from backprop.errors import ModelFileError
 from clitools import one_error_line, run_cli
 
@@ -342,3 +343,159 @@ def test_plain_text_formulas_use_one_notation_of_scripts(mode):
     if mode != "online":
         text = str(doc)  # the renderer prints these formulas so
         assert "E = 1/m Σ_(d=1)^m E_d" in text and "∂E/∂w_(ij)^k = 1/m Σ_(d=1)^m ∂E_d/∂w_(ij)^k" in text
+
+
+# -- 16: evaluate and predict on the training file score the rows training did not see ----------------
+def _evaluate(args, capsys):
+    status, out, err = run_cli(["evaluate", *args, "--json"], capsys)
+    assert status == 0, err
+    return json.loads(out), err
+
+
+def test_the_model_records_the_split_and_the_files_fingerprint(trained):
+    import hashlib
+
+    meta = backprop.load(trained / "model.safetensors").metadata
+    split = meta["dataset"]["split"]
+    data = (trained / "data.csv").read_bytes()
+    assert split["file"] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert split["rows"] == 200 and split["validation_rows"] == 20 and split["seed"] == 0
+    assert split["val_fraction"] == 0.1 and meta["metrics"]["validation"]["n"] == 20
+
+
+def test_evaluate_on_the_training_file_scores_the_held_out_rows(trained, capsys, monkeypatch):
+    monkeypatch.chdir(trained)
+    meta = backprop.load("model.safetensors").metadata
+    val, err = _evaluate(["model.safetensors", "data.csv"], capsys)
+    assert err == ""  # nothing to warn about
+    # the rows training held out: the same numbers as training measured on its validation rows
+    # (the same float32 computation, so only summation order can differ)
+    assert val["split"] == "validation" and val["n"] == meta["metrics"]["validation"]["n"] == 20
+    assert val["loss"] == pytest.approx(meta["metrics"]["validation"]["loss"], rel=1e-5)
+    assert val["accuracy"] == meta["metrics"]["validation"]["accuracy"]
+    # the other rows are the training rows; together, every row once
+    fit, _ = _evaluate(["model.safetensors", "data.csv", "--split", "train"], capsys)
+    every, err = _evaluate(["model.safetensors", "data.csv", "--split", "all"], capsys)
+    assert err == "" and fit["n"] == 180 and every["n"] == 200
+    assert fit["loss"] == pytest.approx(meta["metrics"]["train"]["loss"], rel=1e-5)
+    total = fit["n"] * fit["loss"] + val["n"] * val["loss"]
+    assert total == pytest.approx(every["n"] * every["loss"], rel=1e-5)
+    # the recorded data set by default, and the same bytes under another name
+    default, _ = _evaluate(["model.safetensors"], capsys)
+    (trained / "copy.csv").write_bytes((trained / "data.csv").read_bytes())
+    copy, _ = _evaluate(["model.safetensors", "copy.csv"], capsys)
+    assert default == val and {**copy, "data": "data.csv"} == val
+    status, out, err = run_cli(["evaluate", "model.safetensors", "data.csv"], capsys)
+    assert status == 0 and "(the rows held out of training, n = 20)" in out and "all part" not in out
+
+
+def test_evaluate_warns_in_one_line_when_the_training_file_changed(trained, capsys, monkeypatch):
+    monkeypatch.chdir(trained)
+    changed = (trained / "data.csv").read_text().replace("\n1.", "\n2.", 1)
+    assert changed != (trained / "data.csv").read_text()
+    (trained / "changed").mkdir()
+    (trained / "changed" / "data.csv").write_text(changed)
+    for data in ("changed/data.csv",):  # a file of another content: all rows, no warning
+        r, err = _evaluate(["model.safetensors", data], capsys)
+        assert r["split"] == "all" and r["n"] == 200 and err == ""
+    (trained / "data2.csv").write_bytes((trained / "data.csv").read_bytes())
+    status, out, err = run_cli(["train", "data2.csv", "--layers", "4", "--epochs", "2", "-q", "--out",
+                                "m2.st"], capsys)
+    assert status == 0, err
+    (trained / "data2.csv").write_text(changed)  # the file the model names, changed since
+    r, err = _evaluate(["m2.st", "data2.csv"], capsys)
+    assert r["split"] == "all" and r["n"] == 200
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: data2.csv has changed since m2.st was trained")
+    assert "scoring all 200 rows" in lines[0]
+
+
+def test_a_model_without_the_record_loads_and_warns_in_one_line(trained, capsys, monkeypatch):
+    monkeypatch.chdir(trained)
+    net = backprop.load("model.safetensors")
+    meta = {k: v for k, v in net.metadata.items() if k not in ("format_version", "library_version")}
+    meta["dataset"] = {k: v for k, v in meta["dataset"].items() if k != "split"}  # as older versions wrote
+    net.save("old.safetensors", **meta)
+    r, err = _evaluate(["old.safetensors", "data.csv"], capsys)
+    assert r["split"] == "all" and r["n"] == 200
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: old.safetensors does not record which rows")
+    status, out, err = run_cli(["info", "old.safetensors"], capsys)
+    assert status == 0 and err == ""
+
+
+def test_predict_on_the_training_file_predicts_the_held_out_rows(trained, capsys, monkeypatch):
+    monkeypatch.chdir(trained)
+    status, out, err = run_cli(["predict", "model.safetensors", "data.csv"], capsys)
+    assert status == 0
+    assert len(out.splitlines()) == 1 + 20
+    assert err.startswith("note: predicting the 20 rows of data.csv held out of training")
+    assert err.count("\n") == 1
+    status, every, err = run_cli(["predict", "model.safetensors", "data.csv", "--split", "all"], capsys)
+    assert status == 0 and err == "" and len(every.splitlines()) == 201
+    # the held-out rows' predictions are those of the same rows among all of them, in file order
+    held = out.splitlines()[1:]
+    it = iter(every.splitlines()[1:])
+    assert all(any(line == other for other in it) for line in held)
+
+
+@pytest.mark.parametrize("split, message", [
+    ({"validation_rows": 200}, "'dataset.split.validation_rows' is 200 of 200 rows"),
+    ({"validation_sha256": "zz"}, "'dataset.split.validation_sha256' must be a SHA-256 digest"),
+    ({"file": {"bytes": -1, "sha256": "0" * 64}}, "'dataset.split.file.bytes' must be an int"),
+    ({"file": {"bytes": 10}}, "'dataset.split.file.sha256' is missing"),
+    ({"seed": "0"}, "'dataset.split.seed' must be an int"),
+    ({"extra": 1}, "'dataset.split' has an unknown member"),
+])
+def test_a_crafted_split_record_is_refused(trained, tmp_path, capsys, split, message):
+    net = backprop.load(trained / "model.safetensors")
+    meta = {k: v for k, v in net.metadata.items() if k not in ("format_version", "library_version")}
+    good = meta["dataset"]["split"]
+    assert backprop.io.schema.SPLIT.check(good, "dataset.split") is good
+    bad = {**good, **split}
+    with pytest.raises(backprop.io.schema.Invalid, match=re.escape(message)):
+        backprop.io.schema.network_metadata(2, 2, "softmax").check({**meta, "dataset": {**meta["dataset"],
+                                                                                        "split": bad}}, "")
+    # through a file: the metadata is written as is (safetensors + JSON), then loaded
+    path = tmp_path / "crafted.safetensors"
+    data = (trained / "model.safetensors").read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    doc = json.loads(header["__metadata__"]["backprop"])
+    doc["meta"]["metadata"]["dataset"]["split"] = bad
+    header["__metadata__"]["backprop"] = json.dumps(doc)
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+    status, out, err = run_cli(["info", path], capsys)
+    assert status == 2 and message in one_error_line(err)
+
+
+def test_regression_and_no_validation_rows(tmp_path, capsys, monkeypatch):
+    """A regression model's held-out rows are a plain seeded draw (no classes to stratify); a model
+    trained on every row (--val-fraction 0) has none, which evaluate says in one line."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(150, 2))
+    y = X[:, 0] - 2 * X[:, 1]
+    rows = "".join(f"{p:.17g},{q:.17g},{t:.17g}\n" for (p, q), t in zip(X, y))
+    (tmp_path / "r.csv").write_text("a,b,t\n" + rows)
+    status, _, err = run_cli(["train", "r.csv", "--layers", "4", "--epochs", "2", "-q", "--out", "r.st",
+                              "--seed", "7"], capsys)
+    assert status == 0, err
+    meta = backprop.load("r.st").metadata
+    assert not meta["dataset"]["split"]["stratified"] and meta["dataset"]["split"]["seed"] == 7
+    r, err = _evaluate(["r.st", "r.csv"], capsys)
+    assert err == "" and r["split"] == "validation" and r["n"] == meta["metrics"]["validation"]["n"] == 15
+    assert r["loss"] == pytest.approx(meta["metrics"]["validation"]["loss"], rel=1e-5)
+    status, _, err = run_cli(["train", "r.csv", "--layers", "4", "--epochs", "2", "-q", "--out", "all.st",
+                              "--val-fraction", "0"], capsys)
+    assert status == 0, err
+    r, err = _evaluate(["all.st", "r.csv"], capsys)
+    assert r["split"] == "all" and r["n"] == 150
+    assert err.count("\n") == 1 and err.startswith("warning: all.st was trained on every row of r.csv")
+    # a file with a test part keeps it as the default, as before
+    status, _, err = run_cli(["train", "r.csv", "--layers", "4", "--epochs", "2", "-q", "--out", "tf.st",
+                              "--test-fraction", "0.2"], capsys)
+    assert status == 0, err
+    r, err = _evaluate(["tf.st", "r.csv"], capsys)
+    assert err == "" and r["split"] == "test" and r["n"] == 30

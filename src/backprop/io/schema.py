@@ -307,6 +307,42 @@ DATASET_OPTIONS = Obj({
 })
 
 
+class Digest(Str):
+    """A SHA-256 digest: 64 lowercase hexadecimal digits."""
+
+    def __init__(self):
+        super().__init__(max_len=64)
+        self.what = "a SHA-256 digest (64 hexadecimal digits)"
+
+    def check(self, value, field):
+        super().check(value, field)
+        if len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
+            self.fail(value, field)
+        return value
+
+
+class _Split(Obj):
+    """A model's record of its training data's split (``backprop train``): the number of rows, the
+    seed and fraction of the validation rows and their digest, the data file's fingerprint."""
+
+    def __init__(self):
+        super().__init__({
+            "rows": Int(lo=1, hi=2**62), "validation_rows": COUNT, "seed": Int(lo=0, hi=2**64 - 1),
+            "val_fraction": Num(ge=0, le=1), "stratified": Bool(), "validation_sha256": Digest(),
+            "file": Obj({"bytes": Int(lo=0, hi=2**62), "sha256": Digest()}, required=("bytes", "sha256")),
+        }, required=("rows", "validation_rows", "seed", "val_fraction", "stratified", "validation_sha256"))
+
+    def check(self, value, field):
+        super().check(value, field)
+        if value["validation_rows"] >= value["rows"]:
+            raise Invalid(f"{field}.validation_rows",
+                          f"is {value['validation_rows']} of {value['rows']} rows; none left to train on")
+        return value
+
+
+SPLIT = _Split()
+
+
 def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
     """The schema of the ``metadata`` of a network with ``n_in`` inputs, ``n_out`` outputs and
     output activation ``output``. Members it does not name are the caller's, any JSON."""
@@ -325,8 +361,8 @@ def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
                                             noun="names")),
         "standardize": OneOf(Null(), Exactly(False), _stats(n_in, "inputs")),
         "target_standardize": OneOf(Null(), Exactly(False), _stats(n_out, "outputs")),
-        "dataset": Optional(Obj({"name": Str(), "options": Optional(DATASET_OPTIONS)}, required=("name",),
-                                extra=Anything())),
+        "dataset": Optional(Obj({"name": Str(), "options": Optional(DATASET_OPTIONS), "split": SPLIT},
+                                required=("name",), extra=Anything())),
         "history": Optional(history()),
         "training": Optional(Map(OneOf(SCALAR, List(SCALAR)))),
         "metrics": Optional(Map(Optional(Map(SCALAR)))),
