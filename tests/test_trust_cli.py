@@ -352,7 +352,7 @@ def _evaluate(args, capsys):
     return json.loads(out), err
 
 
-def test_the_model_records_the_split_and_the_files_fingerprint(trained):
+def test_the_model_records_the_split_and_the_files_fingerprint(trained, capsys):
     import hashlib
 
     meta = backprop.load(trained / "model.safetensors").metadata
@@ -361,6 +361,8 @@ def test_the_model_records_the_split_and_the_files_fingerprint(trained):
     assert split["file"] == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert split["rows"] == 200 and split["validation_rows"] == 20 and split["seed"] == 0
     assert split["val_fraction"] == 0.1 and meta["metrics"]["validation"]["n"] == 20
+    status, out, err = run_cli(["info", trained / "model.safetensors"], capsys)
+    assert status == 0 and "20 of 200 rows (seed 0)" in out, err
 
 
 def test_evaluate_on_the_training_file_scores_the_held_out_rows(trained, capsys, monkeypatch):
