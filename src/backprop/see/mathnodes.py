@@ -27,21 +27,30 @@ def _script(s, table, mark):
     if not _SCRIPTS[0] and all(c in table for c in s):
         return "".join(table[c] for c in s)
     _SCRIPTS[1] = True
-    return f"{mark}{s}" if len(s) == 1 else f"{mark}({s})"
+    whole = len(s) == 1 or (s[0] == "(" and s[-1] == ")" and "(" not in s[1:-1])  # x^(1): a sample
+    return f"{mark}{s}" if whole else f"{mark}({s})"
 
 
-def formula_text(*nodes: Node) -> list[str]:
-    """The text of ``nodes``, parts of one formula, in one notation: Unicode sub/superscripts
-    (h₁ʰ), or -- where one of its scripts has no Unicode character (there is no subscript d) --
-    ``_``/``^`` throughout (``E = 1/m Σ_(d=1)^m E_d``, ``∂E/∂w_(ij)^k``), never a mix of both."""
+def formula_text(*nodes: Node, ascii: bool = False) -> list[str]:
+    """The text of ``nodes`` with every script in Unicode sub/superscript characters (h₁ʰ), or with
+    ``ascii`` in the ``_``/``^`` notation throughout (h_1^h, w_(ij)^k)."""
+    old = list(_SCRIPTS)
+    try:
+        _SCRIPTS[:] = [ascii, False]
+        return [n.text() for n in nodes]
+    finally:
+        _SCRIPTS[:] = old
+
+
+def unicode_scripts_suffice(nodes) -> bool:
+    """Whether Unicode has a sub/superscript character for every script of ``nodes`` (there is no
+    subscript d, for one: the batch formulas' E_d need the ``_`` notation)."""
     old = list(_SCRIPTS)
     try:
         _SCRIPTS[:] = [False, False]
-        texts = [n.text() for n in nodes]
-        if _SCRIPTS[1]:
-            _SCRIPTS[:] = [True, True]
-            texts = [n.text() for n in nodes]
-        return texts
+        for n in nodes:
+            n.text()
+        return not _SCRIPTS[1]
     finally:
         _SCRIPTS[:] = old
 
