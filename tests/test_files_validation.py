@@ -214,6 +214,9 @@ def _meta(change):
     (lambda m: m.update(dataset={"name": "x", "options": {"n_samples": -5}}),
      "'dataset.options.n_samples'"),
     (lambda m: m.update(training={"lr": {"a": 1}}), "'training.lr' must be"),
+    (lambda m: m.update(training={"lr": "abc"}), "'training.lr' must be"),  # explain uses it as eta
+    (lambda m: m.update(training={"lr": 0.0}), r"'training.lr' must be null or a finite number > 0"),
+    (lambda m: m.update(training={"epochs": -3}), "'training.epochs' must be null or an int >= 0"),
     (lambda m: m.update(target=["y1", "y2"]), "'target' has 2 names but the network has 3 outputs"),
 ])
 def test_crafted_network_metadata_is_refused_naming_the_field(tmp_path, files, change, message):

@@ -97,6 +97,7 @@ def test_an_estimator_with_object_labels_set_by_hand_saves_typed_labels(tmp_path
 
 # -- 15: Ctrl-C before training begins: status 130, one line, no traceback -----------------------------
 def test_an_interrupt_while_loading_the_data_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+    import backprop.cli  # noqa: F401 -- imported before the patch: cli.common reads datasets.load's signature
     from backprop.data import datasets
 
     def interrupted_load(*args, **kwargs):
@@ -337,9 +338,9 @@ def test_plain_text_uses_one_notation_of_scripts(mode):
         assert "E = 1/m Σ_(d=1)^m E_d" in text and "∂E/∂w_(ij)^k = 1/m Σ_(d=1)^m ∂E_d/∂w_(ij)^k" in text
         assert "h_1^h = x_0·v_(01)" in text and "x^(1) = (0.1, 0.2)" in text
     # the terminal's coloured rendering is the same text
-    from rich.console import Console
-
     import io
+
+    from rich.console import Console
 
     console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
     console.print(doc)
@@ -460,17 +461,39 @@ def test_a_crafted_split_record_is_refused(trained, tmp_path, capsys, split, mes
         backprop.io.schema.network_metadata(2, 2, "softmax").check({**meta, "dataset": {**meta["dataset"],
                                                                                         "split": bad}}, "")
     # through a file: the metadata is written as is (safetensors + JSON), then loaded
-    path = tmp_path / "crafted.safetensors"
-    data = (trained / "model.safetensors").read_bytes()
+    path = _crafted_network(trained / "model.safetensors", tmp_path,
+                            lambda meta: meta["dataset"].update(split=bad))
+    status, out, err = run_cli(["info", path], capsys)
+    assert status == 2 and message in one_error_line(err)
+
+
+def _crafted_network(source, folder, change):
+    """A copy of the network file ``source`` whose metadata went through ``change``, byte by byte
+    (save() would refuse it)."""
+    path = folder / "crafted.safetensors"
+    data = source.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
     doc = json.loads(header["__metadata__"]["backprop"])
-    doc["meta"]["metadata"]["dataset"]["split"] = bad
+    change(doc["meta"]["metadata"])
     header["__metadata__"]["backprop"] = json.dumps(doc)
     raw = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
-    status, out, err = run_cli(["info", path], capsys)
-    assert status == 2 and message in one_error_line(err)
+    return path
+
+
+@pytest.mark.parametrize("lr", ["abc", 0, None])
+def test_explain_refuses_a_crafted_learning_rate_in_one_line(trained, tmp_path, capsys, monkeypatch, lr):
+    """A sibling of the classes field: the recorded training settings explain reads (its eta)."""
+    monkeypatch.chdir(trained)
+    path = _crafted_network(trained / "model.safetensors", tmp_path,
+                            lambda meta: meta["training"].update(lr=lr))
+    status, out, err = run_cli(["explain", "--model", path, "--row", "0"], capsys)
+    if lr is None:  # no recorded rate: explain's default
+        assert status == 0, err
+        return
+    assert status == 2 and out == ""
+    assert "'training.lr' must be null or a finite number > 0" in one_error_line(err)
 
 
 def test_regression_and_no_validation_rows(tmp_path, capsys, monkeypatch):

@@ -307,6 +307,16 @@ DATASET_OPTIONS = Obj({
 })
 
 
+#: the settings of a training run (``backprop train`` records its options): the ones read back
+#: (explain takes the model's learning rate, info shows them) typed, any others scalars or lists
+TRAINING = Obj({
+    "lr": Optional(Num(gt=0)), "optimizer": Optional(Str()), "schedule": Optional(Str()),
+    "mode": Optional(Str()), "epochs": Optional(COUNT), "batch_size": Optional(COUNT),
+    "seed": Optional(Int(lo=0)), "l2": Optional(Num(ge=0)), "val_fraction": Optional(Num(ge=0, le=1)),
+    "gamma": Optional(Num(gt=0)), "power_t": Optional(Num(ge=0)),
+}, extra=OneOf(SCALAR, List(SCALAR)))
+
+
 class Digest(Str):
     """A SHA-256 digest: 64 lowercase hexadecimal digits."""
 
@@ -364,7 +374,7 @@ def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
         "dataset": Optional(Obj({"name": Str(), "options": Optional(DATASET_OPTIONS), "split": SPLIT},
                                 required=("name",), extra=Anything())),
         "history": Optional(history()),
-        "training": Optional(Map(OneOf(SCALAR, List(SCALAR)))),
+        "training": Optional(TRAINING),
         "metrics": Optional(Map(Optional(Map(SCALAR)))),
         "format_version": Anything(), "library_version": Anything(),  # the loader sets these two
     }, extra=Anything())
