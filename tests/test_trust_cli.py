@@ -267,12 +267,13 @@ def test_a_text_file_as_the_model_of_info_plot_and_explain_is_named(trained, cap
     monkeypatch.chdir(trained)
     (trained / "notes.txt").write_text("these are notes, not a model\n")
     for args, what in ((["info", "notes.txt"], "MODEL"), (["plot", "notes.txt", "--out", "p.png"], "MODEL"),
-                       (["explain", "--model", "data.csv"], "--model")):
+                       (["explain", "--model", "data.csv"], "--model"),
+                       (["export", "data.csv", "--out", "m.onnx"], "MODEL")):
         status, out, err = run_cli(args, capsys)
         line = one_error_line(err)
         assert status == 2 and line.startswith(f"error: {what} must be a model file"), line
         assert "not a safetensors model file" in line and "header length" not in line
-    assert not (trained / "p.png").exists()
+    assert not (trained / "p.png").exists() and not (trained / "m.onnx").exists()
 
 
 def test_explain_accepts_md_as_markdown(capsys):
