@@ -8,13 +8,14 @@ so the completed ``cfg`` saved in checkpoints and model files says exactly how t
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
 from backprop.cli.common import check_network_size, load_data, parse_hidden, parse_widths, same_file
 from backprop.cli.model import network_scores
-from backprop.data import datasets, preparation, targets
+from backprop.data import datasets, preparation, readers, targets
 from backprop.data.preprocessing import stratified_rows
 from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import schema
@@ -116,6 +117,39 @@ def _check_range(X, names, source, dtype):
                                 f"for {np.dtype(dtype).name}; use --standardize or --dtype float64")
 
 
+def split_rows(m, n_val, seed, class_idx=None):
+    """(training rows, validation rows) of ``m`` rows, both sorted: ``n_val`` rows drawn with
+    ``seed``, in proportion to the classes where ``class_idx`` (each row's class index) is given
+    and every class can give its share. ``evaluate`` replays this to find the held-out rows again."""
+    rng = np.random.default_rng(seed)
+    val_idx = None
+    if class_idx is not None:
+        val_idx = stratified_rows(class_idx, n_val, rng)
+        if len(val_idx) < n_val:  # classes of one row each: they cannot be in both parts
+            val_idx = None
+    if val_idx is not None:
+        return np.setdiff1d(np.arange(m), val_idx), val_idx
+    perm = rng.permutation(m)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_record(cfg, m, stratified, val_idx):
+    """What a model records of its data's split (metadata ``dataset.split``): the rows, the seed and
+    fraction that drew the validation rows, a digest of those rows (the replay is checked against
+    it), and the fingerprint of the data file, so that ``evaluate`` and ``predict`` given that file
+    again score the rows training did not see."""
+    record = {"rows": int(m), "validation_rows": int(len(val_idx)), "seed": int(cfg["seed"]),
+              "val_fraction": float(cfg["val_fraction"]), "stratified": stratified,
+              "validation_sha256": rows_digest(val_idx)}
+    if os.path.isfile(cfg["data"]):
+        record["file"] = readers.file_fingerprint(cfg["data"])
+    return record
+
+
+def rows_digest(rows) -> str:
+    return hashlib.sha256(np.asarray(rows, dtype="<i8").tobytes()).hexdigest()
+
+
 def prepare(cfg, data_dir):
     """Load the data, encode the targets, split off validation rows and standardize (cfg is completed).
 
@@ -133,7 +167,10 @@ def prepare(cfg, data_dir):
     m = ds.X.shape[0]
     n_val = _n_validation(cfg, m)
     _sized_defaults(cfg, m - n_val, n_val)
-    fit_idx, val_idx = _split_rows(cfg, ds, layer, n_val)
+    stratified = bool(cfg.get("sized_defaults", False) and ds.task == "classification" and n_val)
+    class_idx = (targets.encode(ds.y, {"task": ds.task, "classes": layer.classes}, len(layer.classes),
+                                np.float32)[1] if stratified else None)
+    fit_idx, val_idx = split_rows(m, n_val, cfg["seed"], class_idx)
     names = list(ds.feature_names)
 
     def fit_stats(A, what):  # the command line's own words for data too large to standardize
@@ -152,7 +189,8 @@ def prepare(cfg, data_dir):
     meta["standardize"] = prepared.standardize
     if "target_standardize" in prepared.meta:
         meta["target_standardize"] = prepared.meta["target_standardize"]
-    prep = {"meta": meta, "n_out": layer.n_out, "n_features": ds.X.shape[1], "dataset": ds}
+    prep = {"meta": meta, "n_out": layer.n_out, "n_features": ds.X.shape[1], "dataset": ds,
+            "split": split_record(cfg, m, stratified, val_idx)}
     X, y = ds.X, ds.y
     if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
         prep["raw_2d"] = (X[fit_idx], y[fit_idx])
@@ -205,23 +243,6 @@ def _sized_defaults(cfg, m_fit, n_val):
             cfg["early_stopping"] = defaults.early_stopping(m_fit, n_val)
 
 
-def _split_rows(cfg, ds, layer, n_val):
-    """(training rows, validation rows), sorted: classes in proportion (stratified_rows) for runs with
-    sized defaults, else a seeded random draw."""
-    m = ds.X.shape[0]
-    rng = np.random.default_rng(cfg["seed"])
-    val_idx = None
-    if cfg.get("sized_defaults", False) and ds.task == "classification" and n_val:
-        meta = {"task": ds.task, "classes": layer.classes}
-        val_idx = stratified_rows(targets.encode(ds.y, meta, len(layer.classes), np.float32)[1], n_val, rng)
-        if len(val_idx) < n_val:  # classes of one row each: they cannot be in both parts
-            val_idx = None
-    if val_idx is not None:
-        return np.setdiff1d(np.arange(m), val_idx), val_idx
-    perm = rng.permutation(m)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
 # -- the network and its trainer ----------------------------------------------------------------------
 def build(cfg, prep, state):
     layers = parse_widths(cfg["layers"])
@@ -265,7 +286,7 @@ def model_metadata(cfg, prep, history, summary):
     meta = dict(prep["meta"])
     options = dict(ds.options)
     options.pop("header", None)
-    dataset = {"name": cfg["data"], "options": options}
+    dataset = {"name": cfg["data"], "options": options, "split": prep["split"]}
     if ds.name not in datasets.BUILTINS:
         options["target"] = ds.target
         if "task" in cfg["data_options"]:

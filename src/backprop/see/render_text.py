@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from backprop.see.document import Eqs, Heading, Label, Para
-from backprop.see.mathnodes import OPS, Node
+from backprop.see.mathnodes import OPS, Node, formula_text, unicode_scripts_suffice
 
 
 def _wrap(segs, width):
@@ -48,48 +48,63 @@ def _wrap(segs, width):
     return lines
 
 
+def _formulas(blocks):
+    for b in blocks:
+        if isinstance(b, Para):
+            yield from (p for p in b.parts if isinstance(p, Node))
+        elif isinstance(b, Eqs):
+            for r in b.rows:
+                yield r.lhs
+                yield from r.parts
+
+
 def text_lines(blocks: Sequence, title: str, width: int = 100) -> list[list[tuple[str, str]]]:
-    """Lines of (string, rich style) segments."""
+    """Lines of (string, rich style) segments.
+
+    One notation of scripts throughout the document: Unicode sub/superscripts (h₁ʰ) where Unicode
+    has a character for each of them, else the ``_``/``^`` notation everywhere (h_1^h, E_d), never
+    the two side by side."""
+    ascii = not unicode_scripts_suffice(_formulas(blocks))
     lines: list[list[tuple[str, str]]] = [[(title, "bold")], [("=" * len(title), "bold")]]
     for b in blocks:
         if isinstance(b, Heading):
             lines.append([])
             lines.append([(b.title, "bold underline")])
         elif isinstance(b, Para):
-            lines += _wrap(_para_segments(b), width)
+            lines += _wrap(_para_segments(b, ascii), width)
         elif isinstance(b, Eqs):
-            lines += _eqs_lines(b)
+            lines += _eqs_lines(b, ascii)
     return lines
 
 
-def _para_segments(b):
+def _para_segments(b, ascii):
     """A paragraph's (text, style, atomic) segments: labels and formulas stay whole."""
     segs: list[tuple[str, str, bool]] = []
     for p in b.parts:
         if isinstance(p, Label):
             segs.append((str(p), "bold cyan", True))
         elif isinstance(p, Node):
-            segs.append((p.text(), "magenta", True))
+            segs.append((formula_text(p, ascii=ascii)[0], "magenta", True))
         else:
             segs.append((str(p), "dim" if b.note else "", False))
     return segs
 
 
-def _eqs_lines(b):
+def _eqs_lines(b, ascii):
     """One line per equation, the left-hand sides aligned; the last value of each in bold green."""
     lines: list[list[tuple[str, str]]] = []
-    lhs = [r.lhs.text() for r in b.rows]
-    width_l = max(len(s) for s in lhs)
-    for r, left in zip(b.rows, lhs):
+    texts = [formula_text(r.lhs, *r.parts, ascii=ascii) for r in b.rows]
+    width_l = max(len(t[0]) for t in texts)
+    for r, (left, *parts) in zip(b.rows, texts):
         if not r.parts:  # an ellipsis line of a summarised layer
             lines.append([("    " + left.rjust(width_l), "dim")])
             continue
         row = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
-        for n, part in enumerate(r.parts):
+        for n, part in enumerate(parts):
             if n:
                 row.append((" = ", ""))
-            last = n == len(r.parts) - 1
-            row.append((part.text(), "bold green" if last else ""))
+            last = n == len(parts) - 1
+            row.append((part, "bold green" if last else ""))
         if r.note:
             row.append(("   " + r.note, "dim"))
         lines.append(row)
