@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 import warnings
+from typing import cast
 
 import click
 
@@ -77,7 +78,7 @@ def user_errors(f):
             except click.ClickException:
                 raise
             except (BackpropError, OSError, MemoryError, RuntimeWarning, FloatingPointError) as exc:
-                raise UserError(describe(exc)) from exc
+                raise UserError(cast(str, describe(exc))) from exc  # these types always have words
 
     return wrapper
 
@@ -136,9 +137,9 @@ class Group(click.Group):
             _print_error(msg, debug)
             status = USER
         except Exception as exc:
-            msg = describe(exc)
-            if msg is not None:
-                _print_error(msg, debug)
+            words = describe(exc)
+            if words is not None:
+                _print_error(words, debug)
                 status = USER
             else:  # a bug: still one line, the traceback with --debug
                 _print_error(f"internal error: {type(exc).__name__}: {exc} "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,8 @@ class Model:
 
     def __init__(self, path: str, obj):
         self.path = path
+        self.net: Network | None
+        self.estimator: Any
         if isinstance(obj, Network):
             self.kind, self.net, self.estimator = "network", obj, None
             self.meta = _network_meta(obj)

@@ -95,6 +95,7 @@ def predict(model, data, out, proba, split, chunk_size, **kw):  # noqa: C901 -- 
             if meta["task"] == "classification":
                 cols = [[str(v) for v in values.tolist()]]
                 if proba:
+                    assert p is not None  # a classifier's probabilities
                     cols += [[f"{v:.6g}" for v in p[:, k].tolist()] for k in range(p.shape[1])]
             else:
                 cols = [[repr(v) for v in values[:, k].tolist()] for k in range(values.shape[1])]

@@ -168,8 +168,10 @@ def prepare(cfg, data_dir):
     n_val = _n_validation(cfg, m)
     _sized_defaults(cfg, m - n_val, n_val)
     stratified = bool(cfg.get("sized_defaults", False) and ds.task == "classification" and n_val)
-    class_idx = (targets.encode(ds.y, {"task": ds.task, "classes": layer.classes}, len(layer.classes),
-                                np.float32)[1] if stratified else None)
+    class_idx = None
+    if stratified and layer.classes is not None:
+        class_idx = targets.encode(ds.y, {"task": ds.task, "classes": layer.classes}, len(layer.classes),
+                                   np.float32)[1]
     fit_idx, val_idx = split_rows(m, n_val, cfg["seed"], class_idx)
     names = list(ds.feature_names)
 

@@ -161,6 +161,7 @@ def train(ctx, data, **kw):  # noqa: C901 -- to be split by its owner
     net.save(out, **run_config.model_metadata(cfg, prep, history, summary))
     status = 0
     if interrupted:
+        assert path is not None  # an interrupted run always writes its checkpoint
         name = signal.Signals(guard.signum).name
         click.echo(f"interrupted by {name} in epoch {trainer.epoch + 1} after {history.n_updates:,} updates: "
                    f"checkpoint written to {path}, model to {out}; continue with: "
