@@ -140,7 +140,8 @@ class Network:
         Biases start at zero.
     """
 
-    def __init__(self, sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid", output: str = "sigmoid",
+    def __init__(self, sizes: Sequence[int], hidden: str | Sequence[str | _act.Activation] = "sigmoid",
+                 output: str | _act.Activation = "sigmoid",
                  *, seed: int | None = None, dtype: str = "float32", init: str | Callable = "auto") -> None:
         self.sizes = check_sizes(sizes)
         n_hidden = len(self.sizes) - 2

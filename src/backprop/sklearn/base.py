@@ -7,10 +7,12 @@ The stochastic solvers train through :class:`backprop.Trainer` with scikit-learn
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.utils import check_random_state
@@ -306,8 +308,8 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             _optim.reset_hyperparameters(opt, self)
         return opt
 
-    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None,
-                         deltas=None, coef_grads=None, intercept_grads=None):
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None, deltas=None,
+                         coef_grads=None, intercept_grads=None):
         """scikit-learn's function of the same name: (loss, packed gradient) at the packed
         parameters, which become ``coefs_``/``intercepts_``. The lists of gradients given are
         filled as scikit-learn fills them; ``activations`` and ``deltas`` are not used."""
@@ -323,7 +325,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             X = X.toarray()
         return self._sync_params().predict(X)
 
-    def transform(self, X, layer=-1):
+    def transform(self, X: ArrayLike, layer: int = -1) -> np.ndarray:
         """The hidden activations a of hidden layer ``layer`` for the rows of X.
 
         ``layer`` counts the hidden layers from 0 (the first) to ``len(hidden_layer_sizes) - 1``;
@@ -337,7 +339,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             X = X.toarray()
         return _features.hidden_activations(self._sync_params(), X, layer)
 
-    def network(self):
+    def network(self) -> Network:
         """A copy of the fitted network: a :class:`backprop.Network` with ``coefs_``/``intercepts_``
         and the activations (what :func:`backprop.onnx.export` and ``transform`` compute with)."""
         check_is_fitted(self)
@@ -377,7 +379,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         return True
 
     # -- model files: safetensors + JSON, no pickle (sklearn/files.py) ------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Save the fitted estimator as safetensors + JSON metadata (written atomically).
 
         Parameters (except ``callbacks``), fitted attributes and the optimizer state are kept,
@@ -387,7 +389,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         return registry.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> BaseMLP:
         """Load an estimator written by :meth:`save` (it must be of this class)."""
         est = registry.load(path)
         if not isinstance(est, cls):

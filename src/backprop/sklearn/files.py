@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -288,7 +289,7 @@ def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its o
     return est
 
 
-def save(est, path):
+def save(est: Any, path: str | os.PathLike) -> str | os.PathLike:
     """Write a fitted estimator to ``path`` (see :meth:`MLPClassifier.save`)."""
     check_is_fitted(est)
     est._sync_params()
@@ -311,7 +312,7 @@ def save(est, path):
     return path
 
 
-def load(path):
+def load(path: str | os.PathLike) -> Any:
     """Load an ``MLPClassifier``/``MLPRegressor`` written by its :meth:`save` (no pickle)."""
     arrays, meta = load_arrays(path, kind="estimator")
     return _from_arrays_meta(arrays, meta, os.fspath(path))

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike
 from sklearn.exceptions import ConvergenceWarning
 
 from backprop.sklearn.losses import SklearnLoss, sum_sq
@@ -48,7 +50,9 @@ def _new_loss(est, m, sample_weight):
     return loss, (m if sw_sum is None else sw_sum)
 
 
-def loss_grad(est, packed, X, y, sample_weight=None, coef_grads=None, intercept_grads=None):
+def loss_grad(est: Any, packed: np.ndarray, X: ArrayLike, y: ArrayLike,
+              sample_weight: ArrayLike | None = None, coef_grads: list | None = None,
+              intercept_grads: list | None = None) -> tuple[float, np.ndarray]:
     """(loss, packed gradient) at the packed parameters (scikit-learn's ``_loss_grad_lbfgs``)."""
     net = est._sync_params()
     X = np.ascontiguousarray(X.toarray() if hasattr(X, "toarray") else X, dtype=net.dtype)
@@ -66,7 +70,7 @@ def loss_grad(est, packed, X, y, sample_weight=None, coef_grads=None, intercept_
     return value, np.concatenate([g.ravel() for g in gW + gb]).astype(np.float64)
 
 
-def fit_lbfgs(est, X, y, sample_weight):
+def fit_lbfgs(est: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
     """Full-batch L-BFGS-B (scipy) on the engine's loss and gradient."""
     y = est._targets(y, est._net.dtype)
     loss, sw_sum = _new_loss(est, X.shape[0], sample_weight)
