@@ -27,6 +27,8 @@ import asyncio
 import logging
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +64,10 @@ class DaskSource:
     manager (or call :meth:`close`) to release the cluster's memory.
     """
 
-    def __init__(self, client, net, X, Y=None, *, loss="mse", target=None, classes=None,
+    def __init__(self, client: Any, net: Any, X: Any, Y: Any | None = None, *, loss: Any = "mse",
+                 target: str | Sequence[str] | None = None, classes: Sequence | None = None,
                  worker_timeout: float = 60.0, chunk_rows: int = CHUNK_ROWS, direct: bool = True,
-                 stop=None):
+                 stop: Callable[[], bool] | None = None):
         from distributed import Client
 
         if not isinstance(client, Client):
@@ -180,7 +183,8 @@ class DaskSource:
         return [self._result(a.info(), "asking a shard") for a in self._actors]
 
     # -- one update -----------------------------------------------------------------------------------
-    def gradient_sum(self, rows, weights, biases):
+    def gradient_sum(self, rows: np.ndarray, weights: list[np.ndarray],
+                     biases: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], float]:
         """(gw_sum, gb_sum, loss_sum) over the global ``rows``, eq. (1) summed over the rows."""
         parts = self._split(np.asarray(rows, dtype=np.int64))
         weights = [np.ascontiguousarray(w) for w in weights]
@@ -201,6 +205,7 @@ class DaskSource:
                 for acc, g in zip(gw + gb, list(w_s) + list(b_s)):
                     acc += g
             loss_sum += float(l_s)
+        assert gw is not None  # every batch has rows on some shard
         return gw, gb, loss_sum
 
     def _split(self, rows):
@@ -367,7 +372,7 @@ class DaskSource:
                 )
 
     # -- the end ---------------------------------------------------------------------------------------
-    def close(self):
+    def close(self) -> None:
         """Release the shards and blocks on the cluster (idempotent)."""
         if self._closed:
             return
