@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 COOKIE = "backprop_playground_token"
@@ -71,7 +72,7 @@ async def _refuse(send, status, message, scope_type):
 class Guard:
     """ASGI middleware: the Host, Origin and token checks before anything else runs."""
 
-    def __init__(self, app, token: str, allowed_hosts: list[str]):
+    def __init__(self, app: Any, token: str, allowed_hosts: list[str]):
         self.app = app
         self.token = token
         self.allowed = {host_name(h) for h in allowed_hosts} | set(LOOPBACK)

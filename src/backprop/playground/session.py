@@ -319,7 +319,8 @@ class Session:
             net.biases = [np.array(b, net.dtype) for b in (self.net.biases if biases is None else biases)]
         return net.forward_all(np.asarray(X, net.dtype), layers=True, check_finite=False).layers
 
-    def maps(self, weights=None, biases=None) -> dict | None:
+    def maps(self, weights: list[np.ndarray] | None = None,
+             biases: list[np.ndarray] | None = None) -> dict | None:
         """Every unit's output over the grid, on the network's weights or on the ones given."""
         g = self._grid
         if g is None:
