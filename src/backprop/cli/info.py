@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -19,7 +21,7 @@ ESTIMATOR_SETTINGS = ("solver", "learning_rate_init", "learning_rate", "batch_si
 @click.option("--json", "as_json", is_flag=True, help="Print the architecture and metadata as JSON.")
 @debug_option
 @user_errors
-def info(model, as_json):
+def info(model: Any, as_json: bool) -> Any:
     """Show MODEL's architecture, activations, loss, parameter count and training history.
 
     MODEL is a file written by `backprop train`, Network.save or MLPClassifier/MLPRegressor.save.
@@ -64,7 +66,7 @@ def _estimator_doc(m):
     return jsonable_tree(dict(m.meta, params=est.get_params(deep=False), fitted=fitted))
 
 
-def jsonable_tree(obj):
+def jsonable_tree(obj) -> Any:
     """Parameters and fitted attributes as JSON values (tuples as lists, NumPy scalars as numbers,
     anything else -- a callback, a random state -- by its repr)."""
     if isinstance(obj, dict):

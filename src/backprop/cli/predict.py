@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 import click
 
@@ -48,7 +49,8 @@ SPOOL_BYTES = 16 * 2**20
 @data_options
 @debug_option
 @user_errors
-def predict(model, data, out, proba, split, chunk_size, **kw):  # noqa: C901 -- to be split by its owner
+def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size: Any,  # noqa: C901 -- to be split by its owner
+            **kw: Any) -> Any:
     """Predict DATA (a file or a built-in) with MODEL and write one CSV row per input row.
 
     Class labels come out as the original labels of the training data. MODEL is a file written by

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,8 @@ TRAINING_KEYS = ("layers", "hidden", "output", "loss", "mode", "batch_size", "ep
 
 
 # -- resuming -----------------------------------------------------------------------------------------
-def resume_config(resume, data, data_opts, kw, given):
+def resume_config(resume: str, data: Any, data_opts: dict, kw: dict, given: Callable) -> tuple[dict, Any,
+                  str | None]:
     """(cfg, trainer state, the original run's --out) from a checkpoint of ``backprop train``;
     options given now (``given(name)``) must agree with the checkpoint."""
     state, extra = load_checkpoint(resume)
@@ -80,7 +83,7 @@ _TRAIN_CONFIG = schema.Obj(
 )
 
 
-def default_checkpoint(out):
+def default_checkpoint(out: str) -> str:
     """Where an interrupted run without --checkpoint saves its state: beside the model, under a name
     no other file has (an interrupt never overwrites anything)."""
     stem, ext = os.path.splitext(out)
@@ -117,7 +120,8 @@ def _check_range(X, names, source, dtype):
                                 f"for {np.dtype(dtype).name}; use --standardize or --dtype float64")
 
 
-def split_rows(m, n_val, seed, class_idx=None):
+def split_rows(m: int, n_val: int, seed: int, class_idx: np.ndarray | None = None) -> tuple[np.ndarray,
+               np.ndarray]:
     """(training rows, validation rows) of ``m`` rows, both sorted: ``n_val`` rows drawn with
     ``seed``, in proportion to the classes where ``class_idx`` (each row's class index) is given
     and every class can give its share. ``evaluate`` replays this to find the held-out rows again."""
@@ -133,7 +137,7 @@ def split_rows(m, n_val, seed, class_idx=None):
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def split_record(cfg, m, stratified, val_idx):
+def split_record(cfg: dict, m: int, stratified: bool, val_idx: np.ndarray) -> dict:
     """What a model records of its data's split (metadata ``dataset.split``): the rows, the seed and
     fraction that drew the validation rows, a digest of those rows (the replay is checked against
     it), and the fingerprint of the data file, so that ``evaluate`` and ``predict`` given that file
@@ -146,11 +150,11 @@ def split_record(cfg, m, stratified, val_idx):
     return record
 
 
-def rows_digest(rows) -> str:
+def rows_digest(rows: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(rows, dtype="<i8").tobytes()).hexdigest()
 
 
-def prepare(cfg, data_dir):
+def prepare(cfg: dict, data_dir: Any) -> dict:
     """Load the data, encode the targets, split off validation rows and standardize (cfg is completed).
 
     The output layer and the data in the network's space come from ``backprop.data.preparation``
@@ -246,7 +250,7 @@ def _sized_defaults(cfg, m_fit, n_val):
 
 
 # -- the network and its trainer ----------------------------------------------------------------------
-def build(cfg, prep, state):
+def build(cfg: dict, prep: dict, state: Any) -> tuple[Network, Trainer]:
     layers = parse_widths(cfg["layers"])
     hidden = parse_hidden(cfg["hidden"], len(layers))
     sizes = [prep["n_features"], *layers, prep["n_out"]]
@@ -265,14 +269,14 @@ def build(cfg, prep, state):
     return net, trainer
 
 
-def check_outputs(data, out, checkpoint):
+def check_outputs(data: Any, out: str, checkpoint: str | None) -> None:
     for path, what in ((out, "--out"), (checkpoint, "--checkpoint")):
         if same_file(path, data):
             raise InvalidInputError(f"{what} {path!r} is the data file; choose another name")
 
 
 # -- after training -----------------------------------------------------------------------------------
-def scores(net, prep, cfg, history):
+def scores(net: Any, prep: dict, cfg: dict, history: Any) -> dict:
     """The summary of the run: loss and accuracy / R^2 of each part of the data."""
     meta = prep["meta"]
     summary = {"data": cfg["data"], "epochs": history.epochs, "time": round(history.time, 3),
@@ -283,7 +287,7 @@ def scores(net, prep, cfg, history):
     return summary
 
 
-def model_metadata(cfg, prep, history, summary):
+def model_metadata(cfg: dict, prep: dict, history: Any, summary: dict) -> dict:
     ds = prep["dataset"]
     meta = dict(prep["meta"])
     options = dict(ds.options)
