@@ -30,6 +30,7 @@ from backprop.train import checkpoint as ckpt
 from backprop.train import defaults
 from backprop.train.batching import MODES
 from backprop.train.optimizers import Schedule
+from backprop.version import install_hint
 
 
 @click.command()
@@ -180,7 +181,7 @@ def _run_on_dask(spec, trainer, prep, checkpoint, extra):
     try:  # optional: Dask is imported by backprop.distributed only when asked for
         from backprop import distributed
     except ImportError as exc:
-        raise InvalidInputError(f'--dask needs Dask: pip install "backprop[dask]" ({exc})') from None
+        raise InvalidInputError(f"--dask needs Dask ({exc}): {install_hint('dask')}") from None
     with distributed.connect(spec) as client:
         return distributed.train(trainer, prep["X"], prep["Y"], client=client, checkpoint=checkpoint,
                                  extra=extra)
