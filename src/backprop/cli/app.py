@@ -7,6 +7,8 @@
     backprop explain [options]             one backpropagation update, number by number
     backprop plot MODEL [--what W]         loss curves, decision regions, gradients, weights
     backprop playground [DATA]             the step-by-step web page
+    backprop exercise [options]            backprop exercises, their answer key and key file
+    backprop grade KEY ANSWERS             mark a student's answers, name the mistakes
 
 DATA is a built-in data set (see ``backprop.datasets``) or a CSV/TSV/.npz/Parquet file; MODEL a
 file of ``backprop train``, ``Network.save`` or ``MLPClassifier``/``MLPRegressor.save``. Errors a
@@ -22,7 +24,9 @@ import click
 from backprop.cli.common import debug_option
 from backprop.cli.errors import Group
 from backprop.cli.evaluate import evaluate
+from backprop.cli.exercise import exercise
 from backprop.cli.explain import explain
+from backprop.cli.grade import grade
 from backprop.cli.info import info
 from backprop.cli.playground import playground
 from backprop.cli.plot import plot
@@ -42,5 +46,5 @@ def main():
     """
 
 
-for _command in (train, evaluate, predict, info, explain, plot, playground):
+for _command in (train, evaluate, predict, info, explain, plot, playground, exercise, grade):
     main.add_command(_command)

@@ -1,0 +1,138 @@
+"""`backprop exercise` and `backprop grade` from the command line."""
+
+import json
+
+import pytest
+
+from clitools import one_error_line, run_cli
+from exercise_oracle import update
+
+
+def _make(tmp_path, capsys, *extra, name="sheet"):
+    args = [
+        "exercise",
+        "--count",
+        "2",
+        "--seed",
+        "5",
+        "--layers",
+        "2-2-1,2-3-2",
+        "--hidden",
+        "sigmoid,tanh",
+        "--mode",
+        "online,batch",
+        "--format",
+        "latex",
+        "--out",
+        tmp_path / f"{name}.tex",
+        "--key",
+        tmp_path / f"{name}-key.json",
+        *extra,
+    ]
+    status, out, err = run_cli(args, capsys)
+    assert status == 0, err
+    return out
+
+
+def test_exercise_writes_sheet_solutions_and_key_the_same_for_the_same_seed(tmp_path, capsys):
+    out = _make(tmp_path, capsys)
+    assert "wrote" in out
+    a = [(tmp_path / f).read_bytes() for f in ("sheet.tex", "sheet-solutions.tex", "sheet-key.json")]
+    _make(tmp_path, capsys, name="again")
+    b = [(tmp_path / f).read_bytes() for f in ("again.tex", "again-solutions.tex", "again-key.json")]
+    assert a == b
+    assert b"\\begin{document}" in a[0] and b"answer key" in a[1]
+    key = json.loads(a[2])
+    assert key["format"] == "backprop-exercise-key" and len(key["problems"]) == 2
+
+
+def test_exercise_prints_markdown_by_default(capsys):
+    status, out, _ = run_cli(["exercise", "--seed", "2", "--ask", "forward,delta"], capsys)
+    assert status == 0 and out.startswith("# Backpropagation exercises")
+    assert "\\delta^{h}_{1}" in out and "^{\\text{new}}" not in out  # the update is not asked
+
+
+def test_grade_marks_answers(tmp_path, capsys):
+    _make(tmp_path, capsys)
+    key = json.loads((tmp_path / "sheet-key.json").read_text())
+    answers = {"problems": []}
+    for p in key["problems"]:
+        answers["problems"].append({q: v for q, v in update(p, "no_gprime").items() if q in p["asked"]})
+    (tmp_path / "answers.json").write_text(json.dumps(answers))
+    status, out, _ = run_cli(
+        ["grade", tmp_path / "sheet-key.json", tmp_path / "answers.json", "--json"], capsys
+    )
+    assert status == 0
+    report = json.loads(out)
+    wrong = [it for p in report["problems"] for it in p["items"] if it["verdict"] == "wrong"]
+    assert wrong and {it["misconception"] for it in wrong} == {"no_gprime"}
+    assert all("g′" in it["feedback"] for it in wrong)
+    status, out, _ = run_cli(["grade", tmp_path / "sheet-key.json", tmp_path / "answers.json"], capsys)
+    assert status == 0 and "wrong (no_gprime)" in out and out.rstrip().splitlines()[-1].startswith("Total:")
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["exercise", "--format", "pdf"], "pdf"),
+        (["exercise", "--layers", "2-2"], "L-M-N"),
+        (["exercise", "--layers", "2-x-1"], "--layers"),
+        (["exercise", "--hidden", "softsign"], "hidden"),
+        (["exercise", "--ask", "everything"], "ask"),
+        (["exercise", "--lr", "abc"], "--lr"),
+        (["exercise", "--count", "0"], "count"),
+        (["exercise", "--format", "moodle", "--solutions", "x.xml"], "carries its answers"),
+        (["exercise", "--out", "no/such/folder/x.md"], "does not exist"),
+    ],
+)
+def test_exercise_errors(args, match, capsys):
+    status, _, err = run_cli(args, capsys)
+    assert status == 2
+    assert match in one_error_line(err)
+
+
+def test_grade_errors(tmp_path, capsys):
+    _make(tmp_path, capsys)
+    key = tmp_path / "sheet-key.json"
+    bad = tmp_path / "bad.json"
+    for text, match in [
+        ("{", "not valid JSON"),
+        ('{"problems": [{"delta": 3}]}', "delta"),
+        ('{"problems": [{"h": [[[1, 2, 3, 4, 5, 6, 7]], [[1]]]}]}', "layout"),
+    ]:
+        bad.write_text(text)
+        status, _, err = run_cli(["grade", key, bad], capsys)
+        assert status == 2 and match in one_error_line(err)
+    status, _, err = run_cli(["grade", tmp_path / "missing.json", bad], capsys)
+    assert status == 2 and "missing.json" in one_error_line(err)
+    status, _, err = run_cli(["grade", bad, key], capsys)
+    assert status == 2 and one_error_line(err)
+    out = tmp_path / "report.json"
+    bad.write_text("{")
+    status, _, err = run_cli(["grade", key, bad, "--out", out], capsys)
+    assert status == 2 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "fmt, ext, solutions",
+    [
+        ("markdown", "md", True),
+        ("html", "html", True),
+        ("moodle", "xml", False),
+        ("notebook", "ipynb", False),
+    ],
+)
+def test_exercise_writes_each_format(tmp_path, capsys, fmt, ext, solutions):
+    out = tmp_path / f"sheet.{ext}"
+    status, _, err = run_cli(["exercise", "--format", fmt, "--out", out, "--seed", "3"], capsys)
+    assert status == 0, err
+    assert out.stat().st_size > 500
+    assert (tmp_path / f"sheet-solutions.{ext}").exists() == solutions
+
+
+def test_a_deeply_nested_answers_file_is_one_error(tmp_path, capsys):
+    run_cli(["exercise", "--key", tmp_path / "key.json"], capsys)
+    bad = tmp_path / "deep.json"
+    bad.write_text("[" * 100000 + "]" * 100000)
+    status, _, err = run_cli(["grade", tmp_path / "key.json", bad], capsys)
+    assert status == 2 and "nested too deeply" in one_error_line(err)
