@@ -198,7 +198,8 @@ def test_the_worked_example_numbers_are_what_the_program_and_the_equations_give(
 
 # -- (c) the command lines -----------------------------------------------------------------------------------
 def _command_lines():
-    """(document, line) for every ``backprop ...`` command in code blocks and code spans."""
+    """(document, line, bare) for every ``backprop ...`` command in code blocks and code spans; bare:
+    a span of the prose that only names a command (``backprop grade``)."""
     found = []
     for doc in DOCS:
         text = _read(doc)
@@ -215,39 +216,43 @@ def _command_lines():
                 for part in line.split("&&"):
                     words = part.strip().split(maxsplit=1)
                     if words and (words[0] == "backprop" or words[0].endswith("/bin/backprop")):
-                        found.append((doc, "backprop " + (words[1] if len(words) > 1 else "")))
+                        found.append((doc, "backprop " + (words[1] if len(words) > 1 else ""), False))
         for span in INLINE_CODE.finditer(FENCE.sub("", text)):
             code = span.group(0).strip("`")
             if re.match(r"backprop [-a-z]", code):  # not backprop.explain(), backprop[dask], backprop COMMAND
-                found.append((doc, code))
+                found.append((doc, code, re.fullmatch(r"backprop [a-z]+", code) is not None))
     return found
 
 
-def _parse(line):
+def _parse(line, bare=False):
     """The click context of a documented command line: wrong or missing option names, bad values and
     unknown commands raise click's usage errors. Placeholders are made concrete first: ``[--opt]`` is
-    the option, ``a|b|c`` its first choice."""
+    the option, ``a|b|c`` its first choice, ``...`` left out. A command's bare name in the prose
+    (``backprop grade``) names the command without its arguments: only the name is checked."""
     args = shlex.split(line, comments=True)[1:]
-    args = [re.sub(r"^\[(.*)\]$", r"\1", a) for a in args]
+    args = [re.sub(r"^\[(.*)\]$", r"\1", a) for a in args if a not in ("...", "\u2026")]
     args = [a.split("|")[0] if re.fullmatch(r"[a-z0-9-]+(\|[a-z0-9-]+)+", a) else a for a in args]
     if not args or args[0].startswith("-"):
         return main.make_context("backprop", args)
     command = main.get_command(click.Context(main), args[0])
     if command is None:
         raise click.UsageError(f"no such command {args[0]!r}")
+    if len(args) == 1 and bare:
+        return None
     return command.make_context(args[0], args[1:], parent=click.Context(main, info_name="backprop"))
 
 
 def test_the_documents_show_command_lines():
-    lines = [line for _, line in _command_lines()]
+    lines = [line for _, line, _ in _command_lines()]
     assert len(lines) >= 25
     assert any(line.startswith("backprop train fashion-mnist") for line in lines)
 
 
-@pytest.mark.parametrize("doc,line", _command_lines(), ids=lambda v: v if isinstance(v, str) else _name(v))
-def test_every_documented_command_line_parses(doc, line, tmp_path, monkeypatch):
+@pytest.mark.parametrize("doc,line,bare", _command_lines(),
+                         ids=lambda v: v if isinstance(v, str) else _name(v) if isinstance(v, Path) else "")
+def test_every_documented_command_line_parses(doc, line, bare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a path argument is never checked against the repository's files
-    _parse(line)
+    _parse(line, bare)
 
 
 @pytest.mark.parametrize("line", [
@@ -259,12 +264,16 @@ def test_every_documented_command_line_parses(doc, line, tmp_path, monkeypatch):
 def test_the_command_check_catches_a_wrong_line(line):
     with pytest.raises(click.UsageError):
         _parse(line)
+    if line.count(" ") == 1:  # a bare name in the prose is checked as a name only
+        assert _parse(line, bare=True) is None
+        with pytest.raises(click.UsageError):
+            _parse("backprop evalute", bare=True)
 
 
 def test_the_fashion_recipe_standardizes_its_inputs():
     """Without --standardize the README's recipe ran 1004 s for 20 epochs and reached 89.8 %: every
     Fashion-MNIST recipe (a line that sets the learning rate) standardizes the pixels."""
-    recipes = [(doc, line) for doc, line in _command_lines()
+    recipes = [(doc, line) for doc, line, _ in _command_lines()
                if line.startswith("backprop train fashion-mnist") and "--lr" in line]
     assert any(doc.name == "README.md" and "--epochs 20" in line for doc, line in recipes)
     for _, line in recipes:

@@ -90,7 +90,7 @@ from backprop.version import install_hint
 @click.option("--resume", type=click.Path(), help="Continue the run saved in this checkpoint.")
 @click.option("--dask", metavar="ADDRESS|local:N",
               help="Compute the gradients on a Dask cluster: a scheduler's address (tcp://host:8786) or "
-                   "local:N (N worker processes here). Needs backprop[dask].")
+                   "local:N (N worker processes here). Needs the dask extra.")
 @data_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
