@@ -22,6 +22,7 @@ from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
 from backprop.io import schema as sc
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
+from backprop.sklearn import features as _features
 from backprop.sklearn.estimators import _FORMAT, _FORMAT_VERSION, MLPClassifier, MLPRegressor, _BaseMLP, _Rate
 from backprop.train import optimizers as _opt
 
@@ -48,6 +49,7 @@ def _to_arrays_meta(est):
         arrays[f"coefs.{k}"], arrays[f"intercepts.{k}"] = w, b
     params = est.get_params(deep=False)
     params["callbacks"] = None  # code is not data
+    params = _features.params_to_json(params)  # class_weight's dict; a callable scoring is dropped
     rs = params["random_state"]
     if rs is not None and not isinstance(rs, (int, np.integer)):
         params["random_state"] = None  # a RandomState object: its stream is not saved
@@ -94,6 +96,11 @@ assert set(_FITTED_SPEC) == set(_FITTED)
 #: a parameter's value: what get_params holds for these estimators, as JSON
 _PARAM = sc.OneOf(sc.Null(), sc.Bool(), sc.Int(), _FLOAT, sc.Str(),
                   sc.List(sc.OneOf(sc.Int(), sc.Str()), max_len=sc.MAX_LAYERS, noun="items"))
+#: the parameters; class_weight may also be a {label: weight} dict (features.params_to_json)
+_PARAMS = sc.Obj({"class_weight": sc.OneOf(
+    _PARAM, sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
+                    "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))},
+    extra=_PARAM)
 _HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
           "nesterov": {"momentum": sc.Num(ge=0, le=1)},
           "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
@@ -106,7 +113,7 @@ _MAX_CLASSES_BYTES = 64 << 20
 
 _DOC = sc.Obj({
     "format": sc.Str((_FORMAT,)), "format_version": sc.Int(1), "class": sc.Str(tuple(_CLASSES)),
-    "params": sc.Map(_PARAM, max_len=100), "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
+    "params": _PARAMS, "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
     "net_spec": sc.List(sc.Anything(), length=3, why="it is [sizes, hidden, dtype]"),
     "feature_names_in": sc.List(sc.Str(), noun="names"),
     "classes": sc.Obj({"values": sc.List(sc.LABEL, min_len=1, unique=True, noun="classes"),
@@ -225,7 +232,8 @@ def _from_arrays_meta(arrays, meta, path):
         raise ModelFileError(f"{path}: {exc}") from None
     # all checked: build it
     try:
-        params = {k: _unjson(v) for k, v in meta["params"].items()}
+        params = {k: _features.param_from_json(k, v) if k == "class_weight" else _unjson(v)
+                  for k, v in meta["params"].items()}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         est = _CLASSES[meta["class"]](**params)
