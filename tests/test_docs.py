@@ -199,7 +199,7 @@ def test_the_worked_example_numbers_are_what_the_program_and_the_equations_give(
 # -- (c) the command lines -----------------------------------------------------------------------------------
 def _command_lines():
     """(document, line, bare) for every ``backprop ...`` command in code blocks and code spans; bare:
-    a span of the prose that only names a command (``backprop grade``)."""
+    a span of the prose that only names a command or one of its options (``backprop train --dask``)."""
     found = []
     for doc in DOCS:
         text = _read(doc)
@@ -220,7 +220,7 @@ def _command_lines():
         for span in INLINE_CODE.finditer(FENCE.sub("", text)):
             code = span.group(0).strip("`")
             if re.match(r"backprop [-a-z]", code):  # not backprop.explain(), backprop[dask], backprop COMMAND
-                found.append((doc, code, re.fullmatch(r"backprop [a-z]+", code) is not None))
+                found.append((doc, code, re.fullmatch(r"backprop [a-z]+( --[a-z-]+)?", code) is not None))
     return found
 
 
@@ -228,7 +228,8 @@ def _parse(line, bare=False):
     """The click context of a documented command line: wrong or missing option names, bad values and
     unknown commands raise click's usage errors. Placeholders are made concrete first: ``[--opt]`` is
     the option, ``a|b|c`` its first choice, ``...`` left out. A command's bare name in the prose
-    (``backprop grade``) names the command without its arguments: only the name is checked."""
+    (``backprop grade``, ``backprop train --dask``) names the command, or one of its options, without
+    their arguments: only the names are checked."""
     args = shlex.split(line, comments=True)[1:]
     args = [re.sub(r"^\[(.*)\]$", r"\1", a) for a in args if a not in ("...", "\u2026")]
     args = [a.split("|")[0] if re.fullmatch(r"[a-z0-9-]+(\|[a-z0-9-]+)+", a) else a for a in args]
@@ -237,7 +238,11 @@ def _parse(line, bare=False):
     command = main.get_command(click.Context(main), args[0])
     if command is None:
         raise click.UsageError(f"no such command {args[0]!r}")
-    if len(args) == 1 and bare:
+    if bare and len(args) == 1:
+        return None
+    if bare and len(args) == 2 and args[1].startswith("--"):
+        if args[1] not in {o for p in command.params for o in (*p.opts, *p.secondary_opts)}:
+            raise click.NoSuchOption(args[1])
         return None
     return command.make_context(args[0], args[1:], parent=click.Context(main, info_name="backprop"))
 
@@ -268,6 +273,9 @@ def test_the_command_check_catches_a_wrong_line(line):
         assert _parse(line, bare=True) is None
         with pytest.raises(click.UsageError):
             _parse("backprop evalute", bare=True)
+        with pytest.raises(click.UsageError):
+            _parse("backprop train --dusk", bare=True)
+        assert _parse("backprop train --dask", bare=True) is None
 
 
 def test_the_fashion_recipe_standardizes_its_inputs():
