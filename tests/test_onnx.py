@@ -292,7 +292,7 @@ def test_non_finite_or_inconsistent_objects_are_refused(X, tmp_path):
         export(net, tmp_path / "n.onnx")
     net = Network([5, 3, 3], hidden="relu", output="softmax", seed=0)
     net.metadata = {"task": "classification", "classes": ["a", 1, 2]}
-    with pytest.raises(InvalidInputError, match="mix int, str"):
+    with pytest.raises(InvalidInputError, match="mix"):  # the metadata schema refuses mixed labels first
         export(net, tmp_path / "n.onnx")
     net.metadata = {"standardize": {"mean": [0] * 5, "scale": [1, 1, -1, 1, 1]}}
     with pytest.raises(InvalidInputError, match="scale"):

@@ -11,6 +11,7 @@ import click
 
 from backprop.cli.common import check_out_path, debug_option, same_file
 from backprop.cli.errors import user_errors
+from backprop.cli.model import check_model_file
 from backprop.errors import InvalidInputError
 
 
@@ -33,6 +34,7 @@ def export(model, fmt, out, dtype):
     out = check_out_path(out)
     if same_file(out, model):
         raise InvalidInputError(f"--out {out!r} is the model file itself; choose another name")
+    check_model_file(model)  # a data file in its place is named as such
     from backprop import onnx as bonnx  # the onnx package is an extra: only imported here
 
     proto = bonnx.to_onnx(model, dtype=dtype)

@@ -61,7 +61,13 @@ def _to_arrays_meta(est):
         meta["feature_names_in"] = [str(f) for f in est.feature_names_in_]
     if is_classifier(est):
         lb = est._label_binarizer
-        meta["classes"] = {"values": _jsonable(lb.classes_.tolist()), "dtype": lb.classes_.dtype.str,
+        classes = lb.classes_
+        if classes.dtype.kind == "O":  # labels set by hand: the typed array unique_labels would give
+            classes = np.asarray(classes.tolist())
+        if classes.dtype.kind not in "iufbU" or classes.ndim != 1:
+            raise InvalidInputError(f"classes_ must be numbers, booleans or strings to be saved, "
+                                    f"got an array of {classes.dtype}")
+        meta["classes"] = {"values": _jsonable(classes.tolist()), "dtype": classes.dtype.str,
                            "y_type": lb.y_type_}
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
@@ -105,9 +111,10 @@ _HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
           "nesterov": {"momentum": sc.Num(ge=0, le=1)},
           "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
-#: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values
-_CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str(), "O": sc.LABEL}
-_CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U\d{1,6}|O)")
+#: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values: what
+#: scikit-learn's unique_labels gives (never an object array: it sorts the labels into a typed one)
+_CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str()}
+_CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U\d{1,6})")
 #: at most this many bytes for the classes_ array (a fixed-width str array: longest label x count)
 _MAX_CLASSES_BYTES = 64 << 20
 
@@ -116,7 +123,7 @@ _DOC = sc.Obj({
     "params": _PARAMS, "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
     "net_spec": sc.List(sc.Anything(), length=3, why="it is [sizes, hidden, dtype]"),
     "feature_names_in": sc.List(sc.Str(), noun="names"),
-    "classes": sc.Obj({"values": sc.List(sc.LABEL, min_len=1, unique=True, noun="classes"),
+    "classes": sc.Obj({"values": sc.Labels(min_len=1),
                        "dtype": sc.Str(), "y_type": sc.Str(_Y_TYPES)},
                       required=("values", "dtype", "y_type")),
     "optimizer": sc.Obj({"name": sc.Str(tuple(_HYPER)), "t": sc.COUNT, "epoch": sc.COUNT,
@@ -207,7 +214,8 @@ def _check_classes(c, n_out, out_activation):
         raise sc.Invalid("classes.values", f"has {n} {c['y_type']} classes, which a network of {n_out} "
                                            f"{out_activation} outputs does not predict")
     if not _CLASS_DTYPE.fullmatch(c["dtype"]):
-        raise sc.Invalid("classes.dtype", f"{c['dtype'][:20]!r} is not a dtype class labels have")
+        raise sc.Invalid("classes.dtype", f"{c['dtype'][:20]!r} is not a dtype class labels have "
+                                            "(numbers, booleans or fixed-width strings)")
     dt = np.dtype(c["dtype"])
     value = (sc.Int(int(np.iinfo(dt).min), int(np.iinfo(dt).max)) if dt.kind in "iu"
              else _CLASS_DTYPES[dt.kind])
@@ -254,7 +262,7 @@ def _from_arrays_meta(arrays, meta, path):
         lb = LabelBinarizer()
         dt = np.dtype(c["dtype"])
         # (a str dtype's width follows from the labels, not from the file)
-        lb.classes_ = np.asarray(c["values"], dtype={"O": object, "U": str}.get(dt.kind, dt))
+        lb.classes_ = np.asarray(c["values"], dtype=str if dt.kind == "U" else dt)
         lb.y_type_, lb.sparse_input_ = c["y_type"], False
         est._label_binarizer, est.classes_ = lb, lb.classes_
     est._optimizer = None
