@@ -278,7 +278,7 @@ class Network:
 
     def _grad_buffers(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(gW, gb): views of one flat buffer, laid out in the order of the updates -- W^L, b^L, ...,
-        W^1, b^1 -- so that an optimizer may treat them as one array (``Optimizer.update_all``)."""
+        W^1, b^1 -- so that a fast optimizer may treat them as one array (``fast.adam.FlatAdam``)."""
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
             pairs = [(self.weights[k], self.biases[k]) for k in range(self.n_layers - 1, -1, -1)]
             flat = np.empty(sum(w.size + b.size for w, b in pairs), self.dtype)
