@@ -66,7 +66,7 @@ def _estimator_doc(m):
     return jsonable_tree(dict(m.meta, params=est.get_params(deep=False), fitted=fitted))
 
 
-def jsonable_tree(obj) -> Any:
+def jsonable_tree(obj: Any) -> Any:
     """Parameters and fitted attributes as JSON values (tuples as lists, NumPy scalars as numbers,
     anything else -- a callback, a random state -- by its repr)."""
     if isinstance(obj, dict):

@@ -257,7 +257,7 @@ class Labels(List):
     def __init__(self, *, length: int | None = None, why: str = "", min_len: int = 0):
         super().__init__(LABEL, length=length, why=why, min_len=min_len, unique=True, noun="classes")
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         kinds = sorted({_label_kind(v) for v in value})
         if len(kinds) > 1:
@@ -326,7 +326,7 @@ class Digest(Str):
         super().__init__(max_len=64)
         self.what = "a SHA-256 digest (64 hexadecimal digits)"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         if len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
             self.fail(value, field)
@@ -344,7 +344,7 @@ class _Split(Obj):
             "file": Obj({"bytes": Int(lo=0, hi=2**62), "sha256": Digest()}, required=("bytes", "sha256")),
         }, required=("rows", "validation_rows", "seed", "val_fraction", "stratified", "validation_sha256"))
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         if value["validation_rows"] >= value["rows"]:
             raise Invalid(f"{field}.validation_rows",

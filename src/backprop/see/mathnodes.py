@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as _html
 import math
+from collections.abc import Iterable
 from typing import Any
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
@@ -43,7 +44,7 @@ def formula_text(*nodes: Node, ascii: bool = False) -> list[str]:
         _SCRIPTS[:] = old
 
 
-def unicode_scripts_suffice(nodes) -> bool:
+def unicode_scripts_suffice(nodes: Iterable[Node]) -> bool:
     """Whether Unicode has a sub/superscript character for every script of ``nodes`` (there is no
     subscript d, for one: the batch formulas' E_d need the ``_`` notation)."""
     old = list(_SCRIPTS)
