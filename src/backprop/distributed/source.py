@@ -395,8 +395,10 @@ class DaskSource:
 
 
 def _raise_failure(future, what, exc):
-    """A future's failure as the cluster's: lost data or a killed worker as a DistributedError, any
-    other error as it is."""
+    """A future's failure as the cluster's: lost data or a killed worker as a DistributedError, an
+    actor call refused by a worker that shut down as a lost shard, any other error as it is."""
+    if isinstance(exc, RuntimeError) and not hasattr(future, "key") and "after shutdown" in str(exc):
+        raise _Lost from None  # the worker left while the call waited on it: recovered like OSError
     status = getattr(future, "status", None)
     if status in ("lost", "cancelled"):
         raise DistributedError(f"{what}: Dask lost the data ({exc}); it cannot be recovered") from None
