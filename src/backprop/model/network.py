@@ -34,6 +34,7 @@ from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.fast import blas as _blas
 from backprop.fast import parallel as _par
 from backprop.io.container import save_arrays
+from backprop.model import display as _display
 from backprop.train.history import History
 from backprop.train.trainer import fit as _fit
 
@@ -64,6 +65,9 @@ class Trace:
     @property
     def yhat(self) -> np.ndarray:
         return self.a[-1]
+
+    def _repr_html_(self) -> str:  # a notebook shows the tables of h, a, delta, dE/dw per layer
+        return _display.trace_html(self)
 
 
 class _Buffers:
@@ -211,6 +215,9 @@ class Network:
     def __repr__(self):
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
+
+    def _repr_html_(self) -> str:  # a notebook shows the layers and (small) weight matrices
+        return _display.network_html(self)
 
     def check_parameters(self) -> None:
         """Check that user-assigned ``weights``/``biases`` still have the right shapes and dtype.

@@ -21,6 +21,7 @@ from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
 from backprop.model.network import Network
 from backprop.sklearn import cluster as _cluster
+from backprop.sklearn import display as _display
 from backprop.sklearn import lbfgs as _lbfgs
 from backprop.sklearn import optim as _optim
 from backprop.sklearn import rules as _rules
@@ -69,6 +70,9 @@ class BaseMLP(BaseEstimator):
         "callbacks": [list, tuple, None],
         "keep_optimizer_state": ["boolean"],
     }
+
+    def _html_repr(self):  # scikit-learn's diagram (_repr_html_, _repr_mimebundle_) + the fitted state
+        return _display.estimator_html(self)
 
     # -- the optimizer: code written for scikit-learn reads _optimizer.learning_rate ------------------
     @property
