@@ -17,6 +17,7 @@ import pytest
 
 import backprop
 from backprop.see import plots
+from backprop.sklearn import display as sdisplay
 from backprop.train import display as tdisplay
 
 VOID = {"br", "hr", "img", "meta", "input", "link", "col", "area", "base", "wbr", "source", "track",
@@ -178,6 +179,29 @@ def test_user_strings_are_escaped():
     assert "x&lt;1" in text and "&amp;y" in text
 
 
+def test_a_network_with_wrongly_shaped_weights_says_so():
+    net = backprop.Network([2, 3, 1], seed=0)
+    net.weights[1] = np.zeros((2, 1))
+    text = net._repr_html_()
+    parse(text)
+    assert "net.weights[1] has shape (2, 1), expected (3, 1)" in text
+    assert net.weights[1].shape == (2, 1)  # displayed, not changed
+
+
+def test_the_regressor_shows_escaped_feature_names():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(20, 2)), columns=["<img src=x onerror=alert(1)>", "b&c"])
+    reg = backprop.MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=50, random_state=0)
+    reg.fit(X, X.iloc[:, 0] - X.iloc[:, 1])
+    state = sdisplay.fitted_state_html(reg)
+    p = parse(state)
+    assert "<img" not in state and "&lt;img src=x onerror=alert(1)&gt;" in state and "b&amp;c" in state
+    close(p.tables[("w", 1)], np.vstack([reg.intercepts_[0], reg.coefs_[0]]))
+    assert "identity" in state and "fitted MLPRegressor" in state
+
+
 def test_the_estimator_keeps_sklearns_diagram_and_adds_its_fitted_state():
     from sklearn.utils import estimator_html_repr
 
@@ -215,6 +239,11 @@ def test_a_large_network_is_summarised_not_tabulated():
         p = parse(text)
         assert len(text) < 16_000  # a few kilobytes for 535,818 weights
         assert not p.tables  # no matrix of these shapes is shown entry by entry
+    clf = backprop.MLPClassifier(hidden_layer_sizes=(512, 256), max_iter=1, random_state=0)
+    with pytest.warns(Warning):  # ConvergenceWarning after 1 epoch
+        clf.fit(X, y)
+    state = sdisplay.fitted_state_html(clf)
+    assert len(state) < 16_000 and not parse(state).tables
     text = net._repr_html_()
     p = parse(text)
     W = net.weights[0].astype(np.float64)

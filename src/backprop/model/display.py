@@ -69,11 +69,26 @@ def metadata_html(metadata: Mapping[str, Any]) -> str:
     return table(["", "value"], rows, caption="metadata") if rows else ""
 
 
+def _shape_problem(net: Any) -> str:
+    """What is wrong with user-assigned ``weights``/``biases`` (not changing them), or ""."""
+    for name, params, shape_of in (("weights", net.weights, lambda k: (net.sizes[k], net.sizes[k + 1])),
+                                   ("biases", net.biases, lambda k: (net.sizes[k + 1],))):
+        if len(params) != net.n_layers:
+            return f"net.{name} has {len(params)} arrays, expected {net.n_layers}"
+        for k, p in enumerate(params):
+            if np.shape(p) != shape_of(k):
+                return f"net.{name}[{k}] has shape {np.shape(p)}, expected {shape_of(k)}"
+    return ""
+
+
 def network_html(net: Any) -> str:
     """A :class:`Network` as HTML: architecture, each layer's weights (in full when small)."""
     acts = list(net.hidden) + [net.output]
     title = (f"Network {'-'.join(str(n) for n in net.sizes)} ({esc(', '.join(acts))}), "
              f"{net.n_parameters:,} parameters, {esc(net.dtype.name)}")
+    problem = _shape_problem(net)
+    if problem:  # user-assigned parameters of the wrong shape: say so, as predict would
+        return wrap(title, f"<p>{esc(problem)}</p>")
     body = layers_html(net.sizes, acts, net.weights, net.biases)
     body += metadata_html(getattr(net, "metadata", None) or {})
     return wrap(title, body)
