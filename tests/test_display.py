@@ -302,6 +302,7 @@ def test_plots_return_a_figure_a_notebook_shows(tmp_path):
         net = backprop.Network([2, 5, 5, 1], hidden=name, output="sigmoid", seed=1)
         runs[name] = net.fit(X, y, epochs=4, lr=0.5, batch_size=10, validation_data=(X, y),
                              record_gradients=True)
+    assert backprop.plots is plots  # the public name
     figs = {
         "loss": plots.plot_loss(runs["relu"]),
         "boundary": plots.plot_boundary(net, X, y),

@@ -19,6 +19,7 @@ from backprop.io.registry import load, save
 from backprop.model import files as _network_files  # noqa: F401 -- registers the "network" kind
 from backprop.model.gradcheck import GradcheckResult, gradcheck
 from backprop.model.network import Network, Trace
+from backprop.see import plots
 from backprop.see.explain import explain
 from backprop.train import checkpoint, optimizers
 from backprop.train.trainer import History, Trainer, fit
@@ -28,7 +29,7 @@ __all__ = [
     "Network", "Trace", "History", "Trainer", "fit", "gradcheck", "GradcheckResult",
     "activations", "losses", "optimizers", "checkpoint", "save", "load", "datasets",
     "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
-    "MLPClassifier", "MLPRegressor", "explain", "__version__",
+    "MLPClassifier", "MLPRegressor", "explain", "plots", "__version__",
 ]
 
 
