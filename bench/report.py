@@ -10,14 +10,22 @@ import sys
 
 
 def cpu_model():
+    """The CPU's model name with its family and model numbers (x86: "AMD EPYC (family 25, model 17)")."""
+    name, family, model = None, None, None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = (s.strip() for s in line.partition(":"))
+                if key == "model name" and name is None:
+                    name = value
+                elif key == "cpu family" and family is None:
+                    family = value
+                elif key == "model" and model is None:
+                    model = value
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = name or platform.processor() or "unknown"
+    return f"{name} (family {family}, model {model})" if family and model else name
 
 
 def env_info():
@@ -226,12 +234,13 @@ def blas_table(results):
                 continue
             pools = "; ".join(sorted(_pool(p) for p in tp.get("pools") or [])) or "none loaded"
             env = ", ".join(f"{k}={v}" for k, v in sorted((tp.get("env") or {}).items())) or "none set"
-            seen.setdefault((fw, pools, env), []).append(res["workload"]["name"])
-    lines = [("| framework | thread pools (threadpoolctl.threadpool_info()) | thread/kernel variables "
+            cpu = tp.get("cpu") or "not recorded"
+            seen.setdefault((fw, cpu, pools, env), []).append(res["workload"]["name"])
+    lines = [("| framework | CPU | thread pools (threadpoolctl.threadpool_info()) | thread/kernel variables "
               "| workloads |"),
-             "|---|---|---|---|"]
-    for (fw, pools, env), names in seen.items():
-        lines.append(f"| {fw} | {pools} | {env} | {', '.join(names)} |")
+             "|---|---|---|---|---|"]
+    for (fw, cpu, pools, env), names in seen.items():
+        lines.append(f"| {fw} | {cpu} | {pools} | {env} | {', '.join(names)} |")
     if not seen:
         return "Not recorded by this run (earlier harness)."
     return "\n".join(lines)

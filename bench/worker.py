@@ -5,7 +5,7 @@ JSON line per command read from stdin. Only the framework under test is imported
 framework's BLAS or OpenMP pool runs in the same process (backprop's MLPClassifier brings
 scikit-learn and SciPy's OpenBLAS with it: that is part of what it costs). The parent starts it
 with :func:`measured_env`: without the OpenBLAS kernel overrides. With its calibration reply it
-reports the thread pools it has loaded (:func:`threadpools`: library, kernel, threads).
+reports the CPU and the thread pools it has loaded (:func:`threadpools`: library, kernel, threads).
 
 Memory, measured first, in the fresh process:
 1. imports, data loading (identical bytes for every framework), and a throw-away model trained
@@ -49,8 +49,10 @@ def measured_env():
 
 
 def threadpools():
-    """The BLAS/OpenMP pools this process has loaded, as threadpoolctl sees them (kernel, threads)."""
-    seen = {"env": {v: os.environ[v] for v in THREAD_VARS if v in os.environ}}
+    """The CPU, and the BLAS/OpenMP pools this process has loaded (threadpoolctl: kernel, threads)."""
+    from .report import cpu_model
+
+    seen = {"env": {v: os.environ[v] for v in THREAD_VARS if v in os.environ}, "cpu": cpu_model()}
     try:
         from threadpoolctl import threadpool_info
     except ImportError:

@@ -162,7 +162,8 @@ def test_csv_string_labels_round_trip_through_predict(tmp_path, capsys, monkeypa
     _, expected, _ = _accuracy_and_predictions(tmp_path / "colour.safetensors", Xn, ln)
     assert predicted == list(expected)  # the model's own predictions, as the original strings
     assert np.mean(np.array(predicted) == ln) >= 0.9  # and they are right
-    status, out, err = _cli(["evaluate", "colour.safetensors", "train.csv", "--json"], capsys)
+    status, out, err = _cli(["evaluate", "colour.safetensors", "train.csv", "--json", "--split", "all"],
+                            capsys)
     assert status == 0, err
     r = json.loads(out)
     assert r["classes"] == ["blue", "green", "red"] and r["n"] == 300 and r["accuracy"] >= 0.9
@@ -407,12 +408,13 @@ def test_errors_are_one_line_exit_2_and_write_nothing(small, capsys, args, messa
 
 
 def test_predict_streams_and_handles_files_with_the_target_column(small, capsys):
-    status, out, err = _cli(["predict", "pets.st", "pets.csv", "--chunk-size", "4", "--proba"], capsys)
+    status, out, err = _cli(["predict", "pets.st", "pets.csv", "--chunk-size", "4", "--proba", "--split",
+                             "all"], capsys)
     assert status == 0, err
     rows = list(csv.reader(out.splitlines()))
     assert rows[0] == ["pet", "proba_cat", "proba_dog"] and len(rows) == 61
     assert {r[0] for r in rows[1:]} <= {"cat", "dog"}
-    status, out2, _ = _cli(["predict", "pets.st", "pets.csv"], capsys)
+    status, out2, _ = _cli(["predict", "pets.st", "pets.csv", "--split", "all"], capsys)
     assert [r[0] for r in csv.reader(out2.splitlines())] == [r[0] for r in rows]  # chunking changes nothing
     status, out, err = _cli(["predict", "pets.st", "pets.csv", "--out", "p.tsv"], capsys)
     assert status == 0 and out == "" and (small / "p.tsv").read_text().startswith("pet\n")

@@ -149,8 +149,8 @@ def test_train_dask_connects_and_trains_through_backprop_distributed(tmp_path, c
     seen = {}
 
     @contextlib.contextmanager
-    def connect(spec):
-        seen["spec"] = spec
+    def connect(spec, *, timeout, security, stop):
+        seen.update(spec=spec, timeout=timeout, security=security)
         yield "the client"
 
     def train(trainer, X, Y, *, client, checkpoint=None, extra=None, **kw):
@@ -161,8 +161,8 @@ def test_train_dask_connects_and_trains_through_backprop_distributed(tmp_path, c
     monkeypatch.setattr(dist, "train", train)
     args = ["train", "moons", "--layers", "6", "--epochs", "3", "-q", "--seed", "2"]
     assert run_cli([*args, "--dask", "local:2", "--out", "d.st", "--checkpoint", "c.st"], capsys)[0] == 0
-    assert seen == {"spec": "local:2", "client": "the client", "rows": seen["rows"], "checkpoint": "c.st",
-                    "out": str(tmp_path / "d.st")}
+    assert seen == {"spec": "local:2", "timeout": 10.0, "security": None, "client": "the client",
+                    "rows": seen["rows"], "checkpoint": "c.st", "out": str(tmp_path / "d.st")}
     assert run_cli([*args, "--out", "plain.st"], capsys)[0] == 0
     a, b = backprop.load(tmp_path / "d.st"), backprop.load(tmp_path / "plain.st")
     assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights))

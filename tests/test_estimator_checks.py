@@ -2,7 +2,12 @@
 
 No check is marked as an expected failure. Besides the default estimators (all parameters at
 scikit-learn's defaults), a few instances exercise the other solvers and what the original does
-not have (per-layer activation lists, the engine's extra activations, ``mode``).
+not have (per-layer activation lists, the engine's extra activations, ``mode``). Both estimators
+are transformers too (``transform``: hidden activations), so
+scikit-learn's transformer checks run on every instance; ``check_class_weight_classifiers`` runs
+on every classifier (the parameter exists). The other class-weight checks, and ``scoring``, are in
+tests/test_estimator_features.py: an instance with class weights or early stopping cannot pass
+checks that fit other label sets, ``partial_fit`` or data sets too small to split.
 
 The checks train with the estimators' own small ``max_iter`` budgets on tiny data sets, so the
 ``ConvergenceWarning`` they provoke is ignored here (and only here).

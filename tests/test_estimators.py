@@ -73,6 +73,7 @@ def test_defaults_equal_sklearns():
         mine = ours.get_params()
         assert mine.pop("mode") is None and mine.pop("callbacks") is None
         assert mine.pop("keep_optimizer_state") is False
+        assert mine.pop("scoring") is None and mine.pop("class_weight", None) is None
         assert mine == theirs.get_params()
 
 

@@ -188,6 +188,10 @@ def _meta(change):
     (lambda m: m.update(classes=["a", "b"]), "'classes' has 2 classes but the network has 3 outputs"),
     (lambda m: m.update(classes=["a", "a", "b"]), "'classes' repeats"),
     (lambda m: m.update(classes=[[1], 2, 3]), r"'classes\[0\]' must be"),
+    (lambda m: m.update(classes=["a", 1, 2]), "'classes' mixes numbers and strings"),
+    (lambda m: m.update(classes=[True, 1, 2]), "'classes' repeats"),  # True == 1 as labels
+    (lambda m: m.update(classes=[1, 1.0, 2]), "'classes' repeats"),
+    (lambda m: m.update(feature_names=["a", "b", "a", "c"]), "'feature_names' repeats"),
     (lambda m: m.update(standardize={"mean": [0.0] * 3, "scale": [1.0] * 4}),
      "'standardize.mean' has 3 means but the network has 4 inputs"),
     (lambda m: m.update(standardize={"mean": [0.0] * 4, "scale": [1.0, 0.0, 1.0, 1.0]}),
@@ -210,6 +214,9 @@ def _meta(change):
     (lambda m: m.update(dataset={"name": "x", "options": {"n_samples": -5}}),
      "'dataset.options.n_samples'"),
     (lambda m: m.update(training={"lr": {"a": 1}}), "'training.lr' must be"),
+    (lambda m: m.update(training={"lr": "abc"}), "'training.lr' must be"),  # explain uses it as eta
+    (lambda m: m.update(training={"lr": 0.0}), r"'training.lr' must be null or a finite number > 0"),
+    (lambda m: m.update(training={"epochs": -3}), "'training.epochs' must be null or an int >= 0"),
     (lambda m: m.update(target=["y1", "y2"]), "'target' has 2 names but the network has 3 outputs"),
 ])
 def test_crafted_network_metadata_is_refused_naming_the_field(tmp_path, files, change, message):
@@ -306,9 +313,13 @@ def _est_meta(change):
     (lambda m: m["fitted"].update(out_activation_="identity"), "not an output of a MLPClassifier"),
     (lambda m: m["classes"].update(dtype="V1000000000"), "'classes.dtype'"),
     (lambda m: m["classes"].update(dtype="<U1000000"), "'classes.dtype' '<U1000000' is not a dtype"),
-    (lambda m: m["classes"].update(dtype="<U1", values=["a", "b", 3]),
-     r"'classes.values\[2\]' must be a string"),
+    (lambda m: m["classes"].update(dtype="<U1", values=["a", "b", 3]), "'classes.values' mixes numbers and"),
+    (lambda m: m["classes"].update(dtype="<U1", values=[1, 2, 3]), r"'classes.values\[0\]' must be a string"),
     (lambda m: m["classes"].update(dtype="|i1", values=[0, 1, 300]), r"'classes.values\[2\]' must be an int"),
+    (lambda m: m["classes"].update(dtype="|O"), r"'classes.dtype' '\|O' is not a dtype"),
+    (lambda m: m["classes"].update(dtype="O", values=[0, "a", 2.5]), "'classes.values' mixes"),
+    (lambda m: m["classes"].update(dtype="<f8", values=[1, 1.0, 2]), "'classes.values' repeats"),
+    (lambda m: m["classes"].update(dtype="|b1", values=[True, 1, 2]), "'classes.values' repeats"),
     (lambda m: m["classes"].update(values=[0, 1]), "'classes.values' has 2 multiclass classes"),
     (lambda m: m["classes"].update(y_type="continuous"), "'classes.y_type'"),
     (lambda m: m["params"].update(evil=1), "'params.evil' is not a parameter"),

@@ -4,11 +4,13 @@
     backprop evaluate MODEL [DATA]         loss, accuracy / R^2, confusion matrix
     backprop predict MODEL DATA [--out F]  predictions (CSV), streaming large CSV files
     backprop info MODEL                    architecture, loss, history
+    backprop export MODEL --out F.onnx     the model as an ONNX file (onnxruntime, ...)
     backprop explain [options]             one backpropagation update, number by number
     backprop plot MODEL [--what W]         loss curves, decision regions, gradients, weights
     backprop playground [DATA]             the step-by-step web page
     backprop exercise [options]            backprop exercises, their answer key and key file
     backprop grade KEY ANSWERS             mark a student's answers, name the mistakes
+    backprop doctor [--json]               CPU, BLAS, kernel, threads, denormals: why it may be slow
 
 DATA is a built-in data set (see ``backprop.datasets``) or a CSV/TSV/.npz/Parquet file; MODEL a
 file of ``backprop train``, ``Network.save`` or ``MLPClassifier``/``MLPRegressor.save``. Errors a
@@ -22,10 +24,12 @@ from __future__ import annotations
 import click
 
 from backprop.cli.common import debug_option
+from backprop.cli.doctor import doctor
 from backprop.cli.errors import Group
 from backprop.cli.evaluate import evaluate
 from backprop.cli.exercise import exercise
 from backprop.cli.explain import explain
+from backprop.cli.export import export
 from backprop.cli.grade import grade
 from backprop.cli.info import info
 from backprop.cli.playground import playground
@@ -46,5 +50,5 @@ def main():
     """
 
 
-for _command in (train, evaluate, predict, info, explain, plot, playground, exercise, grade):
+for _command in (train, evaluate, predict, info, export, explain, plot, playground, exercise, grade, doctor):
     main.add_command(_command)

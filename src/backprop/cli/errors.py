@@ -21,10 +21,11 @@ import warnings
 
 import click
 
+from backprop.cli.interrupt import INTERRUPTED
 from backprop.errors import BackpropError
 
-#: the exit status of an error the user can fix, of a bug, of an interrupt
-USER, INTERNAL, INTERRUPTED = 2, 1, 130
+#: the exit status of an error the user can fix, of a bug (an interrupt: INTERRUPTED, 130)
+USER, INTERNAL = 2, 1
 
 #: NumPy's floating-point warnings (np.seterr's "warn"): raised as errors inside the commands
 NUMPY_FLOAT_WARNING = r"(overflow|invalid value|divide by zero|underflow) encountered"
@@ -96,8 +97,18 @@ def debug_requested(argv: list[str]) -> bool:
     return "--debug" in head or os.environ.get("BACKPROP_DEBUG", "") not in ("", "0")
 
 
+class _Interrupted(Exception):
+    """Ctrl-C inside a command, carried past click (which prints an empty line for it first)."""
+
+
 class Group(click.Group):
     """A click group that applies the policy to everything its commands raise, then exits."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -111,7 +122,7 @@ class Group(click.Group):
             status = rv if isinstance(rv, int) else 0
         except click.exceptions.Exit as exc:
             status = exc.exit_code
-        except (click.Abort, KeyboardInterrupt):
+        except (_Interrupted, click.Abort, KeyboardInterrupt):
             _print_error("interrupted", debug)
             status = INTERRUPTED
         except _NoArgsIsHelp as exc:  # plain `backprop`: the help, as --help gives it

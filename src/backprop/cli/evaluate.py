@@ -6,17 +6,19 @@ import click
 import numpy as np
 from rich.table import Table
 
-from backprop.cli.common import UI, data_options, debug_option, model_data, pick_split, pop_data_options
+from backprop.cli.common import UI, data_options, debug_option, model_data, pop_data_options
 from backprop.cli.errors import user_errors
-from backprop.cli.model import load_model
+from backprop.cli.heldout import SPLITS, pick_part
+from backprop.cli.model import FIRST, load_model
 from backprop.errors import InvalidInputError
 
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data", required=False)
-@click.option("--split", type=click.Choice(["train", "test", "all"]),
-              help="Part of DATA to evaluate (default: its test part if it has one, else all rows).")
+@click.option("--split", type=click.Choice(SPLITS),
+              help="Part of DATA to evaluate (default: its test part if it has one; for the file the model "
+                   "was trained on, unchanged, the rows held out of training, 'validation'; else all rows).")
 @data_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (loss, accuracy or r2, n, ...).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
@@ -29,10 +31,10 @@ def evaluate(model, data, split, as_json, quiet, **kw):
     """
     ui = UI(quiet, as_json)
     data_opts = pop_data_options(kw)
-    m = load_model(model)
+    m = load_model(model, FIRST)
     meta = m.meta
     data, ds = model_data(m, data, data_opts, require_target=True)
-    X, y, split = pick_split(ds, split)
+    X, y, split = pick_part(m, data, ds, split)
     if y is None:
         raise InvalidInputError(f"{data} has no target column {meta.get('target')!r} to evaluate against")
     result, pred, truth = m.scores(X, y, data)
@@ -55,7 +57,9 @@ def evaluate(model, data, split, as_json, quiet, **kw):
 
 
 def _print_evaluation(ui, r):
-    ui.out.print(f"[bold]{r['data']}[/bold] ({r['split']} part, n = {r['n']:,})", soft_wrap=True)
+    part = {"all": "all rows", "validation": "the rows held out of training"}.get(r["split"],
+                                                                                   f"{r['split']} part")
+    ui.out.print(f"[bold]{r['data']}[/bold] ({part}, n = {r['n']:,})", soft_wrap=True)
     t = Table()
     t.add_column("loss", justify="right")
     if "accuracy" in r:

@@ -12,16 +12,18 @@ from rich.console import Console
 
 from backprop.cli.common import SEED, dataset_of_model, parse_floats, parse_widths
 from backprop.cli.errors import user_errors
+from backprop.cli.model import load_checked
 from backprop.data import targets
 from backprop.data.datasets import apply_standardize
 from backprop.errors import InvalidInputError
-from backprop.io.registry import load
 from backprop.model.network import Network
 from backprop.see.explain import FORMATS, MAX_SAMPLES, MODES
 from backprop.see.explain import explain as make_explanation
 
 #: the learning rate of a new network's update (a saved model's own is used for it)
 DEFAULT_LR = 0.5
+#: other names of the formats: --format md is markdown
+FORMAT_ALIASES = {"md": "markdown"}
 
 
 @click.command("explain")
@@ -46,7 +48,8 @@ DEFAULT_LR = 0.5
                    "minibatch: the first mini-batch of an epoch.")
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=None,
               help=f"Batch modes: how many samples (rows) [default: those given, at most {MAX_SAMPLES}].")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, *FORMAT_ALIASES]), default="text",
+              show_default=True, help="How to write the document (md: markdown).")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="A saved model to explain.")
 @click.option("--row", type=int, default=None,
               help="With --model: the row (0 = first) of its data set (batch modes: the first row).")
@@ -66,6 +69,7 @@ def explain(layers, hidden, output_act, loss, seed, x_text, y_text, lr, mode, sa
     The forward pass (1)-(4), the error E, the error terms (i) and (ii) (eq. 4 per hidden layer),
     the weight updates (iii)/(iv) with old and new values, and the error after the update.
     """
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
     batch = mode != "online"
     if samples is not None and not batch:
         raise InvalidInputError("--samples applies to --mode batch or minibatch")
@@ -151,7 +155,7 @@ def _given_sample(net, x_text, y_text, batch, samples, seed):
 
 def _model_sample(path, row, data, split, x_text, y_text, lr, loss, batch, samples):
     """(net, x, y, note, lr, loss) for a saved model: its own learning rate and loss unless given."""
-    net = load(path)
+    net = load_checked(path, "--model")
     if not isinstance(net, Network):
         raise InvalidInputError(f"{path} holds a {type(net).__name__}; explain works out updates of a "
                                 "Network (saved by backprop train or Network.save)")

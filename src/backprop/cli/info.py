@@ -89,6 +89,12 @@ def _details(m):
     if ds:
         opts = ", ".join(f"{k}={v}" for k, v in (ds.get("options") or {}).items() if v is not None)
         d.add_row("data", f"{ds.get('name')}" + (f" ({opts})" if opts else ""))
+        split = ds.get("split")
+        if split:
+            fp = split.get("file")
+            held = f"{split['validation_rows']:,} of {split['rows']:,} rows (seed {split['seed']})"
+            d.add_row("held out", held + (f"; file of {fp['bytes']:,} bytes, SHA-256 {fp['sha256'][:16]}..."
+                                          if fp else ""))
     _features_row(d, meta.get("feature_names") or [])
     d.add_row("standardized", "yes" if meta.get("standardize") else "no")
     h = meta.get("history") or {}

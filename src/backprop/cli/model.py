@@ -10,12 +10,13 @@ the description ``meta`` (task, classes, feature_names, target, loss).
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 
 from backprop.core.metrics import r2
-from backprop.data import targets
+from backprop.data import readers, targets
 from backprop.data.datasets import apply_standardize
 from backprop.errors import InvalidInputError
 from backprop.io.registry import load
@@ -130,9 +131,48 @@ def _estimator_loss(kind, Y, P) -> float:
     return float(np.mean((Y - P) ** 2) / 2)
 
 
-def load_model(path) -> Model:
+def load_model(path, what: str = "MODEL") -> Model:
     """The model in ``path`` (ModelFileError for anything that is not one)."""
-    return Model(str(path), load(path))
+    return Model(str(path), load_checked(path, what))
+
+
+def load_checked(path, what: str = "MODEL"):
+    """``backprop.load(path)``, after :func:`check_model_file`."""
+    check_model_file(path, what)
+    return load(path)
+
+
+#: how evaluate and predict name their MODEL argument in the error: the data is the second one
+FIRST = "the first argument (MODEL)"
+#: what a file that is not a model most likely is, by its name
+_DATA_KINDS = {"csv": "a CSV/TSV data file", "npz": "a NumPy .npz data file",
+               "parquet": "a Parquet data file"}
+
+
+def check_model_file(path, what: str = "MODEL") -> None:
+    """Refuse a file that cannot be a model file (a data file given in the model's place: the
+    arguments swapped), saying so, before the container reader reports its bytes.
+
+    A model file (safetensors) starts with its header's length (8 bytes, little-endian) and the
+    header, a JSON object: ``{``. Pickles and zip archives are left to the reader, which names them.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return  # the reader reports a missing or unreadable file
+    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04" or len(head) < 9:
+        return
+    if head[8:9] == b"{":  # a header: a model file, maybe truncated (the reader says so)
+        return
+    kind = _DATA_KINDS.get(readers.file_format(path) or "")
+    if kind is None and all(32 <= c < 127 or c in b"\t\r\n" for c in head):
+        kind = "a text file"
+    swapped = kind is not None and what == FIRST
+    raise InvalidInputError(f"{what} must be a model file (written by `backprop train` or .save); "
+                            f"{path!r} is {kind + ', ' if kind else ''}not a safetensors model file"
+                            + ("; give the model first, then the data" if swapped else ""))
 
 
 def _network_meta(net: Network) -> dict:
@@ -167,4 +207,4 @@ def _estimator_meta(est, path) -> dict:
     return meta
 
 
-__all__ = ["Model", "load_model", "network_scores"]
+__all__ = ["Model", "load_model", "load_checked", "check_model_file", "network_scores"]

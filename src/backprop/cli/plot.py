@@ -9,9 +9,9 @@ import click
 
 from backprop.cli.common import dataset_of_model
 from backprop.cli.errors import user_errors
+from backprop.cli.model import load_checked
 from backprop.data.datasets import apply_standardize
 from backprop.errors import InvalidInputError
-from backprop.io.registry import load
 from backprop.model.network import Network
 from backprop.see import plots
 
@@ -34,7 +34,7 @@ def plot(model, what, out, data, split, dpi):
     regions of a 2-D classifier with its data points. gradients: mean |delta| and gradient norm per
     layer (a model trained with `backprop train --record-gradients`). weights: a histogram per layer.
     """
-    net = load(model)
+    net = load_checked(model)
     if not isinstance(net, Network):
         raise InvalidInputError(f"{model} holds a {type(net).__name__}; plot draws Networks (saved by "
                                 "backprop train or Network.save)")

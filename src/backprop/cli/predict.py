@@ -20,13 +20,13 @@ from backprop.cli.common import (
     data_options,
     debug_option,
     model_data,
-    pick_split,
     placeholder_names,
     pop_data_options,
     same_file,
 )
 from backprop.cli.errors import user_errors
-from backprop.cli.model import load_model
+from backprop.cli.heldout import SPLITS, pick_part
+from backprop.cli.model import FIRST, load_model
 from backprop.data import datasets, targets
 from backprop.errors import InvalidInputError
 from backprop.io.atomic import atomic_open
@@ -40,8 +40,9 @@ SPOOL_BYTES = 16 * 2**20
 @click.argument("data")
 @click.option("--out", type=click.Path(), help="CSV file to write (default: standard output).")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
-@click.option("--split", type=click.Choice(["train", "test", "all"]),
-              help="Part of a built-in DATA (default: its test part).")
+@click.option("--split", type=click.Choice(SPLITS),
+              help="Part of DATA (default: a built-in's test part; for the file the model was trained on, "
+                   "unchanged, the rows held out of training; else all rows).")
 @click.option("--chunk-size", type=click.IntRange(1, 10_000_000), default=8192, show_default=True,
               help="Rows read and predicted at a time (CSV files are streamed).")
 @data_options
@@ -54,7 +55,7 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
     `backprop train`, Network.save or MLPClassifier/MLPRegressor.save.
     """
     data_opts = pop_data_options(kw)
-    m = load_model(model)
+    m = load_model(model, FIRST)
     meta = m.meta
     recorded = meta.get("dataset") or {}
     if data == recorded.get("name") and recorded.get("header") is False:  # the file it trained on
@@ -65,7 +66,9 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
         out = check_out_path(out)
         if same_file(out, data):
             raise InvalidInputError(f"--out {out!r} is the input file; choose another name")
-    stream = (os.path.exists(data) and datasets.file_format(data) == "csv" and split is None
+    # a CSV file is streamed, unless it may be the training file (its held-out rows are the default)
+    stream = (os.path.exists(data) and datasets.file_format(data) == "csv"
+              and (split == "all" or (split is None and not _may_be_training_file(m, data)))
               and not data_opts.get("test_fraction") and not data_opts.get("test_file"))
     if stream:
         for key in ("n_samples", "noise", "seed", "classes", "data_dir"):
@@ -76,7 +79,10 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
                                               chunk_rows=chunk_size, header=data_opts.get("header"))
     else:
         data, ds = model_data(m, data, data_opts, require_target=False)
-        X, _, split = pick_split(ds, split)
+        X, _, split = pick_part(m, data, ds, split, "predicting")
+        if split == "validation":
+            click.echo(f"note: predicting the {X.shape[0]:,} rows of {data} held out of training (its "
+                       "validation part, in file order); --split all predicts every row", err=True)
         chunks = (X[s:s + chunk_size] for s in range(0, X.shape[0], chunk_size))
     header = _prediction_header(meta, m.sizes[-1], proba)
     sep = "\t" if out and out.lower().endswith((".tsv", ".tab")) else ","
@@ -107,6 +113,16 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
             text.flush()
             text.detach()
     return 0
+
+
+def _may_be_training_file(m, data) -> bool:
+    """Whether ``data`` may be the file ``m`` was trained on (it is then read whole, to find the
+    rows held out of training): it has the recorded size, or the recorded name."""
+    recorded = m.meta.get("dataset") or {}
+    record = recorded.get("split") or {}
+    size = (record.get("file") or {}).get("bytes")
+    return m.kind == "network" and (data == recorded.get("name") or same_file(data, recorded.get("name"))
+                                    or (size is not None and os.path.getsize(data) == size))
 
 
 def _prediction_header(meta, n_out, proba):

@@ -8,13 +8,14 @@ so the completed ``cfg`` saved in checkpoints and model files says exactly how t
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
 from backprop.cli.common import check_network_size, load_data, parse_hidden, parse_widths, same_file
 from backprop.cli.model import network_scores
-from backprop.data import datasets, targets
+from backprop.data import datasets, readers, targets
 from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import schema
 from backprop.model.network import Network
@@ -129,6 +130,39 @@ def stratified_rows(idx, n_val, rng):
     return np.sort(np.concatenate(rows))
 
 
+def split_rows(m, n_val, seed, class_idx=None):
+    """(training rows, validation rows) of ``m`` rows, both sorted: ``n_val`` rows drawn with
+    ``seed``, in proportion to the classes where ``class_idx`` (each row's class index) is given
+    and every class can give its share. ``evaluate`` replays this to find the held-out rows again."""
+    rng = np.random.default_rng(seed)
+    val_idx = None
+    if class_idx is not None:
+        val_idx = stratified_rows(class_idx, n_val, rng)
+        if len(val_idx) < n_val:  # classes of one row each: they cannot be in both parts
+            val_idx = None
+    if val_idx is not None:
+        return np.setdiff1d(np.arange(m), val_idx), val_idx
+    perm = rng.permutation(m)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_record(cfg, m, stratified, val_idx):
+    """What a model records of its data's split (metadata ``dataset.split``): the rows, the seed and
+    fraction that drew the validation rows, a digest of those rows (the replay is checked against
+    it), and the fingerprint of the data file, so that ``evaluate`` and ``predict`` given that file
+    again score the rows training did not see."""
+    record = {"rows": int(m), "validation_rows": int(len(val_idx)), "seed": int(cfg["seed"]),
+              "val_fraction": float(cfg["val_fraction"]), "stratified": stratified,
+              "validation_sha256": rows_digest(val_idx)}
+    if os.path.isfile(cfg["data"]):
+        record["file"] = readers.file_fingerprint(cfg["data"])
+    return record
+
+
+def rows_digest(rows) -> str:
+    return hashlib.sha256(np.asarray(rows, dtype="<i8").tobytes()).hexdigest()
+
+
 def prepare(cfg, data_dir):
     """Load the data, encode the targets, split off validation rows and standardize (cfg is completed)."""
     ds = load_data(cfg["data"], data_dir=data_dir, **cfg["data_options"])
@@ -192,17 +226,9 @@ def prepare(cfg, data_dir):
         # no number of epochs asked for: small data also stops when it stops improving
         if sized and cfg.get("early_stopping") is None:
             cfg["early_stopping"] = defaults.early_stopping(m_fit, n_val)
-    rng = np.random.default_rng(cfg["seed"])
-    val_idx = None
-    if sized and task == "classification" and n_val:
-        val_idx = stratified_rows(targets.encode(y, meta, len(meta["classes"]), np.float32)[1], n_val, rng)
-        if len(val_idx) < n_val:  # classes of one row each: they cannot be in both parts
-            val_idx = None
-    if val_idx is not None:
-        fit_idx = np.setdiff1d(np.arange(m), val_idx)
-    else:
-        perm = rng.permutation(m)
-        fit_idx, val_idx = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    stratified = bool(sized and task == "classification" and n_val)
+    class_idx = targets.encode(y, meta, len(meta["classes"]), np.float32)[1] if stratified else None
+    fit_idx, val_idx = split_rows(m, n_val, cfg["seed"], class_idx)
     meta["standardize"] = (_standardize_stats(X[fit_idx], meta["feature_names"], cfg["data"])
                            if cfg["standardize"] else None)
     if task == "regression" and cfg["standardize"]:
@@ -217,7 +243,8 @@ def prepare(cfg, data_dir):
         return (datasets.apply_standardize(A, meta["standardize"], dtype) if meta["standardize"]
                 else np.ascontiguousarray(A, dtype=dtype))
 
-    prep = {"meta": meta, "n_out": n_out, "n_features": X.shape[1], "dataset": ds}
+    prep = {"meta": meta, "n_out": n_out, "n_features": X.shape[1], "dataset": ds,
+            "split": split_record(cfg, m, stratified, val_idx)}
     if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
         prep["raw_2d"] = (X[fit_idx], y[fit_idx])
     # each part in the network's space: (X, Y, the truth to score against)
@@ -275,7 +302,7 @@ def model_metadata(cfg, prep, history, summary):
     meta = dict(prep["meta"])
     options = dict(ds.options)
     options.pop("header", None)
-    dataset = {"name": cfg["data"], "options": options}
+    dataset = {"name": cfg["data"], "options": options, "split": prep["split"]}
     if ds.name not in datasets.BUILTINS:
         options["target"] = ds.target
         if "task" in cfg["data_options"]:

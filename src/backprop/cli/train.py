@@ -11,6 +11,7 @@ import signal
 import click
 from rich.table import Table
 
+from backprop.cli import cluster
 from backprop.cli import prepare as run_config
 from backprop.cli.common import (
     SEED,
@@ -87,9 +88,7 @@ from backprop.train.optimizers import Schedule
 @click.option("--checkpoint", type=click.Path(), help="Write a checkpoint (for --resume) to this file.")
 @click.option("--checkpoint-every", type=int, metavar="N", help="Checkpoint every N epochs (default 1).")
 @click.option("--resume", type=click.Path(), help="Continue the run saved in this checkpoint.")
-@click.option("--dask", metavar="ADDRESS|local:N",
-              help="Compute the gradients on a Dask cluster: a scheduler's address (tcp://host:8786) or "
-                   "local:N (N worker processes here). Needs backprop[dask].")
+@cluster.dask_options
 @data_options
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
@@ -107,7 +106,7 @@ def train(ctx, data, **kw):
     ui = UI(kw.pop("quiet"), kw.pop("as_json"), kw.pop("progress"))
     data_opts = pop_data_options(kw)
     data_dir = data_opts.pop("data_dir", None)
-    resume, dask = kw.pop("resume"), kw.pop("dask")
+    resume, dask = kw.pop("resume"), cluster.pop_dask_options(kw)
     out, plot = kw.pop("out"), kw.pop("plot")
     checkpoint, every = kw.pop("checkpoint"), kw.pop("checkpoint_every")
     if every is not None and every < 1:
@@ -147,8 +146,8 @@ def train(ctx, data, **kw):
             trainer.on_step = bar.on_step
             trainer.callbacks.insert(0, bar.on_epoch)
         guard = stack.enter_context(ckpt.interrupt_guard(trainer))
-        if dask:
-            history = _run_on_dask(dask, trainer, prep, checkpoint, extra)
+        if dask is not None:
+            history = cluster.run(dask, trainer, prep, checkpoint, extra, guard)
         else:
             history = trainer.run(prep["X"], prep["Y"])
         interrupted = history.interrupted and guard.signum is not None
@@ -173,17 +172,6 @@ def train(ctx, data, **kw):
     ui.dump(summary)
     ui.table(_summary_table(summary, prep["meta"]["task"]))
     return status
-
-
-def _run_on_dask(spec, trainer, prep, checkpoint, extra):
-    """trainer.run on a Dask cluster: the rows go to the workers, the loop stays here."""
-    try:  # optional: Dask is imported by backprop.distributed only when asked for
-        from backprop import distributed
-    except ImportError as exc:
-        raise InvalidInputError(f'--dask needs Dask: pip install "backprop[dask]" ({exc})') from None
-    with distributed.connect(spec) as client:
-        return distributed.train(trainer, prep["X"], prep["Y"], client=client, checkpoint=checkpoint,
-                                 extra=extra)
 
 
 def _plots(prefix, net, prep, history, ui):

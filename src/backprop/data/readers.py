@@ -8,6 +8,7 @@ header (``header=False`` reads a file without one). .npz files are read without 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +25,18 @@ MAX_INT_CLASSES = 50
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 #: the most bytes of arrays a .npz may declare (16 GiB): more is a corrupt or hostile archive
 MAX_NPZ_BYTES = 1 << 34
+
+
+def file_fingerprint(path) -> dict:
+    """``{"bytes": size, "sha256": hex digest}`` of a file's bytes: what a model records of the file
+    it was trained on, to know that file again (under any name) and to notice that it changed."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def file_format(path) -> str | None:

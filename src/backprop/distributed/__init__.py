@@ -8,7 +8,8 @@ process, so ``fit`` here ends at the weights of ``Network.fit`` to float roundin
 * :func:`fit` -- ``Network.fit`` on Dask arrays, data frames or files the workers read.
 * :func:`train` -- the same for a :class:`backprop.Trainer` you built (the command line's way).
 * :func:`active_client` -- the client they use when none is passed (``distributed.get_client()``).
-* :func:`connect` -- a client from ``"local:N"`` or ``"tcp://host:port"``.
+* :func:`connect` -- a client from ``"local:N"``, ``"tcp://host:port"`` or ``"tls://host:port"``, the
+  handshake bounded; :func:`tls_security` -- the TLS settings for a ``tls://`` scheduler.
 * :class:`DaskSource` -- the gradient source behind them, for ``Trainer.run_source``.
 * :class:`DistributedError` -- the cluster could not go on.
 
@@ -16,9 +17,9 @@ Needs the ``dask`` extra: ``pip install "backprop[dask]"`` (dask[array,dataframe
 Dask is imported only when one of these is called. See docs/distributed.md.
 """
 
-from .cluster import connect
+from .cluster import connect, tls_security
 from .errors import DistributedError
 from .fit import active_client, fit, train
 from .source import DaskSource
 
-__all__ = ["DaskSource", "DistributedError", "active_client", "connect", "fit", "train"]
+__all__ = ["DaskSource", "DistributedError", "active_client", "connect", "fit", "tls_security", "train"]

@@ -45,17 +45,20 @@ def fit(net, X, Y=None, *, client=None, target=None, classes=None, checkpoint=No
 
 
 def train(trainer, X, Y=None, *, client=None, target=None, classes=None, checkpoint=None, extra=None,
-          worker_timeout: float = 60.0):
+          worker_timeout: float = 60.0, stop=None):
     """Run ``trainer`` (a :class:`backprop.Trainer`, possibly resumed from a checkpoint) on the cluster.
 
     The command line's entry point: it builds its trainer itself and passes ``extra`` (a JSON-able
-    dict kept in the checkpoint). Otherwise as :func:`fit`.
+    dict kept in the checkpoint) and ``stop`` (a predicate looked at while the data are being placed,
+    before the first update: when it returns true, ``InterruptedError`` is raised and nothing is
+    trained; once training runs, the trainer's own ``stop_requested`` ends it after an update).
+    Otherwise as :func:`fit`.
     """
     client = active_client(client)
     if trainer.validation_data is not None:
         trainer.validation_data = _local_pair(trainer.validation_data)
     with DaskSource(client, trainer.net, X, Y, loss=trainer.loss, target=target, classes=classes,
-                    worker_timeout=worker_timeout) as source:
+                    worker_timeout=worker_timeout, stop=stop) as source:
         try:
             history = trainer.run_source(source)
         except DistributedError as exc:

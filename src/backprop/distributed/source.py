@@ -57,11 +57,14 @@ class DaskSource:
     ``loss`` is a loss name or object (the trainer's); ``X``, ``Y``, ``target`` and ``classes`` as
     in :func:`backprop.distributed.fit`.
     ``direct`` sends each call straight to the worker (the default) instead of through the
-    scheduler. Use it as a context manager (or call :meth:`close`) to release the cluster's memory.
+    scheduler. ``stop``: a predicate looked at while the data are being placed (waiting for workers,
+    computing the blocks); when it returns true, ``InterruptedError`` is raised. Use it as a context
+    manager (or call :meth:`close`) to release the cluster's memory.
     """
 
     def __init__(self, client, net, X, Y=None, *, loss="mse", target=None, classes=None,
-                 worker_timeout: float = 60.0, chunk_rows: int = CHUNK_ROWS, direct: bool = True):
+                 worker_timeout: float = 60.0, chunk_rows: int = CHUNK_ROWS, direct: bool = True,
+                 stop=None):
         from distributed import Client
 
         if not isinstance(client, Client):
@@ -83,11 +86,14 @@ class DaskSource:
         self._actors: list = []
         self._actor_futures: list = []
         self._block_futures: list = []
+        self._stop = stop  # only while placing: an update in progress is finished, not abandoned
         try:
             self._place(net, X, Y, target, classes, chunk_rows)
         except BaseException:
             self.close()
             raise
+        finally:
+            self._stop = None
 
     # -- placing the data ---------------------------------------------------------------------------
     def _place(self, net, X, Y, target, classes, chunk_rows):
@@ -234,7 +240,13 @@ class DaskSource:
             if not lost:
                 return results
             pending = {s: parts[s] for s in lost}
-            self._recover(sorted(lost))
+            try:
+                self._recover(sorted(lost))
+            except BackpropError:
+                raise
+            except Exception:
+                self._check_client()  # the scheduler went away meanwhile: DistributedError
+                raise
         raise DistributedError(f"the cluster kept losing workers: {_MAX_RECOVERIES} recoveries in one "
                                "update; check the workers' logs (memory limits?)")
 
@@ -263,7 +275,10 @@ class DaskSource:
         """Rebuild the shards in ``lost`` on live workers (Dask recomputes their lost blocks)."""
         self.recoveries += 1
         dead = {self._shard_worker[s] for s in lost}
-        workers = [w for w in self._live_workers(wait=True) if w not in dead] or self._live_workers()
+        # one look at the cluster (at least one worker, or DistributedError after worker_timeout): the
+        # scheduler may still list a worker that just died, and a second look may find none at all
+        live = self._live_workers(wait=True)
+        workers = [w for w in live if w not in dead] or live
         for s in lost:
             old = self._actor_futures[s]
             old.release()
@@ -296,11 +311,16 @@ class DaskSource:
         if self.client.status not in ("running", "connecting", "newly-created"):
             raise DistributedError(f"the Dask client is {self.client.status}; the scheduler is gone")
 
+    def _check_stop(self):
+        if self._stop is not None and self._stop():
+            raise InterruptedError("interrupted while the data were being placed on the Dask cluster")
+
     def _live_workers(self, wait=False):
         """The addresses of the cluster's workers; with ``wait``, waits up to ``worker_timeout``
         seconds for at least one, else raises DistributedError."""
         deadline = time.monotonic() + self.worker_timeout
         while True:
+            self._check_stop()
             self._check_client()
             try:
                 workers = sorted(self.client.nthreads())
@@ -321,6 +341,7 @@ class DaskSource:
             return [self._result(f, what) for f in future]
         idle_since = None
         while True:
+            self._check_stop()
             try:
                 return future.result(timeout=_POLL)
             except _TIMEOUTS:

@@ -32,6 +32,7 @@ _gemm: dict = {}  # dtype -> function
 _ger: dict = {}
 _set_threads = None
 _get_threads = None
+_about: dict = {}  # "corename"/"config" -> function returning char*, where the library has it
 _int = ctypes.c_int
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -77,6 +78,11 @@ def _bind(lib):
             fn.restype = None
         set_t.argtypes, set_t.restype = [ctypes.c_int], None
         get_t.argtypes, get_t.restype = [], ctypes.c_int
+        for name in ("corename", "config"):  # what it reports about itself (backprop doctor)
+            fn = getattr(lib, f"{prefix}openblas_get_{name}{suffix}", None)
+            if fn is not None:
+                fn.argtypes, fn.restype = [], ctypes.c_char_p
+            _about[name] = fn
         _gemm.update({np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm})
         _ger.update({np.dtype(np.float32): sger, np.dtype(np.float64): dger})
         _set_threads, _get_threads = set_t, get_t
@@ -159,6 +165,16 @@ def usable(*arrays):
         if x.dtype != dt or not x.flags.c_contiguous:
             return False
     return True
+
+
+def about(what: str) -> str | None:
+    """What NumPy's OpenBLAS says of itself: ``"corename"`` (the kernel it chose for this CPU, e.g.
+    ``SkylakeX``, ``Haswell``) or ``"config"`` (its build line); None where unavailable."""
+    fn = _about.get(what)
+    if fn is None:
+        return None
+    raw = fn()
+    return raw.decode("ascii", "replace").strip() if raw else None
 
 
 def get_threads():

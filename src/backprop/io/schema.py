@@ -191,7 +191,8 @@ class List(Spec):
             self.fail(value, field, f"has {n:,} {self.noun}; it needs {self.min_len} to {self.max_len:,}")
         for k, v in enumerate(value):
             self.item.check(v, f"{field}[{k}]")
-        if self.unique and len({(type(v), v) for v in value}) != n:
+        # equal as Python (and NumPy) compare them: 1, 1.0 and true are one label, "1" another
+        if self.unique and len({(isinstance(v, str), v) for v in value}) != n:
             self.fail(value, field, f"repeats some of its {self.noun}")
         return value
 
@@ -241,6 +242,26 @@ SCALAR = OneOf(Null(), Bool(), Int(), Num(finite=False), Str())
 #: a class label: a string, an int, a finite number or a boolean
 LABEL = OneOf(Str(), Bool(), Int(), Num())
 COUNT = Int(lo=0)
+
+
+def _label_kind(v: Any) -> str:
+    return "strings" if isinstance(v, str) else "booleans" if isinstance(v, bool) else "numbers"
+
+
+class Labels(List):
+    """A list of distinct class labels all of one kind: strings, numbers or booleans (scikit-learn
+    refuses a mix of label types, and a mix sorts and compares in no useful order)."""
+
+    def __init__(self, *, length: int | None = None, why: str = "", min_len: int = 0):
+        super().__init__(LABEL, length=length, why=why, min_len=min_len, unique=True, noun="classes")
+
+    def check(self, value, field):
+        super().check(value, field)
+        kinds = sorted({_label_kind(v) for v in value})
+        if len(kinds) > 1:
+            self.fail(value, field, f"mixes {' and '.join(kinds)}; class labels are all of one kind")
+        return value
+
 NUMBERS = List(Num(finite=False), noun="numbers")  # a history: NaN is a real value of a loss there
 
 
@@ -286,6 +307,52 @@ DATASET_OPTIONS = Obj({
 })
 
 
+#: the settings of a training run (``backprop train`` records its options): the ones read back
+#: (explain takes the model's learning rate, info shows them) typed, any others scalars or lists
+TRAINING = Obj({
+    "lr": Optional(Num(gt=0)), "optimizer": Optional(Str()), "schedule": Optional(Str()),
+    "mode": Optional(Str()), "epochs": Optional(COUNT), "batch_size": Optional(COUNT),
+    "seed": Optional(Int(lo=0)), "l2": Optional(Num(ge=0)), "val_fraction": Optional(Num(ge=0, le=1)),
+    "gamma": Optional(Num(gt=0)), "power_t": Optional(Num(ge=0)),
+}, extra=OneOf(SCALAR, List(SCALAR)))
+
+
+class Digest(Str):
+    """A SHA-256 digest: 64 lowercase hexadecimal digits."""
+
+    def __init__(self):
+        super().__init__(max_len=64)
+        self.what = "a SHA-256 digest (64 hexadecimal digits)"
+
+    def check(self, value, field):
+        super().check(value, field)
+        if len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
+            self.fail(value, field)
+        return value
+
+
+class _Split(Obj):
+    """A model's record of its training data's split (``backprop train``): the number of rows, the
+    seed and fraction of the validation rows and their digest, the data file's fingerprint."""
+
+    def __init__(self):
+        super().__init__({
+            "rows": Int(lo=1, hi=2**62), "validation_rows": COUNT, "seed": Int(lo=0, hi=2**64 - 1),
+            "val_fraction": Num(ge=0, le=1), "stratified": Bool(), "validation_sha256": Digest(),
+            "file": Obj({"bytes": Int(lo=0, hi=2**62), "sha256": Digest()}, required=("bytes", "sha256")),
+        }, required=("rows", "validation_rows", "seed", "val_fraction", "stratified", "validation_sha256"))
+
+    def check(self, value, field):
+        super().check(value, field)
+        if value["validation_rows"] >= value["rows"]:
+            raise Invalid(f"{field}.validation_rows",
+                          f"is {value['validation_rows']} of {value['rows']} rows; none left to train on")
+        return value
+
+
+SPLIT = _Split()
+
+
 def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
     """The schema of the ``metadata`` of a network with ``n_in`` inputs, ``n_out`` outputs and
     output activation ``output``. Members it does not name are the caller's, any JSON."""
@@ -296,17 +363,18 @@ def network_metadata(n_in: int, n_out: int, output: str) -> Obj:
     return Obj({
         "task": Optional(Str(("classification", "regression"))),
         "loss": Optional(Str(losses)),
-        "classes": Optional(List(LABEL, length=n_classes, why=why_classes, unique=True, noun="classes")),
+        "classes": Optional(Labels(length=n_classes, why=why_classes)),
+        # unique: the data readers refuse a header that names a column twice
         "feature_names": Optional(List(Str(), length=n_in, why=f"the network has {n_in} inputs",
-                                       noun="names")),
+                                       unique=True, noun="names")),
         "target": OneOf(Null(), Str(), List(Str(), length=n_out, why=f"the network has {n_out} outputs",
                                             noun="names")),
         "standardize": OneOf(Null(), Exactly(False), _stats(n_in, "inputs")),
         "target_standardize": OneOf(Null(), Exactly(False), _stats(n_out, "outputs")),
-        "dataset": Optional(Obj({"name": Str(), "options": Optional(DATASET_OPTIONS)}, required=("name",),
-                                extra=Anything())),
+        "dataset": Optional(Obj({"name": Str(), "options": Optional(DATASET_OPTIONS), "split": SPLIT},
+                                required=("name",), extra=Anything())),
         "history": Optional(history()),
-        "training": Optional(Map(OneOf(SCALAR, List(SCALAR)))),
+        "training": Optional(TRAINING),
         "metrics": Optional(Map(Optional(Map(SCALAR)))),
         "format_version": Anything(), "library_version": Anything(),  # the loader sets these two
     }, extra=Anything())

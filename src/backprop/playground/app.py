@@ -1,15 +1,21 @@
 """The playground's web app: the JSON API (``/api/...``), the live stream and the page.
 
-Every endpoint runs on the event loop's thread (``async def``), and so does the player, which makes
-updates in slices of a frame's time: the session is never touched by two things at once, and no
-lock is needed. Errors a user can cause come back as HTTP 4xx with ``{"error": "..."}``.
+The session is touched by one thread only, the *session thread* (a one-thread executor): every
+endpoint hands its work there (``Playground.call``) and so does the player, in slices of at most
+``SLICE`` seconds of training. The event loop itself never trains, so it answers every request
+within about one slice, and a pause takes effect after the slice that is running. Errors a user can
+cause come back as HTTP 4xx with ``{"error": "..."}``; every JSON body is strict JSON (a diverged
+network's infinities are sent as null, see :func:`dumps`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -19,7 +25,7 @@ from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -40,7 +46,32 @@ FPS = 30
 TRAIN_SHARE = 0.7  # share of a frame's time spent training while playing at full speed
 MAX_RUN = 100_000  # updates of one POST /api/run
 MAX_JSON = 1 << 20  # bytes of a JSON request body
-RUN_CHUNK = 256  # POST /api/run lets other requests in after every so many updates
+MAX_BRACKETS = 256  # "[" and "{" in a JSON body: no config needs more; bounds the parser's nesting
+SLICE = 0.02  # seconds of training at most before the session thread takes the next request
+
+
+def _finite(value):
+    """``value`` with every non-finite float replaced by None (JSON has no Infinity or NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value) -> str:
+    """Strict JSON: a diverged network's inf and nan become null (the fast path when all are finite)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+class StrictJSON(JSONResponse):
+    def render(self, content) -> bytes:
+        return dumps(content).encode("utf-8")
 
 
 class Playground:
@@ -62,6 +93,14 @@ class Playground:
         self.task: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closing = False
+        self.generation = 0  # stop() counts up: a player or /api/run of an older generation ends
+        self.seq = 0  # frames are numbered: the page keeps the newest, whichever way it came
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="playground-session")
+
+    async def call(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the session thread (in the order asked), awaited."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
 
     def _initial_config(self, data):
         """A built-in's name, or a CSV file's path (copied in like an upload; target: its last column)."""
@@ -90,57 +129,77 @@ class Playground:
 
     def close(self):
         self.playing = False
+        self.generation += 1
         if self.task is not None:
             self.task.cancel()
+        self.worker.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def frame(self) -> dict:
+        """The page's frame (on the session thread)."""
         f = self.session.frame(self.playing, self.rate)
-        f["error"] = self.error
+        self.seq += 1
+        f["error"], f["seq"] = self.error, self.seq
         return f
 
-    def publish(self):
+    def frame_text(self) -> str:
+        return dumps(self.frame())
+
+    async def publish(self):
         if not self.listeners or self.closing:  # closing: the streams' end marks must stay queued
             return
-        text = json.dumps(self.frame())
+        text = await self.call(self.frame_text)
+        if self.closing:
+            return
         for q in list(self.listeners):
             if q.full():  # a slow page gets the newest frame, not a backlog
                 q.get_nowait()
             q.put_nowait(text)
 
-    async def play_loop(self):
+    async def play_loop(self, generation):
         dt = 1.0 / FPS
         owed = 0.0
         count, since = 0, time.perf_counter()
-        while self.playing:
+        while self.playing and self.generation == generation:
             t0 = time.perf_counter()
+            session = self.session
             try:
                 if self.speed is None:
-                    while time.perf_counter() - t0 < TRAIN_SHARE * dt:
-                        count += self.session.run(16)
+                    count += await self.call(session.run, 1 << 30, budget=min(SLICE, TRAIN_SHARE * dt))
                 else:
                     owed += self.speed * dt
                     n = int(owed)
-                    owed -= n
-                    count += self.session.run(n) if n else 0
+                    made = await self.call(session.run, n, budget=SLICE) if n else 0
+                    owed = min(owed - made, self.speed)  # behind by at most a second's updates
+                    count += made
+                if session.over:
+                    self.playing = False
             except DivergenceError as exc:
-                self.playing, self.error = False, str(exc)
+                if self.generation == generation:
+                    self.playing, self.error = False, str(exc)
+            if self.generation != generation:
+                return  # stopped meanwhile: the stopper publishes
             now = time.perf_counter()
             if now - since >= 0.5:
                 self.rate, count, since = count / (now - since), 0, now
-            self.publish()
+            await self.publish()
             await asyncio.sleep(max(0.0, dt - (time.perf_counter() - t0)))
-        self.publish()
+        if self.generation == generation:
+            self.rate = 0.0
+            await self.publish()
 
     def start(self, speed):
         self.speed, self.error = speed, None
         if not self.playing:
             self.playing = True
-            self.task = asyncio.get_running_loop().create_task(self.play_loop())
+            self.task = asyncio.get_running_loop().create_task(self.play_loop(self.generation))
 
-    def stop(self):
+    def stop(self) -> int:
+        """Stop the player and any /api/run; the new generation."""
         self.playing = False
         self.rate = 0.0
+        self.generation += 1
+        return self.generation
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -166,13 +225,24 @@ async def _read_limited(request: Request, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
+def _no_constant(name):
+    raise InvalidInputError(f"the request body holds {name}, which is not JSON: send a finite number")
+
+
 async def _json_body(request: Request) -> dict:
     body = await _read_limited(request, MAX_JSON, "the request body")
     if not body:
         return {}
+    # nesting bounded before parsing: no config needs more than a few brackets, and a deep nest
+    # would exhaust the parser's recursion
+    if body.count(b"[") + body.count(b"{") > MAX_BRACKETS:
+        raise InvalidInputError(f"the request body has more than {MAX_BRACKETS} arrays and objects; "
+                                "send a flat config object like {\"data\": \"xor\", \"layers\": [4]}")
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        value = json.loads(body, parse_constant=_no_constant)
+    except InvalidInputError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidInputError("the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise InvalidInputError("the request body must be a JSON object")
@@ -187,10 +257,18 @@ def _int_param(request, name, default=None):
         return default
     if name == "i" and raw == "bias":
         return raw
+    if len(raw) > 12:
+        raise InvalidInputError(f"{name} must be a small integer, got {raw[:20]!r}...")
     try:
         return int(raw)
     except ValueError:
         raise InvalidInputError(f"{name} must be an integer, got {raw!r}") from None
+
+
+async def _answer(pg: Playground, fn, *args, **kwargs) -> Response:
+    """``fn``'s value as strict JSON, computed and encoded on the session thread."""
+    text = await pg.call(lambda: dumps(fn(*args, **kwargs)))
+    return Response(text, media_type="application/json")
 
 
 # -- endpoints ------------------------------------------------------------------------------------
@@ -199,12 +277,13 @@ async def index(request):
 
 
 async def state(request):
-    return JSONResponse(_pg(request).session.state())
+    pg = _pg(request)
+    return await _answer(pg, lambda: pg.session.state())
 
 
 async def options(request):
     pg = _pg(request)
-    return JSONResponse({
+    return StrictJSON({
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
         "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
         "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
@@ -215,40 +294,45 @@ async def options(request):
     })
 
 
-async def set_config(request):
-    pg = _pg(request)
-    raw = await _json_body(request)
-    session = Session(raw, pg.uploads)  # a bad config raises before anything changes
+async def _replace_session(pg: Playground, raw: dict) -> Response:
+    session = await pg.call(Session, raw, pg.uploads)  # a bad config raises before anything changes
     pg.stop()
     pg.session, pg.error = session, None
-    pg.publish()
-    return JSONResponse(session.state())
+    await pg.publish()
+    return await _answer(pg, session.state)
+
+
+async def set_config(request):
+    pg = _pg(request)
+    return await _replace_session(pg, await _json_body(request))
 
 
 async def reset(request):
     """The same configuration anew: initial weights and training state of its seed."""
     pg = _pg(request)
-    session = Session(dict(pg.session.cfg), pg.uploads)
+    return await _replace_session(pg, dict(pg.session.cfg))
+
+
+async def _traced(request, name):
+    pg = _pg(request)
     pg.stop()
-    pg.session, pg.error = session, None
-    pg.publish()
-    return JSONResponse(session.state())
+    session = pg.session
+    try:
+        text = await pg.call(lambda: dumps(getattr(session, name)()))
+    except DivergenceError as exc:
+        pg.error = str(exc)
+        await pg.publish()
+        raise
+    await pg.publish()
+    return Response(text, media_type="application/json")
 
 
 async def step(request):
-    pg = _pg(request)
-    pg.stop()
-    out = pg.session.step()
-    pg.publish()
-    return JSONResponse(out)
+    return await _traced(request, "step")
 
 
 async def phase(request):
-    pg = _pg(request)
-    pg.stop()
-    out = pg.session.next_phase()
-    pg.publish()
-    return JSONResponse(out)
+    return await _traced(request, "next_phase")
 
 
 async def run(request):
@@ -257,18 +341,26 @@ async def run(request):
     n = body.get("updates", 1)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RUN:
         raise InvalidInputError(f"updates must be an integer from 1 to {MAX_RUN}, got {n!r}")
-    pg.stop()
+    generation = pg.stop()
     session, done = pg.session, 0
-    while done < n and pg.session is session:  # in chunks: the server keeps answering meanwhile
-        chunk = min(RUN_CHUNK, n - done)
-        made = session.run(chunk)
-        done += made
-        if made < chunk:  # training is over
-            break
-        await asyncio.sleep(0)
-    pg.publish()
-    return JSONResponse({"updates": done, **{k: v for k, v in session.state().items()
-                                             if k in ("epoch", "step", "n_updates", "loss_history")}})
+    try:
+        # in slices on the session thread: other requests are answered in between, and a pause,
+        # a step or a new config (a new generation) ends the run
+        while done < n and pg.generation == generation and not session.over:
+            done += await pg.call(session.run, n - done, budget=SLICE)
+    except DivergenceError as exc:
+        if pg.generation == generation:
+            pg.error = str(exc)
+        await pg.publish()
+        raise
+    await pg.publish()
+
+    def answer():
+        st = session.state()
+        return dumps({"updates": done, "stopped": done < n,
+                      **{k: st[k] for k in ("epoch", "step", "n_updates", "loss_history", "divergence")}})
+
+    return Response(await pg.call(answer), media_type="application/json")
 
 
 async def play(request):
@@ -280,34 +372,38 @@ async def play(request):
         raise InvalidInputError(f"speed must be updates per second (> 0) or null for full speed, "
                                 f"got {speed!r}")
     pg.start(None if speed is None else float(speed))
-    return JSONResponse({"playing": True, "speed": pg.speed})
+    return StrictJSON({"playing": True, "speed": pg.speed})
 
 
 async def pause(request):
     pg = _pg(request)
     pg.stop()
-    pg.publish()
-    return JSONResponse({"playing": False, "n_updates": pg.session.n_updates})
+    # after the slice that is running: the count is final when this answer leaves
+    n = await pg.call(lambda: pg.session.n_updates)
+    await pg.publish()
+    return StrictJSON({"playing": False, "n_updates": n})
 
 
 async def frame(request):
-    return JSONResponse(_pg(request).frame())
+    pg = _pg(request)
+    return Response(await pg.call(pg.frame_text), media_type="application/json")
 
 
 async def points(request):
-    return JSONResponse(_pg(request).session.points())
+    pg = _pg(request)
+    return await _answer(pg, lambda: pg.session.points())
 
 
 async def unit(request):
-    s = _pg(request).session
-    return JSONResponse(_panels.unit(s, _int_param(request, "layer"), _int_param(request, "unit"),
-                                      _int_param(request, "sample", 0)))
+    pg = _pg(request)
+    args = _int_param(request, "layer"), _int_param(request, "unit"), _int_param(request, "sample", 0)
+    return await _answer(pg, lambda: _panels.unit(pg.session, *args))
 
 
 async def weight(request):
-    s = _pg(request).session
-    return JSONResponse(_panels.weight(s, _int_param(request, "layer"), _int_param(request, "i"),
-                                        _int_param(request, "j")))
+    pg = _pg(request)
+    args = _int_param(request, "layer"), _int_param(request, "i"), _int_param(request, "j")
+    return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
 async def stream(request):
@@ -317,7 +413,7 @@ async def stream(request):
     q: asyncio.Queue = asyncio.Queue(maxsize=1)
     if pg.closing:
         return _error(503, "the playground is shutting down")
-    first = json.dumps(pg.frame())
+    first = await pg.call(pg.frame_text)
 
     async def events():
         pg.listeners.add(q)
@@ -344,34 +440,36 @@ async def stream(request):
 async def upload(request):
     pg = _pg(request)
     data = await _read_limited(request, MAX_UPLOAD, "the file")
-    info = _export.store_upload(pg.tmp, data, request.query_params.get("filename", "data.csv"))
+    info = await pg.call(_export.store_upload, pg.tmp, data, request.query_params.get("filename", "data.csv"))
     uid = "upload-" + secrets.token_hex(4)
     pg.uploads[uid] = info
     while len(pg.uploads) > MAX_UPLOADS:
         old = pg.uploads.pop(next(iter(pg.uploads)))
         with contextlib.suppress(OSError):
             os.remove(old["path"])
-    return JSONResponse({"id": uid, **{k: v for k, v in info.items() if k != "path"}})
+    return StrictJSON({"id": uid, **{k: v for k, v in info.items() if k != "path"}})
 
 
 async def export_model(request):
-    s = _pg(request).session
-    data = _export.model_bytes(s, _pg(request).tmp)
+    pg = _pg(request)
+    s = pg.session
+    data = await pg.call(_export.model_bytes, s, pg.tmp)
     name = f"playground-{s.cfg['data']}-{s.n_updates}.safetensors"
     return Response(data, media_type="application/octet-stream",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 async def export_explain(request):
-    s = _pg(request).session
+    pg = _pg(request)
+    s = pg.session
     fmt = request.query_params.get("format", "markdown")
-    text, media, ext = _export.explain_text(s, fmt, _int_param(request, "sample", 0))
+    text, media, ext = await pg.call(_export.explain_text, s, fmt, _int_param(request, "sample", 0))
     name = f"playground-update-{max(s.n_updates, 0)}.{ext}"
     return Response(text, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 def _error(status, message):
-    return JSONResponse({"error": message}, status_code=status)
+    return StrictJSON({"error": message}, status_code=status)
 
 
 async def on_user_error(request, exc):
@@ -381,6 +479,10 @@ async def on_user_error(request, exc):
 
 async def on_http_error(request, exc):
     return _error(exc.status_code, exc.detail if isinstance(exc.detail, str) else "request refused")
+
+
+async def on_disconnect(request, exc):  # the client hung up mid-body: nobody to answer, nothing to log
+    return Response(status_code=400)
 
 
 async def on_crash(request, exc):  # a bug, not the user's fault: the server keeps running
@@ -418,7 +520,8 @@ def create_app(token: str, *, allowed_hosts: list[str], data: str | None = None)
     ]
     app = Starlette(
         routes=[Route("/", index), *api, Mount("/static", StaticFiles(directory=str(_static_dir())))],
-        exception_handlers={BackpropError: on_user_error, HTTPException: on_http_error, Exception: on_crash},
+        exception_handlers={BackpropError: on_user_error, HTTPException: on_http_error,
+                            ClientDisconnect: on_disconnect, Exception: on_crash},
         lifespan=lifespan,
     )
     app.state.playground = pg

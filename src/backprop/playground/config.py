@@ -37,22 +37,37 @@ DEFAULTS = {
 }
 
 
+def _number(v) -> bool:
+    """A finite JSON number (not a bool; an int of any size)."""
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)))
+
+
 def _int(v, name, lo, hi):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
-        raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
-    v = int(v)
+    # finiteness and range first: int() of NaN or infinity raises, and of 1e300 makes a huge number
+    if not _number(v):
+        raise InvalidInputError(f"{name} must be a whole number from {lo} to {hi}, got {_shown(v)}")
     if not lo <= v <= hi:
-        raise InvalidInputError(f"{name} must lie between {lo} and {hi}, got {v}")
-    return v
+        raise InvalidInputError(f"{name} must lie between {lo} and {hi}, got {_shown(v)}")
+    if v != int(v):
+        raise InvalidInputError(f"{name} must be a whole number, got {v!r}")
+    return int(v)
+
+
+def _shown(v):
+    """A value in a message: JSON's words for non-finite numbers, long values cut short."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if v != v else "Infinity" if v > 0 else "-Infinity"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _float(v, name, lo, hi, *, lo_open=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise InvalidInputError(f"{name} must be a finite number, got {v!r}")
-    v = float(v)
-    if v < lo or v > hi or (lo_open and v == lo):
-        raise InvalidInputError(f"{name} must lie in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v:g}")
-    return v
+    if not _number(v):
+        raise InvalidInputError(f"{name} must be a finite number, got {_shown(v)}")
+    if v < lo or v > hi or (lo_open and v == lo):  # compared before float(): a huge int would overflow
+        raise InvalidInputError(f"{name} must lie in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
+                                f"got {_shown(v)}")
+    return float(v)
 
 
 def _choice(v, name, options):
@@ -87,7 +102,8 @@ def check_config(raw: object, uploads: dict | None = None) -> dict:
     cfg["val_fraction"] = _float(cfg["val_fraction"], "val_fraction", 0.0, 0.9)
     layers = cfg["layers"]
     if not isinstance(layers, list):
-        raise InvalidInputError(f"layers must be a list of hidden-layer widths like [4, 4], got {layers!r}")
+        raise InvalidInputError(f"layers must be a list of hidden-layer widths like [4, 4], "
+                                f"got {_shown(layers)}")
     if len(layers) > MAX_LAYERS:
         raise InvalidInputError(f"the playground draws at most {MAX_LAYERS} hidden layers, got {len(layers)}")
     cfg["layers"] = [_int(n, f"layers[{i}]", 1, MAX_WIDTH) for i, n in enumerate(layers)]

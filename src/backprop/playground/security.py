@@ -4,7 +4,12 @@
   (the first page load, which also sets a cookie), the cookie, or the header
   ``Authorization: token <token>``. Missing: 401; wrong: 403.
 * The Host header must name the bound address or localhost (a DNS-rebinding page whose name
-  resolves to 127.0.0.1 is refused: 403), and a cross-site Origin is refused on every request.
+  resolves to 127.0.0.1 is refused: 403), and an Origin other than the page's own -- the same
+  scheme, host and port as the request's Host -- is refused on every request (another local
+  server's page, ``http://127.0.0.1:8000``, is another origin).
+* Every answer, refusals included, carries ``Content-Security-Policy`` (scripts, styles and
+  connections from this server only; no inline script), ``X-Content-Type-Options: nosniff``,
+  ``Referrer-Policy: no-referrer`` (the first URL carries the token) and no framing.
 """
 
 from __future__ import annotations
@@ -16,6 +21,33 @@ from urllib.parse import parse_qs, urlsplit
 
 COOKIE = "backprop_playground_token"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+           (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(scheme: str, authority: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a scheme and an authority ("host[:port]"); None when malformed."""
+    try:
+        parts = urlsplit(f"{scheme}://{authority}")
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.hostname is None or scheme not in DEFAULT_PORTS:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else DEFAULT_PORTS[scheme]
+
+
+def same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether the Origin header names the page this request's Host and scheme belong to."""
+    parts = urlsplit(origin.strip().lower())
+    if parts.path or parts.query or parts.fragment or not parts.netloc:
+        return False
+    page_scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    mine = _origin(page_scheme, host)
+    return mine is not None and _origin(parts.scheme, parts.netloc) == mine
 
 
 def host_name(value: str) -> str:
@@ -31,7 +63,7 @@ async def _refuse(send, status, message, scope_type):
         await send({"type": "websocket.close", "code": 1008})
         return
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -68,22 +100,25 @@ class Guard:
             return await _refuse(send, 403, f"host {host!r} is not allowed: open the playground through the "
                                  "address it printed", scope["type"])
         origin = headers.get("origin")
-        if origin and host_name(urlsplit(origin).netloc) not in self.allowed:  # "null" included
-            return await _refuse(send, 403, f"cross-origin request from {origin!r} refused", scope["type"])
+        if origin is not None and not same_origin(origin, scope.get("scheme", "http"), host):  # "null" too
+            return await _refuse(send, 403, f"cross-origin request from {origin[:100]!r} refused: only "
+                                 "the playground's own page may call it", scope["type"])
         token, from_query = self._token_of(scope, headers)
         if not token:
             return await _refuse(send, 401, "missing access token: open the URL with ?token=... that the "
                                  "playground printed when it started", scope["type"])
         if not secrets.compare_digest(token.encode(), self.token.encode()):
             return await _refuse(send, 403, "wrong access token", scope["type"])
-        if not from_query or scope["type"] != "http":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        extra = list(HEADERS)
+        if from_query:
+            cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+            extra.append((b"set-cookie", cookie.encode("latin-1")))
 
-        async def send_with_cookie(message):
+        async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"set-cookie", cookie.encode("latin-1"))]}
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        return await self.app(scope, receive, send_with_cookie)
+        return await self.app(scope, receive, send_with_headers)

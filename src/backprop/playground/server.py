@@ -70,6 +70,12 @@ def serve(data: str | None = None, *, host: str = "127.0.0.1", port: int = 0, op
           token: str | None = None) -> None:
     """Start the playground, print its URL, open a browser tab; return after Ctrl-C."""
     server, sock, token = make_server(data, host=host, port=port, token=token)
+    # one BLAS thread: the playground's matrices are at most 32 wide, where a second thread gains
+    # little, and its spinning would take the core the server and the browser answer on
+    from backprop.fast import blas
+
+    if blas.available:
+        blas.set_threads(1)
     url = url_of(sock, token)
     if not is_loopback(host):
         print(f"warning: the playground listens on {host}, not only on this computer; anyone who can reach "

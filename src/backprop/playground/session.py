@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from backprop.errors import InvalidInputError
+from backprop.errors import DivergenceError, InvalidInputError
 from backprop.model.network import Network
 from backprop.playground import config as _config
 from backprop.train.trainer import Trainer
@@ -74,6 +74,9 @@ class Session:
         self.delta_history: list[list[float]] = []  # mean |delta| of each layer after those epochs
         self.probe_row = 0
         self.n_updates = 0
+        self.over = False  # the trainer will make no more updates
+        self.divergence: dict | None = None  # where and how training diverged (see _diverged)
+        self._delta_at = 0  # the update whose epoch end added the last delta_history entry
         self._grid = self._make_grid()
         self._maps, self._maps_at, self._maps_cost = None, 0.0, 0.0
 
@@ -89,6 +92,26 @@ class Session:
             tr = self.net.trace(self.data.X, self.data.Y, self.data.loss)
             self.delta_epochs.append(e)
             self.delta_history.append([float(np.abs(d).mean()) for d in tr.delta])
+            self._delta_at = self.n_updates
+        if st.done:
+            self.over = True
+
+    def _diverged(self, exc: DivergenceError) -> None:
+        """Keep where training diverged, for the state and the page: the engine's message, the
+        epoch and step, the update's number, and the largest |w| of each layer on the weights the
+        engine left (the layer whose weights grew most is the likely culprit)."""
+        biggest = []
+        for w in self.net.weights:
+            finite = np.abs(w[np.isfinite(w)])
+            biggest.append(float(finite.max()) if finite.size else None)
+        known = [(v, k) for k, v in enumerate(biggest) if v is not None]
+        message = str(exc)
+        what = message.split(": ", 1)[1].split(";", 1)[0] if ": " in message else message
+        self.divergence = {
+            "epoch": exc.epoch, "step": exc.step, "n_update": self.n_updates + 1, "what": what,
+            "lr": float(self.cfg["lr"]), "max_abs_weight": biggest,
+            "layer": max(known)[1] + 1 if known else None, "message": message,
+        }
 
     def step(self) -> dict:
         """One update in the configured mode, with every quantity of the reference (JSON-able)."""
@@ -112,7 +135,11 @@ class Session:
             self.phase = 4
 
     def _traced_step(self):
-        st = self.trainer.step(trace=True)
+        try:
+            st = self.trainer.step(trace=True)
+        except DivergenceError as exc:
+            self._diverged(exc)
+            raise
         t = st.trace
         self.last = {
             "epoch": int(st.epoch), "step": int(st.step), "batch": np.asarray(st.batch, np.int64),
@@ -125,15 +152,21 @@ class Session:
         }
         self._record(st)
 
-    def run(self, n: int) -> int:
-        """Up to n updates without traces (playing); returns how many were made."""
+    def run(self, n: int, budget: float | None = None) -> int:
+        """Up to n updates without traces (playing); returns how many were made. With ``budget``
+        (seconds) it returns once that time is spent, so that the server can answer in between."""
         self._finish_phases()
         done = 0
-        for _ in range(n):
-            st = self.trainer.step()
+        t0 = time.perf_counter()
+        while done < n and not self.over:
+            try:
+                st = self.trainer.step()
+            except DivergenceError as exc:
+                self._diverged(exc)
+                raise
             self._record(st)
             done += 1
-            if st.done:
+            if budget is not None and time.perf_counter() - t0 >= budget:
                 break
         return done
 
@@ -171,7 +204,7 @@ class Session:
             "loss_history": [float(v) for v in h.loss], "val_loss_history": [float(v) for v in h.val_loss],
             "val_metric_history": [float(v) for v in h.val_metric], "metric": h.metric,
             "delta_history": {"epoch": self.delta_epochs, "value": self.delta_history},
-            "data": self.data_info(),
+            "data": self.data_info(), "divergence": self.divergence,
         }
 
     def _step_in_epoch(self):
@@ -191,26 +224,51 @@ class Session:
                 "label": np.asarray(d.labels).tolist(), "task": d.task, "classes": d.classes}
 
     def frame(self, playing: bool = False, rate: float = 0.0) -> dict:
-        """What the page redraws while playing: parameters, curves, maps, one sample's pass."""
+        """What the page redraws while playing: parameters, curves, maps, one sample's pass.
+
+        While phases (i)-(iii) of an update are shown, the frame is the state *before* that update
+        (``pending`` names it): the weights change only at (iv), and so do the counters and curves.
+        """
         net, h = self.net, self.trainer.history
-        ep, loss = _thin([float(v) for v in h.loss])
-        vep, vloss = _thin([float(v) for v in h.val_loss])
-        dep, dvals = _thin(list(zip(self.delta_epochs, self.delta_history)))
+        s = self.last if self.last is not None and self.phase < 4 else None
+        losses, val_losses, val_metric = list(h.loss), list(h.val_loss), list(h.val_metric)
+        deltas = list(zip(self.delta_epochs, self.delta_history))
+        recent = [list(p) for p in self.recent]
+        epoch, step, n_updates = int(self.trainer.epoch), self._step_in_epoch(), self.n_updates
+        weights, biases = net.weights, net.biases
+        if s is not None:  # the update being shown has not happened yet for the counters and curves
+            if s["epoch_done"]:
+                losses, val_losses, val_metric = losses[:-1], val_losses[:-1], val_metric[:-1]
+                if deltas and self._delta_at == self.n_updates:
+                    deltas = deltas[:-1]
+            recent = recent[:-1]
+            epoch, step, n_updates = s["epoch"] - 1, s["step"] - 1, self.n_updates - 1
+            weights, biases = s["weights_before"], s["biases_before"]
+        ep, loss = _thin([float(v) for v in losses])
+        vep, vloss = _thin([float(v) for v in val_losses])
+        dep, dvals = _thin(deltas)
         dep, dvals = [e for e, _ in dvals], [v for _, v in dvals]
-        probe = net.trace(self.data.X[self.probe_row:self.probe_row + 1],
-                          self.data.Y[self.probe_row:self.probe_row + 1], self.data.loss)
+        if s is not None:  # the shown update's first sample, on the weights it used
+            probe = {"row": int(s["batch"][0]), "h": [v[0].tolist() for v in s["h"]],
+                     "a": [v[0].tolist() for v in s["a"]], "delta": [v[0].tolist() for v in s["delta"]],
+                     "x": s["x"][0].tolist(), "y": s["y"][0].tolist()}
+        else:
+            tr = net.trace(self.data.X[self.probe_row:self.probe_row + 1],
+                           self.data.Y[self.probe_row:self.probe_row + 1], self.data.loss)
+            probe = {"row": self.probe_row, "h": [v[0].tolist() for v in tr.h],
+                     "a": [v[0].tolist() for v in tr.a], "delta": [v[0].tolist() for v in tr.delta],
+                     "x": tr.x[0].tolist(), "y": self.data.Y[self.probe_row].tolist()}
         return {
-            "playing": playing, "rate": rate, "epoch": int(self.trainer.epoch), "step": self._step_in_epoch(),
-            "n_updates": self.n_updates, "updates_per_epoch": int(self.trainer.updates_per_epoch),
-            "weights": _tolist(net.weights), "biases": _tolist(net.biases),
+            "playing": playing, "rate": rate, "epoch": epoch, "step": step,
+            "n_updates": n_updates, "updates_per_epoch": int(self.trainer.updates_per_epoch),
+            "pending": None if s is None else {"n_update": s["n_update"], "phase": self.phase},
+            "weights": _tolist(weights), "biases": _tolist(biases),
             "loss_history": {"epoch": ep, "value": loss}, "val_loss_history": {"epoch": vep, "value": vloss},
-            "val_metric": float(h.val_metric[-1]) if h.val_metric else None,
+            "val_metric": float(val_metric[-1]) if val_metric else None,
             "delta_history": {"epoch": dep, "value": dvals},
-            "recent": [list(p) for p in self.recent],
-            "probe": {"row": self.probe_row, "h": [v[0].tolist() for v in probe.h],
-                      "a": [v[0].tolist() for v in probe.a], "delta": [v[0].tolist() for v in probe.delta],
-                      "x": probe.x[0].tolist(), "y": self.data.Y[self.probe_row].tolist()},
-            "maps": self._maps_for_frame(playing),
+            "recent": recent, "probe": probe,
+            "maps": self.maps(weights, biases) if s is not None else self._maps_for_frame(playing),
+            "divergence": self.divergence,
         }
 
     def _maps_for_frame(self, playing):
@@ -248,20 +306,23 @@ class Session:
         s = self.data.standardize
         return (raw - np.asarray(s["mean"])) / np.asarray(s["scale"])
 
-    def _forward_all(self, X):
+    def _forward_all(self, X, weights=None, biases=None):
         a, out = X, []
-        for W, b, act in zip(self.net.weights, self.net.biases, self.net.activations):
+        weights = self.net.weights if weights is None else weights
+        biases = self.net.biases if biases is None else biases
+        for W, b, act in zip(weights, biases, self.net.activations):
             with np.errstate(all="ignore"):
                 a = act.forward(a @ W + b)
             out.append(a)
         return out
 
-    def maps(self) -> dict | None:
+    def maps(self, weights=None, biases=None) -> dict | None:
+        """Every unit's output over the grid, on the network's weights or on the ones given."""
         g = self._grid
         if g is None:
             return None
         if g["dims"] == 1:
-            layers = [g["x"], *self._forward_all(g["x"])]
+            layers = [g["x"], *self._forward_all(g["x"], weights, biases)]
             out = {"dims": 1, "lo": g["lo"], "hi": g["hi"], "x": g["raw"][:, 0].tolist(),
                    "units": [np.round(a.T, 5).tolist() for a in layers]}
             ts = self.data.target_standardize
@@ -269,7 +330,7 @@ class Session:
                 out["prediction"] = (layers[-1][:, 0] * ts["scale"][0] + ts["mean"][0]).tolist()
             return out
         n, r = MAP_RESOLUTION, REGION_RESOLUTION // MAP_RESOLUTION
-        layers = [g["x"], *self._forward_all(g["x"])]
+        layers = [g["x"], *self._forward_all(g["x"], weights, biases)]
         small = [a.reshape(n, r, n, r, -1).mean(axis=(1, 3)).reshape(n * n, -1) for a in layers]
         units = [[_quantize(a[:, j]) for j in range(a.shape[1])] for a in small]
         region = layers[-1]

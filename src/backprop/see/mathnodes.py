@@ -17,11 +17,42 @@ _GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma
 _GREEK_MML = {"E": "ℰ"}
 
 
+#: how text() writes scripts now: [ascii, fell_back] -- see formula_text
+_SCRIPTS = [False, False]
+
+
 def _script(s, table, mark):
-    """``s`` in Unicode sub/superscript characters, or ``_x``/``_(xy)`` when one is missing."""
-    if all(c in table for c in s):
+    """``s`` in Unicode sub/superscript characters, or ``_x``/``_(xy)`` when one is missing (or
+    when :func:`formula_text` asks for that notation throughout)."""
+    if not _SCRIPTS[0] and all(c in table for c in s):
         return "".join(table[c] for c in s)
-    return f"{mark}{s}" if len(s) == 1 else f"{mark}({s})"
+    _SCRIPTS[1] = True
+    whole = len(s) == 1 or (s[0] == "(" and s[-1] == ")" and "(" not in s[1:-1])  # x^(1): a sample
+    return f"{mark}{s}" if whole else f"{mark}({s})"
+
+
+def formula_text(*nodes: Node, ascii: bool = False) -> list[str]:
+    """The text of ``nodes`` with every script in Unicode sub/superscript characters (h₁ʰ), or with
+    ``ascii`` in the ``_``/``^`` notation throughout (h_1^h, w_(ij)^k)."""
+    old = list(_SCRIPTS)
+    try:
+        _SCRIPTS[:] = [ascii, False]
+        return [n.text() for n in nodes]
+    finally:
+        _SCRIPTS[:] = old
+
+
+def unicode_scripts_suffice(nodes) -> bool:
+    """Whether Unicode has a sub/superscript character for every script of ``nodes`` (there is no
+    subscript d, for one: the batch formulas' E_d need the ``_`` notation)."""
+    old = list(_SCRIPTS)
+    try:
+        _SCRIPTS[:] = [False, False]
+        for n in nodes:
+            n.text()
+        return not _SCRIPTS[1]
+    finally:
+        _SCRIPTS[:] = old
 
 
 def _mml_tokens(s):

@@ -375,8 +375,7 @@ def plot_gradients(histories, path=None, *, labels=None, title=None, figsize=Non
             if c == 0:
                 ax.set_ylabel(ylabel)
             _whole_epochs(ax)
-            if r == 1:
-                ax.set_xlabel("epoch")
+            ax.set_xlabel("epoch")
             if r == 0 and lab:
                 ax.set_title(str(lab))
             if r == 0 and c == 0:
@@ -416,6 +415,7 @@ def plot_weights(net, path=None, *, bins=40, title=None, figsize=None, dpi=100, 
         ax.set_title(f"layer {k + 1}: ${name}$, {net.sizes[k]}×{net.sizes[k + 1]}, "
                      f"sd {W.std():.3g}", fontsize=9)
         ax.set_xlabel("value")
+        ax.set_ylabel("count")  # of weights (biases) per bin
         ax.legend(fontsize=7)
         ax.grid(True, alpha=0.3)
     for ax in axes[L:]:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from backprop.see.document import Eqs, Heading, Label, Para
-from backprop.see.mathnodes import OPS, Node
+from backprop.see.mathnodes import OPS, Node, formula_text, unicode_scripts_suffice
 
 
 def _wrap(segs, width):
@@ -44,8 +44,23 @@ def _wrap(segs, width):
     return lines
 
 
+def _formulas(blocks):
+    for b in blocks:
+        if isinstance(b, Para):
+            yield from (p for p in b.parts if isinstance(p, Node))
+        elif isinstance(b, Eqs):
+            for r in b.rows:
+                yield r.lhs
+                yield from r.parts
+
+
 def text_lines(blocks, title, width=100):
-    """Lines of (string, rich style) segments."""
+    """Lines of (string, rich style) segments.
+
+    One notation of scripts throughout the document: Unicode sub/superscripts (h₁ʰ) where Unicode
+    has a character for each of them, else the ``_``/``^`` notation everywhere (h_1^h, E_d), never
+    the two side by side."""
+    ascii = not unicode_scripts_suffice(_formulas(blocks))
     lines = [[(title, "bold")], [("=" * len(title), "bold")]]
     for b in blocks:
         if isinstance(b, Heading):
@@ -57,23 +72,23 @@ def text_lines(blocks, title, width=100):
                 if isinstance(p, Label):
                     segs.append((str(p), "bold cyan", True))
                 elif isinstance(p, Node):
-                    segs.append((p.text(), "magenta", True))
+                    segs.append((formula_text(p, ascii=ascii)[0], "magenta", True))
                 else:
                     segs.append((str(p), "dim" if b.note else "", False))
             lines += _wrap(segs, width)
         elif isinstance(b, Eqs):
-            lhs = [r.lhs.text() for r in b.rows]
-            width_l = max(len(s) for s in lhs)
-            for r, left in zip(b.rows, lhs):
+            texts = [formula_text(r.lhs, *r.parts, ascii=ascii) for r in b.rows]
+            width_l = max(len(t[0]) for t in texts)
+            for r, (left, *parts) in zip(b.rows, texts):
                 if not r.parts:  # an ellipsis line of a summarised layer
                     lines.append([("    " + left.rjust(width_l), "dim")])
                     continue
                 segs = [("    " + left.rjust(width_l), "bold"), (OPS[r.rel][0], "")]
-                for n, part in enumerate(r.parts):
+                for n, part in enumerate(parts):
                     if n:
                         segs.append((" = ", ""))
-                    last = n == len(r.parts) - 1
-                    segs.append((part.text(), "bold green" if last else ""))
+                    last = n == len(parts) - 1
+                    segs.append((part, "bold green" if last else ""))
                 if r.note:
                     segs.append(("   " + r.note, "dim"))
                 lines.append(segs)

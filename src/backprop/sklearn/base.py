@@ -11,7 +11,8 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
+from sklearn.metrics import get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -22,6 +23,7 @@ from backprop.io import registry
 from backprop.model.network import Network
 from backprop.sklearn import cluster as _cluster
 from backprop.sklearn import display as _display
+from backprop.sklearn import features as _features
 from backprop.sklearn import lbfgs as _lbfgs
 from backprop.sklearn import optim as _optim
 from backprop.sklearn import rules as _rules
@@ -39,7 +41,7 @@ def _zeros(rng, fan_in, fan_out):
     return np.zeros((fan_in, fan_out))  # placeholder: scikit-learn's initialisation follows
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(TransformerMixin, BaseEstimator):
     """Common part of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
     _parameter_constraints: dict = {
@@ -69,6 +71,7 @@ class BaseMLP(BaseEstimator):
         "mode": [StrOptions(set(MODES)), None],
         "callbacks": [list, tuple, None],
         "keep_optimizer_state": ["boolean"],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     }
 
     def _html_repr(self):  # scikit-learn's diagram (_repr_html_, _repr_mimebundle_) + the fitted state
@@ -334,6 +337,26 @@ class BaseMLP(BaseEstimator):
         if hasattr(X, "toarray"):
             X = X.toarray()
         return self._sync_params().predict(X)
+
+    def transform(self, X, layer=-1):
+        """The hidden activations a of hidden layer ``layer`` for the rows of X.
+
+        ``layer`` counts the hidden layers from 0 (the first) to ``len(hidden_layer_sizes) - 1``;
+        negative values count from the last (the default, -1). Returns an array of shape
+        (n_samples, hidden_layer_sizes[layer]) of the network's dtype: the features the network
+        learnt, for another estimator in a Pipeline (where ``fit_transform`` fits, then transforms).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        return _features.hidden_activations(self._sync_params(), X, layer)
+
+    def network(self):
+        """A copy of the fitted network: a :class:`backprop.Network` with ``coefs_``/``intercepts_``
+        and the activations (what :func:`backprop.onnx.export` and ``transform`` compute with)."""
+        check_is_fitted(self)
+        return self._sync_params().copy()
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)

@@ -7,11 +7,13 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from backprop.errors import InvalidInputError
+from backprop.sklearn import features as _features
 from backprop.sklearn.base import BaseMLP
 
 
@@ -43,6 +45,27 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         new one), and ``n_iter_`` counts the epochs of all ``fit`` and ``partial_fit`` calls,
         like ``loss_curve_`` and ``t_`` do in both cases.
 
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, ``{label: weight}``: each sample's weight in the loss (and in the
+        validation score of ``early_stopping``) is multiplied by its class's, on top of
+        ``sample_weight``. 'balanced' gives class c the weight n_samples / (n_classes * n_c), as
+        ``sklearn.utils.class_weight.compute_class_weight``; for multilabel targets only 'balanced'
+        (per label, multiplied). With ``partial_fit`` only a dict (balancing needs the whole
+        training set).
+    scoring : str, callable or None, default=None
+        What ``early_stopping`` maximises on its validation split: a scikit-learn scorer name
+        (``'balanced_accuracy'``, ``'neg_log_loss'``, ``'f1_macro'``, ...) or a callable
+        ``scorer(estimator, X, y)``; None keeps accuracy. ``validation_scores_`` and
+        ``best_validation_score_`` record its values; a callable is not kept in model files.
+
+    Methods
+    -------
+    transform(X, layer=-1)
+        The activations a of a hidden layer (the last by default): the learnt features, so the
+        estimator can feed another in a ``Pipeline``.
+    network()
+        A copy of the fitted :class:`backprop.Network`.
+
     Attributes
     ----------
     validation_loss_curve_ : list or None
@@ -64,7 +87,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, mode=None, callbacks=None,
-                 keep_optimizer_state=False):
+                 keep_optimizer_state=False, class_weight=None, scoring=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -91,12 +114,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.mode = mode
         self.callbacks = callbacks
         self.keep_optimizer_state = keep_optimizer_state
+        self.class_weight = class_weight
+        self.scoring = scoring
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
 
     loss = "log_loss"  # scikit-learn's attribute; not a parameter of the classifier
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X and the labels y (binary, multiclass or multilabel)."""
+        sample_weight = _features.class_sample_weight(self, y, sample_weight)
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
@@ -109,6 +140,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
+        sample_weight = _features.class_sample_weight(self, y, sample_weight, incremental=True)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental, reset):

@@ -22,6 +22,7 @@ from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
 from backprop.io import schema as sc
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
+from backprop.sklearn import features as _features
 from backprop.sklearn.estimators import _FORMAT, _FORMAT_VERSION, MLPClassifier, MLPRegressor, _BaseMLP, _Rate
 from backprop.train import optimizers as _opt
 
@@ -48,6 +49,7 @@ def _to_arrays_meta(est):
         arrays[f"coefs.{k}"], arrays[f"intercepts.{k}"] = w, b
     params = est.get_params(deep=False)
     params["callbacks"] = None  # code is not data
+    params = _features.params_to_json(params)  # class_weight's dict; a callable scoring is dropped
     rs = params["random_state"]
     if rs is not None and not isinstance(rs, (int, np.integer)):
         params["random_state"] = None  # a RandomState object: its stream is not saved
@@ -59,7 +61,13 @@ def _to_arrays_meta(est):
         meta["feature_names_in"] = [str(f) for f in est.feature_names_in_]
     if is_classifier(est):
         lb = est._label_binarizer
-        meta["classes"] = {"values": _jsonable(lb.classes_.tolist()), "dtype": lb.classes_.dtype.str,
+        classes = lb.classes_
+        if classes.dtype.kind == "O":  # labels set by hand: the typed array unique_labels would give
+            classes = np.asarray(classes.tolist())
+        if classes.dtype.kind not in "iufbU" or classes.ndim != 1:
+            raise InvalidInputError(f"classes_ must be numbers, booleans or strings to be saved, "
+                                    f"got an array of {classes.dtype}")
+        meta["classes"] = {"values": _jsonable(classes.tolist()), "dtype": classes.dtype.str,
                            "y_type": lb.y_type_}
     opt = getattr(est, "_optimizer", None)
     if opt is not None:
@@ -94,22 +102,28 @@ assert set(_FITTED_SPEC) == set(_FITTED)
 #: a parameter's value: what get_params holds for these estimators, as JSON
 _PARAM = sc.OneOf(sc.Null(), sc.Bool(), sc.Int(), _FLOAT, sc.Str(),
                   sc.List(sc.OneOf(sc.Int(), sc.Str()), max_len=sc.MAX_LAYERS, noun="items"))
+#: the parameters; class_weight may also be a {label: weight} dict (features.params_to_json)
+_PARAMS = sc.Obj({"class_weight": sc.OneOf(
+    _PARAM, sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
+                    "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))},
+    extra=_PARAM)
 _HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
           "nesterov": {"momentum": sc.Num(ge=0, le=1)},
           "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
-#: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values
-_CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str(), "O": sc.LABEL}
-_CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U\d{1,6}|O)")
+#: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values: what
+#: scikit-learn's unique_labels gives (never an object array: it sorts the labels into a typed one)
+_CLASS_DTYPES = {"f": sc.Num(), "b": sc.Bool(), "U": sc.Str()}
+_CLASS_DTYPE = re.compile(r"[<>|=]?(?:[iu][1248]|f[48]|b1|U\d{1,6})")
 #: at most this many bytes for the classes_ array (a fixed-width str array: longest label x count)
 _MAX_CLASSES_BYTES = 64 << 20
 
 _DOC = sc.Obj({
     "format": sc.Str((_FORMAT,)), "format_version": sc.Int(1), "class": sc.Str(tuple(_CLASSES)),
-    "params": sc.Map(_PARAM, max_len=100), "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
+    "params": _PARAMS, "fitted": sc.Obj(_FITTED_SPEC, required=_FITTED[:5]),
     "net_spec": sc.List(sc.Anything(), length=3, why="it is [sizes, hidden, dtype]"),
     "feature_names_in": sc.List(sc.Str(), noun="names"),
-    "classes": sc.Obj({"values": sc.List(sc.LABEL, min_len=1, unique=True, noun="classes"),
+    "classes": sc.Obj({"values": sc.Labels(min_len=1),
                        "dtype": sc.Str(), "y_type": sc.Str(_Y_TYPES)},
                       required=("values", "dtype", "y_type")),
     "optimizer": sc.Obj({"name": sc.Str(tuple(_HYPER)), "t": sc.COUNT, "epoch": sc.COUNT,
@@ -200,7 +214,8 @@ def _check_classes(c, n_out, out_activation):
         raise sc.Invalid("classes.values", f"has {n} {c['y_type']} classes, which a network of {n_out} "
                                            f"{out_activation} outputs does not predict")
     if not _CLASS_DTYPE.fullmatch(c["dtype"]):
-        raise sc.Invalid("classes.dtype", f"{c['dtype'][:20]!r} is not a dtype class labels have")
+        raise sc.Invalid("classes.dtype", f"{c['dtype'][:20]!r} is not a dtype class labels have "
+                                            "(numbers, booleans or fixed-width strings)")
     dt = np.dtype(c["dtype"])
     value = (sc.Int(int(np.iinfo(dt).min), int(np.iinfo(dt).max)) if dt.kind in "iu"
              else _CLASS_DTYPES[dt.kind])
@@ -225,7 +240,8 @@ def _from_arrays_meta(arrays, meta, path):
         raise ModelFileError(f"{path}: {exc}") from None
     # all checked: build it
     try:
-        params = {k: _unjson(v) for k, v in meta["params"].items()}
+        params = {k: _features.param_from_json(k, v) if k == "class_weight" else _unjson(v)
+                  for k, v in meta["params"].items()}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         est = _CLASSES[meta["class"]](**params)
@@ -246,7 +262,7 @@ def _from_arrays_meta(arrays, meta, path):
         lb = LabelBinarizer()
         dt = np.dtype(c["dtype"])
         # (a str dtype's width follows from the labels, not from the file)
-        lb.classes_ = np.asarray(c["values"], dtype={"O": object, "U": str}.get(dt.kind, dt))
+        lb.classes_ = np.asarray(c["values"], dtype=str if dt.kind == "U" else dt)
         lb.y_type_, lb.sparse_input_ = c["y_type"], False
         est._label_binarizer, est.classes_ = lb, lb.classes_
     est._optimizer = None

@@ -24,8 +24,16 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     or ``loss='poisson'`` (exp output, half Poisson deviance; y >= 0).
 
     The extra parameters ``activation`` (list, more names), ``mode``, ``callbacks`` and
-    ``keep_optimizer_state``, the attribute ``validation_loss_curve_`` and the deliberate
-    differences are those of :class:`MLPClassifier`.
+    ``keep_optimizer_state``, the methods ``transform(X, layer=-1)`` and ``network()``, the
+    attribute ``validation_loss_curve_`` and the deliberate differences are those of
+    :class:`MLPClassifier`.
+
+    Other Parameters
+    ----------------
+    scoring : str, callable or None, default=None
+        What ``early_stopping`` maximises on its validation split: a scikit-learn scorer name
+        (``'neg_mean_absolute_error'``, ``'neg_mean_squared_error'``, ...) or a callable
+        ``scorer(estimator, X, y)``; None keeps R^2. A callable is not kept in model files.
     """
 
     _parameter_constraints: dict = {
@@ -39,7 +47,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 mode=None, callbacks=None, keep_optimizer_state=False):
+                 mode=None, callbacks=None, keep_optimizer_state=False, scoring=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -67,6 +75,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.mode = mode
         self.callbacks = callbacks
         self.keep_optimizer_state = keep_optimizer_state
+        self.scoring = scoring
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

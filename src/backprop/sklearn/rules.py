@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as _sk_shuffle
 
 from backprop.errors import InvalidInputError
+from backprop.sklearn.features import scorer_score
 from backprop.sklearn.losses import SklearnLoss, sum_sq
 from backprop.train.rules import Rules
 from backprop.train.trainer import Trainer
@@ -116,7 +117,10 @@ class SklearnRules(Rules):
             X_val, y_val, truth, sw_val = self.val
             yhat = _raw_predict(trainer.net, X_val)
             if np.isfinite(yhat).all():
-                score = est._score_function(truth, est._decode(yhat), sample_weight=sw_val)
+                if est.scoring is None:
+                    score = est._score_function(truth, est._decode(yhat), sample_weight=sw_val)
+                else:  # the user's scorer, of the estimator as this epoch left it
+                    score = scorer_score(est, X_val, truth, sw_val)
                 vloss = trainer.loss.value(y_val, yhat, sample_weight=sw_val)
             else:
                 score = vloss = math.nan

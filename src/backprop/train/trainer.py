@@ -40,6 +40,7 @@ from backprop.core.validation import (
     make_rng,
 )
 from backprop.errors import DivergenceError, InvalidInputError
+from backprop.fast import denormals as _denormals
 from backprop.fast import tiny as _tiny
 from backprop.fast.threads import blas_threads
 from backprop.train import optimizers as _opt
@@ -365,6 +366,7 @@ class Trainer:
         self._epoch_loss += batch_loss * b
         self.pos = end
         h.n_updates += 1
+        _denormals.after_update(h.n_updates, net.weights + net.biases, opt.state)  # subnormals -> 0
         if self.on_step is not None:
             self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
                                "batch_size": b, "lr": opt.lr})

@@ -6,7 +6,8 @@
 const $ = (id) => document.getElementById(id);
 const S = {
   options: null, state: null, points: null, frame: null, step: null, sel: null, sample: 0,
-  colour: "a", playing: false, units: [], edges: [], drawPending: false, applying: false,
+  colour: "a", playing: false, units: [], edges: [], drawPending: false, applying: false, seq: 0,
+  built: null, // the sizes the drawing was built for
 };
 
 // -- API ------------------------------------------------------------------------------------------
@@ -28,6 +29,29 @@ async function api(method, path, body) {
   return data;
 }
 function showError(msg) { $("error-text").textContent = msg; $("error").hidden = false; }
+
+// what the page says when training diverged: when, what became non-finite, and what to try
+function divergenceText(d) {
+  const where = `epoch ${d.epoch}, step ${d.step} of the epoch (update ${d.n_update})`;
+  const layer = d.layer ? ` The largest weights are in layer ${d.layer} (|w| up to ${fmt(d.max_abs_weight[d.layer - 1], 3)}).` : "";
+  return `Training diverged at ${where}: ${d.what}.${layer} Training is paused. Try a smaller η `
+    + `(now ${fmt(d.lr)}, e.g. ${fmt(d.lr / 10)}), then Reset.`;
+}
+
+// a frame, from the stream or a request: only a newer one than the page has replaces it
+function applyFrame(f) {
+  if (f.seq < S.seq) return false;
+  S.seq = f.seq; S.frame = f;
+  setPlaying(f.playing);
+  if (f.divergence) showError(divergenceText(f.divergence));
+  else if (f.error) showError(f.error);
+  return true;
+}
+function setPlaying(on) {
+  S.playing = on;
+  $("btn-play").textContent = on ? "❚❚ Pause" : "▶ Play";
+  document.body.dataset.playing = on ? "1" : "0";
+}
 function clearError() { $("error").hidden = true; }
 
 // -- configuration <-> controls <-> URL ------------------------------------------------------------
@@ -80,6 +104,7 @@ function writeControls(state) {
   $("cfg-data").value = c.data;
   const up = uploads.find((u) => u.id === c.data);
   $("target-row").hidden = !up;
+  $("upload-name").textContent = up ? `${up.filename}: ${up.rows} rows` : ""; // a built-in: no file named
   if (up) { fillSelect($("cfg-target"), up.columns); $("cfg-target").value = state.data.target; }
   for (const k of NUM_KEYS) $("cfg-" + k).value = c[k] === null || c[k] === undefined ? "" : c[k];
   $("cfg-n_samples").disabled = $("cfg-noise").disabled = !!up;
@@ -144,7 +169,7 @@ async function applyState(state) {
     history.replaceState(null, "", location.pathname + (configToHash(state.config) ? "#" + configToHash(state.config) : ""));
     S.points = await api("GET", "/api/points");
     buildNetwork();
-    S.frame = await api("GET", "/api/frame");
+    applyFrame(await api("GET", "/api/frame"));
     draw();
     renderInspector();
   } finally {
@@ -162,10 +187,8 @@ function openStream() {
   const es = new EventSource("api/stream");
   es.addEventListener("frame", (ev) => {
     const f = JSON.parse(ev.data);
-    S.frame = f;
-    if (f.error) showError(f.error);
-    if (S.playing !== f.playing) { S.playing = f.playing; $("btn-play").textContent = f.playing ? "❚❚ Pause" : "▶ Play"; }
-    if (f.playing) S.step = S.step && S.step.n_update === f.n_updates ? S.step : null;
+    if (!applyFrame(f)) return;
+    if (f.playing) S.step = stepShown();
     scheduleDraw();
   });
 }
@@ -175,10 +198,18 @@ function scheduleDraw() {
   requestAnimationFrame(() => { S.drawPending = false; draw(); });
 }
 
+// the last traced update, when the frame is of it: of its phases (i)-(iii) (the frame is the state
+// before it, ``pending``) or of the whole update (the frame is the state after it)
+function stepShown() {
+  const st = S.step, f = S.frame;
+  if (!st || !f) return null;
+  return (f.pending ? f.pending.n_update === st.n_update : st.n_update === f.n_updates) ? st : null;
+}
+
 // the values shown on the units: the last traced update's sample, else the frame's probe sample
 function current() {
-  const st = S.step;
-  if (st && S.frame && st.n_update === S.frame.n_updates) {
+  const st = stepShown();
+  if (st) {
     const d = S.sample;
     const pick = (arr) => arr ? arr.map((l) => l[d]) : null;
     return { x: st.x[d], h: pick(st.h), a: pick(st.a), delta: st.phase >= 2 ? pick(st.delta) : null,
@@ -196,7 +227,8 @@ function frameFits(f, sizes) {
 }
 function draw() {
   if (!S.state || !S.frame) return;
-  if (!frameFits(S.frame, S.state.sizes)) return; // a frame of the previous network, still on its way
+  // a new network whose drawing is not built yet, or a frame of the previous one still on its way
+  if (!S.built || S.built.join() !== S.state.sizes.join() || !frameFits(S.frame, S.state.sizes)) return;
   const f = S.frame, cur = current();
   $("c-epoch").textContent = f.epoch;
   $("c-updates").textContent = f.n_updates;
@@ -214,7 +246,7 @@ function draw() {
   $("phase-next").textContent = ["", "(i)", "(ii)", "(iii)", "(iv)"][nxt];
 }
 function drawPhases() {
-  const ph = S.step && S.frame && S.step.n_update === S.frame.n_updates ? S.step.phase : 0;
+  const st = stepShown(), ph = st ? st.phase : 0;
   document.querySelectorAll(".phase").forEach((el) => {
     const p = Number(el.dataset.phase);
     el.classList.toggle("done", p < ph || ph === 4);
@@ -228,27 +260,30 @@ async function doStep(path) {
     const st = await api("POST", path);
     S.step = st;
     if (S.sample >= st.batch.length) S.sample = 0;
-    S.frame = await api("GET", "/api/frame");
-    S.playing = false; $("btn-play").textContent = "▶ Play";
+    applyFrame(await api("GET", "/api/frame"));
     draw();
     await renderInspector();
     document.body.dataset.nUpdates = st.n_update;
     document.body.dataset.phase = st.phase;
-  } catch (e) { /* shown */ }
+  } catch (e) { // shown; a divergence is said the page's way, with the frame that carries it
+    try { applyFrame(await api("GET", "/api/frame")); scheduleDraw(); } catch (e2) { /* shown */ }
+  }
 }
 async function togglePlay() {
   try {
     if (S.playing) {
       await api("POST", "/api/pause");
-      S.playing = false; $("btn-play").textContent = "▶ Play";
-      S.frame = await api("GET", "/api/frame"); // the state it stopped at, not a frame still on its way
+      setPlaying(false);
+      applyFrame(await api("GET", "/api/frame")); // the state it stopped at, not a frame still on its way
       draw();
-      document.body.dataset.playing = "0";
     }
     else {
+      clearError();
       await api("POST", "/api/play", { speed: speedValue() });
-      S.playing = true; S.step = null; $("btn-play").textContent = "❚❚ Pause";
-      document.body.dataset.playing = "1";
+      S.step = null; setPlaying(true);
+      // the server's word: training may have stopped already (a divergence on the first updates)
+      applyFrame(await api("GET", "/api/frame"));
+      scheduleDraw();
     }
   } catch (e) { /* shown */ }
 }
@@ -260,7 +295,6 @@ async function upload(file) {
   try {
     const info = await api("POST", `/api/upload?filename=${encodeURIComponent(file.name)}`, file);
     S.options = await api("GET", "/api/options");
-    $("upload-name").textContent = `${info.filename}: ${info.rows} rows`;
     const cfg = readControls();
     cfg.data = info.id;
     cfg.target = info.columns[info.columns.length - 1];
@@ -283,8 +317,8 @@ async function share() {
   const link = location.origin + location.pathname + location.hash;
   try {
     await navigator.clipboard.writeText(link);
-    $("btn-share").textContent = "Link copied";
-    setTimeout(() => { $("btn-share").textContent = "Share link"; }, 1500);
+    $("btn-share").textContent = "Copied";
+    setTimeout(() => { $("btn-share").textContent = "Share"; }, 1500);
   } catch (e) {
     window.prompt("Copy this link. Others open it on their own playground: their address, then this #…", link);
   }
@@ -297,7 +331,7 @@ function bindControls() {
   $("btn-step").onclick = () => doStep("/api/step");
   $("btn-phase").onclick = () => doStep("/api/phase");
   $("btn-reset").onclick = async () => {
-    try { await applyState(await api("POST", "/api/reset")); } catch (e) { /* shown */ }
+    try { await applyState(await api("POST", "/api/reset")); clearError(); } catch (e) { /* shown */ }
   };
   $("speed").onchange = () => { if (S.playing) api("POST", "/api/play", { speed: speedValue() }).catch(() => {}); };
   $("error-close").onclick = clearError;
@@ -313,8 +347,15 @@ function bindControls() {
     location.href = `api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`;
   };
   document.addEventListener("keydown", (ev) => {
-    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const el = document.activeElement;
+    // keys type into text and number fields and choose in lists; a focused radio button, check box
+    // or button does not take the space key: it is play/pause everywhere but where one types
+    const typing = el && (el.tagName === "SELECT" || el.tagName === "TEXTAREA"
+      || (el.tagName === "INPUT" && !["radio", "checkbox", "button", "file"].includes(el.type)));
+    if (typing) return;
     if (ev.key === " ") { ev.preventDefault(); togglePlay(); }
+    else if (el && el.tagName === "INPUT") return; // s and p on a radio button: nothing
     else if (ev.key === "s") doStep("/api/step");
     else if (ev.key === "p") doStep("/api/phase");
   });

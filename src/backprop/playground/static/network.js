@@ -15,7 +15,8 @@ function buildNetwork() {
   const box = Math.max(14, Math.min(58, spacing - 20, spacing * 0.7));
   const xs = sizes.map((_, l) => 50 + (W - 100) * (L === 0 ? 0.5 : l / L));
   const pos = sizes.map((n, l) => Array.from({ length: n }, (_, j) => [xs[l], 36 + (H - 46) * (j + 0.5) / n]));
-  S.pos = pos; S.box = box; S.units = []; S.edges = [];
+  S.pos = pos; S.box = box; S.units = []; S.edges = []; S.built = sizes.slice();
+  net.dataset.width = W; // the width it was drawn for (a resize redraws it)
   const ns = "http://www.w3.org/2000/svg";
   for (let k = 0; k < L; k++) {
     S.edges.push([]);

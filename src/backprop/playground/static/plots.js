@@ -4,7 +4,7 @@
 "use strict";
 
 // -- plots ----------------------------------------------------------------------------------------
-const MUTED = "#9aa3af", INK = "#1d2430";
+const INK = "#1d2430";
 
 function sizeCanvas(cv) { // the canvas at the device's pixel density, drawn in CSS pixels
   const dpr = window.devicePixelRatio || 1, w = cv.clientWidth || cv.width;
@@ -15,9 +15,12 @@ function sizeCanvas(cv) { // the canvas at the device's pixel density, drawn in 
   return [ctx, w, h];
 }
 
-function message(ctx, w, h, text) {
-  ctx.fillStyle = MUTED; ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "center";
-  ctx.fillText(text, w / 2, h / 2);
+// a plot's message ("no data yet", ...) in the HTML over its canvas, where it wraps instead of
+// being clipped; "" hides it
+function note(cv, text) {
+  const el = $(cv.id + "-note");
+  el.textContent = text;
+  el.hidden = !text;
 }
 
 function axes(ctx, w, h, pad, xlo, xhi, ylo, yhi, log) {
@@ -37,16 +40,18 @@ function lines(ctx, w, h, series, opts = {}) {
   const pad = { l: 54, r: 6, t: 6, b: 14 };
   const tf = opts.log ? (v) => Math.log10(Math.max(v, 1e-12)) : (v) => v;
   let xlo = Infinity, xhi = -Infinity, ylo = Infinity, yhi = -Infinity;
+  const ok = (v) => v !== null && Number.isFinite(tf(v)); // null: a value that was not finite
   for (const s of series) {
     for (let i = 0; i < s.x.length; i++) {
+      if (!ok(s.y[i])) continue;
       const y = tf(s.y[i]);
-      if (!Number.isFinite(y)) continue;
       xlo = Math.min(xlo, s.x[i]); xhi = Math.max(xhi, s.x[i]);
       ylo = Math.min(ylo, y); yhi = Math.max(yhi, y);
     }
   }
   ctx.clearRect(0, 0, w, h);
-  if (!Number.isFinite(xlo)) { message(ctx, w, h, opts.empty || "no data yet"); return; }
+  note(ctx.canvas, Number.isFinite(xlo) ? "" : opts.empty || "no data yet");
+  if (!Number.isFinite(xlo)) return;
   if (xhi === xlo) xhi = xlo + 1;
   if (yhi - ylo < 1e-9) { ylo -= 0.5; yhi += 0.5; }
   const X = (v) => pad.l + (v - xlo) / (xhi - xlo) * (w - pad.l - pad.r);
@@ -57,13 +62,13 @@ function lines(ctx, w, h, series, opts = {}) {
     ctx.beginPath();
     let started = false;
     for (let i = 0; i < s.x.length; i++) {
+      if (!ok(s.y[i])) continue;
       const y = tf(s.y[i]);
-      if (!Number.isFinite(y)) continue;
       if (started) ctx.lineTo(X(s.x[i]), Y(y)); else ctx.moveTo(X(s.x[i]), Y(y));
       started = true;
     }
     ctx.stroke(); ctx.setLineDash([]);
-    if (s.x.length === 1) { // one epoch so far: a dot
+    if (s.x.length === 1 && ok(s.y[0])) { // one epoch so far: a dot
       ctx.fillStyle = s.colour; ctx.beginPath(); ctx.arc(X(s.x[0]), Y(tf(s.y[0])), 2.5, 0, 7); ctx.fill();
     }
   }
@@ -121,7 +126,7 @@ function regionColour(outs, p) {
 
 function drawCurve(ctx, w, h, m, P, batch) { // 1-D data: prediction against target
   $("region-title").textContent = "prediction against target";
-  const pad = { l: 36, r: 6, t: 6, b: 14 };
+  const pad = { l: 46, r: 6, t: 6, b: 14 };
   const useRaw = !!m.prediction; // the network's output in the target's units (identity output)
   const ys = useRaw ? P.label : P.y.map((r) => r[0]);
   const pred = useRaw ? m.prediction : m.units[m.units.length - 1][0];
@@ -141,14 +146,13 @@ function drawCurve(ctx, w, h, m, P, batch) { // 1-D data: prediction against tar
 function drawRegion(cur) {
   const cv = $("plot-region"), [ctx, w, h] = sizeCanvas(cv), m = S.frame.maps, P = S.points;
   ctx.clearRect(0, 0, w, h);
+  note(cv, m ? "" : `${S.state.sizes[0]} inputs: no plane to draw`);
   if (!m) {
     $("region-title").textContent = "decision regions (2-D data only)";
-    message(ctx, w, h, `${S.state.sizes[0]} inputs: no plane to draw`);
     return;
   }
   // ring this update's batch (not when it is every row: batch mode)
-  const batch = S.step && S.frame.n_updates === S.step.n_update && S.step.batch.length < P.raw.length
-    ? new Set(S.step.batch) : new Set();
+  const st = stepShown(), batch = st && st.batch.length < P.raw.length ? new Set(st.batch) : new Set();
   if (m.dims === 1) { drawCurve(ctx, w, h, m, P, batch); return; }
   const classify = S.state.data.task === "classification";
   $("region-title").textContent = classify ? "decision regions (training rows; ringed: this update's batch)"

@@ -1,0 +1,72 @@
+"""``backprop doctor``: why training may be slower here than the README says.
+
+Prints the CPU, NumPy's BLAS (library, OpenBLAS kernel, threads), the variables that change them,
+the denormal handling, a quick measured matrix-product rate next to the rate of the README's
+machine, and what to change (see :mod:`backprop.fast.machine`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from backprop.cli.common import UI, debug_option
+from backprop.cli.errors import user_errors
+from backprop.fast import machine
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-measure", is_flag=True, help="Skip the matrix-product timing (about a second).")
+@debug_option
+@user_errors
+def doctor(as_json, no_measure):
+    """Report what decides training speed on this machine: CPU, BLAS and its kernel, threads,
+    thread and kernel variables, denormal mode, and a measured matrix-product rate."""
+    doc = machine.report(measure=not no_measure)
+    ui = UI(False, as_json)
+    ui.dump(doc)
+    if as_json:
+        return 0
+    ui.table(*_lines(doc))
+    return 0
+
+
+def _lines(doc):
+    c, b, d, g, ref = doc["cpu"], doc["blas"], doc["denormals"], doc["gemm"], doc["reference"]
+    fam = f" (family {c['family']}, model {c['model_number']})" if c.get("family") is not None else ""
+    load = c.get("load_average")
+    lines = [
+        f"[bold]CPU[/bold]          {c['model']}{fam}, {c['usable_cpus']} usable of {c['logical_cpus']} "
+        "logical CPUs" + (f", load average {load[0]:.2f}" if load else ""),
+        f"[bold]vector units[/bold] {', '.join(c['flags']) or 'unknown'}",
+        f"[bold]NumPy[/bold]        {b['numpy']}, BLAS {b.get('internal_api') or ''} "
+        f"{b.get('version') or ''} ({b.get('library') or 'unknown library'})",
+        f"[bold]kernel[/bold]       {b.get('kernel') or 'unknown'}; {b.get('threads') or '?'} BLAS threads"
+        + (f", {b['threading_layer']}" if b.get("threading_layer") else ""),
+        f"[bold]fused BLAS[/bold]   {'on' if b['fused_calls'] else 'off'} "
+        "(backprop's in-place updates on NumPy's OpenBLAS)",
+    ]
+    pools = doc.get("threadpools")
+    if pools is not None:
+        lines.append(f"[bold]thread pools[/bold] {len(pools)}: " + "; ".join(
+            f"{p.get('internal_api')} {p.get('version') or ''} ({p.get('architecture') or '-'}, "
+            f"{p.get('num_threads')} threads)" for p in pools))
+    env = {k: v for k, v in doc["environment"].items() if v is not None}
+    lines.append("[bold]variables[/bold]    " + (", ".join(f"{k}={v}" for k, v in env.items()) or "none set")
+                 + f" (of {', '.join(doc['environment'])})")
+    mode = ("unknown on this platform" if d["mxcsr"] is None
+            else f"MXCSR {d['mxcsr']}: flush-to-zero {'on' if d['ftz'] else 'off'}, "
+                 f"denormals-are-zero {'on' if d['daz'] else 'off'}")
+    lines.append(f"[bold]denormals[/bold]    engine flush {'on' if d['engine_flush'] else 'OFF'} "
+                 f"(every {d['flush_every_updates']} updates); this thread: {mode}")
+    if g:
+        one = (f"; 1 thread {g['gflops_one_thread']:.0f} GFLOP/s, scaling {g['thread_scaling']:.2f}x"
+               if g.get("gflops_one_thread") else "")
+        lines.append(f"[bold]product[/bold]      {g['n']}x{g['n']} {g['dtype']}: {g['gflops']:.0f} "
+                     f"GFLOP/s on {g['threads']} threads{one}")
+    lines.append(f"[bold]README's[/bold]     {ref['gflops']:.0f} GFLOP/s on {ref['threads']} threads, "
+                 f"{ref['kernel']} kernel, {ref['cpu']}")
+    advice = doc["advice"]
+    lines.append("[bold]advice[/bold]       " + ("" if advice else "nothing found that slows training here"))
+    lines += [f"  - {a}" for a in advice]
+    return lines
