@@ -10,6 +10,7 @@ names) must come out escaped, and a 784-512-256-10 network's display must stay s
 from __future__ import annotations
 
 import html.parser
+import pickle
 import re
 
 import numpy as np
@@ -319,5 +320,7 @@ def test_plots_return_a_figure_a_notebook_shows(tmp_path):
     assert [ax.get_title() for ax in visible["gradients"][:2]] == ["sigmoid", "relu"]
     assert len(visible["weights"]) == 3  # one histogram per layer
     assert len(visible["gradients"][0].get_lines()) == 3  # one line per layer
+    copy = pickle.loads(pickle.dumps(figs["loss"]))  # a figure still pickles
+    assert copy._repr_png_().startswith(b"\x89PNG") and len(copy.axes) == 2
     # with a path: the file, as before
     assert plots.plot_loss(runs["relu"], tmp_path / "l.png") == str(tmp_path / "l.png")

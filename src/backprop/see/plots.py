@@ -58,7 +58,15 @@ def _figure_class():
             self.savefig(buf, format="png")
             return buf.getvalue()
 
+    # a module-level name (see __getattr__ below), so a figure pickles and unpickles
+    NotebookFigure.__module__, NotebookFigure.__qualname__ = __name__, "NotebookFigure"
     return NotebookFigure
+
+
+def __getattr__(name):
+    if name == "NotebookFigure":  # created on first use: matplotlib is imported only when drawing
+        return _figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _figure(figsize, dpi):
