@@ -52,7 +52,9 @@ def run(name, tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert not [o for o in outputs if o.get("name") == "stderr"], "warnings in a tutorial"
+    # no warning shown to a learner (a fresh machine's one-off "building the font cache" is no warning)
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "Warning" not in stderr and "warn" not in stderr.lower(), stderr
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     return text, outputs
 
