@@ -152,7 +152,9 @@ def main(argv: list[str]) -> int:
     try:
         import dask.array as da
     except ImportError:
-        print('error: the distributed benchmark needs Dask: pip install "backprop[dask]"', file=sys.stderr)
+        from backprop.version import install_hint
+
+        print(f"error: the distributed benchmark needs Dask: {install_hint('dask')}", file=sys.stderr)
         return 2
     sizes = [int(s) for s in args.layers.split(",")]
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))

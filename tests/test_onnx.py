@@ -339,5 +339,6 @@ def test_missing_onnx_package_is_a_clear_error(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "onnx" else real(name, *a))
-    with pytest.raises(deps.MissingDependencyError, match=r"pip install 'backprop\[onnx\]'"):
+    with pytest.raises(deps.MissingDependencyError,
+                       match=r"pip install 'backprop-explicit\[onnx\]' .*pip install -e '\.\[onnx\]'"):
         deps.require("onnx", "backprop.onnx")

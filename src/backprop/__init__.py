@@ -1,6 +1,6 @@
 """backprop: feedforward neural networks trained by explicit backpropagation.
 
-The names follow the reference (``shared/reference/backpropagation.md``): ``h`` (affine
+The names follow the project's reference (docs/reference.md): ``h`` (affine
 transformation), ``a`` (activation output), ``delta`` (error term), ``weights``/``biases`` (w, with
 the bias weight w_0j kept apart), ``lr`` (eta). The package is layered (see docs/architecture.md):
 core, fast, io, train, model and data, then sklearn, see, distributed, playground and cli on top.

@@ -18,6 +18,7 @@ import click
 
 from backprop.cli.errors import one_line
 from backprop.errors import InvalidInputError
+from backprop.version import install_hint
 
 #: keep in step with backprop.distributed.cluster.CONNECT_TIMEOUT (not imported here: it would load
 #: the distributed package for every command)
@@ -32,7 +33,7 @@ def dask_options(f):
     for decorator in reversed((
         click.option("--dask", metavar="ADDRESS|local:N",
                      help="Compute the gradients on a Dask cluster: a scheduler's address (tcp://host:8786, "
-                          "tls://host:8786) or local:N (N worker processes here). Needs backprop[dask]."),
+                          "tls://host:8786) or local:N (N worker processes here). Needs the dask extra."),
         click.option("--dask-timeout", type=float, metavar="SECONDS",
                      help=f"Seconds for the whole handshake with the --dask scheduler, and for reconnecting "
                           f"to it when the connection drops [default: {DEFAULT_TIMEOUT:g}]."),
@@ -89,7 +90,7 @@ def run(opts: DaskRun, trainer, prep, checkpoint, extra, guard):
     try:  # optional: Dask is imported by backprop.distributed only when asked for
         from backprop import distributed
     except ImportError as exc:
-        raise InvalidInputError(f'--dask needs Dask: pip install "backprop[dask]" ({exc})') from None
+        raise InvalidInputError(f"--dask needs Dask ({exc}): {install_hint('dask')}") from None
 
     def stop():
         return trainer.stop_requested

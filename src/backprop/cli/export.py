@@ -2,7 +2,7 @@
 
 The file computes what ``backprop predict`` does -- standardisation, every layer, the output
 activation, the labels and probabilities of a classifier -- see :mod:`backprop.onnx` and
-docs/onnx.md. It is written atomically; the ``onnx`` package is needed (``backprop[onnx]``).
+docs/onnx.md. It is written atomically; the ``onnx`` package is needed (the ``onnx`` extra).
 """
 
 from __future__ import annotations

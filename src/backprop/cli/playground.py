@@ -8,8 +8,9 @@ import click
 from backprop.cli.common import debug_option
 from backprop.cli.errors import user_errors
 from backprop.errors import InvalidInputError
+from backprop.version import install_hint
 
-INSTALL = "the playground needs starlette and uvicorn: pip install 'backprop[playground]'"
+INSTALL = f"the playground needs starlette and uvicorn: {install_hint('playground')}"
 
 
 @click.command()

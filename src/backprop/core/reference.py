@@ -1,6 +1,6 @@
 """The reference, equation by equation: backpropagation as the textbook writes it.
 
-Each function is one equation of ``shared/reference/backpropagation.md``, in its notation, on
+Each function is one equation of the project's reference (docs/reference.md), in its notation, on
 NumPy arrays whose rows are samples (``a[d]`` is sample d's activation vector). Nothing here is
 tuned: no buffers, nothing folded, eta written out in the delta rule. It is the path to read next
 to the reference, and the oracle the fast path (:class:`backprop.model.network.Network` with

@@ -13,7 +13,8 @@ process, so ``fit`` here ends at the weights of ``Network.fit`` to float roundin
 * :class:`DaskSource` -- the gradient source behind them, for ``Trainer.run_source``.
 * :class:`DistributedError` -- the cluster could not go on.
 
-Needs the ``dask`` extra: ``pip install "backprop[dask]"`` (dask[array,dataframe] and distributed).
+Needs the ``dask`` extra (dask[array,dataframe] and distributed): ``pip install 'backprop-explicit[dask]'``,
+or ``pip install -e '.[dask]'`` in a clone of the source.
 Dask is imported only when one of these is called. See docs/distributed.md.
 """
 

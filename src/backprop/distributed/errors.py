@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from backprop.errors import BackpropError
+from backprop.version import install_hint
 
 #: the message when the dask extra is missing
-NEEDS_DASK = 'training on a Dask cluster needs Dask: pip install "backprop[dask]"'
+NEEDS_DASK = f"training on a Dask cluster needs Dask: {install_hint('dask')}"
 
 
 class DistributedError(BackpropError, RuntimeError):

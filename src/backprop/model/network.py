@@ -1,6 +1,6 @@
 """A feedforward network trained by explicit backpropagation.
 
-Notation (that of ``shared/reference/backpropagation.md``): layer k computes
+Notation (that of the project's reference, docs/reference.md): layer k computes
 
     h^k = a^{k-1} W^k + b^k          (the affine transformation; a^0 = x)
     a^k = g(h^k)                     (g_h for hidden layers, g_o for the output layer)

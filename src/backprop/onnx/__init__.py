@@ -6,7 +6,8 @@
 The exported graph is the whole prediction as ``backprop predict`` applies it: the standardisation
 statistics of a ``backprop train`` model, every layer with its own activation, the output
 activation, and for classifiers both the labels (as recorded) and the probabilities. Default-domain
-operators of opset :data:`OPSET` only. Needs the ``onnx`` package (``pip install backprop[onnx]``);
+operators of opset :data:`OPSET` only. Needs the ``onnx`` package (the ``onnx`` extra:
+``pip install 'backprop-explicit[onnx]'``, or ``pip install -e '.[onnx]'`` in a clone of the source);
 skl2onnx only for :func:`register`. See docs/onnx.md.
 """
 

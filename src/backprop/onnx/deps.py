@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib.util
 
 from backprop.errors import BackpropError
+from backprop.version import install_hint
 
 #: the pip requirement that brings each optional package
-EXTRAS = {"onnx": "pip install 'backprop[onnx]'", "skl2onnx": "pip install skl2onnx"}
+EXTRAS = {"onnx": install_hint("onnx"), "skl2onnx": "pip install skl2onnx"}
 
 
 class MissingDependencyError(BackpropError, ImportError):

@@ -1,8 +1,8 @@
 """playground: a local web page that trains a network step by step and shows every number.
 
 ``serve()`` starts it (``backprop playground``); ``create_app()`` builds the Starlette app. Both
-need the optional dependencies ``starlette`` and ``uvicorn`` (``pip install backprop[playground]``),
-imported only when called.
+need the optional dependencies ``starlette`` and ``uvicorn`` (``pip install 'backprop-explicit[playground]'``,
+or ``pip install -e '.[playground]'`` in a clone of the source), imported only when called.
 """
 
 from __future__ import annotations

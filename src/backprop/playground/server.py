@@ -10,6 +10,7 @@ import threading
 import webbrowser
 
 from backprop.errors import InvalidInputError
+from backprop.version import install_hint
 
 
 def is_loopback(host: str) -> bool:
@@ -28,7 +29,7 @@ def make_server(data: str | None = None, *, host: str = "127.0.0.1", port: int =
         import uvicorn
     except ImportError:
         raise InvalidInputError(
-            "the playground needs starlette and uvicorn: pip install 'backprop[playground]'") from None
+            f"the playground needs starlette and uvicorn: {install_hint('playground')}") from None
     from backprop.playground.app import create_app
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:

@@ -1,6 +1,6 @@
 """One update worked out with the engine's own numbers in the reference's notation.
 
-:func:`explain` walks the reference's example (``shared/reference/backpropagation.md``). In online
+:func:`explain` walks the reference's worked example (docs/reference.md, eqs. (6)-(18)). In online
 mode (the default) for one sample: the forward pass (1)-(4), the error E, the error terms of its
 summary (i) and (ii) -- eq. (4) once per hidden layer in deeper networks -- and the updates
 (iii)/(iv), the delta rule (5), with the old and the new value of every weight, and the error after

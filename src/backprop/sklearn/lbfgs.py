@@ -90,7 +90,7 @@ def fit_lbfgs(est, X, y, sample_weight):
 
     x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
     # one BLAS thread: L-BFGS-B calls SciPy's BLAS between our NumPy products, and two
-    # spinning thread pools in one loop cost 5-10x (shared/notes/performance.md)
+    # spinning thread pools in one loop made a fit 5-10x slower on a 2-vCPU machine
     with _one_blas_thread():
         res = scipy.optimize.minimize(
             fun, x0, method="L-BFGS-B", jac=True, callback=callback,
