@@ -41,8 +41,19 @@ def test_stored_without_outputs_and_links_stay_inside(path):
         else:
             for target in re.findall(r"\]\(([^)]+)\)", cell.source):
                 assert "://" not in target and not target.startswith("/"), target
-                file = (path.parent / target.split("#")[0]).resolve()
+                name, _, anchor = target.partition("#")
+                file = (path.parent / name).resolve()
                 assert file.is_relative_to(ROOT) and file.exists(), target
+                if anchor:  # a heading of that page, as GitHub and JupyterLab name it
+                    assert anchor in anchors(file.read_text(encoding="utf-8")), target
+
+
+def anchors(markdown):
+    """The anchors of a Markdown page's headings: lower case, punctuation dropped, spaces to '-'."""
+    out = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.M):
+        out.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return out
 
 
 def run(name, tmp_path):
@@ -78,22 +89,26 @@ def test_two_layer_example(tmp_path):
     text, outputs = run("01-two-layer-example", tmp_path)
     got = values(text)
     # the reference's example, eqs. (1)-(18), worked here once more
-    x, y, eta = np.array([0.05, 0.10]), 0.01, 0.5
-    V, v0 = np.array([[0.15, 0.25], [0.20, 0.30]]), np.array([0.35, 0.35])
-    w, w0 = np.array([0.40, 0.45]), 0.60
-    a = 1 / (1 + np.exp(-(x @ V + v0)))
-    yhat = 1 / (1 + math.exp(-(a @ w + w0)))
-    d_o = (yhat - y) * yhat * (1 - yhat)
-    d_h = a * (1 - a) * w * d_o
-    want = {"yhat": yhat, "E": 0.5 * (yhat - y) ** 2, "delta_o": d_o, "delta_h": d_h,
-            "w_new": w - eta * d_o * a, "w0_new": w0 - eta * d_o, "v_new": V - eta * np.outer(x, d_h),
-            "v0_new": v0 - eta * d_h}
+    x, y, eta = np.array([0.5, -1.0]), np.array([1.0, 0.0]), 0.5
+    V, v0 = np.array([[0.2, -0.3], [0.4, 0.1]]), np.array([0.1, -0.1])
+    W, w0 = np.array([[0.5, -0.4], [0.3, 0.2]]), np.array([-0.2, 0.1])
+
+    def forward(V, v0, W, w0):
+        a = 1 / (1 + np.exp(-(x @ V + v0)))
+        return a, 1 / (1 + np.exp(-(a @ W + w0)))
+
+    a, yhat = forward(V, v0, W, w0)
+    d_o = (yhat - y) * yhat * (1 - yhat)  # (11)
+    d_h = a * (1 - a) * (W @ d_o)  # (17), (18)
+    want = {"a_h": a, "yhat": yhat, "E": 0.5 * ((yhat - y) ** 2).sum(), "delta_o": d_o, "delta_h": d_h,
+            "w_new": W - eta * np.outer(a, d_o), "w0_new": w0 - eta * d_o,
+            "v_new": V - eta * np.outer(x, d_h), "v0_new": v0 - eta * d_h}
     for name, value in want.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-12, err_msg=name)
-    V2, v02 = want["v_new"], want["v0_new"]
-    a2 = 1 / (1 + np.exp(-(x @ V2 + v02)))
-    yhat2 = 1 / (1 + math.exp(-(a2 @ want["w_new"] + want["w0_new"])))
-    assert float(got["E_after"]) == pytest.approx(0.5 * (yhat2 - y) ** 2, rel=1e-12)
+    _, yhat2 = forward(want["v_new"], want["v0_new"], want["w_new"], want["w0_new"])
+    assert float(got["E_after"]) == pytest.approx(0.5 * ((yhat2 - y) ** 2).sum(), rel=1e-12)
+    # the numbers of the table in docs/reference.md ("The example in numbers")
+    assert round(float(got["E"]), 6) == 0.232416 and round(float(got["E_after"]), 6) == 0.212209
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert len(html) == 3  # the network, the trace, the worked example
     assert "backprop-explain" in html[2] and "<math>" in html[2]
