@@ -340,10 +340,10 @@ def test_html_is_standalone_and_well_formed():
     t = net.trace(np.array([[0.5, -1.0]]), [1], loss="cross_entropy")
     want = f"{abs(float(t.delta[1][0, 0])):#.4g}"
     assert f"<mn>{want}</mn>" in page
-    # Jupyter: the html format renders as HTML, the others as Markdown
+    # Jupyter: every format renders as the HTML worked example (MathML); Markdown stays available
     assert doc._repr_html_().startswith('<div class="backprop-explain">')
     md_doc = explain(net, [0.5, -1.0], 1, lr=0.1, loss="cross_entropy")
-    assert md_doc._repr_html_() is None and md_doc._repr_markdown_() == str(md_doc)
+    assert md_doc._repr_html_() == doc._repr_html_() and md_doc._repr_markdown_() == str(md_doc)
 
 
 def test_latex_document_is_balanced():

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from backprop.io.registry import load, save
     from backprop.model.gradcheck import GradcheckResult, gradcheck
     from backprop.model.network import Network, Trace
+    from backprop.see import plots
     from backprop.see.explain import explain
     from backprop.sklearn import MLPClassifier, MLPRegressor
     from backprop.train import checkpoint, optimizers
@@ -37,7 +38,7 @@ __all__ = [
     "Network", "Trace", "History", "Trainer", "fit", "gradcheck", "GradcheckResult",
     "activations", "losses", "optimizers", "checkpoint", "save", "load", "datasets",
     "BackpropError", "InvalidInputError", "InvalidTypeError", "DivergenceError", "ModelFileError",
-    "MLPClassifier", "MLPRegressor", "explain", "__version__",
+    "MLPClassifier", "MLPRegressor", "explain", "plots", "__version__",
 ]
 
 #: where each public name lives: (module, attribute; None for the module itself)
@@ -48,7 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "GradcheckResult": ("backprop.model.gradcheck", "GradcheckResult"),
     "gradcheck": ("backprop.model.gradcheck", "gradcheck"),
     "Network": ("backprop.model.network", "Network"), "Trace": ("backprop.model.network", "Trace"),
-    "explain": ("backprop.see.explain", "explain"),
+    "explain": ("backprop.see.explain", "explain"), "plots": ("backprop.see.plots", None),
     "checkpoint": ("backprop.train.checkpoint", None), "optimizers": ("backprop.train.optimizers", None),
     "History": ("backprop.train.trainer", "History"), "Trainer": ("backprop.train.trainer", "Trainer"),
     "fit": ("backprop.train.trainer", "fit"),

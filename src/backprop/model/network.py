@@ -33,6 +33,7 @@ from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.fast import blas as _blas
 from backprop.fast.passes import column_sums, forward_layer, g_prime
 from backprop.io.container import save_arrays
+from backprop.model import display as _display
 from backprop.train.history import History
 from backprop.train.trainable import Buffers as BufferSet
 from backprop.train.trainable import Trainable
@@ -65,6 +66,9 @@ class Trace:
     @property
     def yhat(self) -> np.ndarray:
         return self.a[-1]
+
+    def _repr_html_(self) -> str:  # a notebook shows the tables of h, a, delta, dE/dw per layer
+        return _display.trace_html(self)
 
 
 @dataclasses.dataclass
@@ -224,6 +228,9 @@ class Network:
     def __repr__(self) -> str:
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
+
+    def _repr_html_(self) -> str:  # a notebook shows the layers and (small) weight matrices
+        return _display.network_html(self)
 
     def check_parameters(self, *, names: tuple[str, str] = ("net.weights", "net.biases"),
                          array_like: bool = False) -> None:

@@ -53,7 +53,8 @@ _TITLES = {"online": "Backpropagation, one online update worked out",
 class Explanation:
     """The worked example of one update; ``str()`` is the document in ``format``.
 
-    Renders itself in Jupyter (Markdown with LaTeX; HTML with MathML when ``format="html"``) and,
+    Renders itself in Jupyter as HTML whose formulas are MathML (``_repr_markdown_`` gives the
+    Markdown with LaTeX to front ends that prefer it) and,
     through rich, in colour in a terminal. Other renderings: :meth:`to_text`, :meth:`to_markdown`,
     :meth:`to_latex`, :meth:`to_html`. ``before``/``after`` are the engine's traces of the
     sample(s) before and after the update, ``net_after`` the updated copy of the network, ``mode``
@@ -106,8 +107,7 @@ class Explanation:
         return self.to_markdown()
 
     def _repr_html_(self):
-        if self.format != "html":
-            return None  # let the notebook use the Markdown rendering
+        # the worked example with its formulas as MathML: browsers render it natively, offline
         return render_html_fragment(self.blocks, self.title)
 
     def __rich_console__(self, console, options):

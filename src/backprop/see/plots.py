@@ -1,7 +1,8 @@
 """Figures of training: loss curves, decision regions, gradient flow and weight histograms.
 
 Every function draws on a bare :class:`matplotlib.figure.Figure` (the Agg renderer, never pyplot's
-global state or a window), so it works on a server with no display, and writes the file atomically.
+global state or a window), so it works on a server with no display, and writes the file atomically;
+without a path it returns the Figure, which a notebook shows inline (``_repr_png_``).
 The format follows the file name: ``.png``, ``.svg`` or ``.pdf``. A PNG is ``figsize * dpi`` pixels.
 
 * :func:`plot_loss` -- training and validation E (and the validation metric) per epoch.
@@ -15,6 +16,7 @@ The format follows the file name: ``.png``, ``.svg`` or ``.pdf``. A PNG is ``fig
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -47,8 +49,31 @@ def _format_of(path):
     return ext
 
 
-def _figure(figsize, dpi):
+@functools.cache
+def _figure_class():
+    """A matplotlib Figure that shows itself in a notebook (``_repr_png_``) without pyplot: a
+    front end displays it inline whether or not matplotlib's inline backend has been set up."""
     from matplotlib.figure import Figure
+
+    class NotebookFigure(Figure):
+        def _repr_png_(self):
+            buf = io.BytesIO()
+            self.savefig(buf, format="png")
+            return buf.getvalue()
+
+    # a module-level name (see __getattr__ below), so a figure pickles and unpickles
+    NotebookFigure.__module__, NotebookFigure.__qualname__ = __name__, "NotebookFigure"
+    return NotebookFigure
+
+
+def __getattr__(name):
+    if name == "NotebookFigure":  # created on first use: matplotlib is imported only when drawing
+        return _figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _figure(figsize, dpi):
+    Figure = _figure_class()
 
     try:
         w, h = (float(v) for v in figsize)
@@ -62,7 +87,10 @@ def _figure(figsize, dpi):
 
 
 def _save(fig, path, dpi):
-    """Render ``fig`` in memory (Agg), then write it atomically; returns the path."""
+    """Render ``fig`` in memory (Agg), then write it atomically; returns the path -- or, without a
+    path, the Figure itself (a notebook shows it inline)."""
+    if path is None:
+        return fig
     fmt = _format_of(path)
     buf = io.BytesIO()
     # a fixed date keeps SVG/PDF output reproducible
@@ -112,14 +140,13 @@ def _as_history_list(histories, labels):
 # ---------------------------------------------------------------------------------------------
 # loss curves
 # ---------------------------------------------------------------------------------------------
-def plot_loss(history: Any, path: str | os.PathLike, *, title: str | None = None,
-              figsize: tuple[float, float] = (10, 4), dpi: float = 100,
-              log: bool | None = None) -> str | os.PathLike:
+def plot_loss(history: Any, path: str | os.PathLike | None = None, *, title: str | None = None,
+              figsize: tuple[float, float] = (10, 4), dpi: float = 100, log: bool | None = None) -> Any:
     """Training and validation loss per epoch (and the validation metric beside it).
 
     ``history`` is a :class:`backprop.History` or its ``to_dict()`` (a model's
     ``metadata["history"]``). ``log`` chooses a logarithmic loss axis (default: when the loss
-    spans more than two decades). Returns ``path``.
+    spans more than two decades). Returns ``path``, or the Figure when ``path`` is None.
     """
     hist = _history_dict(history)
     loss = [float(v) for v in hist.get("loss") or []]
@@ -189,17 +216,18 @@ def _labels_to_index(y, n_classes, classes=None):
     return idx
 
 
-def plot_boundary(net: Any, X: ArrayLike, y: ArrayLike, path: str | os.PathLike, *,
+def plot_boundary(net: Any, X: ArrayLike, y: ArrayLike, path: str | os.PathLike | None = None, *,
                   transform: Callable | None = None, classes: Sequence | None = None,
                   resolution: int = 200, title: str | None = None, figsize: tuple[float, float] = (6, 5),
-                  dpi: float = 100, margin: float = 0.1) -> str | os.PathLike:
+                  dpi: float = 100, margin: float = 0.1) -> Any:
     """Decision regions of ``net`` over the plane of the 2-D inputs ``X``, with the points (X, y).
 
     ``transform`` maps the plotted coordinates to the network's inputs (e.g. the standardization
     fitted at training); ``classes`` lists the labels in the order of the network's outputs.
     A softmax network shows the region of each class (paler where it is less sure), a one-output
     sigmoid network the probability of class 1 from orange (0) to blue (1) with the 0.5 contour,
-    any other one-output network its output value. Returns ``path``.
+    any other one-output network its output value. Returns ``path``, or the Figure when ``path``
+    is None.
     """
     from matplotlib.colors import LinearSegmentedColormap, ListedColormap, to_rgb
 
@@ -316,15 +344,16 @@ def _tab_colors(k):
 # ---------------------------------------------------------------------------------------------
 # gradient flow
 # ---------------------------------------------------------------------------------------------
-def plot_gradients(histories: Any, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
-                   title: str | None = None, figsize: tuple[float, float] | None = None,
-                   dpi: float = 100) -> str | os.PathLike:
+def plot_gradients(histories: Any, path: str | os.PathLike | None = None, *,
+                   labels: Sequence[str] | None = None, title: str | None = None,
+                   figsize: tuple[float, float] | None = None, dpi: float = 100) -> Any:
     """Mean |delta| and the gradient norm of each layer per epoch, for one or several runs.
 
     ``histories``: a History (or its dict) recorded with ``fit(..., record_gradients=True)``, a
     list of them (``labels`` names them), or a ``{label: history}`` dict. The runs share the
     logarithmic y axes, so a deep sigmoid network's error terms shrinking towards the input layer
-    (eq. 4 multiplies by g'_h <= 1/4 per layer) stand next to a ReLU network's. Returns ``path``.
+    (eq. 4 multiplies by g'_h <= 1/4 per layer) stand next to a ReLU network's. Returns ``path``,
+    or the Figure when ``path`` is None.
     """
     runs = _as_history_list(histories, labels)
     for lab, hist in runs:
@@ -374,10 +403,11 @@ def plot_gradients(histories: Any, path: str | os.PathLike, *, labels: Sequence[
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
-def plot_weights(net: Any, path: str | os.PathLike, *, bins: int = 40, title: str | None = None,
-                 figsize: tuple[float, float] | None = None, dpi: float = 100,
-                 cols: int = 4) -> str | os.PathLike:
-    """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``."""
+def plot_weights(net: Any, path: str | os.PathLike | None = None, *, bins: int = 40,
+                 title: str | None = None, figsize: tuple[float, float] | None = None, dpi: float = 100,
+                 cols: int = 4) -> Any:
+    """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``,
+    or the Figure when ``path`` is None."""
     if not isinstance(net, Network):
         raise InvalidTypeError(f"net must be a backprop.Network, got {type(net).__name__}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:

@@ -24,6 +24,7 @@ from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import registry
 from backprop.model.network import Network
 from backprop.sklearn import cluster as _cluster
+from backprop.sklearn import display as _display
 from backprop.sklearn import features as _features
 from backprop.sklearn import lbfgs as _lbfgs
 from backprop.sklearn import optim as _optim
@@ -74,6 +75,9 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         "keep_optimizer_state": ["boolean"],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     }
+
+    def _html_repr(self):  # scikit-learn's diagram (_repr_html_, _repr_mimebundle_) + the fitted state
+        return _display.estimator_html(self)
 
     # -- the optimizer: code written for scikit-learn reads _optimizer.learning_rate ------------------
     @property

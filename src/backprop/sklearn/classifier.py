@@ -28,7 +28,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     The output layer is softmax for multiclass targets, one logistic unit for binary targets and
     one per label for multilabel targets; the loss is the log-loss.
 
-    Extra parameters
+    Other Parameters
     ----------------
     activation : str or list of str
         Also ``leaky_relu``, ``elu``, ``softplus``, ``gelu`` and ``sigmoid`` (= ``logistic``);
@@ -61,20 +61,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         ``scorer(estimator, X, y)``; None keeps accuracy. ``validation_scores_`` and
         ``best_validation_score_`` record its values; a callable is not kept in model files.
 
-    Extra methods
-    -------------
+    Methods
+    -------
     transform(X, layer=-1)
         The activations a of a hidden layer (the last by default): the learnt features, so the
         estimator can feed another in a ``Pipeline``.
     network()
         A copy of the fitted :class:`backprop.Network`.
 
-    Extra attributes
-    ----------------
+    Attributes
+    ----------
     validation_loss_curve_ : list or None
         The loss (without the L2 penalty) on the validation split after each epoch, when
-        ``early_stopping`` sets one aside.
+        ``early_stopping`` sets one aside (beyond scikit-learn's attributes).
 
+    Notes
+    -----
+    (The section names are numpydoc's: scikit-learn's notebook diagram parses this docstring.)
     Differences on purpose: float32 input trains a float32 network; ``loss_curve_`` is also
     recorded (per iteration) for ``solver='lbfgs'``; predicted probabilities of logistic outputs
     stay strictly inside (0, 1). ``save(path)``/``MLPClassifier.load(path)`` write and read

@@ -31,7 +31,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     attribute ``validation_loss_curve_`` and the deliberate differences are those of
     :class:`MLPClassifier`.
 
-    Extra parameters
+    Other Parameters
     ----------------
     scoring : str, callable or None, default=None
         What ``early_stopping`` maximises on its validation split: a scikit-learn scorer name

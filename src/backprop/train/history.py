@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from backprop.train import display as _display
+
 
 @dataclasses.dataclass
 class History:
@@ -26,6 +28,9 @@ class History:
     #: with record_gradients: per epoch, mean |delta| and the gradient norm of each layer
     mean_abs_delta: list = dataclasses.field(default_factory=list)
     grad_norm: list = dataclasses.field(default_factory=list)
+
+    def _repr_html_(self) -> str:  # a notebook shows the run's figures and its loss curve
+        return _display.history_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
