@@ -133,7 +133,92 @@ def _take(computed: np.ndarray, given) -> np.ndarray:
     return np.where(np.isnan(given), computed, given)
 
 
-def cycle(p: Any, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:  # noqa: C901 -- to be split by its owner
+def _mean_scales(m: int, mistakes: frozenset) -> tuple[float, float]:
+    """The factors a misplaced 1/m leaves on E and on the gradients (1.0 when the mean is right)."""
+    err_scale = grad_scale = 1.0
+    if ("mean_missing", "err") in mistakes:
+        err_scale = float(m)
+    if ("mean_twice", "err") in mistakes:
+        err_scale = 1.0 / m
+    if ("mean_missing", "grad") in mistakes:
+        grad_scale = float(m)
+    if ("mean_twice", "grad") in mistakes:
+        grad_scale = 1.0 / m
+    return err_scale, grad_scale
+
+
+def _given_at(g: dict, name: str, k: int | None = None):
+    """The student's value of quantity ``name`` (at layer ``k`` for the per-layer ones), or None."""
+    v = g.get(name)
+    return None if v is None else (v if k is None else v[k])
+
+
+def _forward(p: Any, acts: list, mistakes: frozenset, g: dict, out: dict) -> tuple[list, list]:
+    """Eq. (1) layer by layer into ``out``; returns the h and a used next (the student's where given)."""
+    used_h: list[np.ndarray] = []
+    used_a: list[np.ndarray] = []
+    L = len(p.weights)
+    a_prev = p.x
+    for k in range(L):
+        inp = used_h[k - 1] if k > 0 and ("h_for_a", "fwd") in mistakes else a_prev
+        b = 0.0 if ("no_bias", "fwd") in mistakes else p.biases[k]
+        h = inp @ p.weights[k] + b
+        out["h"].append(h)
+        h = _take(h, _given_at(g, "h", k))
+        a = h.copy() if ("h_for_a", "act") in mistakes else activate(acts[k], h)
+        out["a"].append(a)
+        a = _take(a, _given_at(g, "a", k))
+        if k == L - 1:
+            out["yhat"] = a
+            a = _take(a, _given_at(g, "yhat"))
+        used_h.append(h)
+        used_a.append(a)
+        a_prev = a
+    return used_h, used_a
+
+
+def _backward(p: Any, acts: list, used_h: list, used_a: list, grads, mistakes: frozenset, g: dict) -> tuple:
+    """Eqs. (2) and (4) from the output down: (deltas computed, deltas used -- the student's where given)."""
+    L = len(p.weights)
+    yhat = used_a[-1]
+    delta: list = [None] * L
+    sign = -1.0 if ("sign", "out") in mistakes else 1.0
+    diff = sign * (yhat - p.y)
+    if p.loss == "mse":
+        d = gprime(acts[-1], used_h[-1], yhat, "gp_out", mistakes) * diff
+    else:  # cross-entropy with its own output: g' cancels, delta^o = yhat - y
+        d = diff
+    delta[L - 1] = d
+    out_delta: list = [None] * L
+    out_delta[L - 1] = d
+    delta[L - 1] = _take(d, _given_at(g, "delta", L - 1))
+    for k in range(L - 2, -1, -1):
+        W = p.weights[k + 1]
+        if ("updated_weights", "hid") in mistakes:
+            W = W - p.lr * grads(k + 1, delta[k + 1])[0]
+        d = gprime(acts[k], used_h[k], used_a[k], "gp_hid", mistakes) * (delta[k + 1] @ W.T)
+        out_delta[k] = d
+        delta[k] = _take(d, _given_at(g, "delta", k))
+    return out_delta, delta
+
+
+def _update(p: Any, delta: list, grads, mistakes: frozenset, g: dict, out: dict) -> None:
+    """Eqs. (3) and (5) into ``out``: the gradients, then the weights and biases after one step."""
+    lr = p.lr * p.lr if ("lr_twice", "upd") in mistakes else p.lr
+    step = -lr if ("sign", "upd") not in mistakes else lr
+    for k in range(len(p.weights)):
+        gw, gb = grads(k, delta[k])
+        out["grad_weights"].append(gw)
+        out["grad_biases"].append(gb)
+        gw = _take(gw, _given_at(g, "grad_weights", k))
+        gb = _take(gb, _given_at(g, "grad_biases", k))
+        out["weights_after"].append(p.weights[k] + step * gw)
+        out["biases_after"].append(
+            p.biases[k].copy() if ("no_bias", "upd") in mistakes else p.biases[k] + step * gb
+        )
+
+
+def cycle(p: Any, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:
     """One update of exercise ``p`` (an :class:`~backprop.exercises.problem.Problem`).
 
     Returns every quantity of :data:`QUANTITIES` (lists of arrays per layer, like the key), each
@@ -144,79 +229,19 @@ def cycle(p: Any, mistakes: frozenset = frozenset(), given: dict | None = None) 
     acts = [p.hidden] * (L - 1) + [p.output]
     m = p.x.shape[0]
     mean = 1.0 / m
-    err_scale = grad_scale = 1.0
-    if ("mean_missing", "err") in mistakes:
-        err_scale = float(m)
-    if ("mean_twice", "err") in mistakes:
-        err_scale = 1.0 / m
-    if ("mean_missing", "grad") in mistakes:
-        grad_scale = float(m)
-    if ("mean_twice", "grad") in mistakes:
-        grad_scale = 1.0 / m
-
-    def given_at(name, k=None):
-        v = g.get(name)
-        return None if v is None else (v if k is None else v[k])
+    err_scale, grad_scale = _mean_scales(m, mistakes)
 
     out: dict = {q: [] for q in QUANTITIES}
-    used_h: list[np.ndarray] = []
-    used_a: list[np.ndarray] = []
-    a_prev = p.x
-    for k in range(L):
-        inp = used_h[k - 1] if k > 0 and ("h_for_a", "fwd") in mistakes else a_prev
-        b = 0.0 if ("no_bias", "fwd") in mistakes else p.biases[k]
-        h = inp @ p.weights[k] + b
-        out["h"].append(h)
-        h = _take(h, given_at("h", k))
-        a = h.copy() if ("h_for_a", "act") in mistakes else activate(acts[k], h)
-        out["a"].append(a)
-        a = _take(a, given_at("a", k))
-        if k == L - 1:
-            out["yhat"] = a
-            a = _take(a, given_at("yhat"))
-        used_h.append(h)
-        used_a.append(a)
-        a_prev = a
-    yhat = used_a[-1]
-    out["E"] = error(p.loss, p.y, yhat, err_scale)
+    used_h, used_a = _forward(p, acts, mistakes, g, out)
+    out["E"] = error(p.loss, p.y, used_a[-1], err_scale)
 
     inputs = [p.x] + [used_h[k] if ("h_for_a", "grad") in mistakes else used_a[k] for k in range(L - 1)]
 
     def grads(k, d):
         return inputs[k].T @ d * mean * grad_scale, d.sum(axis=0) * mean * grad_scale
 
-    delta: list = [None] * L
-    sign = -1.0 if ("sign", "out") in mistakes else 1.0
-    diff = sign * (yhat - p.y)
-    if p.loss == "mse":
-        d = gprime(acts[-1], used_h[-1], yhat, "gp_out", mistakes) * diff
-    else:  # cross-entropy with its own output: g' cancels, delta^o = yhat - y
-        d = diff
-    delta[L - 1] = d
-    out_delta = [None] * L
-    out_delta[L - 1] = d
-    delta[L - 1] = _take(d, given_at("delta", L - 1))
-    for k in range(L - 2, -1, -1):
-        W = p.weights[k + 1]
-        if ("updated_weights", "hid") in mistakes:
-            W = W - p.lr * grads(k + 1, delta[k + 1])[0]
-        d = gprime(acts[k], used_h[k], used_a[k], "gp_hid", mistakes) * (delta[k + 1] @ W.T)
-        out_delta[k] = d
-        delta[k] = _take(d, given_at("delta", k))
-    out["delta"] = out_delta
-
-    lr = p.lr * p.lr if ("lr_twice", "upd") in mistakes else p.lr
-    step = -lr if ("sign", "upd") not in mistakes else lr
-    for k in range(L):
-        gw, gb = grads(k, delta[k])
-        out["grad_weights"].append(gw)
-        out["grad_biases"].append(gb)
-        gw = _take(gw, given_at("grad_weights", k))
-        gb = _take(gb, given_at("grad_biases", k))
-        out["weights_after"].append(p.weights[k] + step * gw)
-        out["biases_after"].append(
-            p.biases[k].copy() if ("no_bias", "upd") in mistakes else p.biases[k] + step * gb
-        )
+    out["delta"], delta = _backward(p, acts, used_h, used_a, grads, mistakes, g)
+    _update(p, delta, grads, mistakes, g, out)
     return out
 
 
