@@ -271,7 +271,55 @@ def _empty(p: Problem, name: str):
     return [np.full(s, math.nan) for s in shapes]
 
 
-def _answers_csv(path, sheet: Sheet) -> list[dict]:  # noqa: C901 -- to be split by its owner
+def _csv_entry(where: str, row: list[str], sheet: Sheet) -> tuple[str, str, str, tuple, str]:
+    """One line's (problem, quantity, index as written, index, value), checked against ``sheet``."""
+    if len(row) != 4:
+        _fail(where, f"expected 4 fields (problem,quantity,index,value), got {len(row)}")
+    prob, name, index, value = (c.strip() for c in row)
+    if not prob.isdigit() or not 1 <= int(prob) <= len(sheet.problems):
+        _fail(where, f"problem must be a number from 1 to {len(sheet.problems)}, got {prob!r}")
+    p = sheet.problems[int(prob) - 1]
+    if name not in mc.QUANTITIES:
+        _fail(where, f"unknown quantity {name!r}; the names are: {', '.join(mc.QUANTITIES)}")
+    try:
+        idx = tuple(int(i) for i in index.split())
+    except ValueError:
+        _fail(where, f"index must be integers separated by spaces, got {index!r}")
+    valid = {i for i, _ in p.entries(name)}
+    if idx not in valid:
+        _fail(
+            where,
+            f"index {index!r} is not an entry of {name} in problem {prob} "
+            f"(e.g. {' '.join(map(str, next(iter(sorted(valid)))))!r})",
+        )
+    return prob, name, index, idx, value
+
+
+def _csv_value(where: str, value: str) -> float:
+    """An answer's value: a finite number (the caller skips the empty ones)."""
+    try:
+        v = float(value)
+    except ValueError:
+        _fail(where, f"value must be a number, got {value!r}")
+    if not math.isfinite(v):
+        _fail(where, f"value must be a finite number, got {value!r}")
+    return v
+
+
+def _store(d: dict, p: Problem, name: str, idx: tuple, v: float) -> None:
+    """Put one answered entry into problem ``p``'s answers ``d``, in the key's layout."""
+    if name == "E":
+        d["E"] = v
+        return
+    arr = d.setdefault(name, _empty(p, name))
+    if name == "yhat":
+        arr[idx] = v
+    else:
+        arr[idx[0]][idx[1:]] = v
+
+
+def _answers_csv(path, sheet: Sheet) -> list[dict]:
+    """The answers of a CSV file problem,quantity,index,value, one answered entry per line."""
     text = _read_text(path, "the answers file")
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
@@ -283,45 +331,13 @@ def _answers_csv(path, sheet: Sheet) -> list[dict]:  # noqa: C901 -- to be split
         where = f"{path}, line {n}"
         if not row or all(not c.strip() for c in row):
             continue
-        if len(row) != 4:
-            _fail(where, f"expected 4 fields (problem,quantity,index,value), got {len(row)}")
-        prob, name, index, value = (c.strip() for c in row)
-        if not prob.isdigit() or not 1 <= int(prob) <= len(sheet.problems):
-            _fail(where, f"problem must be a number from 1 to {len(sheet.problems)}, got {prob!r}")
-        p = sheet.problems[int(prob) - 1]
-        if name not in mc.QUANTITIES:
-            _fail(where, f"unknown quantity {name!r}; the names are: {', '.join(mc.QUANTITIES)}")
-        try:
-            idx = tuple(int(i) for i in index.split())
-        except ValueError:
-            _fail(where, f"index must be integers separated by spaces, got {index!r}")
-        valid = {i for i, _ in p.entries(name)}
-        if idx not in valid:
-            _fail(
-                where,
-                f"index {index!r} is not an entry of {name} in problem {prob} "
-                f"(e.g. {' '.join(map(str, next(iter(sorted(valid)))))!r})",
-            )
+        prob, name, index, idx, value = _csv_entry(where, row, sheet)
         if (prob, name, idx) in seen:
             _fail(where, f"{name} {index} of problem {prob} is answered twice")
         seen.add((prob, name, idx))
         if value == "":
             continue
-        try:
-            v = float(value)
-        except ValueError:
-            _fail(where, f"value must be a number, got {value!r}")
-        if not math.isfinite(v):
-            _fail(where, f"value must be a finite number, got {value!r}")
-        d = out[int(prob) - 1]
-        if name == "E":
-            d["E"] = v
-            continue
-        arr = d.setdefault(name, _empty(p, name))
-        if name == "yhat":
-            arr[idx] = v
-        else:
-            arr[idx[0]][idx[1:]] = v
+        _store(out[int(prob) - 1], sheet.problems[int(prob) - 1], name, idx, _csv_value(where, value))
     return out
 
 
