@@ -146,16 +146,18 @@ def _unjson(v):
     return v
 
 
-def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
-    """Everything about the document and the arrays, before anything is built; returns
-    ``(sizes, hidden, dtype)``. Raises schema.Invalid or ValueError (message only)."""
-    _DOC.check(meta, "")
+def _check_params(meta):
+    """The estimator's parameters: only its class's own, and no callbacks (code is not kept in files)."""
     cls = _CLASSES[meta["class"]]
     unknown = sorted(set(meta["params"]) - set(cls().get_params(deep=False)))
     if unknown:
         raise sc.Invalid(f"params.{unknown[0]}", f"is not a parameter of {meta['class']}")
     if meta["params"].get("callbacks") is not None:
         raise sc.Invalid("params.callbacks", "must be null (code is not kept in files)")
+
+
+def _check_net_spec(meta):
+    """The network's ``(sizes, hidden, dtype)``, checked, and agreeing with ``hidden_layer_sizes``."""
     sizes, hidden, dtype = meta["net_spec"]
     sc.List(sc.Int(1, sc.MAX_WIDTH), min_len=2, max_len=sc.MAX_LAYERS + 1,
             noun="widths").check(sizes, "net_spec[0]")
@@ -165,6 +167,11 @@ def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
     hls = meta["params"].get("hidden_layer_sizes")
     if (hls if isinstance(hls, list) else [hls]) != sizes[1:-1]:
         raise sc.Invalid("params.hidden_layer_sizes", f"is {hls!r} but the network's sizes are {sizes}")
+    return sizes, hidden, dtype
+
+
+def _check_fitted(meta, sizes):
+    """The fitted attributes, feature names and classes: each must agree with the network's sizes."""
     fitted = meta["fitted"]
     for name, want in (("n_features_in_", sizes[0]), ("n_outputs_", sizes[-1]), ("n_layers_", len(sizes))):
         if fitted[name] != want:
@@ -180,7 +187,11 @@ def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
         raise sc.Invalid("classes", "must be present for a classifier, and only for one")
     if "classes" in meta:
         _check_classes(meta["classes"], sizes[-1], fitted["out_activation_"])
-    # the arrays: the parameters, and the optimizer's moments of the same shapes
+
+
+def _array_shapes(meta, arrays, sizes) -> dict[str, tuple[int, ...]]:
+    """The shape each array must have: the parameters, and the optimizer's moments of the same shapes
+    (named opt.<slot>.<w|b>.<layer>; any other name is left out, so it counts as unused)."""
     L = len(sizes) - 1
     shapes: dict[str, tuple[int, ...]] = {}
     for k in range(L):
@@ -196,10 +207,15 @@ def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
                     and parts[3].isdigit() and parts[3].isascii() and int(parts[3]) < L:
                 k = int(parts[3])
                 opt_shapes[name] = shapes[f"coefs.{k}" if parts[2] == "w" else f"intercepts.{k}"]
-    unused = sorted(set(arrays) - set(shapes) - set(opt_shapes))
+    return {**shapes, **opt_shapes}
+
+
+def _check_arrays(arrays, shapes, sizes):
+    """Exactly the arrays in ``shapes``, each of its shape, of finite floats."""
+    unused = sorted(set(arrays) - set(shapes))
     if unused:
         raise ValueError(f"it holds an array {unused[0]!r} that no part of the estimator uses")
-    for name, shape in {**shapes, **opt_shapes}.items():
+    for name, shape in shapes.items():
         a = arrays.get(name)
         if a is None:
             raise ValueError(f"the array {name!r} of the {sizes} network is missing")
@@ -208,6 +224,16 @@ def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
                              f"network needs shape {list(shape)} of floats")
         if not np.isfinite(a).all():
             raise ValueError(f"the array {name!r} holds NaN or infinity")
+
+
+def _check_document(meta, arrays):
+    """Everything about the document and the arrays, before anything is built; returns
+    ``(sizes, hidden, dtype)``. Raises schema.Invalid or ValueError (message only)."""
+    _DOC.check(meta, "")
+    _check_params(meta)
+    sizes, hidden, dtype = _check_net_spec(meta)
+    _check_fitted(meta, sizes)
+    _check_arrays(arrays, _array_shapes(meta, arrays, sizes), sizes)
     return sizes, hidden, dtype
 
 
