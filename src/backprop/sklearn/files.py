@@ -255,7 +255,8 @@ def _check_classes(c, n_out, out_activation):
         raise sc.Invalid("classes.values", "are too long to hold in memory")
 
 
-def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its owner
+def _check_header(meta, path):
+    """A file of this format and a known class, from this version of backprop or an older one."""
     if meta.get("format") != _FORMAT or not isinstance(meta.get("class"), str) \
             or meta["class"] not in _CLASSES:
         raise ModelFileError(f"{path} is not a backprop estimator file (no '{_FORMAT}' metadata)")
@@ -263,13 +264,10 @@ def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its o
     if isinstance(version, int) and version > _FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer backprop (estimator format {version}); "
                              "upgrade backprop to read it")
-    try:
-        sizes, hidden, dtype = _check_document(meta, arrays)
-    except sc.Invalid as exc:
-        raise ModelFileError(f"{path}: metadata {exc}") from None
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
-    # all checked: build it
+
+
+def _new_estimator(meta, path):
+    """An unfitted estimator of the file's class and parameters, checked like a user's."""
     try:
         params = {k: _features.param_from_json(k, v) if k == "class_weight" else _unjson(v)
                   for k, v in meta["params"].items()}
@@ -280,6 +278,44 @@ def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its o
     except (TypeError, ValueError) as exc:  # scikit-learn's InvalidParameterError is both
         why = " ".join(str(exc).split())[:300]
         raise ModelFileError(f"{path}: metadata 'params' are invalid: {why}") from None
+    return est
+
+
+def _label_binarizer(c):
+    """The fitted LabelBinarizer of a classifier's ``classes`` entry."""
+    lb = LabelBinarizer()
+    dt = np.dtype(c["dtype"])
+    # (a str dtype's width follows from the labels, not from the file)
+    lb.classes_ = np.asarray(c["values"], dtype=str if dt.kind == "U" else dt)
+    lb.y_type_, lb.sparse_input_ = c["y_type"], False
+    return lb
+
+
+def _optimizer(sd, arrays, dtype):
+    """The optimizer of the file's ``optimizer`` entry, its moments from the ``opt.*`` arrays."""
+    sd = dict(sd)
+    rate, hyper = sd.pop("rate"), sd.pop("hyper")
+    opt = _opt.OPTIMIZERS[sd["name"]](sd["lr0"], schedule=_Rate(rate), **hyper)
+    sd["state"] = {}
+    for name, arr in arrays.items():
+        if name.startswith("opt."):
+            _, slot, param = name.split(".", 2)
+            sd["state"].setdefault(slot, {})[param] = np.array(arr, dtype=dtype)
+    opt.load_state_dict(sd)
+    return opt
+
+
+def _from_arrays_meta(arrays, meta, path):
+    """The estimator a file holds, built only once every part of it is checked."""
+    _check_header(meta, path)
+    try:
+        sizes, hidden, dtype = _check_document(meta, arrays)
+    except sc.Invalid as exc:
+        raise ModelFileError(f"{path}: metadata {exc}") from None
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    # all checked: build it
+    est = _new_estimator(meta, path)
     for k, v in meta["fitted"].items():  # names and types fixed by _FITTED_SPEC
         setattr(est, k, _unjson(v))
     est._net_spec = (list(sizes), list(hidden), dtype)
@@ -289,25 +325,9 @@ def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its o
     if "feature_names_in" in meta:
         est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     if "classes" in meta:
-        c = meta["classes"]
-        lb = LabelBinarizer()
-        dt = np.dtype(c["dtype"])
-        # (a str dtype's width follows from the labels, not from the file)
-        lb.classes_ = np.asarray(c["values"], dtype=str if dt.kind == "U" else dt)
-        lb.y_type_, lb.sparse_input_ = c["y_type"], False
+        lb = _label_binarizer(meta["classes"])
         est._label_binarizer, est.classes_ = lb, lb.classes_
-    est._optimizer = None
-    if "optimizer" in meta:
-        sd = dict(meta["optimizer"])
-        rate, hyper = sd.pop("rate"), sd.pop("hyper")
-        opt = _opt.OPTIMIZERS[sd["name"]](sd["lr0"], schedule=_Rate(rate), **hyper)
-        sd["state"] = {}
-        for name, arr in arrays.items():
-            if name.startswith("opt."):
-                _, slot, param = name.split(".", 2)
-                sd["state"].setdefault(slot, {})[param] = np.array(arr, dtype=dtype)
-        opt.load_state_dict(sd)
-        est._optimizer = opt
+    est._optimizer = _optimizer(meta["optimizer"], arrays, dtype) if "optimizer" in meta else None
     est._best_coefs = [c.copy() for c in est.coefs_]
     est._best_intercepts = [b.copy() for b in est.intercepts_]
     est._build_net()
