@@ -49,7 +49,7 @@ SPOOL_BYTES = 16 * 2**20
 @data_options
 @debug_option
 @user_errors
-def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size: Any,  # noqa: C901 -- to be split by its owner
+def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size: Any,
             **kw: Any) -> Any:
     """Predict DATA (a file or a built-in) with MODEL and write one CSV row per input row.
 
@@ -68,7 +68,24 @@ def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size:
         out = check_out_path(out)
         if same_file(out, data):
             raise InvalidInputError(f"--out {out!r} is the input file; choose another name")
-    # a CSV file is streamed, unless it may be the training file (its held-out rows are the default)
+    data, chunks = _input_chunks(m, data, data_opts, split, chunk_size)
+    header = _prediction_header(meta, m.sizes[-1], proba)
+    sep = "\t" if out and out.lower().endswith((".tsv", ".tab")) else ","
+
+    def write_all(f):
+        w = csv.writer(f, delimiter=sep, lineterminator="\n")
+        w.writerow(header)
+        for X in chunks:
+            w.writerows(_prediction_rows(m, X, data, proba))
+
+    _write_out(out, write_all)
+    return 0
+
+
+def _input_chunks(m, data, data_opts, split, chunk_size):
+    """``(data, chunks of feature rows)``: a CSV file streamed, unless it may be the training file
+    (its held-out rows are the default), anything else read whole and its part picked."""
+    meta = m.meta
     stream = (os.path.exists(data) and datasets.file_format(data) == "csv"
               and (split == "all" or (split is None and not _may_be_training_file(m, data)))
               and not data_opts.get("test_fraction") and not data_opts.get("test_file"))
@@ -79,30 +96,32 @@ def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size:
         names = meta.get("feature_names") or placeholder_names(m.n_features)
         chunks = datasets.iter_feature_chunks(data, names, target=data_opts.get("target", meta.get("target")),
                                               chunk_rows=chunk_size, header=data_opts.get("header"))
+        return data, chunks
+    data, ds = model_data(m, data, data_opts, require_target=False)
+    X, _, split = pick_part(m, data, ds, split, "predicting")
+    if split == "validation":
+        click.echo(f"note: predicting the {X.shape[0]:,} rows of {data} held out of training (its "
+                   "validation part, in file order); --split all predicts every row", err=True)
+    return data, (X[s:s + chunk_size] for s in range(0, X.shape[0], chunk_size))
+
+
+def _prediction_rows(m, X, data, proba):
+    """The CSV rows of one chunk: labels (and probabilities), or the predicted numbers."""
+    meta = m.meta
+    values, p = targets.decode(m.outputs(X, data), meta)
+    if meta["task"] == "classification":
+        cols = [[str(v) for v in values.tolist()]]
+        if proba:
+            assert p is not None  # a classifier's probabilities
+            cols += [[f"{v:.6g}" for v in p[:, k].tolist()] for k in range(p.shape[1])]
     else:
-        data, ds = model_data(m, data, data_opts, require_target=False)
-        X, _, split = pick_part(m, data, ds, split, "predicting")
-        if split == "validation":
-            click.echo(f"note: predicting the {X.shape[0]:,} rows of {data} held out of training (its "
-                       "validation part, in file order); --split all predicts every row", err=True)
-        chunks = (X[s:s + chunk_size] for s in range(0, X.shape[0], chunk_size))
-    header = _prediction_header(meta, m.sizes[-1], proba)
-    sep = "\t" if out and out.lower().endswith((".tsv", ".tab")) else ","
+        cols = [[repr(v) for v in values[:, k].tolist()] for k in range(values.shape[1])]
+    return zip(*cols)
 
-    def write_all(f):
-        w = csv.writer(f, delimiter=sep, lineterminator="\n")
-        w.writerow(header)
-        for X in chunks:
-            values, p = targets.decode(m.outputs(X, data), meta)
-            if meta["task"] == "classification":
-                cols = [[str(v) for v in values.tolist()]]
-                if proba:
-                    assert p is not None  # a classifier's probabilities
-                    cols += [[f"{v:.6g}" for v in p[:, k].tolist()] for k in range(p.shape[1])]
-            else:
-                cols = [[repr(v) for v in values[:, k].tolist()] for k in range(values.shape[1])]
-            w.writerows(zip(*cols))
 
+def _write_out(out, write_all):
+    """Run ``write_all`` into ``out`` atomically, or into a spool copied to stdout only once it is
+    complete (an error half-way leaves nothing written)."""
     if out is None:
         with tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", encoding="utf-8", newline="") as buf:
             write_all(buf)
@@ -115,7 +134,6 @@ def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size:
             write_all(text)
             text.flush()
             text.detach()
-    return 0
 
 
 def _may_be_training_file(m, data) -> bool:
