@@ -98,7 +98,7 @@ from backprop.train.optimizers import Schedule
 @debug_option
 @click.pass_context
 @user_errors
-def train(ctx: Any, data: Any, **kw: Any) -> Any:  # noqa: C901 -- to be split by its owner
+def train(ctx: Any, data: Any, **kw: Any) -> Any:
     """Train a network on DATA (a built-in set or a file; default: digits) and save it.
 
     Built-ins: xor, circles, moons, spirals, gaussians, sin, digits, iris, fashion-mnist. Training
@@ -114,17 +114,7 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:  # noqa: C901 -- to be split b
         raise InvalidInputError(f"--checkpoint-every must be at least 1, got {every}")
     if every is not None and not (checkpoint or resume):
         raise InvalidInputError("--checkpoint-every needs --checkpoint PATH")
-    state = None
-    if resume:
-        cfg, state, resumed_out = run_config.resume_config(resume, data, data_opts, kw,
-                                                           lambda name: explicit(ctx, name))
-        if out is None:
-            if resumed_out is None:
-                raise InvalidInputError(f"checkpoint {resume!r} does not record its model file; give --out")
-            out = resumed_out
-        checkpoint = checkpoint or resume
-    else:
-        cfg = dict(kw, data=data or run_config.DEFAULT_DATA, data_options=data_opts, sized_defaults=True)
+    cfg, state, out, checkpoint = _run_config(ctx, data, data_opts, kw, resume, out, checkpoint)
     out = check_out_path(out or run_config.DEFAULT_OUT)
     if plot:
         check_out_path(plot + "-loss.png", "--plot")
@@ -138,6 +128,44 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:  # noqa: C901 -- to be split b
     extra = {"train_config": cfg, "out": os.path.abspath(out)}
     if checkpoint:
         trainer.callbacks.append(ckpt.checkpoint_callback(checkpoint, trainer, every or 1, extra))
+    history, guard, interrupted, path = _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out)
+
+    summary = run_config.scores(net, prep, cfg, history)
+    net.save(out, **run_config.model_metadata(cfg, prep, history, summary))
+    status = 0
+    if interrupted:
+        assert path is not None  # an interrupted run always writes its checkpoint
+        name = signal.Signals(guard.signum).name
+        click.echo(f"interrupted by {name} in epoch {trainer.epoch + 1} after {history.n_updates:,} updates: "
+                   f"checkpoint written to {path}, model to {out}; continue with: "
+                   f"backprop train --resume {shlex.quote(path)}", err=True)
+        status = guard.exit_status
+    summary["model"] = out
+    if plot:
+        _plots(plot, net, prep, history, ui)
+    ui.dump(summary)
+    ui.table(_summary_table(summary, prep["meta"]["task"]))
+    return status
+
+
+def _run_config(ctx, data, data_opts, kw, resume, out, checkpoint):
+    """``(cfg, state, out, checkpoint)``: a new run's configuration, or with --resume the checkpoint's
+    (its state, and its model file and checkpoint unless given)."""
+    if not resume:
+        cfg = dict(kw, data=data or run_config.DEFAULT_DATA, data_options=data_opts, sized_defaults=True)
+        return cfg, None, out, checkpoint
+    cfg, state, resumed_out = run_config.resume_config(resume, data, data_opts, kw,
+                                                       lambda name: explicit(ctx, name))
+    if out is None:
+        if resumed_out is None:
+            raise InvalidInputError(f"checkpoint {resume!r} does not record its model file; give --out")
+        out = resumed_out
+    return cfg, state, out, checkpoint or resume
+
+
+def _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out):
+    """Run the training (with its progress bar, locally or on Dask) under the interrupt guard;
+    returns ``(history, guard, interrupted, checkpoint path written or None)``."""
     with contextlib.ExitStack() as stack:
         if ui.progress:
             m = len(prep["X"])
@@ -157,23 +185,7 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:  # noqa: C901 -- to be split b
         path = checkpoint or (run_config.default_checkpoint(out) if interrupted else None)
         if path:
             ckpt.save_checkpoint(path, trainer, extra)
-
-    summary = run_config.scores(net, prep, cfg, history)
-    net.save(out, **run_config.model_metadata(cfg, prep, history, summary))
-    status = 0
-    if interrupted:
-        assert path is not None  # an interrupted run always writes its checkpoint
-        name = signal.Signals(guard.signum).name
-        click.echo(f"interrupted by {name} in epoch {trainer.epoch + 1} after {history.n_updates:,} updates: "
-                   f"checkpoint written to {path}, model to {out}; continue with: "
-                   f"backprop train --resume {shlex.quote(path)}", err=True)
-        status = guard.exit_status
-    summary["model"] = out
-    if plot:
-        _plots(plot, net, prep, history, ui)
-    ui.dump(summary)
-    ui.table(_summary_table(summary, prep["meta"]["task"]))
-    return status
+    return history, guard, interrupted, path
 
 
 def _plots(prefix, net, prep, history, ui):
