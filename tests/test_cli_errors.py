@@ -181,3 +181,22 @@ def test_a_csv_without_header_is_detected_and_no_header_reads_it(folder, capsys)
                                 "--layers", "4", "--epochs", "2", "-q", "--out", "t0.st"], capsys)
     assert status == 0, err
     assert backprop.load(folder / "t0.st").metadata["feature_names"] == ["1", "2"]
+
+
+def test_evaluate_without_data_names_a_training_file_not_found_from_here(tmp_path, capsys, monkeypatch):
+    # the model records its training file's path as given ('train.csv'); from another folder the
+    # error named 'train.csv' as if the user had typed it
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{a:.3f},{b:.3f},{int(a > b)}" for a, b in rng.random((40, 2)))
+    (tmp_path / "train.csv").write_text("a,b,label\n" + rows + "\n")
+    status, _, err = run_cli(["train", "train.csv", "--target", "label", "--layers", "3", "--epochs", "2",
+                              "--out", "m.safetensors", "--quiet"], capsys)
+    assert status == 0, err
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    status, out, err = run_cli(["evaluate", "../m.safetensors"], capsys)
+    assert status == 2 and out == ""
+    line = one_error_line(err)
+    assert "give DATA" in line and "trained on 'train.csv'" in line, line
+    assert os.listdir(".") == []
