@@ -200,3 +200,18 @@ def test_evaluate_without_data_names_a_training_file_not_found_from_here(tmp_pat
     line = one_error_line(err)
     assert "give DATA" in line and "trained on 'train.csv'" in line, line
     assert os.listdir(".") == []
+
+
+@pytest.mark.parametrize("args", [["exercise", "--count", "1"],
+                                  ["explain", "--layers", "2,2,1", "--x", "0.05,0.1", "--y", "1"]])
+def test_an_output_encoding_that_cannot_show_the_symbols_is_one_error(capsys, monkeypatch, args):
+    # a pipe on a system whose locale is Latin-1 (Windows' cp1252 alike): δ, ŷ and η cannot be written;
+    # this was an internal error (status 1)
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
+    status, _, err = run_cli(args, capsys)
+    assert status == 2
+    line = one_error_line(err)
+    assert "encoding (latin-1) cannot show" in line and "PYTHONIOENCODING=utf-8" in line, line
