@@ -160,3 +160,16 @@ def test_a_file_that_cannot_be_written_leaves_none_of_the_others(tmp_path, capsy
     assert status == 2 and out == ""
     assert one_error_line(err) == f"error: Permission denied: {refused}"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["sheet-key.json", "answers.json"])
+def test_grade_out_never_replaces_the_key_or_the_answers(tmp_path, capsys, monkeypatch, target):
+    # `--out answers.json` used to overwrite the student's answers with the report
+    _make(tmp_path, capsys)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "answers.json").write_text('{"problems": []}')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    status, out, err = run_cli(["grade", "sheet-key.json", "answers.json", "--out", f"./{target}"], capsys)
+    assert status == 2 and out == ""
+    assert "is the " in one_error_line(err) and "file itself" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
