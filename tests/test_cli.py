@@ -384,6 +384,7 @@ def small(tmp_path, monkeypatch, capsys):
     (["evaluate", "pets.st", "digits"], "digits has 64 features but the model expects 2"),
     (["evaluate", "pets.st", "nofile.csv"], "neither a data file nor a built-in data set"),
     (["predict", "pets.st", "pets.csv", "--out", "pets.csv"], "is the input file"),
+    (["predict", "pets.st", "pets.csv", "--out", "./pets.st"], "is the model file itself"),  # was overwritten
     (["predict", "pets.st", "pets.csv", "--out", "no/such/dir/p.csv"], "does not exist"),
     (["info", "missing.st"], "model file missing.st does not exist"),
     (["info", "cut.st"], "truncated"),

@@ -66,6 +66,8 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
         out = check_out_path(out)
         if same_file(out, data):
             raise InvalidInputError(f"--out {out!r} is the input file; choose another name")
+        if same_file(out, model):  # the predictions would replace the model
+            raise InvalidInputError(f"--out {out!r} is the model file itself; choose another name")
     # a CSV file is streamed, unless it may be the training file (its held-out rows are the default)
     stream = (os.path.exists(data) and datasets.file_format(data) == "csv"
               and (split == "all" or (split is None and not _may_be_training_file(m, data)))
