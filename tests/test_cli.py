@@ -392,6 +392,9 @@ def small(tmp_path, monkeypatch, capsys):
     (["train", "pets.csv", "--hidden", "relu,tanh,relu"], "--hidden lists 3 activations but --layers has 2"),
     (["train", "pets.csv", "--val-fraction", "1.5"], "--val-fraction must lie in [0, 1)"),
     (["train", "pets.csv", "--checkpoint-every", "2"], "--checkpoint-every needs --checkpoint"),
+    # the model written at the end replaced the checkpoint (new file, and an existing model file)
+    (["train", "pets.csv", "--out", "m.st", "--checkpoint", "./m.st"], "is the model's --out file"),
+    (["train", "pets.csv", "--out", "pets.st", "--checkpoint", "pets.st"], "is the model's --out file"),
     (["train", "digits", "--target", "x"], "--target applies to data files"),
     (["train", "pets.csv", "--noise", "0.1"], "--noise applies to the generated"),
     (["train", "pets.csv", "--unknown-option"], "No such option"),
