@@ -397,7 +397,7 @@ def test_damaged_checkpoints_give_model_file_errors(tmp_path):
         "bad-rng": (_rewrite(data, mutate_doc=lambda d: d["meta"]["state"].update(rng={"state": 1})),
                     "random generator"),
         "bad-history": (_rewrite(data, mutate_doc=lambda d: d["meta"]["state"]["history"].update(loss=3)),
-                        "history 'loss'"),
+                        "'state.history.loss'"),
     }
     for name, (content, match) in cases.items():
         p = tmp_path / f"{name}.ckpt"

@@ -144,3 +144,24 @@ def test_a_stop_asked_while_waiting_for_workers_ends_the_placement():
         with pytest.raises(InterruptedError, match="placed on the Dask cluster"):
             DaskSource(client, Network([3, 4, 1], seed=1), X, Y, worker_timeout=3600, stop=stop)
     assert len(asked) == 3
+
+
+def test_an_actor_call_refused_by_a_worker_that_shuts_down_is_a_lost_shard():
+    """A worker scaled away while an actor call waits on it refuses the call with Python's
+    RuntimeError "cannot schedule new futures after shutdown": the shard is lost (recovered, or
+    "no workers left"), like an OSError of an actor call. A task's RuntimeError, or another
+    message, stays what it is."""
+    from backprop.distributed import source
+
+    class ActorCall:  # an actor call's future has no key
+        status = None
+
+    class Task:
+        key, status = "k", "finished"
+
+    refused = RuntimeError("cannot schedule new futures after shutdown")
+    with pytest.raises(source._Lost):
+        source._raise_failure(ActorCall(), "the update", refused)
+    for future, exc in ((Task(), refused), (ActorCall(), RuntimeError("a bug"))):
+        with pytest.raises(RuntimeError):
+            source._raise_failure(future, "the update", exc)

@@ -1,11 +1,11 @@
 """The speed paths give the results of the plain NumPy path.
 
-* ``backprop._tiny``: tiny networks trained online run as generated straight-line Python.
-* ``Network._backward_sgd``: the delta rule fused into the backward pass (BLAS xGEMM/xGER on
-  NumPy's own OpenBLAS, or the NumPy fallback where that library is not found).
+* ``backprop.fast.tiny``: tiny networks trained online run as generated straight-line Python.
+* ``backprop.fast.fused.delta_rule_step``: the delta rule fused into the backward pass (BLAS
+  xGEMM/xGER on NumPy's own OpenBLAS, or the NumPy fallback where that library is not found).
 
-Oracles: the NumPy path of the engine itself (``_tiny.ENABLED = False``; ``_backward`` followed by
-``param -= grad``), checked in turn against plain-Python loops and finite differences by the other
+Oracles: the NumPy path of the engine itself (``_tiny.ENABLED = False``; ``backward_into`` followed
+by ``param -= grad``), checked in turn against plain-Python loops and finite differences by the other
 engine tests; and, for XOR, a plain-Python loop written here from the reference's equations.
 """
 
@@ -21,6 +21,7 @@ import backprop
 from backprop.core import losses
 from backprop.errors import DivergenceError
 from backprop.fast import blas as _blas
+from backprop.fast import fused as _fused
 from backprop.fast import tiny as _tiny
 from backprop.train.trainer import Trainer
 
@@ -305,16 +306,14 @@ def test_fused_sgd_step_matches_backward_then_update(m, dtype):
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, m)]
     loss = losses.get("cross_entropy")
     for _ in range(3):
-        buf = net._buffers_for(m)
-        net._forward(X, buf)
-        net._backward_sgd(X, Y, buf, loss, 0.3)
-        buf2 = other._buffers_for(m)
-        other._forward(X, buf2)
-
-        def update(key, p, g):
+        buf = net.buffers(m)
+        net.forward_into(X, buf)
+        _fused.delta_rule_step(X, Y, buf, net.weights, net.biases, net.activations, loss, 0.3)
+        buf2 = other.buffers(m)
+        other.forward_into(X, buf2)
+        gw, gb = other.backward_into(X, Y, buf2, loss, scale=0.3)
+        for p, g in zip(other.weights + other.biases, gw + gb):
             p -= g
-
-        other._backward(X, Y, buf2, loss, scale=0.3, update=update)
         tol = 1e-12 if dtype == "float64" else 1e-5
         for d1, d2 in zip(buf.delta, buf2.delta):  # the same error terms (to rounding: a rank-1
             np.testing.assert_allclose(d1, d2, rtol=tol, atol=tol)  # update may use an FMA)
@@ -347,12 +346,12 @@ def test_relu_masks_in_bool_give_the_bits_of_float_masks(dtype):
     loss = losses.get("cross_entropy")
     grads = []
     for float_masks in (False, True):
-        buf = net._buffers_for(11, train=True)
+        buf = net.buffers(11, train=True)
         assert [t.dtype == bool for t in buf.tmp] == [True, False, False]
         if float_masks:
             buf.tmp = [np.empty(t.shape, dtype) for t in buf.tmp]
-        net._forward(X, buf)
-        gw, gb = net._backward(X, Y, buf, loss, fold=False)
+        net.forward_into(X, buf)
+        gw, gb = net.backward_into(X, Y, buf, loss, scaled_deltas=False)
         grads.append([g.copy() for g in gw + gb])
         net._buffers.clear()
     for a, b in zip(*grads):
@@ -384,11 +383,11 @@ def test_bias_gradients_are_the_column_sums_of_delta(m, dtype):
     """The biases' gradient (eq. (3): the error terms summed over the rows) is a BLAS product
     ones^T delta; the oracle is math.fsum over each column (exact, then rounded), to m rounding
     errors of the column's sum of magnitudes."""
-    from backprop.model.network import _column_sums
+    from backprop.fast.passes import column_sums
 
     rng = np.random.default_rng(m)
     d = (rng.normal(size=(m, 37)) * rng.uniform(0.1, 10, size=37)).astype(dtype)
-    got = _column_sums(d, np.empty(37, dtype))
+    got = column_sums(d, np.empty(37, dtype))
     exact = np.array([math.fsum(map(float, d[:, j])) for j in range(37)])
     bound = m * np.finfo(dtype).eps * np.abs(d.astype(np.float64)).sum(axis=0)
     assert np.all(np.abs(got - exact) <= bound)
@@ -409,9 +408,9 @@ def test_weight_decay_added_by_blas_gives_the_gradient_of_the_plain_formula(monk
     grads = []
     for blas in (True, False):
         monkeypatch.setattr(_blas, "available", blas)
-        buf = net._buffers_for(m, train=True)
-        net._forward(X, buf)
-        gw, gb = net._backward(X, Y, buf, loss, scale=0.3, l2=0.05)
+        buf = net.buffers(m, train=True)
+        net.forward_into(X, buf)
+        gw, gb = net.backward_into(X, Y, buf, loss, scale=0.3, l2=0.05)
         grads.append(([g.copy() for g in gw], [g.copy() for g in gb]))
     eps = np.finfo(dtype).eps
     for fused, plain, W in zip(grads[0][0], grads[1][0], net.weights):
@@ -446,7 +445,7 @@ def test_a_smaller_batch_runs_in_the_first_rows_of_a_larger_ones_buffers(monkeyp
     for views in (True, False):
         net = backprop.Network([6, 9, 7, 3], hidden=["relu", "tanh"], output="softmax", seed=2)
         if not views:
-            monkeypatch.setattr(network._Buffers, "first_rows", lambda self, m, net=net: network._Buffers(
+            monkeypatch.setattr(network.Buffers, "first_rows", lambda self, m, net=net: network.Buffers(
                 net.sizes, m, net.dtype, net.activations, train=self.train))
         net.fit(X, Y, loss="cross_entropy", epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, l2=l2)
         full, last = net._buffers[(16, "train")], net._buffers[(2, "train")]
@@ -469,9 +468,9 @@ def test_fused_sgd_handles_an_unusual_weight_array():
     X, Y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
     loss = losses.get("mse")
     for n in (net, other):
-        buf = n._buffers_for(5)
-        n._forward(X, buf)
-        n._backward_sgd(X, Y, buf, loss, 0.1)
+        buf = n.buffers(5)
+        n.forward_into(X, buf)
+        _fused.delta_rule_step(X, Y, buf, n.weights, n.biases, n.activations, loss, 0.1)
     for p, q in zip(net.weights + net.biases, other.weights + other.biases):
         np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
 

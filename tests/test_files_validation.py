@@ -366,7 +366,7 @@ def test_a_valid_estimator_file_still_round_trips(tmp_path, files):
     (lambda d: d["meta"]["state"]["history"].update(loss=[0.1, None]), r"'state.history.loss\[1\]'"),
     (lambda d: d["meta"]["state"]["history"].update(metric=5), "'state.history.metric'"),
     (lambda d: d["meta"]["trainer"].update(lr={"x": 1}), "'trainer.lr'"),
-    (lambda d: d["meta"]["state"].update(best={"score": "high", "epoch": 1}), "'best'"),
+    (lambda d: d["meta"]["state"].update(best={"score": "high", "epoch": 1}), "'state.best.score'"),
     (lambda d: d["meta"]["state"].update(rng={"bit_generator": "PCG64", "state": [1]}), "random generator"),
 ])
 def test_crafted_checkpoints_give_model_file_errors(tmp_path, files, change, message):

@@ -9,6 +9,8 @@ import pytest
 import backprop
 from backprop import optimizers
 from backprop.errors import InvalidInputError
+from backprop.fast.adam import FlatAdam
+from backprop.train.trainer import Trainer
 
 KEYS = [("w", 0), ("b", 0), ("w", 1)]
 
@@ -69,9 +71,9 @@ def test_updates_equal_sklearns_own_optimizers(name):
 
 def test_sgd_is_the_delta_rule():
     opt = optimizers.get("sgd", 0.25)
-    assert opt.begin_step() == 0.25  # asks for gradients pre-multiplied by eta
+    assert opt.begin_step() is None  # plain gradients
     p = np.array([1.0, 2.0])
-    opt.update(("w", 0), p, 0.25 * np.array([4.0, -8.0]))
+    opt.update(("w", 0), p, np.array([4.0, -8.0]))
     np.testing.assert_array_equal(p, [0.0, 4.0])  # w <- w - eta dE/dw, eq. (5)
 
 
@@ -91,7 +93,8 @@ def test_named_schedules(schedule, kw, lr_of):
     for epoch in range(3):
         opt.epoch = epoch
         for _ in range(4):
-            seen.append(opt.begin_step())
+            opt.begin_step()
+            seen.append(opt.lr)
     want = [lr_of(t, e) for t, e in zip(range(1, 13), np.repeat(range(3), 4))]
     np.testing.assert_allclose(seen, want, rtol=1e-15)
 
@@ -129,11 +132,22 @@ def test_state_dict_round_trip_continues_exactly(name):
         np.testing.assert_array_equal(a, b)
 
 
+def _flat_adam_run(opt, flat, params, grads, keys=KEYS, all_at_once=False):
+    """One step of the fast Adam (backprop.fast.adam) on ``opt``'s state, as the training loop runs it."""
+    opt.begin_step()
+    args = (opt.beta_1, opt.beta_2, opt.epsilon, opt.step_size())
+    if all_at_once:
+        return flat.update_all(opt.state, keys, params, grads, *args)
+    for key, p, g in zip(keys, params, grads):
+        flat.update(opt.state, key, p, g, *args)
+    return None
+
+
 def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
-    """Adam keeps flat views of the arrays of the last step (the training loop passes the same
-    buffers every step). The oracle: the same steps with fresh gradient arrays each time. A state
-    loaded between steps, a copy and a pickle must not reuse the views of the old moments."""
-    import copy
+    """The fast Adam keeps flat views of the arrays of the last step (the training loop passes the
+    same buffers every step). The oracle: the optimizer as written, on fresh gradient arrays each
+    time. A state loaded between steps and a pickled optimizer must not reuse the views of the old
+    moments."""
     import pickle
 
     rng = np.random.default_rng(5)
@@ -141,29 +155,27 @@ def test_adam_reusing_its_buffers_gives_the_bits_of_fresh_arrays():
     start = [rng.normal(size=g.shape) for g in grad_seq[0]]
     oracle = optimizers.get("adam", 0.05)
     fresh = _run(oracle, [p.copy() for p in start], grad_seq)
-    opt = optimizers.get("adam", 0.05)
+    opt, flat = optimizers.get("adam", 0.05), FlatAdam()
     params = [p.copy() for p in start]
     bufs = [np.empty_like(p) for p in params]  # one gradient buffer per parameter, reused
     for i, grads in enumerate(grad_seq):
         if i == 3:  # moments replaced by a loaded state: fresh arrays, the same values
             opt.load_state_dict(opt.state_dict())
         if i == 5:
-            opt = copy.deepcopy(pickle.loads(pickle.dumps(opt)))
-            assert opt._flat == {} and opt._tmp is None and opt._whole is None
-        opt.begin_step()
-        for key, p, g, buf in zip(KEYS, params, grads, bufs):
+            opt = pickle.loads(pickle.dumps(opt))
+        for buf, g in zip(bufs, grads):
             np.copyto(buf, g)
-            opt.update(key, p, buf)
+        _flat_adam_run(opt, flat, params, bufs)
     for a, b in zip(fresh, params):
         np.testing.assert_array_equal(a, b)
     for slot in ("m", "v"):  # the moments the state holds are those that were updated
         for key in KEYS:
             np.testing.assert_array_equal(opt.state[slot][key], oracle.state[slot][key])
     # parameters replaced after the copy are the ones updated, not those the views were made of
-    assert all(flat[0] is p for flat, p in zip(opt._flat.values(), params))
+    assert all(views.param is p for views, p in zip(flat.views.values(), params))
     # one scratch buffer, the size of the largest parameter, shared by all
-    assert opt._tmp.size == max(p.size for p in params)
-    assert all(np.shares_memory(flat[-1], opt._tmp) for flat in opt._flat.values())
+    assert flat.scratch.size == max(p.size for p in params)
+    assert all(np.shares_memory(views.scratch, flat.scratch) for views in flat.views.values())
 
 
 def _flat_grads(rng, shapes):
@@ -178,10 +190,10 @@ def _flat_grads(rng, shapes):
 
 
 def test_adam_update_all_on_one_flat_array_gives_the_bits_of_update_one_by_one(monkeypatch):
-    """Adam.update_all treats consecutive gradient views as one array (11 passes over it, then one
-    subtraction per parameter). The oracle: update() per parameter on copies of the same values.
-    Row blocks (forced) split the flat array across parameter boundaries; a loaded state, and
-    gradients that are not one flat array, are handled too."""
+    """The fast Adam treats consecutive gradient views as one array (11 passes over it, then one
+    subtraction per parameter). The oracle: the optimizer's update() per parameter on copies of
+    the same values. Row blocks (forced) split the flat array across parameter boundaries; a loaded
+    state, and gradients that are not one flat array, are handled too."""
     from backprop.fast import parallel as par
 
     rng = np.random.default_rng(11)
@@ -191,7 +203,7 @@ def test_adam_update_all_on_one_flat_array_gives_the_bits_of_update_one_by_one(m
     for force in (None, True):
         monkeypatch.setattr(par, "FORCE", force)
         monkeypatch.setattr(par, "MIN_SIZE", 64 if force else par.MIN_SIZE)
-        one, flat_opt = optimizers.get("adam", 0.01), optimizers.get("adam", 0.01)
+        one, flat_opt, fast = optimizers.get("adam", 0.01), optimizers.get("adam", 0.01), FlatAdam()
         p_one, p_flat = [p.copy() for p in start], [p.copy() for p in start]
         flat, views = _flat_grads(rng, shapes)
         for step in range(6):
@@ -199,38 +211,32 @@ def test_adam_update_all_on_one_flat_array_gives_the_bits_of_update_one_by_one(m
             if step == 3:  # a loaded state: the moments are fresh arrays, made views again
                 flat_opt.load_state_dict(flat_opt.state_dict())
             one.begin_step()
-            flat_opt.begin_step()
             for key, p, g in zip(keys, p_one, values):
                 one.update(key, p, g.copy())
             for view, g in zip(views, values):
                 view[...] = g
-            flat_opt.update_all(keys, p_flat, views)
-            assert flat_opt._whole[1] is flat  # the flat path was taken
+            assert _flat_adam_run(flat_opt, fast, p_flat, views, keys, all_at_once=True)
+            assert fast.whole.G is flat  # the flat path was taken
         for a, b in zip(p_one, p_flat):
             np.testing.assert_array_equal(a, b)
         for slot in ("m", "v"):
             for key in keys:
                 np.testing.assert_array_equal(one.state[slot][key], flat_opt.state[slot][key])
-    # gradients that are separate arrays: one by one, the same result
-    opt, params = optimizers.get("adam", 0.01), [p.copy() for p in start]
-    ref, ref_params = optimizers.get("adam", 0.01), [p.copy() for p in start]
-    grads = [rng.normal(size=s) for s in shapes]
-    opt.begin_step()
-    ref.begin_step()
-    opt.update_all(keys, params, [g.copy() for g in grads])
-    for key, p, g in zip(keys, ref_params, grads):
-        ref.update(key, p, g.copy())
-    assert opt._whole[1] is None
-    for a, b in zip(params, ref_params):
-        np.testing.assert_array_equal(a, b)
+    # gradients that are separate arrays: not taken (the caller updates one by one)
+    opt, fast, params = optimizers.get("adam", 0.01), FlatAdam(), [p.copy() for p in start]
+    assert not _flat_adam_run(opt, fast, params, [rng.normal(size=s) for s in shapes], keys, all_at_once=True)
+    assert fast.whole.G is None
+    assert all(np.array_equal(a, b) for a, b in zip(params, start))
 
 
 def test_adam_in_bounded_blocks_gives_the_bits_of_one_block_and_bounds_its_memory(monkeypatch):
-    """Adam's (1 - b1) g transient is made in blocks of at most ``_BLOCK`` elements, so a large
-    update needs no second parameter-sized array. The oracle for the values: the same steps with
-    blocks larger than every array (one block each), bit for bit. For the memory: tracemalloc's
-    peak during one update of 2**20 float64 elements (8 MiB) stays under two blocks."""
+    """The fast Adam's (1 - b1) g transient is made in blocks of at most ``BLOCK`` elements, so a
+    large update needs no second parameter-sized array. The oracle for the values: the same steps
+    with blocks larger than every array (one block each), bit for bit. For the memory:
+    tracemalloc's peak during one update of 2**20 float64 elements (8 MiB) stays under two blocks."""
     import tracemalloc
+
+    from backprop.fast import adam as fast_adam
 
     rng = np.random.default_rng(12)
     shapes = [(70, 30), (30,), (30, 500), (500,)]  # blocks of 777 cross every boundary
@@ -239,50 +245,53 @@ def test_adam_in_bounded_blocks_gives_the_bits_of_one_block_and_bounds_its_memor
     steps = [[rng.normal(size=s) for s in shapes] for _ in range(4)]
     results = []
     for block in (777, 10**9):
-        monkeypatch.setattr(optimizers, "_BLOCK", block)
+        monkeypatch.setattr(fast_adam, "BLOCK", block)
         flat_opt, one = optimizers.get("adam", 0.01), optimizers.get("adam", 0.01)
+        fast_all, fast_one = FlatAdam(), FlatAdam()
         p_flat, p_one = [p.copy() for p in start], [p.copy() for p in start]
         flat, views = _flat_grads(rng, shapes)
         for values in steps:
-            flat_opt.begin_step()
-            one.begin_step()
             for view, g in zip(views, values):
                 view[...] = g
-            flat_opt.update_all(keys, p_flat, views)
-            for key, p, g in zip(keys, p_one, values):  # per parameter: the large one in blocks
-                one.update(key, p, g.copy())
+            assert _flat_adam_run(flat_opt, fast_all, p_flat, views, keys, all_at_once=True)
+            # per parameter: the large one in blocks
+            _flat_adam_run(one, fast_one, p_one, [g.copy() for g in values], keys)
         results.append(p_flat + p_one)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
-    monkeypatch.setattr(optimizers, "_BLOCK", 1 << 14)
+    monkeypatch.setattr(fast_adam, "BLOCK", 1 << 14)
     n = 1 << 20
     param, flat = np.zeros(n), np.ones(n)
     grad = flat[:]  # the same view every step, as the network's buffers are
-    opt = optimizers.get("adam", 0.01)
+    opt, fast = optimizers.get("adam", 0.01), FlatAdam()
     for _ in range(2):  # the second step: moments and views exist, only the step's own memory
         flat[...] = 1.0
         opt.begin_step()
+        args = (opt.beta_1, opt.beta_2, opt.epsilon, opt.step_size())
         tracemalloc.start()
-        opt.update_all([("w", 0)], [param], [grad])
+        assert fast.update_all(opt.state, [("w", 0)], [param], [grad], *args)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peak < 2 * (1 << 14) * 8 + 65536, peak
     assert np.all(param < 0)
 
 
-def test_training_with_adam_on_one_flat_array_equals_the_update_one_by_one(monkeypatch):
-    """Trainer.run with Adam takes update_all on the network's flat gradient buffers; the oracle is
-    the same run with the optimizers' default update_all (update per parameter): the same bits."""
+def test_training_with_adam_on_one_flat_array_equals_the_optimizer_as_written(monkeypatch):
+    """Trainer.run with Adam takes the fast Adam on the network's flat gradient buffers; the oracle
+    is the same run with the optimizer as written (``strategy.FAST`` off): the same bits."""
+    from backprop.train import strategy
+
     rng = np.random.default_rng(2)
     X, Y = rng.normal(size=(90, 12)), np.eye(4)[rng.integers(0, 4, 90)]
     nets = []
-    for flat in (True, False):
-        if not flat:
-            monkeypatch.setattr(optimizers.Adam, "update_all", optimizers.Optimizer.update_all)
+    for fast in (True, False):
+        monkeypatch.setattr(strategy, "FAST", fast)
         net = backprop.Network([12, 16, 8, 4], hidden="relu", output="softmax", seed=4)
-        net.fit(X, Y, epochs=3, batch_size=16, optimizer="adam", lr=0.01, loss="cross_entropy", l2=1e-3,
-                seed=5)
+        trainer = Trainer(net, epochs=3, batch_size=16, optimizer="adam", lr=0.01, loss="cross_entropy",
+                          l2=1e-3, seed=5)
+        trainer.run(X, Y)
+        assert (trainer.strategy.flat is not None) == fast  # the path under test was taken
         nets.append(net)
     for p, q in zip(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases):
         np.testing.assert_array_equal(p, q)

@@ -42,7 +42,7 @@ from backprop.version import __version__
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="backprop")
 @debug_option
-def main():
+def main() -> None:
     """Train feedforward networks by backpropagation, then evaluate, predict and inspect them.
 
     Start with `backprop train` (scikit-learn's digits), then

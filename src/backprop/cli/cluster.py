@@ -12,7 +12,9 @@ import contextlib
 import logging
 import math
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -28,7 +30,7 @@ QUIET_LOGGERS = ("distributed", "tornado")
 _TLS = ("dask_tls_ca_file", "dask_tls_cert", "dask_tls_key")
 
 
-def dask_options(f):
+def dask_options(f: Callable) -> Callable:
     """The ``--dask`` option and the options of its connection."""
     for decorator in reversed((
         click.option("--dask", metavar="ADDRESS|local:N",
@@ -85,7 +87,7 @@ def pop_dask_options(kw: dict) -> DaskRun | None:
     return DaskRun(spec, float(timeout), tls_security(*tls))  # the files are read now, before the data
 
 
-def run(opts: DaskRun, trainer, prep, checkpoint, extra, guard):
+def run(opts: DaskRun, trainer: Any, prep: dict, checkpoint: str | None, extra: dict, guard: Any) -> Any:
     """``trainer.run`` on the cluster; a signal before training started: one error line and its status."""
     try:  # optional: Dask is imported by backprop.distributed only when asked for
         from backprop import distributed
@@ -116,7 +118,7 @@ class _Warnings(logging.Handler):
 
 
 @contextlib.contextmanager
-def quiet_dask_logs():
+def quiet_dask_logs() -> Iterator[None]:
     """Dask's loggers silent (a lost scheduler's "Failed to reconnect" would precede the command's
     one error line), backprop.distributed's warnings as ``warning:`` lines; all put back on exit."""
     with contextlib.suppress(ImportError):

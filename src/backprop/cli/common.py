@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 import click
 import numpy as np
@@ -27,12 +29,12 @@ TRAINING_COPIES = 4
 
 
 # -- options ----------------------------------------------------------------------------------------
-def debug_option(f):
+def debug_option(f: Callable) -> Callable:
     return click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
                         help="Show the full traceback of an error.")(f)
 
 
-def data_options(f):
+def data_options(f: Callable) -> Callable:
     """The options that choose and shape a data set (keyword arguments of ``datasets.load``)."""
     opts = [
         click.option("--target", help="Target column of a CSV/TSV/Parquet file (default: the last column; "
@@ -86,29 +88,29 @@ def explicit(ctx: click.Context, name: str) -> bool:
 class UI:
     """Where output goes: progress on stderr (when it is a terminal), tables or JSON on stdout."""
 
-    def __init__(self, quiet=False, as_json=False, progress=None):
+    def __init__(self, quiet: bool = False, as_json: bool = False, progress: bool | None = None):
         self.quiet, self.json = quiet, as_json
         self.err = Console(stderr=True, force_terminal=True if progress else None, highlight=False)
         self.out = Console(highlight=False, soft_wrap=False)
         self.progress = (not quiet) and (progress if progress is not None else self.err.is_terminal)
 
-    def note(self, text):
+    def note(self, text: str) -> None:
         if not self.quiet:
             click.echo(text, err=True)
 
-    def table(self, *renderables):
+    def table(self, *renderables: Any) -> None:
         """Print tables and lines (str: rich markup) on stdout, unless --quiet or --json."""
         if not (self.quiet or self.json):
             for r in renderables:
                 for item in r if isinstance(r, list) else [r]:
                     self.out.print(item, soft_wrap=isinstance(item, str))
 
-    def dump(self, obj):
+    def dump(self, obj: Any) -> None:
         if self.json:
             click.echo(json.dumps(obj, default=jsonable))
 
 
-def jsonable(obj):
+def jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -117,7 +119,7 @@ def jsonable(obj):
 
 
 # -- paths ------------------------------------------------------------------------------------------
-def check_out_path(path, what="--out"):
+def check_out_path(path: str, what: str = "--out") -> str:
     """Fail before any work if ``path`` cannot be written (missing folder, a folder itself)."""
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -130,12 +132,15 @@ def check_out_path(path, what="--out"):
     return path
 
 
-def same_file(a, b) -> bool:
-    return bool(a and b) and os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+def same_file(a: str | None, b: str | None) -> bool:
+    """Whether both paths are given and name one existing file."""
+    if not a or not b:
+        return False
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
 # -- numbers ----------------------------------------------------------------------------------------
-def parse_widths(text: str, option: str = "--layers", *, example: str = "128,64",
+def parse_widths(text: str, option: str = "--layers", *, example: str = "128, 64",
                  allow_empty: bool = True) -> list[int]:
     """Comma-separated positive layer widths ('' / 'none' / '0': no layers, where allowed)."""
     text = text.strip()
@@ -177,7 +182,7 @@ def parse_floats(text: str, option: str) -> list[float]:
         raise InvalidInputError(f"{option} must be numbers separated by commas, got {text!r}") from None
 
 
-def check_network_size(sizes: list[int], dtype, option: str = "--layers") -> int:
+def check_network_size(sizes: list[int], dtype: Any, option: str = "--layers") -> int:
     """The parameter count of a network of these widths; refused before anything is allocated when
     it exceeds :data:`MAX_PARAMETERS` or the memory training it would need."""
     n = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -213,13 +218,13 @@ def available_memory() -> int | None:
 _LOAD_KEYS = set(inspect.signature(datasets.load).parameters) - {"spec"}
 
 
-def load_data(spec, **options):
+def load_data(spec: str, **options: Any) -> Any:
     """``datasets.load(spec, **options)``, leaving out None and the keys it does not take (a model's
     metadata may record options of another version)."""
     return datasets.load(spec, **{k: v for k, v in options.items() if k in _LOAD_KEYS and v is not None})
 
 
-def recorded_dataset(spec: dict, where: str):
+def recorded_dataset(spec: dict, where: str) -> Any:
     """The data set of a model's ``metadata["dataset"]`` ({"name": ..., "options": {...}})."""
     opts = dict(spec)
     if isinstance(opts.get("options"), dict):
@@ -230,7 +235,7 @@ def recorded_dataset(spec: dict, where: str):
     return load_data(name, **opts)
 
 
-def dataset_of_model(data, meta, where: str):
+def dataset_of_model(data: Any, meta: dict, where: str) -> Any:
     """The data set ``data`` names (--data), else the one the model's metadata records."""
     spec = data if data is not None else meta.get("dataset")
     if not spec:
@@ -238,14 +243,14 @@ def dataset_of_model(data, meta, where: str):
     return recorded_dataset(spec if isinstance(spec, dict) else {"name": spec}, where)
 
 
-def pick_split(ds, split):
+def pick_split(ds: Any, split: str | None) -> Any:
     if split is None:
         split = "test" if ds.has_test else "all"
     X, y = ds.part(split)
     return X, y, split
 
 
-def model_data(model, data, data_opts, *, require_target):
+def model_data(model: Any, data: Any, data_opts: dict, *, require_target: bool) -> Any:
     """(name, data set) for a loaded model: ``data`` (default: the set the model records) read with the
     options it was trained with when it is that set, and the model's feature columns."""
     meta = model.meta

@@ -7,6 +7,8 @@ machine, and what to change (see :mod:`backprop.fast.machine`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from backprop.cli.common import UI, debug_option
@@ -19,7 +21,7 @@ from backprop.fast import machine
 @click.option("--no-measure", is_flag=True, help="Skip the matrix-product timing (about a second).")
 @debug_option
 @user_errors
-def doctor(as_json, no_measure):
+def doctor(as_json: bool, no_measure: Any) -> Any:
     """Report what decides training speed on this machine: CPU, BLAS and its kernel, threads,
     thread and kernel variables, denormal mode, and a measured matrix-product rate."""
     doc = machine.report(measure=not no_measure)

@@ -19,6 +19,8 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
+from typing import Any, cast
 
 import click
 
@@ -43,7 +45,7 @@ class UserError(click.ClickException):
 
     exit_code = USER
 
-    def show(self, file=None) -> None:
+    def show(self, file: Any | None = None) -> None:
         click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
 
 
@@ -68,11 +70,11 @@ def describe(exc: BaseException) -> str | None:
     return None
 
 
-def user_errors(f):
+def user_errors(f: Callable) -> Callable:
     """Run a command's callback under the policy: its user errors become :class:`UserError`."""
 
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs):
         with warnings.catch_warnings():
             # a NumPy overflow is the data's fault: one error line, not a warning and then an error
             warnings.filterwarnings("error", NUMPY_FLOAT_WARNING, RuntimeWarning)
@@ -82,7 +84,7 @@ def user_errors(f):
                 raise
             except (BackpropError, OSError, MemoryError, RuntimeWarning, FloatingPointError,
                     UnicodeEncodeError) as exc:
-                raise UserError(describe(exc)) from exc
+                raise UserError(cast(str, describe(exc))) from exc  # these types always have words
 
     return wrapper
 
@@ -109,13 +111,14 @@ class _Interrupted(Exception):
 class Group(click.Group):
     """A click group that applies the policy to everything its commands raise, then exits."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             raise _Interrupted() from exc
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    def main(self, args: Any | None = None, prog_name: Any | None = None, complete_var: Any | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         argv = list(sys.argv[1:] if args is None else args)
@@ -141,9 +144,9 @@ class Group(click.Group):
             _print_error(msg, debug)
             status = USER
         except Exception as exc:
-            msg = describe(exc)
-            if msg is not None:
-                _print_error(msg, debug)
+            words = describe(exc)
+            if words is not None:
+                _print_error(words, debug)
                 status = USER
             else:  # a bug: still one line, the traceback with --debug
                 _print_error(f"internal error: {type(exc).__name__}: {exc} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import numpy as np
 from rich.table import Table
@@ -24,7 +26,7 @@ from backprop.errors import InvalidInputError
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @debug_option
 @user_errors
-def evaluate(model, data, split, as_json, quiet, **kw):
+def evaluate(model: Any, data: Any, split: Any, as_json: bool, quiet: bool, **kw: Any) -> Any:
     """Evaluate MODEL on DATA (default: the data it was trained on; built-ins: their test part).
 
     MODEL is a file written by `backprop train`, Network.save or MLPClassifier/MLPRegressor.save.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 import click
 
@@ -135,24 +136,9 @@ def solutions_path(out: str, fmt: str) -> str:
     help="Decimals of the answers (sets the tolerance).",
 )
 @user_errors
-def exercise(
-    count,
-    seed,
-    fmt,
-    out,
-    solutions,
-    key,
-    layers,
-    hidden,
-    output_act,
-    loss,
-    mode,
-    ask,
-    lr,
-    samples,
-    batch_size,
-    decimals,
-):
+def exercise(count: Any, seed: Any, fmt: Any, out: Any, solutions: Any, key: Any, layers: Any, hidden: Any,
+             output_act: Any, loss: Any, mode: Any, ask: Any, lr: Any, samples: Any, batch_size: Any,
+             decimals: Any) -> Any:
     """Backpropagation exercises in the lecture note's notation, with their answer key.
 
     Each problem is a small network with numbers a student can work by hand; the key file lets

@@ -5,6 +5,7 @@ or a saved model and rows of its data set (``--model``, ``--row``)."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 import numpy as np
@@ -62,8 +63,9 @@ FORMAT_ALIASES = {"md": "markdown"}
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the document to this file instead of the terminal.")
 @user_errors
-def explain(layers, hidden, output_act, loss, seed, x_text, y_text, lr, mode, samples, fmt, model, row, data,
-            split, show_all, digits, out):
+def explain(layers: Any, hidden: Any, output_act: Any, loss: Any, seed: Any, x_text: Any, y_text: Any,
+            lr: Any, mode: Any, samples: Any, fmt: Any, model: Any, row: Any, data: Any, split: Any,
+            show_all: Any, digits: Any, out: Any) -> Any:
     """Work out one backpropagation update, number by number, in the reference's notation.
 
     The forward pass (1)-(4), the error E, the error terms (i) and (ii) (eq. 4 per hidden layer),

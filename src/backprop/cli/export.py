@@ -7,6 +7,8 @@ docs/onnx.md. It is written atomically; the ``onnx`` package is needed (the ``on
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from backprop.cli.common import check_out_path, debug_option, same_file
@@ -24,7 +26,7 @@ from backprop.errors import InvalidInputError
               help="Float type of the exported graph (default: the model's own).")
 @debug_option
 @user_errors
-def export(model, fmt, out, dtype):
+def export(model: Any, fmt: Any, out: Any, dtype: Any) -> Any:
     """Export MODEL (a file of `backprop train`, Network.save or MLPClassifier/MLPRegressor.save)
     to --out, e.g. `backprop export model.safetensors --format onnx --out model.onnx`.
 

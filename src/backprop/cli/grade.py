@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from backprop.io.atomic import atomic_write_bytes
 @click.option("--json", "as_json", is_flag=True, help="The marks as JSON (every asked value).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the report here.")
 @user_errors
-def grade(key, answers, as_json, out):
+def grade(key: Any, answers: Any, as_json: bool, out: Any) -> Any:
     """Mark ANSWERS (.json or .csv) against KEY (from `backprop exercise --key`).
 
     Each asked value is correct, follow_through (right from the student's own earlier values) or

@@ -12,6 +12,7 @@ model names that has changed since, or a model without the record (an older back
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 import numpy as np
@@ -47,7 +48,7 @@ def _replay(model, data, ds, record):
     return (fit, val), None
 
 
-def held_out(model, data, ds, verb="scoring"):
+def held_out(model: Any, data: Any, ds: Any, verb: str = "scoring") -> Any:
     """``((training rows, held-out rows), None)`` when ``data`` is the file ``model`` was trained on,
     unchanged, and it records the split; else ``(None, warning or None)``."""
     if not isinstance(data, str) or not os.path.isfile(data) or model.kind != "network":
@@ -75,7 +76,7 @@ def held_out(model, data, ds, verb="scoring"):
     return rows, (None if rows is not None else f"{why}: {verb} all {n:,} rows")
 
 
-def pick_part(model, data, ds, split, verb="scoring"):
+def pick_part(model: Any, data: Any, ds: Any, split: str | None, verb: str = "scoring") -> Any:
     """(X, y, split name) of the part of ``ds`` to score: ``split`` when given; else the test part
     of a data set that has one, else the rows the model did not train on (see :func:`held_out`),
     else all rows (with a warning where those include the training rows)."""

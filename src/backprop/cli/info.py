@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -19,7 +21,7 @@ ESTIMATOR_SETTINGS = ("solver", "learning_rate_init", "learning_rate", "batch_si
 @click.option("--json", "as_json", is_flag=True, help="Print the architecture and metadata as JSON.")
 @debug_option
 @user_errors
-def info(model, as_json):
+def info(model: Any, as_json: bool) -> Any:
     """Show MODEL's architecture, activations, loss, parameter count and training history.
 
     MODEL is a file written by `backprop train`, Network.save or MLPClassifier/MLPRegressor.save.
@@ -64,7 +66,7 @@ def _estimator_doc(m):
     return jsonable_tree(dict(m.meta, params=est.get_params(deep=False), fitted=fitted))
 
 
-def jsonable_tree(obj):
+def jsonable_tree(obj: Any) -> Any:
     """Parameters and fitted attributes as JSON values (tuples as lists, NumPy scalars as numbers,
     anything else -- a callback, a random state -- by its repr)."""
     if isinstance(obj, dict):
@@ -97,16 +99,17 @@ def _details(m):
                                           if fp else ""))
     _features_row(d, meta.get("feature_names") or [])
     d.add_row("standardized", "yes" if meta.get("standardize") else "no")
-    h = meta.get("history") or {}
-    if h:
-        line = f"{h.get('epochs', 0)} epochs, {h.get('n_updates', 0):,} updates, {h.get('time', 0):.1f} s"
-        if h.get("loss"):
-            line += f"; final loss {h['loss'][-1]:.4f}"
-        if h.get("val_metric"):
-            line += f", validation {h.get('metric')} {h['val_metric'][-1]:.4f}"
-        if h.get("stopped_early"):
-            line += f"; stopped early (best epoch {h.get('best_epoch')})"
-        if h.get("interrupted"):
+    hist = meta.get("history") or {}
+    if hist:
+        line = (f"{hist.get('epochs', 0)} epochs, {hist.get('n_updates', 0):,} updates, "
+                f"{hist.get('time', 0):.1f} s")
+        if hist.get("loss"):
+            line += f"; final loss {hist['loss'][-1]:.4f}"
+        if hist.get("val_metric"):
+            line += f", validation {hist.get('metric')} {hist['val_metric'][-1]:.4f}"
+        if hist.get("stopped_early"):
+            line += f"; stopped early (best epoch {hist.get('best_epoch')})"
+        if hist.get("interrupted"):
             line += "; interrupted"
         d.add_row("training", line)
     tr = meta.get("training") or {}

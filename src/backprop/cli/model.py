@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,10 @@ CHUNK = 8192
 class Model:
     """A loaded model file: a Network with its metadata, or a fitted scikit-learn-style estimator."""
 
-    def __init__(self, path: str, obj):
+    def __init__(self, path: str, obj: Any):
         self.path = path
+        self.net: Network | None
+        self.estimator: Any
         if isinstance(obj, Network):
             self.kind, self.net, self.estimator = "network", obj, None
             self.meta = _network_meta(obj)
@@ -52,7 +55,7 @@ class Model:
     def n_parameters(self) -> int:
         return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
-    def check_features(self, X, source) -> None:
+    def check_features(self, X: np.ndarray, source: str) -> None:
         if X.shape[1] != self.n_features:
             trained = (self.meta.get("dataset") or {}).get("name")
             raise InvalidInputError(
@@ -60,7 +63,7 @@ class Model:
                 + (f" (it was trained on {trained})" if trained else "")
             )
 
-    def outputs(self, X, source) -> np.ndarray:
+    def outputs(self, X: np.ndarray, source: str) -> np.ndarray:
         """The outputs for raw feature rows ``X``: class probabilities, or the network's numbers."""
         self.check_features(X, source)
         if self.net is not None:
@@ -76,7 +79,7 @@ class Model:
                 return np.asarray(est.predict_proba(X))
             return np.asarray(est.predict(X), dtype=np.float64).reshape(X.shape[0], -1)
 
-    def scores(self, X, y, source) -> tuple[dict, np.ndarray, np.ndarray]:
+    def scores(self, X: np.ndarray, y: np.ndarray, source: str) -> tuple[dict, np.ndarray, np.ndarray]:
         """Loss and accuracy or R^2 of the raw rows (X, y), the predicted class indices / values and
         the truth (class indices / values)."""
         self.check_features(X, source)
@@ -94,7 +97,8 @@ class Model:
         return (*_metrics(self.meta, total / X.shape[0], yhat, truth), truth)
 
 
-def network_scores(net, loss, X, Y, truth, meta) -> tuple[dict, np.ndarray]:
+def network_scores(net: Any, loss: Any, X: np.ndarray, Y: np.ndarray, truth: np.ndarray,
+                   meta: dict) -> tuple[dict, np.ndarray]:
     """Loss and accuracy or R^2 of rows already in the network's space (standardized X, encoded Y)."""
     yhat = np.empty((X.shape[0], net.sizes[-1]), dtype=np.float64)
     total = 0.0
@@ -131,12 +135,12 @@ def _estimator_loss(kind, Y, P) -> float:
     return float(np.mean((Y - P) ** 2) / 2)
 
 
-def load_model(path, what: str = "MODEL") -> Model:
+def load_model(path: str, what: str = "MODEL") -> Model:
     """The model in ``path`` (ModelFileError for anything that is not one)."""
     return Model(str(path), load_checked(path, what))
 
 
-def load_checked(path, what: str = "MODEL"):
+def load_checked(path: str, what: str = "MODEL") -> Any:
     """``backprop.load(path)``, after :func:`check_model_file`."""
     check_model_file(path, what)
     return load(path)
@@ -149,7 +153,7 @@ _DATA_KINDS = {"csv": "a CSV/TSV data file", "npz": "a NumPy .npz data file",
                "parquet": "a Parquet data file"}
 
 
-def check_model_file(path, what: str = "MODEL") -> None:
+def check_model_file(path: str, what: str = "MODEL") -> None:
     """Refuse a file that cannot be a model file (a data file given in the model's place: the
     arguments swapped), saying so, before the container reader reports its bytes.
 

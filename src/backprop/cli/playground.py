@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from backprop.cli.common import debug_option
@@ -23,7 +25,7 @@ INSTALL = f"the playground needs starlette and uvicorn: {install_hint('playgroun
 @click.option("--no-browser", is_flag=True, help="Print the address only; do not open a browser tab.")
 @debug_option
 @user_errors
-def playground(data, host, port, no_browser):
+def playground(data: Any, host: Any, port: Any, no_browser: Any) -> Any:
     """Open the playground: train a network on DATA (default: a small built-in) step by step in the
     browser and see every h, a, delta and weight update. Stop it with Ctrl-C."""
     # optional: the playground's server (starlette, uvicorn) is imported only when asked for

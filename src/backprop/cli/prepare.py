@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from backprop.cli.common import check_network_size, load_data, parse_hidden, parse_widths, same_file
 from backprop.cli.model import network_scores
-from backprop.data import datasets, readers, targets
+from backprop.data import datasets, preparation, readers, targets
+from backprop.data.preprocessing import stratified_rows
 from backprop.errors import InvalidInputError, ModelFileError
 from backprop.io import schema
 from backprop.model.network import Network
@@ -35,7 +38,8 @@ TRAINING_KEYS = ("layers", "hidden", "output", "loss", "mode", "batch_size", "ep
 
 
 # -- resuming -----------------------------------------------------------------------------------------
-def resume_config(resume, data, data_opts, kw, given):
+def resume_config(resume: str, data: Any, data_opts: dict, kw: dict, given: Callable) -> tuple[dict, Any,
+                  str | None]:
     """(cfg, trainer state, the original run's --out) from a checkpoint of ``backprop train``;
     options given now (``given(name)``) must agree with the checkpoint."""
     state, extra = load_checkpoint(resume)
@@ -79,7 +83,7 @@ _TRAIN_CONFIG = schema.Obj(
 )
 
 
-def default_checkpoint(out):
+def default_checkpoint(out: str) -> str:
     """Where an interrupted run without --checkpoint saves its state: beside the model, under a name
     no other file has (an interrupt never overwrites anything)."""
     stem, ext = os.path.splitext(out)
@@ -116,21 +120,8 @@ def _check_range(X, names, source, dtype):
                                 f"for {np.dtype(dtype).name}; use --standardize or --dtype float64")
 
 
-def stratified_rows(idx, n_val, rng):
-    """``n_val`` seeded random rows with the classes in proportion (largest remainders), sorted:
-    on small data a plain random draw can leave a class nearly out of the validation rows."""
-    counts = np.bincount(idx)
-    share = n_val * counts / idx.size
-    quota = np.floor(share).astype(np.int64)
-    order = np.argsort(-(share - quota), kind="stable")
-    quota[order[:n_val - quota.sum()]] += 1
-    quota = np.minimum(quota, np.maximum(counts - 1, 0))  # every class keeps a training row
-    perm = rng.permutation(idx.size)
-    rows = [perm[idx[perm] == k][:q] for k, q in enumerate(quota)]
-    return np.sort(np.concatenate(rows))
-
-
-def split_rows(m, n_val, seed, class_idx=None):
+def split_rows(m: int, n_val: int, seed: int, class_idx: np.ndarray | None = None) -> tuple[np.ndarray,
+               np.ndarray]:
     """(training rows, validation rows) of ``m`` rows, both sorted: ``n_val`` rows drawn with
     ``seed``, in proportion to the classes where ``class_idx`` (each row's class index) is given
     and every class can give its share. ``evaluate`` replays this to find the held-out rows again."""
@@ -146,7 +137,7 @@ def split_rows(m, n_val, seed, class_idx=None):
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def split_record(cfg, m, stratified, val_idx):
+def split_record(cfg: dict, m: int, stratified: bool, val_idx: np.ndarray) -> dict:
     """What a model records of its data's split (metadata ``dataset.split``): the rows, the seed and
     fraction that drew the validation rows, a digest of those rows (the replay is checked against
     it), and the fingerprint of the data file, so that ``evaluate`` and ``predict`` given that file
@@ -159,44 +150,70 @@ def split_record(cfg, m, stratified, val_idx):
     return record
 
 
-def rows_digest(rows) -> str:
+def rows_digest(rows: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(rows, dtype="<i8").tobytes()).hexdigest()
 
 
-def prepare(cfg, data_dir):
-    """Load the data, encode the targets, split off validation rows and standardize (cfg is completed)."""
+def prepare(cfg: dict, data_dir: Any) -> dict:
+    """Load the data, encode the targets, split off validation rows and standardize (cfg is completed).
+
+    The output layer and the data in the network's space come from ``backprop.data.preparation``
+    with the command line's defaults (softmax + cross-entropy for classes)."""
     ds = load_data(cfg["data"], data_dir=data_dir, **cfg["data_options"])
     if ds.y is None:
         raise InvalidInputError(f"{cfg['data']} has no target column")
-    task = ds.task
-    meta = {"task": task, "feature_names": list(ds.feature_names), "target": ds.target}
-    output = cfg.get("output")
-    if task == "classification":
-        classes = list(ds.classes) if ds.classes else datasets.find_classes(ds.y, ds.y_test)
-        if len(classes) < 2:
-            raise InvalidInputError(
-                f"the target {ds.target!r} of {cfg['data']} has one class only ({classes[0]!r}); "
-                "a classifier needs at least two (use --task regression for numbers)"
-            )
-        meta["classes"] = classes
-        output = output or "softmax"
-        n_out = 1 if (output == "sigmoid" and len(classes) == 2) else len(classes)
-    else:
-        output = output or "identity"
-        if output == "softmax":
-            raise InvalidInputError(
-                f"the target {ds.target!r} holds numbers (regression), which a softmax output cannot "
-                "produce; use --output identity, or --task classification if they are class labels"
-            )
-        n_out = 1 if np.ndim(ds.y) == 1 else np.shape(ds.y)[1]
-    cfg["output"] = output
-    if cfg.get("loss") is None:
-        cfg["loss"] = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "mse")
+    layer = preparation.output_layer(ds.task, ds.y, classes=ds.classes, more_y=(ds.y_test,),
+                                     output=cfg.get("output"), loss=cfg.get("loss"),
+                                     defaults=preparation.COMMAND_LINE, target=ds.target, source=cfg["data"])
+    cfg["output"], cfg["loss"] = layer.output, layer.loss
     if cfg.get("standardize") is None:
         cfg["standardize"] = ds.kind != "image"
+    m = ds.X.shape[0]
+    n_val = _n_validation(cfg, m)
+    _sized_defaults(cfg, m - n_val, n_val)
+    stratified = bool(cfg.get("sized_defaults", False) and ds.task == "classification" and n_val)
+    class_idx = None
+    if stratified and layer.classes is not None:
+        class_idx = targets.encode(ds.y, {"task": ds.task, "classes": layer.classes}, len(layer.classes),
+                                   np.float32)[1]
+    fit_idx, val_idx = split_rows(m, n_val, cfg["seed"], class_idx)
+    names = list(ds.feature_names)
 
+    def fit_stats(A, what):  # the command line's own words for data too large to standardize
+        if what == "inputs":
+            return _standardize_stats(A, names, cfg["data"])
+        return _standardize_stats(A, [ds.target] * A.shape[1], cfg["data"], "target")
+
+    prepared = preparation.prepare(ds.task, ds.X[fit_idx], ds.y[fit_idx], layer, dtype=cfg["dtype"],
+                                   standardize=cfg["standardize"], standardize_targets=cfg["standardize"],
+                                   fit_stats=fit_stats)
+    if not prepared.standardize:
+        _check_range(ds.X, names, cfg["data"], prepared.dtype)
+    meta = {"task": ds.task, "feature_names": names, "target": ds.target}
+    if layer.classes is not None:
+        meta["classes"] = layer.classes
+    meta["standardize"] = prepared.standardize
+    if "target_standardize" in prepared.meta:
+        meta["target_standardize"] = prepared.meta["target_standardize"]
+    prep = {"meta": meta, "n_out": layer.n_out, "n_features": ds.X.shape[1], "dataset": ds,
+            "split": split_record(cfg, m, stratified, val_idx)}
     X, y = ds.X, ds.y
-    m = X.shape[0]
+    if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
+        prep["raw_2d"] = (X[fit_idx], y[fit_idx])
+    # each part in the network's space: (X, Y, the truth to score against)
+    prep["parts"] = {"train": (prepared.inputs(X[fit_idx]), *prepared.targets(y[fit_idx]))}
+    if n_val:
+        prep["parts"]["validation"] = (prepared.inputs(X[val_idx]), *prepared.targets(y[val_idx]))
+    if ds.has_test and ds.y_test is not None:
+        prep["parts"]["test"] = (prepared.inputs(ds.X_test), *prepared.targets(ds.y_test))
+    prep["X"], prep["Y"] = prep["parts"]["train"][:2]
+    val = prep["parts"].get("validation")
+    prep["val"] = None if val is None else val[:2]
+    return prep
+
+
+def _n_validation(cfg, m):
+    """How many of the m rows --val-fraction keeps for validation (at least one when asked)."""
     vf = cfg["val_fraction"]
     if not 0.0 <= vf < 1.0:
         raise InvalidInputError(f"--val-fraction must lie in [0, 1), got {vf:g}")
@@ -211,7 +228,11 @@ def prepare(cfg, data_dir):
     if cfg.get("early_stopping") and n_val == 0:
         raise InvalidInputError("--early-stopping watches the validation loss, but --val-fraction 0 keeps no "
                                 "validation rows; give --val-fraction 0.1, or drop --early-stopping")
-    m_fit = m - n_val
+    return n_val
+
+
+def _sized_defaults(cfg, m_fit, n_val):
+    """The training settings left open, sized to the m_fit training rows (backprop.train.defaults)."""
     # runs started before the defaults were sized to the data resume with the old ones
     sized = cfg.get("sized_defaults", False)
     if cfg.get("lr") is None:
@@ -226,41 +247,10 @@ def prepare(cfg, data_dir):
         # no number of epochs asked for: small data also stops when it stops improving
         if sized and cfg.get("early_stopping") is None:
             cfg["early_stopping"] = defaults.early_stopping(m_fit, n_val)
-    stratified = bool(sized and task == "classification" and n_val)
-    class_idx = targets.encode(y, meta, len(meta["classes"]), np.float32)[1] if stratified else None
-    fit_idx, val_idx = split_rows(m, n_val, cfg["seed"], class_idx)
-    meta["standardize"] = (_standardize_stats(X[fit_idx], meta["feature_names"], cfg["data"])
-                           if cfg["standardize"] else None)
-    if task == "regression" and cfg["standardize"]:
-        Yf = np.asarray(y, np.float64).reshape(m, -1)[fit_idx]
-        meta["target_standardize"] = _standardize_stats(Yf, [ds.target] * Yf.shape[1], cfg["data"], "target")
-    dtype = np.dtype(cfg["dtype"])
-
-    if not meta["standardize"]:
-        _check_range(X, meta["feature_names"], cfg["data"], dtype)
-
-    def inputs(A):
-        return (datasets.apply_standardize(A, meta["standardize"], dtype) if meta["standardize"]
-                else np.ascontiguousarray(A, dtype=dtype))
-
-    prep = {"meta": meta, "n_out": n_out, "n_features": X.shape[1], "dataset": ds,
-            "split": split_record(cfg, m, stratified, val_idx)}
-    if X.shape[1] == 2:  # kept for the decision-boundary plot, drawn in the data's own coordinates
-        prep["raw_2d"] = (X[fit_idx], y[fit_idx])
-    # each part in the network's space: (X, Y, the truth to score against)
-    prep["parts"] = {"train": (inputs(X[fit_idx]), *targets.encode(y[fit_idx], meta, n_out, dtype))}
-    if n_val:
-        prep["parts"]["validation"] = (inputs(X[val_idx]), *targets.encode(y[val_idx], meta, n_out, dtype))
-    if ds.has_test and ds.y_test is not None:
-        prep["parts"]["test"] = (inputs(ds.X_test), *targets.encode(ds.y_test, meta, n_out, dtype))
-    prep["X"], prep["Y"] = prep["parts"]["train"][:2]
-    val = prep["parts"].get("validation")
-    prep["val"] = None if val is None else val[:2]
-    return prep
 
 
 # -- the network and its trainer ----------------------------------------------------------------------
-def build(cfg, prep, state):
+def build(cfg: dict, prep: dict, state: Any) -> tuple[Network, Trainer]:
     layers = parse_widths(cfg["layers"])
     hidden = parse_hidden(cfg["hidden"], len(layers))
     sizes = [prep["n_features"], *layers, prep["n_out"]]
@@ -279,7 +269,7 @@ def build(cfg, prep, state):
     return net, trainer
 
 
-def check_outputs(data, out, checkpoint):
+def check_outputs(data: Any, out: str, checkpoint: str | None) -> None:
     for path, what in ((out, "--out"), (checkpoint, "--checkpoint")):
         if same_file(path, data):
             raise InvalidInputError(f"{what} {path!r} is the data file; choose another name")
@@ -289,7 +279,7 @@ def check_outputs(data, out, checkpoint):
 
 
 # -- after training -----------------------------------------------------------------------------------
-def scores(net, prep, cfg, history):
+def scores(net: Any, prep: dict, cfg: dict, history: Any) -> dict:
     """The summary of the run: loss and accuracy / R^2 of each part of the data."""
     meta = prep["meta"]
     summary = {"data": cfg["data"], "epochs": history.epochs, "time": round(history.time, 3),
@@ -300,7 +290,7 @@ def scores(net, prep, cfg, history):
     return summary
 
 
-def model_metadata(cfg, prep, history, summary):
+def model_metadata(cfg: dict, prep: dict, history: Any, summary: dict) -> dict:
     ds = prep["dataset"]
     meta = dict(prep["meta"])
     options = dict(ds.options)

@@ -4,6 +4,7 @@ long epochs) on stderr, fed by the trainer's hooks and erased when training ends
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.progress import (
     BarColumn,
@@ -27,7 +28,7 @@ class TrainingProgress:
     preceded by a stale, half-updated line.
     """
 
-    def __init__(self, console, *, epochs, start_epoch, steps_per_epoch):
+    def __init__(self, console: Any, *, epochs: int, start_epoch: int, steps_per_epoch: int):
         self.progress = Progress(
             TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=30), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TextColumn("eta"), TimeRemainingColumn(),
@@ -49,10 +50,10 @@ class TrainingProgress:
     def __exit__(self, *exc):
         self.progress.stop()
 
-    def rate(self):
+    def rate(self) -> float:
         return self.samples / max(time.perf_counter() - self.start, 1e-9)
 
-    def on_step(self, net, info):
+    def on_step(self, net: Any, info: dict) -> None:
         # called after every update: keep it to a few additions unless a refresh is due
         self.samples += info["batch_size"]
         self._loss_sum += info["loss"] * info["batch_size"]
@@ -67,7 +68,7 @@ class TrainingProgress:
         self.progress.update(self.batch_task, completed=info["step"],
                              stats=f"loss {loss:.4f}  {self.rate():,.0f} samples/s")
 
-    def on_epoch(self, net, info):
+    def on_epoch(self, net: Any, info: dict) -> None:
         stats = f"loss {info['loss']:.4f}"
         if "val_metric" in info:
             name = "val acc" if info.get("metric") == "accuracy" else "val R²"

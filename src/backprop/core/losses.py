@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backprop.core.activations import Activation
 from backprop.errors import InvalidInputError
 
 
@@ -26,15 +27,16 @@ class Loss:
     #: Output activations this loss fits; None means any.
     outputs: tuple[str, ...] | None = None
 
-    def value(self, y, yhat, h):
+    def value(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray) -> float:
         """E for the batch: summed over outputs, averaged over the m rows."""
         raise NotImplementedError
 
-    def output_delta(self, y, yhat, h, g_o, out, tmp):
+    def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Activation, out: np.ndarray,
+                     tmp: np.ndarray) -> np.ndarray:
         """Write the per-sample output error terms delta^o (eq. 2) into ``out``."""
         raise NotImplementedError
 
-    def check_output(self, output_name):
+    def check_output(self, output_name: str) -> None:
         if self.outputs is not None and output_name not in self.outputs:
             fits = " or ".join(self.outputs)
             raise InvalidInputError(
@@ -42,7 +44,7 @@ class Loss:
                 f"use output={fits!r} with it, or loss='mse'"
             )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<loss {self.name}>"
 
 
@@ -51,11 +53,12 @@ class MSE(Loss):
 
     name = "mse"
 
-    def value(self, y, yhat, h=None):
+    def value(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray | None = None) -> float:
         diff = yhat - y
         return float(np.vdot(diff, diff)) / (2.0 * yhat.shape[0])
 
-    def output_delta(self, y, yhat, h, g_o, out, tmp):
+    def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Activation, out: np.ndarray,
+                     tmp: np.ndarray) -> np.ndarray:
         np.subtract(yhat, y, out=out)
         g_o.backward(h, yhat, out, tmp)
         return out
@@ -70,12 +73,13 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     outputs = ("sigmoid",)
 
-    def value(self, y, yhat, h):
+    def value(self, y: np.ndarray, yhat: np.ndarray | None, h: np.ndarray) -> float:
         per = np.logaddexp(0.0, h)
         per -= y * h
         return float(per.sum()) / h.shape[0]
 
-    def output_delta(self, y, yhat, h, g_o, out, tmp):
+    def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Activation, out: np.ndarray,
+                     tmp: np.ndarray) -> np.ndarray:
         return np.subtract(yhat, y, out=out)
 
 
@@ -88,19 +92,20 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     outputs = ("softmax",)
 
-    def value(self, y, yhat, h):
+    def value(self, y: np.ndarray, yhat: np.ndarray | None, h: np.ndarray) -> float:
         shift = h.max(axis=1, keepdims=True)
         lse = np.log(np.exp(h - shift).sum(axis=1, keepdims=True)) + shift
         return float(np.sum(y * (lse - h))) / h.shape[0]
 
-    def output_delta(self, y, yhat, h, g_o, out, tmp):
+    def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Activation, out: np.ndarray,
+                     tmp: np.ndarray) -> np.ndarray:
         return np.subtract(yhat, y, out=out)
 
 
 LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, CrossEntropy)}
 
 
-def get(name) -> Loss:
+def get(name: str | Loss) -> Loss:
     """Return the loss object for ``name`` (or ``name`` itself if it is one)."""
     if isinstance(name, Loss):
         return name
@@ -114,18 +119,18 @@ def _as2d(a):
     return a.reshape(-1, 1) if a.ndim == 1 else a
 
 
-def mse(y, yhat):
+def mse(y: np.ndarray, yhat: np.ndarray) -> float:
     """The reference's mean squared error E = 1/(2m) sum_d sum_k (y - yhat)^2 (1-D input: N = 1)."""
     return MSE().value(_as2d(y), _as2d(yhat))
 
 
-def binary_cross_entropy(y, h):
+def binary_cross_entropy(y: np.ndarray, h: np.ndarray) -> float:
     """Binary cross-entropy of targets ``y`` and sigmoid pre-activations (logits) ``h``."""
     h = _as2d(h)
     return BinaryCrossEntropy().value(_as2d(y), None, h)
 
 
-def cross_entropy(y, h):
+def cross_entropy(y: np.ndarray, h: np.ndarray) -> float:
     """Cross-entropy of one-hot targets ``y`` and softmax pre-activations (logits) ``h``."""
     h = _as2d(h)
     return CrossEntropy().value(_as2d(y), None, h)

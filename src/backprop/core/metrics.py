@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
-def accuracy(Y, Yhat, output):
+def accuracy(Y: np.ndarray, Yhat: np.ndarray, output: str) -> float:
     """Fraction of rows predicted right: argmax for softmax, every unit at 0.5 for sigmoid."""
     if output == "softmax":
         return float(np.mean(Y.argmax(axis=1) == Yhat.argmax(axis=1)))
     return float(np.mean(np.all((Yhat >= 0.5) == (Y >= 0.5), axis=1)))
 
 
-def r2(Y, Yhat):
+def r2(Y: np.ndarray, Yhat: np.ndarray) -> float:
     """Coefficient of determination, averaged uniformly over the outputs (as scikit-learn does)."""
     Y = np.asarray(Y, dtype=np.float64)
     Yhat = np.asarray(Yhat, dtype=np.float64)
@@ -24,7 +26,7 @@ def r2(Y, Yhat):
     return float(per.mean())
 
 
-def metric_for(output):
+def metric_for(output: str) -> tuple[str, Callable[[np.ndarray, np.ndarray], float]]:
     """The metric that fits an output activation: ('accuracy', fn) or ('r2', fn)."""
     if output in ("softmax", "sigmoid"):
         return "accuracy", lambda Y, Yhat: accuracy(Y, Yhat, output)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.errors import InvalidInputError, InvalidTypeError
 
 _DTYPES = ("float32", "float64")
 
 
-def resolve_dtype(dtype):
+def resolve_dtype(dtype: DTypeLike) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -22,7 +24,8 @@ def resolve_dtype(dtype):
     return dt
 
 
-def as_matrix(X, name, dtype, *, n_features=None, allow_1d_column=False):
+def as_matrix(X: ArrayLike, name: str, dtype: DTypeLike, *, n_features: int | None = None,
+              allow_1d_column: bool = False) -> np.ndarray:
     """``X`` as a C-contiguous 2-D float array of ``dtype`` with finite values."""
     if isinstance(X, (str, bytes)) or X is None:
         raise InvalidTypeError(f"{name} must be a 2-D array of numbers, got {type(X).__name__}")
@@ -77,7 +80,7 @@ def _asarray(X, name):
         raise InvalidInputError(f"{name} could not be read as an array of numbers: {exc}") from None
 
 
-def as_targets(Y, net, m=None):
+def as_targets(Y: ArrayLike, net: Any, m: int | None = None) -> np.ndarray:
     """Targets as an (m, N) array of the network's dtype.
 
     A 1-D ``Y`` is a column when the network has one output; with several outputs a 1-D array of
@@ -108,7 +111,7 @@ def as_targets(Y, net, m=None):
     return Y
 
 
-def check_xy(X, Y, net):
+def check_xy(X: ArrayLike, Y: ArrayLike, net: Any) -> tuple[np.ndarray, np.ndarray]:
     X = as_matrix(X, "X", net.dtype, n_features=net.sizes[0])
     Y = as_targets(Y, net, X.shape[0])
     out = net.output
@@ -123,7 +126,7 @@ def check_xy(X, Y, net):
     return X, Y
 
 
-def check_positive_int(value, name, minimum=1):
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidTypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -131,13 +134,21 @@ def check_positive_int(value, name, minimum=1):
     return int(value)
 
 
-def check_nonneg_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+def check_nonneg_float(value: object, name: str) -> float:
+    """``value`` as a float: a finite number >= 0 (else a clear error naming ``name``)."""
+    x = math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            x = float(value)
+        except OverflowError:  # an int beyond float's range
+            pass
+    if not (math.isfinite(x) and x >= 0):
         raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return x
 
 
-def check_float(value, name, *, low=None, high=None, low_open=False, high_open=False):
+def check_float(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
     """A finite real number within [low, high] (an end is excluded when ``*_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(f"{name} must be a number, got {value!r}")
@@ -152,7 +163,7 @@ def check_float(value, name, *, low=None, high=None, low_open=False, high_open=F
     return value
 
 
-def make_rng(seed, name="seed"):
+def make_rng(seed: Any, name: str = "seed") -> np.random.Generator:
     """``np.random.default_rng(seed)`` with a clear error for a seed NumPy cannot use."""
     if isinstance(seed, (bool, float, str, bytes)):
         raise InvalidTypeError(f"{name} must be None or a non-negative int, got {seed!r}")
@@ -162,7 +173,7 @@ def make_rng(seed, name="seed"):
         raise InvalidInputError(f"{name} must be None or a non-negative int, got {seed!r} ({exc})") from None
 
 
-def check_callable(value, name, *, allow_none=True):
+def check_callable(value: Any, name: str, *, allow_none: bool = True) -> Any:
     if (value is None and allow_none) or callable(value):
         return value
     raise InvalidTypeError(f"{name} must be a function, got {type(value).__name__}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,9 +31,12 @@ BUILTIN_TEST_FRACTION = 0.25
 SPLIT_SEED = 0
 
 
-def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, data_dir=None,
-         n_samples=None, noise=None, seed=None, classes=None, split_seed=SPLIT_SEED,
-         require_target=True, feature_names=None, header: bool | None = None) -> Dataset:
+def load(spec: str | os.PathLike, *, target: str | Sequence[str] | None = None,
+         test_fraction: float | None = None, test_file: str | os.PathLike | None = None,
+         task: str | None = None, data_dir: str | os.PathLike | None = None, n_samples: int | None = None,
+         noise: float | None = None, seed: int | None = None, classes: int | None = None,
+         split_seed: int = SPLIT_SEED, require_target: bool = True,
+         feature_names: Sequence[str] | None = None, header: bool | None = None) -> Dataset:
     """Load a built-in data set (by name) or a data file (by path) with its train/test split.
 
     ``test_fraction`` splits a file (or overrides a built-in's fixed fraction) with ``split_seed``;
@@ -44,24 +48,15 @@ def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, da
     without a header line, its columns named "0", "1", ... (``target="0"`` is the first column).
     """
     spec = os.fspath(spec)
-    if test_fraction is not None:
-        try:
-            test_fraction = float(test_fraction)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"--test-fraction must be a number, got {test_fraction!r}") from None
-        if not 0.0 < test_fraction < 1.0:
-            raise InvalidInputError(
-                f"--test-fraction must lie strictly between 0 and 1, got {test_fraction:g}"
-            )
+    test_fraction = _check_test_fraction(test_fraction)
     split_seed = check_seed("split_seed", split_seed)
     if task is not None and task not in ("classification", "regression"):
         raise InvalidInputError(f"task must be 'classification' or 'regression', got {task!r}")
     key = spec.lower()
     if key in BUILTINS and not os.path.exists(spec):
-        if target is not None:
-            raise InvalidInputError(f"--target applies to data files, not to the built-in {key!r}")
-        if test_file is not None:
-            raise InvalidInputError(f"--test-data applies to data files, not to the built-in {key!r}")
+        for opt, given in (("--target", target is not None), ("--test-data", test_file is not None)):
+            if given:
+                raise InvalidInputError(f"{opt} applies to data files, not to the built-in {key!r}")
         if header is False:
             raise InvalidInputError(f"--no-header applies to CSV/TSV files, not to the built-in {key!r}")
         ds = _builtin(key, data_dir=data_dir, n_samples=n_samples, noise=noise, seed=seed,
@@ -69,10 +64,7 @@ def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, da
         if task is not None and task != ds.task:
             raise InvalidInputError(f"built-in data set {key!r} is a {ds.task} task, not {task}")
         return ds
-    for opt, val in (("n_samples", n_samples), ("noise", noise), ("data_seed", seed), ("classes", classes)):
-        if val is not None:
-            raise InvalidInputError(f"--{opt.replace('_', '-')} applies to the generated built-in data "
-                                    f"sets ({', '.join(GENERATED)}), not to the file {spec!r}")
+    _no_generator_options(spec, n_samples=n_samples, noise=noise, data_seed=seed, classes=classes)
     if not os.path.exists(spec):
         raise InvalidInputError(
             f"{spec!r} is neither a data file nor a built-in data set; built-ins are: {', '.join(BUILTINS)}"
@@ -89,6 +81,27 @@ def load(spec, *, target=None, test_fraction=None, test_file=None, task=None, da
     elif test_fraction is not None:
         split(ds, test_fraction, split_seed)
     return ds
+
+
+def _no_generator_options(spec, **given):
+    """A file takes none of the generated sets' options."""
+    for opt, val in given.items():
+        if val is not None:
+            raise InvalidInputError(f"--{opt.replace('_', '-')} applies to the generated built-in data "
+                                    f"sets ({', '.join(GENERATED)}), not to the file {spec!r}")
+
+
+def _check_test_fraction(test_fraction):
+    """``test_fraction`` as a float strictly between 0 and 1 (or None)."""
+    if test_fraction is None:
+        return None
+    try:
+        test_fraction = float(test_fraction)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"--test-fraction must be a number, got {test_fraction!r}") from None
+    if not 0.0 < test_fraction < 1.0:
+        raise InvalidInputError(f"--test-fraction must lie strictly between 0 and 1, got {test_fraction:g}")
+    return test_fraction
 
 
 def _builtin(name, *, data_dir, n_samples, noise, seed, classes, test_fraction, split_seed):

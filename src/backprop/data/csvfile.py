@@ -61,11 +61,6 @@ def _first_bytes(path: str) -> bytes:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def is_gzip(path: str) -> bool:
-    """Whether the file starts with the gzip magic bytes (detected from the bytes, not the name)."""
-    return _first_bytes(path)[:2] == GZIP_MAGIC
-
-
 def _other_format(head: bytes) -> str | None:
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
         return "bzip2-compressed"
@@ -142,7 +137,7 @@ class CsvReader:
     reads every line as data and names the columns "0", "1", ... .
     """
 
-    def __init__(self, path, *, header: bool | None = None):
+    def __init__(self, path: str | os.PathLike, *, header: bool | None = None) -> None:
         self.path = os.fspath(path)
         self._f = open_text(self.path)
         self._reader = csv.reader(self._f, delimiter=delimiter(self.path))
@@ -239,5 +234,5 @@ class CsvReader:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()

@@ -27,7 +27,8 @@ MAX_CLASSES = 1000
 MAX_NOISE = 1e6
 
 
-def generated_options(name: str, *, n_samples=None, noise=None, seed=None, classes=None) -> dict:
+def generated_options(name: str, *, n_samples: int | None = None, noise: float | None = None,
+                      seed: int | None = None, classes: int | None = None) -> dict:
     """The checked options of the generated set ``name``: its defaults, overridden by those given."""
     if name not in GENERATED:
         raise InvalidInputError(f"unknown generated data set {name!r}; they are: {', '.join(GENERATED)}")

@@ -12,6 +12,7 @@ import struct
 import zlib
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.data.dataset import Dataset
 from backprop.errors import InvalidInputError
@@ -33,7 +34,7 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 _MAX_IDX_BYTES = 1 << 34  # 16 GiB: anything larger is a corrupt header
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (plain or gzip-compressed, detected from its first bytes) into an array.
 
     Layout: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B short, 0x0C int, 0x0D float,
@@ -93,7 +94,7 @@ def _read_idx_stream(f, path):
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def write_idx(path, array) -> None:
+def write_idx(path: str | os.PathLike, array: ArrayLike) -> None:
     """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in .gz); used by tests and tools."""
     arr = np.asarray(array)
     code = {np.dtype(v).newbyteorder("="): k for k, v in IDX_TYPES.items()}.get(arr.dtype.newbyteorder("="))
@@ -106,12 +107,12 @@ def write_idx(path, array) -> None:
     atomic_write_bytes(path, data)
 
 
-def fashion_mnist_dir(data_dir=None) -> str:
+def fashion_mnist_dir(data_dir: str | os.PathLike | None = None) -> str:
     """The folder of the fashion-mnist IDX files: argument, else environment variable, else default."""
     return os.fspath(data_dir) if data_dir else os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR
 
 
-def fashion_mnist(data_dir=None) -> Dataset:
+def fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
     """Fashion-MNIST: 60,000 training and 10,000 test images (784 pixels in [0, 1]), 10 classes."""
     folder = fashion_mnist_dir(data_dir)
     parts = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 from backprop.errors import InvalidInputError
 
@@ -15,7 +16,7 @@ from backprop.errors import InvalidInputError
 MAX_SEED = 2**63 - 1
 
 
-def check_int(name: str, value, lo: int, hi: int) -> int:
+def check_int(name: str, value: Any, lo: int, hi: int) -> int:
     """``value`` as an int in [lo, hi]; integral floats (1e3) are accepted, anything else is refused."""
     shown = f"an integer from {lo:,} to {hi:,}"
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, numbers.Real, str)):
@@ -36,12 +37,12 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     return value
 
 
-def check_seed(name: str, value) -> int:
+def check_seed(name: str, value: Any) -> int:
     """A seed for numpy.random.default_rng: an integer from 0 to 2**63 - 1."""
     return check_int(name, value, 0, MAX_SEED)
 
 
-def check_float(name: str, value, lo: float, hi: float) -> float:
+def check_float(name: str, value: Any, lo: float, hi: float) -> float:
     """``value`` as a finite float in [lo, hi]."""
     try:
         v = float(value)

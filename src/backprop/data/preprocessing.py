@@ -7,14 +7,17 @@ naming the column (no RuntimeWarning, no inf fed to training).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.data.dataset import Dataset
 from backprop.errors import InvalidInputError
 
 
 # -- labels ------------------------------------------------------------------------------------
-def label_keys(y) -> np.ndarray:
+def label_keys(y: ArrayLike) -> np.ndarray:
     """Labels as strings, the key that identifies a class across files (CSV "3" == npz 3)."""
     y = np.asarray(y)
     if y.dtype.kind in "iu":
@@ -22,7 +25,7 @@ def label_keys(y) -> np.ndarray:
     return np.asarray([str(v) for v in y.tolist()]) if y.dtype == object else y.astype(str)
 
 
-def find_classes(*label_arrays) -> list:
+def find_classes(*label_arrays: ArrayLike | None) -> list:
     """Sorted distinct labels of the arrays (ints sort numerically, strings alphabetically)."""
     ys = [np.asarray(y) for y in label_arrays if y is not None]
     y = np.concatenate(ys) if len(ys) > 1 else ys[0]
@@ -31,7 +34,7 @@ def find_classes(*label_arrays) -> list:
     return [v.item() if isinstance(v, np.generic) else v for v in np.unique(y)]
 
 
-def encode_labels(y, classes, *, where: str = "target") -> np.ndarray:
+def encode_labels(y: ArrayLike, classes: Sequence, *, where: str = "target") -> np.ndarray:
     """Class indices 0..K-1 of the labels ``y`` in ``classes``; an unknown label is an error."""
     index = {k: i for i, k in enumerate(label_keys(np.asarray(list(classes), dtype=object)))}
     keys = label_keys(y)
@@ -53,7 +56,7 @@ def _column(j, names) -> str:
     return repr(names[j]) if names is not None and j < len(names) else str(j + 1)
 
 
-def fit_standardize(X, names: list | None = None) -> dict:
+def fit_standardize(X: ArrayLike, names: list | None = None) -> dict:
     """Per-feature mean and scale (standard deviation; 1 for constant features) as lists.
 
     ``names`` (the column names) only improve the messages. Non-finite values, and values so large
@@ -82,7 +85,8 @@ def fit_standardize(X, names: list | None = None) -> dict:
     return {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def apply_standardize(X, stats: dict, dtype=None, names: list | None = None) -> np.ndarray:
+def apply_standardize(X: ArrayLike, stats: dict, dtype: DTypeLike | None = None,
+                      names: list | None = None) -> np.ndarray:
     """(X - mean) / scale with the statistics of :func:`fit_standardize` (a new array).
 
     A result that overflows (values far outside the range the statistics were fitted on, or beyond
@@ -130,23 +134,38 @@ def split(ds: Dataset, test_fraction: float, split_seed: int) -> None:
     ds.options["split_seed"] = split_seed
 
 
-def stratified_indices(y, n_test: int, rng: np.random.Generator) -> np.ndarray:
-    """Exactly ``n_test`` row indices, drawn from every class in proportion to its size.
+def class_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
+    """How many of ``n`` rows each class of ``sizes`` rows gives: the floor of its share, the rows
+    left over to the largest remainders (Hamilton's method, ties to the first class); every class
+    keeps at least one row."""
+    share = n * sizes / sizes.sum()
+    take = np.floor(share).astype(np.int64)
+    take[np.argsort(-(share - take), kind="stable")[: n - take.sum()]] += 1
+    return np.minimum(take, np.maximum(sizes - 1, 0))
 
-    Each class gets the floor of its share, the rows left over go to the largest remainders
-    (Hamilton's method); every class keeps at least one training row.
-    """
+
+def stratified_indices(y: ArrayLike, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """Exactly ``n_test`` row indices, drawn from every class in proportion to its size
+    (:func:`class_quotas`; the classes in the order of their labels as strings), each class's rows
+    by a permutation of its own."""
     keys = label_keys(y)
     uniq, inverse = np.unique(keys, return_inverse=True)
     m = len(keys)
-    sizes = np.bincount(inverse, minlength=len(uniq))
-    share = n_test * sizes / m
-    take = np.floor(share).astype(int)
-    for c in np.argsort(-(share - take), kind="stable")[: n_test - take.sum()]:
-        take[c] += 1
-    take = np.minimum(take, sizes - 1)
+    take = class_quotas(np.bincount(inverse, minlength=len(uniq)), n_test)
     chosen = [rng.permutation(np.flatnonzero(inverse == c))[:take[c]] for c in range(len(uniq))]
     idx = np.concatenate(chosen) if chosen else np.array([], dtype=np.intp)
     if idx.size == 0:
         idx = rng.permutation(m)[:n_test]
     return np.sort(idx)
+
+
+def stratified_rows(idx: np.ndarray, n_val: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_val`` seeded random rows of the class indices ``idx`` with the classes in proportion
+    (:func:`class_quotas`, classes in index order), sorted: on small data a plain random draw can
+    leave a class nearly out of the validation rows. One permutation of all rows draws them (so
+    this is not :func:`stratified_indices`, whose draws, and so whose splits, differ; the command
+    line's validation rows have been drawn this way since they were stratified)."""
+    quota = class_quotas(np.bincount(idx), n_val)
+    perm = rng.permutation(idx.size)
+    rows = [perm[idx[perm] == k][:q] for k, q in enumerate(quota)]
+    return np.sort(np.concatenate(rows))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.data.csvfile import CSV_SUFFIXES, CsvReader
 from backprop.data.dataset import Dataset
@@ -27,7 +28,7 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 MAX_NPZ_BYTES = 1 << 34
 
 
-def file_fingerprint(path) -> dict:
+def file_fingerprint(path: str | os.PathLike) -> dict:
     """``{"bytes": size, "sha256": hex digest}`` of a file's bytes: what a model records of the file
     it was trained on, to know that file again (under any name) and to notice that it changed."""
     digest = hashlib.sha256()
@@ -39,7 +40,7 @@ def file_fingerprint(path) -> dict:
     return {"bytes": size, "sha256": digest.hexdigest()}
 
 
-def file_format(path) -> str | None:
+def file_format(path: str | os.PathLike) -> str | None:
     """"csv", "npz" or "parquet" from the file name (a trailing .gz is looked through), else None."""
     p = os.fspath(path).lower()
     p = p.removesuffix(".gz")
@@ -66,8 +67,9 @@ def check_file(path: str) -> str:
     return fmt
 
 
-def load_file(path, *, target=None, task=None, require_target=True, feature_names=None,
-              header: bool | None = None) -> Dataset:
+def load_file(path: str | os.PathLike, *, target: str | Sequence[str] | None = None,
+              task: str | None = None, require_target: bool = True,
+              feature_names: Sequence[str] | None = None, header: bool | None = None) -> Dataset:
     """Load a CSV/TSV, .npz or Parquet file as a :class:`Dataset` (no test part).
 
     ``target`` names the target column (default: the last; for .npz the array ``y``).
@@ -113,7 +115,7 @@ def _finite_target(y, name, path):
         )
 
 
-def guess_task(y) -> str:
+def guess_task(y: ArrayLike) -> str:
     """"classification" for strings, bools and columns of few distinct integers; else "regression"."""
     y = np.asarray(y)
     if y.ndim > 1:
@@ -147,39 +149,7 @@ def _numeric_target(y, name, path):
 
 
 def _load_npz(path, *, require_target, feature_names):
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if magic not in ZIP_MAGIC:
-        raise InvalidInputError(
-            f"{path} is not a .npz file: a .npz is a zip archive of arrays, as numpy.savez writes "
-            f"(its first bytes are {magic.hex() or 'none: it is empty'})"
-        )
-    try:
-        # our own handle: np.load leaks the one it opens when the zip directory is unreadable
-        with open(path, "rb") as f:
-            with zipfile.ZipFile(f) as zf:  # sizes from the directory, before anything is inflated
-                size = sum(info.file_size for info in zf.infolist())
-            if size > MAX_NPZ_BYTES:
-                raise InvalidInputError(f"{path} declares {size:,} bytes of arrays, more than the "
-                                        f"{MAX_NPZ_BYTES:,} a .npz may hold here")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-    except InvalidInputError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise InvalidInputError(
-                f"cannot read {path}: {exc} (object arrays are refused: no pickle)"
-            ) from None
-        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise InvalidInputError(f"cannot read {path} as .npz: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, zlib.error, MemoryError, ...
-        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
+    arrays = _npz_arrays(path)
     if "X" not in arrays:
         raise InvalidInputError(f"{path} has no array 'X' (arrays: {', '.join(arrays) or 'none'})")
     X = _npz_matrix(arrays["X"], "X", path)
@@ -208,6 +178,43 @@ def _load_npz(path, *, require_target, feature_names):
         elif y is not None:
             raise InvalidInputError(f"{path} has X_test but no y_test")
     return ds
+
+
+def _npz_arrays(path):
+    """The arrays of a .npz file: its magic bytes and declared sizes checked first, no pickle."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if magic not in ZIP_MAGIC:
+        raise InvalidInputError(
+            f"{path} is not a .npz file: a .npz is a zip archive of arrays, as numpy.savez writes "
+            f"(its first bytes are {magic.hex() or 'none: it is empty'})"
+        )
+    try:
+        # our own handle: np.load leaks the one it opens when the zip directory is unreadable
+        with open(path, "rb") as f:
+            with zipfile.ZipFile(f) as zf:  # sizes from the directory, before anything is inflated
+                size = sum(info.file_size for info in zf.infolist())
+            if size > MAX_NPZ_BYTES:
+                raise InvalidInputError(f"{path} declares {size:,} bytes of arrays, more than the "
+                                        f"{MAX_NPZ_BYTES:,} a .npz may hold here")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    except InvalidInputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InvalidInputError(
+                f"cannot read {path}: {exc} (object arrays are refused: no pickle)"
+            ) from None
+        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise InvalidInputError(f"cannot read {path} as .npz: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, zlib.error, MemoryError, ...
+        raise InvalidInputError(f"{path} is not a valid .npz file: {exc}") from None
 
 
 def _npz_matrix(X, name, path, n_features=None):
@@ -246,7 +253,7 @@ def _npz_target(y, path, name, m):
 class _Columns(list):
     """Column arrays plus the file line of each row (None for files without lines)."""
 
-    def __init__(self, cols, lines=None):
+    def __init__(self, cols, lines=None) -> None:
         super().__init__(cols)
         self.lines = lines
 
@@ -328,7 +335,7 @@ def _load_csv(path, *, target, require_target, feature_names, header):
         for rows, lines in r.chunks():
             table = np.array(rows, dtype=str)
 
-            def where(i, offset=offset, lines=lines):
+            def where(i, offset=offset, lines=lines) -> str:
                 return f"row {offset + i + 1} (line {lines[i]})"
 
             X = np.empty((len(rows), len(feat_idx)), dtype=np.float64)
@@ -377,7 +384,7 @@ def _maybe_int_labels(y):
     return as_int
 
 
-def _all_float(col):
+def _all_float(col) -> bool:
     try:
         col.astype(np.float64)
     except (ValueError, OverflowError):
@@ -385,7 +392,8 @@ def _all_float(col):
     return True
 
 
-def feature_indices(header, feature_names, path, *, target=None) -> list[int]:
+def feature_indices(header: Sequence[str], feature_names: Sequence[str], path: str | os.PathLike, *,
+                    target: str | Sequence[str] | None = None) -> list[int]:
     """Column indices of the model's features: by name if all are present; by position only when
     no name matches at all (a file with other column names); a partial match is an error, since
     using the columns by position would silently feed one feature in place of another."""
@@ -406,7 +414,8 @@ def feature_indices(header, feature_names, path, *, target=None) -> list[int]:
     )
 
 
-def numeric_column(col, name, path, where=lambda i: f"row {i + 1}") -> np.ndarray:
+def numeric_column(col: ArrayLike, name: str, path: str | os.PathLike,
+                   where: Callable[[int], str] = lambda i: f"row {i + 1}") -> np.ndarray:
     """A column as float64; the first non-numeric or non-finite value is an error naming it.
 
     Text beyond float64 ("1e400") reads as infinity and is refused like "inf" and "nan".
@@ -440,7 +449,8 @@ def numeric_column(col, name, path, where=lambda i: f"row {i + 1}") -> np.ndarra
     return out
 
 
-def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows=8192,
+def iter_feature_chunks(path: str | os.PathLike, feature_names: Sequence[str], *,
+                        target: str | Sequence[str] | None = None, chunk_rows: int = 8192,
                         header: bool | None = None) -> Iterator[np.ndarray]:
     """Yield float64 feature chunks of a data file, streaming CSV/TSV files ``chunk_rows`` at a time.
 
@@ -465,7 +475,7 @@ def iter_feature_chunks(path, feature_names, *, target=None, chunk_rows=8192,
             table = np.array(rows, dtype=str)
             lines = np.asarray(lines)
 
-            def where(i, lines=lines):
+            def where(i, lines=lines) -> str:
                 return f"line {lines[i]}"
 
             X = np.empty((len(rows), len(idx)), dtype=np.float64)

@@ -7,13 +7,16 @@ regression trained on standardized targets, ``target_standardize`` ({"mean": [..
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from backprop.data.datasets import encode_labels
 from backprop.errors import InvalidInputError
 
 
-def encode(y, meta: dict, n_out: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def encode(y: ArrayLike, meta: dict, n_out: int, dtype: DTypeLike) -> tuple[np.ndarray, np.ndarray]:
     """Raw targets -> (the network's target matrix Y, the truth to score against).
 
     Classes: one-hot rows (a 0/1 column for one sigmoid output) and the class indices.
@@ -56,7 +59,7 @@ def predicted_index(yhat: np.ndarray) -> np.ndarray:
     return (yhat[:, 0] >= 0.5).astype(np.intp) if yhat.shape[1] == 1 else yhat.argmax(axis=1)
 
 
-def one_row(y_raw, meta: dict, n_out: int):
+def one_row(y_raw: Any, meta: dict, n_out: int) -> Any:
     """One sample's target as a network takes it: a class index (several outputs), [index] (one
     sigmoid unit) or the (standardized) numbers."""
     classes = meta.get("classes")

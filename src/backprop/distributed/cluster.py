@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from backprop.core.validation import check_float
 from backprop.errors import InvalidInputError, InvalidTypeError
@@ -101,7 +102,7 @@ def _check_host(host: str, spec: str) -> None:
         )
 
 
-def tls_security(ca_file: str | None = None, cert: str | None = None, key: str | None = None):
+def tls_security(ca_file: str | None = None, cert: str | None = None, key: str | None = None) -> Any:
     """A ``distributed.Security`` for a ``tls://`` scheduler from PEM files: the cluster's CA
     certificate, this client's certificate and its private key (``key`` may be None when ``cert``
     holds it). Dask needs the first two. Missing or unreadable files: InvalidInputError."""
@@ -138,7 +139,7 @@ def _tls_context(security) -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, security=None,
+def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, security: Any | None = None,
             stop: Callable[[], bool] | None = None) -> Iterator:
     """A ``distributed.Client`` for ``spec``, closed (with its cluster, for ``local:N``) on exit.
 
@@ -183,7 +184,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT, security=None,
 class _Attempt:
     """One bounded connection to a scheduler: the check of the peer, then the client, in a thread."""
 
-    def __init__(self, address: str, timeout: float, security):
+    def __init__(self, address: str, timeout: float, security: Any):
         self.address, self.timeout, self.security = address, timeout, security
         self.deadline = time.monotonic() + timeout
         self.stage = "connect"   # then "handshake", then "client"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +33,13 @@ _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 
 
-def is_dask(obj) -> bool:
+def is_dask(obj: Any) -> bool:
     """Whether ``obj`` is a Dask collection (array, data frame, series), without importing Dask."""
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(obj, "__dask_graph__")
 
 
-def row_blocks(net, X, Y=None, *, target=None, classes=None, n_blocks=1):
+def row_blocks(net: Any, X: Any, Y: Any | None = None, *, target: str | Sequence[str] | None = None,
+               classes: Sequence | None = None, n_blocks: int = 1) -> tuple[list, Any]:
     """``(blocks, spec)``: ``blocks`` a list of Dask delayed pairs (x, y) -- y None when the pair is
     one pandas partition holding the target column too -- and ``spec`` the :class:`BlockSpec`."""
     spec = BlockSpec(tuple(net.sizes), net.output, net.dtype.name)
@@ -161,7 +164,7 @@ def _check_numeric(frame, features):
         raise InvalidInputError(f"feature columns must hold numbers; not numeric: {', '.join(map(str, bad))}")
 
 
-def read_files(where):
+def read_files(where: Any) -> Any:
     """A Dask data frame over the Parquet or CSV files in ``where`` (a folder, a glob, or a list);
     the workers read the files (they must see the same paths)."""
     import dask.dataframe as dd

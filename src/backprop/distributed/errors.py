@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.errors import BackpropError
 from backprop.version import install_hint
 
@@ -18,7 +20,7 @@ class DistributedError(BackpropError, RuntimeError):
     (None when none was asked for), so the run can be resumed on another cluster.
     """
 
-    def __init__(self, message: str, *, history=None, checkpoint=None):
+    def __init__(self, message: str, *, history: Any | None = None, checkpoint: str | None = None):
         super().__init__(message)
         self.history = history
         self.checkpoint = checkpoint

@@ -9,10 +9,14 @@ of ``net.fit`` to float rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from backprop.errors import InvalidInputError
 from backprop.train.checkpoint import save_checkpoint
+from backprop.train.history import History
 from backprop.train.trainer import Trainer
 
 from .data import is_dask
@@ -20,8 +24,10 @@ from .errors import NEEDS_DASK, DistributedError
 from .source import DaskSource
 
 
-def fit(net, X, Y=None, *, client=None, target=None, classes=None, checkpoint=None,
-        worker_timeout: float = 60.0, **fit_kwargs):
+def fit(net: Any, X: Any, Y: Any | None = None, *, client: Any | None = None,
+        target: str | Sequence[str] | None = None, classes: Sequence | None = None,
+        checkpoint: str | None = None, worker_timeout: float = 60.0,
+        **fit_kwargs: Any) -> History:
     """Train ``net`` on rows that stay on the workers of ``client``; return a :class:`backprop.History`.
 
     ``X``, ``Y``: Dask arrays chunked by rows (at least one chunk per worker), a Dask data frame
@@ -44,8 +50,10 @@ def fit(net, X, Y=None, *, client=None, target=None, classes=None, checkpoint=No
                  worker_timeout=worker_timeout)
 
 
-def train(trainer, X, Y=None, *, client=None, target=None, classes=None, checkpoint=None, extra=None,
-          worker_timeout: float = 60.0, stop=None):
+def train(trainer: Any, X: Any, Y: Any | None = None, *, client: Any | None = None,
+          target: str | Sequence[str] | None = None, classes: Sequence | None = None,
+          checkpoint: str | None = None, extra: dict | None = None,
+          worker_timeout: float = 60.0, stop: Callable[[], bool] | None = None) -> History:
     """Run ``trainer`` (a :class:`backprop.Trainer`, possibly resumed from a checkpoint) on the cluster.
 
     The command line's entry point: it builds its trainer itself and passes ``extra`` (a JSON-able
@@ -74,7 +82,7 @@ def train(trainer, X, Y=None, *, client=None, target=None, classes=None, checkpo
     return history
 
 
-def active_client(client=None):
+def active_client(client: Any | None = None) -> Any:
     """``client``, or the active ``distributed.Client`` when None (what the estimators train on)."""
     if client is not None:
         return client

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +45,7 @@ class BlockSpec:
     classes: tuple | None = None   # data frames with class labels: the labels, in output order
 
 
-def prepare_block(x, y, spec: BlockSpec, index: int):
+def prepare_block(x: Any, y: Any, spec: BlockSpec, index: int) -> tuple[np.ndarray, np.ndarray]:
     """The checked ``(X, Y)`` of row block ``index``; an error names the block (and its row inside)."""
     if y is None:  # a pandas partition holding both the features and the target
         x, y = _split_frame(x, spec)
@@ -77,7 +79,7 @@ def _split_frame(frame, spec):
     return X, y
 
 
-def block_rows(pair) -> int:
+def block_rows(pair: Any) -> int:
     """Rows of a prepared block (a tiny task: the driver learns the block sizes, not the data)."""
     return int(pair[0].shape[0])
 
@@ -89,7 +91,7 @@ class Shard:
     by their position inside the shard: the blocks' rows one after another, in the order given.
     """
 
-    def __init__(self, net, loss, chunk_rows: int, *blocks):
+    def __init__(self, net: Any, loss: Any, chunk_rows: int, *blocks: Sequence):
         self.net = net
         self.loss = loss
         self.chunk_rows = int(chunk_rows)
@@ -97,13 +99,15 @@ class Shard:
         sizes = [int(b[0].shape[0]) for b in self.blocks]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_rows = int(self.starts[-1])
-        self._x = self._y = None  # gather buffers, reused by every call
+        self._x: np.ndarray | None = None  # gather buffers, reused by every call
+        self._y: np.ndarray | None = None
 
     def info(self) -> dict:
         """Where this shard lives and what it holds (for tests and the bench)."""
         return {"pid": os.getpid(), "n_rows": self.n_rows, "n_blocks": len(self.blocks)}
 
-    def gradient_sum(self, local: np.ndarray, weights: list, biases: list):
+    def gradient_sum(self, local: np.ndarray, weights: list, biases: list) -> tuple[list[np.ndarray],
+                     list[np.ndarray], float]:
         """Sums over the rows at positions ``local`` (None: all of them): (gw_sum, gb_sum, loss_sum)."""
         net = self.net
         for k in range(net.n_layers):
@@ -148,6 +152,7 @@ class Shard:
         if self._x is None or self._x.shape[0] < idx.size:
             self._x = np.empty((max(idx.size, min(self.chunk_rows, self.n_rows)), X0.shape[1]), X0.dtype)
             self._y = np.empty((self._x.shape[0], Y0.shape[1]), Y0.dtype)
+        assert self._y is not None  # made with _x
         x, y = self._x[:idx.size], self._y[:idx.size]
         if one_block:
             np.take(X0, idx - self.starts[first], axis=0, out=x)

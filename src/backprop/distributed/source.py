@@ -27,6 +27,8 @@ import asyncio
 import logging
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +64,10 @@ class DaskSource:
     manager (or call :meth:`close`) to release the cluster's memory.
     """
 
-    def __init__(self, client, net, X, Y=None, *, loss="mse", target=None, classes=None,
+    def __init__(self, client: Any, net: Any, X: Any, Y: Any | None = None, *, loss: Any = "mse",
+                 target: str | Sequence[str] | None = None, classes: Sequence | None = None,
                  worker_timeout: float = 60.0, chunk_rows: int = CHUNK_ROWS, direct: bool = True,
-                 stop=None):
+                 stop: Callable[[], bool] | None = None):
         from distributed import Client
 
         if not isinstance(client, Client):
@@ -77,7 +80,7 @@ class DaskSource:
         if direct:
             client.direct_to_workers = True  # put back by close()
         # the loss object itself travels (once per shard): a custom or scikit-learn loss works too
-        self.loss = net._check_loss(loss)
+        self.loss = net.check_loss(loss)
         self.bytes_sent = 0       # weights and row positions sent to the shards
         self.bytes_received = 0   # gradient sums received from them
         self.updates = 0
@@ -134,9 +137,9 @@ class DaskSource:
         owner = []
         for f, n in zip(self._block_futures, sizes):
             holders = [w for w in who.get(f.key, ()) if w in load]
-            w = min(holders, key=load.get) if holders else None
+            w = min(holders, key=lambda h: load[h]) if holders else None
             if w is None or (load[w] > 0 and load[w] + n > 1.25 * fair):
-                w = min(load, key=load.get)
+                w = min(load, key=lambda h: load[h])
             owner.append(w)
             load[w] += int(n)
         shard_workers = list(dict.fromkeys(owner))  # shards in the order of their first block
@@ -180,7 +183,8 @@ class DaskSource:
         return [self._result(a.info(), "asking a shard") for a in self._actors]
 
     # -- one update -----------------------------------------------------------------------------------
-    def gradient_sum(self, rows, weights, biases):
+    def gradient_sum(self, rows: np.ndarray, weights: list[np.ndarray],
+                     biases: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], float]:
         """(gw_sum, gb_sum, loss_sum) over the global ``rows``, eq. (1) summed over the rows."""
         parts = self._split(np.asarray(rows, dtype=np.int64))
         weights = [np.ascontiguousarray(w) for w in weights]
@@ -190,7 +194,9 @@ class DaskSource:
         self.bytes_sent += sum(n_params + (8 if p is None else p.nbytes) for p in parts.values())
         self.bytes_received += len(parts) * (n_params + 8)
         self.updates += 1
-        gw, gb, loss_sum = None, None, 0.0
+        gw: list[np.ndarray] | None = None
+        gb: list[np.ndarray] = []
+        loss_sum = 0.0
         for s in sorted(results):  # the fixed order of the shards
             w_s, b_s, l_s = results[s]
             if gw is None:
@@ -199,6 +205,7 @@ class DaskSource:
                 for acc, g in zip(gw + gb, list(w_s) + list(b_s)):
                     acc += g
             loss_sum += float(l_s)
+        assert gw is not None  # every batch has rows on some shard
         return gw, gb, loss_sum
 
     def _split(self, rows):
@@ -288,7 +295,7 @@ class DaskSource:
             for t, w in enumerate(self._shard_worker):
                 if self._actors[t] is not None and w in count:
                     count[w] += 1
-            self._start_shard(s, min(count, key=count.get))
+            self._start_shard(s, min(count, key=lambda w: count[w]))
         for s in lost:
             try:
                 self._actors[s] = self._result(self._actor_futures[s], f"restarting shard {s}")
@@ -353,13 +360,7 @@ class DaskSource:
                     raise
                 raise _Lost from None  # an actor call whose worker went away
             except Exception as exc:
-                status = getattr(future, "status", None)
-                if status in ("lost", "cancelled"):
-                    raise DistributedError(f"{what}: Dask lost the data ({exc}); it cannot be "
-                                           "recovered") from None
-                if type(exc).__name__ in ("KilledWorker", "FutureCancelledError", "CancelledError"):
-                    raise DistributedError(f"{what} failed on the cluster: {exc}") from None
-                raise
+                _raise_failure(future, what, exc)
             if self._live_workers():
                 idle_since = None
             elif idle_since is None:
@@ -371,7 +372,7 @@ class DaskSource:
                 )
 
     # -- the end ---------------------------------------------------------------------------------------
-    def close(self):
+    def close(self) -> None:
         """Release the shards and blocks on the cluster (idempotent)."""
         if self._closed:
             return
@@ -391,3 +392,16 @@ class DaskSource:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _raise_failure(future, what, exc):
+    """A future's failure as the cluster's: lost data or a killed worker as a DistributedError, an
+    actor call refused by a worker that shut down as a lost shard, any other error as it is."""
+    if isinstance(exc, RuntimeError) and not hasattr(future, "key") and "after shutdown" in str(exc):
+        raise _Lost from None  # the worker left while the call waited on it: recovered like OSError
+    status = getattr(future, "status", None)
+    if status in ("lost", "cancelled"):
+        raise DistributedError(f"{what}: Dask lost the data ({exc}); it cannot be recovered") from None
+    if type(exc).__name__ in ("KilledWorker", "FutureCancelledError", "CancelledError"):
+        raise DistributedError(f"{what} failed on the cluster: {exc}") from None
+    raise exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from backprop.exercises.grade import grade
 from backprop.exercises.key import answers_json
@@ -15,7 +17,8 @@ def _floats(v):
     return float("nan") if v is None else v
 
 
-def check(key, answers: list[dict], path: str | None = "answers.json", *, show=print):
+def check(key: Any, answers: list[dict], path: str | None = "answers.json", *,
+          show: Callable[[str], Any] = print) -> Any:
     """Mark the notebook's ``answers`` against ``key``, print the feedback, write ``path``."""
     data = answers_json([{q: _floats(v) for q, v in a.items()} for a in answers])
     g = grade(key, data)

@@ -17,6 +17,7 @@ Each asked value is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class Grades:
     def right(self) -> int:
         return sum(p["right"] for p in self.problems)
 
-    def items(self):
+    def items(self) -> Any:
         return [it for p in self.problems for it in p["items"]]
 
     def to_json(self) -> dict:
@@ -172,7 +173,7 @@ class Grades:
         return f"<Grades: {self.right} of {self.asked} right>"
 
 
-def grade(key, answers) -> Grades:
+def grade(key: Any, answers: Any) -> Grades:
     """Mark ``answers`` against ``key``.
 
     key : a :class:`Sheet`, the path of a key file or its parsed JSON.

@@ -4,6 +4,8 @@ symbols in the statement, MathML in the worked solutions (from :func:`backprop.e
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from typing import Any
 
 from backprop.exercises.solution import worked
 from backprop.exercises.statement import TITLE, answer, asked_groups, samples_table, sentences, weight_tables
@@ -28,7 +30,7 @@ def _table(heads, rows) -> str:
     return "\n".join(out) + "</table>"
 
 
-def statement_html(p, decimals: int, blank=None) -> str:
+def statement_html(p: Any, decimals: int, blank: Callable[[Any, Any], str] | None = None) -> str:
     """The statement; ``blank(quantity, index)``: the markup of an answer field (default a line)."""
     out = ["".join(f"<p>{e(s.text)}</p>" for s in sentences(p, decimals))]
     for title, _tt, heads, _ht, rows in weight_tables(p):
@@ -55,7 +57,7 @@ def _page(title: str, body: str, css: str) -> str:
     )
 
 
-def sheet_html(sheet) -> str:
+def sheet_html(sheet: Any) -> str:
     body = [
         f"<p>Sheet {sheet.seed}: {len(sheet)} problem{'s' if len(sheet) != 1 else ''}, in the lecture "
         f"note's notation. Give every answer to {sheet.decimals} decimals.</p>"
@@ -67,7 +69,7 @@ def sheet_html(sheet) -> str:
     return _page(TITLE, "\n".join(body), CSS)
 
 
-def solutions_html(sheet) -> str:
+def solutions_html(sheet: Any) -> str:
     body = []
     for n, p in enumerate(sheet.problems, 1):
         items = []

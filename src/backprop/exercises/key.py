@@ -210,7 +210,7 @@ def _consistent(p: Problem, where: str):
                 )
 
 
-def read_key(source) -> Sheet:
+def read_key(source: Any) -> Sheet:
     """The key file (a path, or its parsed JSON), validated, as a :class:`Sheet`."""
     d, where = _load_json(source, "the key file")
     if not isinstance(d, dict) or d.get("format") != KEY_FORMAT:
@@ -249,7 +249,7 @@ def _answers_problem(d, p: Problem, where: str) -> dict:
     return out
 
 
-def read_answers(source, sheet: Sheet) -> list[dict]:
+def read_answers(source: Any, sheet: Sheet) -> list[dict]:
     """A student's answers (a path to .json or .csv, or parsed JSON) for ``sheet``'s problems:
     per problem a dict name -> values in the key's layout, NaN where not answered."""
     if not isinstance(source, (dict, list)):
@@ -280,7 +280,7 @@ def _empty(p: Problem, name: str):
     return [np.full(s, math.nan) for s in shapes]
 
 
-def _answers_csv(path, sheet: Sheet) -> list[dict]:
+def _answers_csv(path, sheet: Sheet) -> list[dict]:  # noqa: C901 -- to be split by its owner
     text = _read_text(path, "the answers file")
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)

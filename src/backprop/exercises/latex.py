@@ -7,6 +7,8 @@ the answer key includes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.exercises.solution import worked
 from backprop.exercises.statement import TITLE, answer, asked_groups, samples_table, sentences, weight_tables
 
@@ -28,7 +30,7 @@ def _tabular(heads, rows) -> list[str]:
     return out + [r"\end{tabular}"]
 
 
-def problem_latex(p, n: int, decimals: int) -> list[str]:
+def problem_latex(p: Any, n: int, decimals: int) -> list[str]:
     out = [rf"\section*{{Problem {n}}}"]
     out += [s.tex for s in sentences(p, decimals)[:-1]]
     out.append("")
@@ -56,7 +58,7 @@ def _tex_text(s: str) -> str:
     return s
 
 
-def sheet_latex(sheet) -> str:
+def sheet_latex(sheet: Any) -> str:
     out = PREAMBLE + [
         r"\begin{document}",
         rf"\section*{{{TITLE}}}",
@@ -83,7 +85,7 @@ def _body(doc: str) -> tuple[list[str], list[str]]:
     return lines[:start], body
 
 
-def solutions_latex(sheet) -> str:
+def solutions_latex(sheet: Any) -> str:
     preamble: list[str] = []
     parts = []
     for n, p in enumerate(sheet.problems, 1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.exercises.solution import worked
 from backprop.exercises.statement import TITLE, answer, asked_groups, samples_table, sentences, weight_tables
 
@@ -12,7 +14,7 @@ def _table(heads, rows) -> list[str]:
     return out + [""]
 
 
-def problem_markdown(p, n: int, decimals: int) -> list[str]:
+def problem_markdown(p: Any, n: int, decimals: int) -> list[str]:
     out = [f"## Problem {n}", ""]
     out += [s.tex for s in sentences(p, decimals)[:-1]]
     out.append("")
@@ -27,7 +29,7 @@ def problem_markdown(p, n: int, decimals: int) -> list[str]:
     return out + [""]
 
 
-def sheet_markdown(sheet) -> str:
+def sheet_markdown(sheet: Any) -> str:
     out = [
         f"# {TITLE}",
         "",
@@ -42,7 +44,7 @@ def sheet_markdown(sheet) -> str:
     return "\n".join(out)
 
 
-def answers_markdown(p, decimals: int) -> list[str]:
+def answers_markdown(p: Any, decimals: int) -> list[str]:
     out = []
     for q, name, entries in asked_groups(p):
         vals = ", ".join(f"${tex} = {answer(p.value(q, idx), decimals)}$" for idx, _l, _s, tex in entries)
@@ -50,7 +52,7 @@ def answers_markdown(p, decimals: int) -> list[str]:
     return out + [""]
 
 
-def solutions_markdown(sheet) -> str:
+def solutions_markdown(sheet: Any) -> str:
     out = [
         f"# {TITLE}: answer key",
         "",

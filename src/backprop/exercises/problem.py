@@ -11,7 +11,9 @@ and biases.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -88,14 +90,14 @@ class Problem:
             return [(m, s[-1])]  # one array, written here as a one-entry list of shapes
         return [()]
 
-    def entries(self, name: str):
+    def entries(self, name: str) -> Iterator[tuple[tuple[int, ...], int]]:
         """(index path, layer) of every entry of quantity ``name`` as laid out in JSON."""
         layered = name not in ("yhat", "E")
         for k, shape in enumerate(self.shape_of(name)):
             for idx in itertools.product(*(range(n) for n in shape)):
                 yield ((k, *idx) if layered else idx), (k if layered else self.n_layers - 1)
 
-    def asked_entries(self):
+    def asked_entries(self) -> Any:
         """(name, index, layer) of every value the sheet asks for. With ``yhat`` asked, a's output
         layer is ``yhat`` and is asked (and graded) once, as ``yhat``."""
         for name in QUANTITIES:
@@ -136,7 +138,7 @@ class Problem:
         return d
 
 
-def lookup(v, idx: tuple) -> float:
+def lookup(v: Any, idx: tuple) -> float:
     """The entry at index path ``idx`` of a quantity (nested lists/arrays, or a number for E)."""
     for i in idx:
         v = v[i]

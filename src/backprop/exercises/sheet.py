@@ -9,6 +9,8 @@ script (and :func:`backprop.exercises.grade`) reads. Formats: ``latex``, ``markd
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
 from backprop.errors import InvalidInputError
 from backprop.exercises.problem import Problem
@@ -28,9 +30,8 @@ class Sheet:
     """``problems`` (a list of :class:`~backprop.exercises.problem.Problem`) drawn from ``seed``;
     answers are asked to ``decimals`` decimals and graded with ``relative`` tolerance."""
 
-    def __init__(
-        self, problems: list[Problem], *, seed: int = 0, decimals: int = DECIMALS, relative: float = RELATIVE
-    ):
+    def __init__(self, problems: list[Problem], *, seed: int = 0, decimals: int = DECIMALS,
+                 relative: float = RELATIVE):
         self.problems, self.seed, self.decimals, self.relative = problems, seed, decimals, relative
 
     def __len__(self):
@@ -53,7 +54,7 @@ class Sheet:
     def key_text(self) -> str:
         return json.dumps(self.key_json(), indent=1) + "\n"
 
-    def save_key(self, path):
+    def save_key(self, path: str | os.PathLike) -> Any:
         atomic_write_bytes(path, self.key_text().encode("utf-8"))
         return path
 
@@ -96,7 +97,7 @@ class Sheet:
 
         return solutions_html(self)
 
-    def save(self, path, format: str = "markdown"):
+    def save(self, path: str | os.PathLike, format: str = "markdown") -> Any:
         atomic_write_bytes(path, self.render(format).encode("utf-8"))
         return path
 

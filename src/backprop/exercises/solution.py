@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.exercises.problem import Problem
 from backprop.model.network import Network
 from backprop.see.explain import Explanation, explain
@@ -18,7 +20,7 @@ def network(p: Problem) -> Network:
 
 def worked(p: Problem, format: str, decimals: int) -> Explanation:
     """The update the problem asks for, worked out step by step (every unit and weight shown)."""
-    kw = {"lr": p.lr, "loss": p.loss, "format": format, "all": True, "digits": decimals + 1}
+    kw: dict[str, Any] = {"lr": p.lr, "loss": p.loss, "format": format, "all": True, "digits": decimals + 1}
     net = network(p)
     if p.mode == "online":
         return explain(net, p.x[0], p.y[0], **kw)

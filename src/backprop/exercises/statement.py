@@ -11,6 +11,7 @@ LaTeX.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from backprop.exercises.misconceptions import QUANTITIES
 from backprop.exercises.notation import NAMES, symbol, weight_letter
@@ -84,7 +85,7 @@ def sentences(p: Problem, decimals: int) -> list[Sentence]:
     return out
 
 
-def weight_tables(p: Problem):
+def weight_tables(p: Problem) -> list:
     """Per layer: (title, title tex, column heads, column heads tex, rows (row head, row head tex, cells))."""
     out = []
     names = {0: ("input → hidden", r"input $\to$ hidden"), 1: ("hidden → output", r"hidden $\to$ output")}
@@ -105,7 +106,7 @@ def weight_tables(p: Problem):
     return out
 
 
-def samples_table(p: Problem):
+def samples_table(p: Problem) -> Any:
     """(heads, heads tex, rows) of the training samples (x_1..x_L, y_1..y_N)."""
     L, N = p.sizes[0], p.sizes[-1]
     heads = ["d"] + [f"x{_s(i + 1)}" for i in range(L)] + [f"y{_s(k + 1)}" for k in range(N)]
@@ -121,7 +122,7 @@ def _s(i: int) -> str:
     return str(i).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
-def asked_groups(p: Problem):
+def asked_groups(p: Problem) -> Any:
     """[(quantity, its name, [(index, layer, symbol, symbol tex), ...]), ...] in the order computed."""
     groups: dict = {}
     for q, idx, layer in p.asked_entries():

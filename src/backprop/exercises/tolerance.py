@@ -10,14 +10,15 @@ is of the change ``|k - w|``, not of the weight: a weight that was not updated a
 
 from __future__ import annotations
 
+from typing import Any
+
 #: The default decimals an answer is asked to, and the relative tolerance.
 DECIMALS = 4
 RELATIVE = 0.005
 
 
-def tolerance(
-    key: float, decimals: int = DECIMALS, relative: float = RELATIVE, before: float | None = None
-) -> float:
+def tolerance(key: float, decimals: int = DECIMALS, relative: float = RELATIVE,
+              before: float | None = None) -> float:
     """The largest accepted |answer - key|; ``before``: the weight before the update (eq. 5)."""
     scale = abs(key - before) if before is not None else abs(key)
     return 10.0**-decimals + relative * scale
@@ -27,7 +28,8 @@ def close(v: float, k: float, tol: float) -> bool:
     return abs(v - k) <= tol
 
 
-def entry_tolerance(p, name: str, idx: tuple, decimals: int = DECIMALS, relative: float = RELATIVE) -> float:
+def entry_tolerance(p: Any, name: str, idx: tuple, decimals: int = DECIMALS,
+                    relative: float = RELATIVE) -> float:
     """The tolerance of one entry of problem ``p`` (see the module's docstring)."""
     key = p.value(name, idx)
     before = None

@@ -54,7 +54,7 @@ def _numpy_openblas():
     return mine[0] if len(mine) == 1 else None
 
 
-def _bind(lib):
+def _bind(lib) -> bool:
     """Resolve the symbols; True when every one needed was found."""
     global _int, _set_threads, _get_threads
     for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
@@ -68,7 +68,7 @@ def _bind(lib):
             get_t = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
         except AttributeError:
             continue
-        _int = int_t
+        _int = int_t  # type: ignore[assignment]  # c_int64 or c_int, as the library was built
         vp, e = ctypes.c_void_p, ctypes.c_int  # enums are plain C ints
         for fn, real in ((sgemm, ctypes.c_float), (dgemm, ctypes.c_double)):
             fn.argtypes = [e, e, e, int_t, int_t, int_t, real, vp, int_t, vp, int_t, real, vp, int_t]
@@ -90,19 +90,19 @@ def _bind(lib):
     return False
 
 
-def gemm_update(a, d, W):
+def gemm_update(a: np.ndarray, d: np.ndarray, W: np.ndarray) -> None:
     """W <- W - a^T d for C-contiguous a (m, n_in), d (m, n_out), W (n_in, n_out) of one dtype."""
     fn, args = _prepared(_gemm, _gemm_args, a, d, W)
     fn(*args)
 
 
-def gemm_add(a, d, G):
+def gemm_add(a: np.ndarray, d: np.ndarray, G: np.ndarray) -> None:
     """G <- G + a^T d, the arrays as for :func:`gemm_update`."""
     fn, args = _prepared(_gemm, _gemm_add_args, a, d, G)
     fn(*args)
 
 
-def ger_update(a, d, W):
+def ger_update(a: np.ndarray, d: np.ndarray, W: np.ndarray) -> None:
     """W <- W - a d^T for one sample: a (n_in,) or (1, n_in), d (n_out,) or (1, n_out), contiguous,
     W (n_in, n_out)."""
     fn, args = _prepared(_ger, _ger_args, a, d, W)
@@ -154,7 +154,7 @@ def _prepared(table, build, a, d, W):
     return fn, args
 
 
-def usable(*arrays):
+def usable(*arrays: np.ndarray) -> bool:
     """True when the fused calls may take these arrays (contiguous, float32/float64, one dtype)."""
     if not available:
         return False
@@ -177,12 +177,14 @@ def about(what: str) -> str | None:
     return raw.decode("ascii", "replace").strip() if raw else None
 
 
-def get_threads():
+def get_threads() -> int | None:
+    """OpenBLAS's thread count (None: NumPy's OpenBLAS was not found)."""
     return _get_threads() if _get_threads is not None else None
 
 
-def set_threads(n):
-    if _set_threads is not None:
+def set_threads(n: int | None) -> None:
+    """Set OpenBLAS's thread count (nothing without the library, or for None)."""
+    if _set_threads is not None and n is not None:
         _set_threads(int(n))
 
 
@@ -207,7 +209,7 @@ def _self_test():
     return isinstance(n, int) and n >= 1
 
 
-def _load():
+def _load() -> None:
     global available
     if os.environ.get("BACKPROP_NO_BLAS", "").strip() not in ("", "0"):
         return

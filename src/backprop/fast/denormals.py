@@ -93,7 +93,7 @@ def _flush_bits(bits, itype, magnitude, smallest_normal):
 
 def optimizer_arrays(state: dict) -> list[np.ndarray]:
     """The arrays of an optimizer's ``state`` ({slot: {key: array}}), each memory once: moments that
-    are views of one flat array (Adam's, see ``Adam.update_all``) are given as that flat array."""
+    are views of one flat array (Adam's, see ``fast.adam.FlatAdam``) are given as that flat array."""
     out, seen = [], set()
     for slots in state.values():
         for arr in slots.values():

@@ -201,8 +201,13 @@ def report(measure: bool = True) -> dict[str, Any]:
 
 def advice(doc: dict[str, Any]) -> list[str]:
     """Sentences on what in ``doc`` makes the engine slower than it could be here (empty: nothing)."""
+    return _setup_advice(doc) + _load_advice(doc)
+
+
+def _setup_advice(doc: dict[str, Any]) -> list[str]:
+    """What the environment and NumPy's BLAS are set to (kernel, cache size, threads)."""
     out = []
-    c, b, env, g = doc["cpu"], doc["blas"], doc["environment"], doc.get("gemm")
+    c, b, env = doc["cpu"], doc["blas"], doc["environment"]
     kernel = (b.get("kernel") or "").lower()
     if env.get("OPENBLAS_CORETYPE"):
         out.append(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} forces NumPy's OpenBLAS kernel "
@@ -221,6 +226,14 @@ def advice(doc: dict[str, Any]) -> list[str]:
     if b.get("threads") and b["threads"] > usable:
         out.append(f"NumPy's BLAS has {b['threads']} threads for {usable} usable CPUs: threads wait on "
                    "each other.")
+    return out
+
+
+def _load_advice(doc: dict[str, Any]) -> list[str]:
+    """What the machine's load, backprop's switches and the measured product rate say."""
+    out = []
+    c, b, env, g = doc["cpu"], doc["blas"], doc["environment"], doc.get("gemm")
+    usable = c.get("usable_cpus") or 1
     load = c.get("load_average")
     if load and load[0] > 0.5 * usable:
         out.append(f"other processes keep the CPUs busy (load average {load[0]:.2f} on {usable} CPUs): "

@@ -53,7 +53,7 @@ _pid = os.getpid()
 class _Job:
     __slots__ = ("fn", "bounds", "claim", "finish", "done", "error", "n")
 
-    def __init__(self, fn, bounds):
+    def __init__(self, fn, bounds) -> None:
         self.fn, self.bounds, self.n = fn, bounds, len(bounds)
         self.claim = itertools.count().__next__  # atomic under the GIL
         self.finish = itertools.count(1).__next__
@@ -61,7 +61,7 @@ class _Job:
         self.done.acquire()  # released by whoever finishes the last block
         self.error: BaseException | None = None
 
-    def work(self):
+    def work(self) -> None:
         n = self.n
         while (i := self.claim()) < n:
             try:
@@ -72,7 +72,7 @@ class _Job:
                 self.done.release()
 
 
-def _worker(q):
+def _worker(q) -> None:
     while True:
         ctx, job = q.get()
         ctx.run(job.work)
@@ -136,7 +136,7 @@ class _Site:
 
     __slots__ = ("times", "calls", "probe_at", "interval", "split")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.times: tuple[list[float], list[float]] = ([], [])
         self.calls, self.probe_at, self.interval, self.split = 0, 0, PROBE_EVERY, False
 
@@ -148,7 +148,7 @@ class _Site:
             return not self.split
         return self.split
 
-    def record(self, split, dt):
+    def record(self, split, dt) -> None:
         times = self.times[split]
         times.append(dt)
         if len(times) > _WINDOW:

@@ -7,22 +7,25 @@ the delta rule eq. (5) with eq. (1)'s gradient -- is written out for the network
 shape as straight-line Python (generated once per architecture, see :func:`_source`), with
 every weight w_ij^k at a fixed index of one flat parameter array. That is 5-10x faster.
 
-The formulas and their order of operations are those of the NumPy path (``Network._forward``,
-``losses``, ``activations``, ``Network._backward``): float64 results agree with it to rounding
+The formulas and their order of operations are those of the NumPy path (``Network.forward_into``,
+``losses``, ``activations``, ``Network.backward_into``): float64 results agree with it to rounding
 (BLAS may add a sum in another order or with fused multiply-adds). Arithmetic is done in Python
 floats (float64); a float32 network's parameters are rounded to float32 at every update, as the
 NumPy path stores them, so an interrupted run resumes to the same bits.
 
-:class:`backprop.training.Trainer` uses it for plain SGD with batch size 1 when the network is
-small (:data:`MAX_PARAMETERS`) and its activations and loss are supported; ``ENABLED = False``
-turns it off (the tests compare both paths).
+``backprop.train.strategy`` chooses it for plain SGD with batch size 1 when the network is small
+(:data:`MAX_PARAMETERS`) and its activations and loss are supported; ``ENABLED = False`` turns it
+off (the tests compare both paths). It changes the network's parameters and returns what happened
+(:class:`EpochOutcome`, :class:`EpochsOutcome`); the training loop applies that to its own state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -34,18 +37,15 @@ _ELEMENTWISE = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
 _CACHE: dict = {}
 
 
-def eligible(trainer, B):
-    """True when ``trainer`` (whose optimizer is plain SGD: the caller checks) may take the Python
-    path for batches of size ``B``."""
-    net = trainer.net
-    if not ENABLED or B != 1:
-        return False
-    if trainer.record_gradients or trainer.on_step is not None or net.n_parameters > MAX_PARAMETERS:
+def eligible(net: Any, loss: str, B: int) -> bool:
+    """True when ``net`` trained with the loss named ``loss`` and plain SGD (the caller checks the
+    optimizer) may take the Python path for batches of size ``B``."""
+    if not ENABLED or B != 1 or net.n_parameters > MAX_PARAMETERS:
         return False
     acts = [a.name for a in net.activations]
     if any(a not in _ELEMENTWISE for a in acts[:-1]):
         return False
-    loss, out = trainer.loss.name, acts[-1]
+    out = acts[-1]
     if loss == "cross_entropy":
         return out == "softmax"
     if loss == "binary_cross_entropy":
@@ -58,7 +58,7 @@ def _logaddexp0(v):
     return v + math.log1p(math.exp(-v)) if v > 0.0 else math.log1p(math.exp(v))
 
 
-def _activation(act, h, a):
+def _activation(act, h, a) -> str:
     """Source line a = g(h) (as the NumPy activations compute it)."""
     name = act.name
     if name == "sigmoid":
@@ -103,6 +103,27 @@ def _layout(sizes):
     return off_w, off_b, o
 
 
+class _Names:
+    """The generated code's names: parameter q of the flat array is the local ``p<q>``."""
+
+    def __init__(self, sizes, store) -> None:
+        self.sizes, self.store = sizes, store
+        self.off_w, self.off_b, self.n_params = _layout(sizes)
+
+    def w(self, k, i, j) -> str:
+        return f"p{self.off_w[k] + i * self.sizes[k + 1] + j}"
+
+    def b(self, k, j) -> str:
+        return f"p{self.off_b[k] + j}"
+
+    @staticmethod
+    def a(k, i):  # a^k_i, with a^0 = x
+        return f"x{i}" if k == 0 else f"a{k}_{i}"
+
+    def assign(self, param, value):
+        return f"P[{param[1:]}] = {value}" if self.store == "array" else f"{param} = {value}"
+
+
 def _update_body(sizes, acts, loss, l2, store, const_lr):
     """Source lines of one online update on sample ``i`` (forward, E, eqs. (2), (4), (1), (5)).
 
@@ -110,80 +131,84 @@ def _update_body(sizes, acts, loss, l2, store, const_lr):
     from ``P`` and writes each new value into ``P`` (an ``array('f')`` rounds it to float32 there,
     as the NumPy path stores it); ``store="locals"``: they stay Python floats across updates.
     On a non-finite E it ``return``s ``fail`` (nothing of that step applied)."""
-    L = len(sizes) - 1
-    off_w, off_b, n_params = _layout(sizes)
-    params = ", ".join(f"p{q}" for q in range(n_params))
-
-    def w(k, i, j):
-        return f"p{off_w[k] + i * sizes[k + 1] + j}"
-
-    def b(k, j):
-        return f"p{off_b[k] + j}"
-
-    def a_name(k, i):  # a^k_i, with a^0 = x
-        return f"x{i}" if k == 0 else f"a{k}_{i}"
-
-    def assign(param, value):
-        return f"P[{param[1:]}] = {value}" if store == "array" else f"{param} = {value}"
-
-    N = sizes[-1]
+    names = _Names(sizes, store)
+    params = ", ".join(f"p{q}" for q in range(names.n_params))
+    L, N = len(sizes) - 1, sizes[-1]
     body = [f"{params}, = P"] if store == "array" else []
     xs = ", ".join(f"x{i}" for i in range(sizes[0]))
     ys = ", ".join(f"y{j}" for j in range(N))
     body += [f"{xs}, = X[i]", f"{ys}, = Y[i]"]
-    # forward pass, step (i): h^k = a^{k-1} W^k + b^k (the sum first, then the bias), a^k = g(h^k)
+    body += _forward_lines(names, acts)
+    body += _output_lines(L, N, acts[-1], loss)
+    body += ["if not isfinite(value):", "    return fail"]
+    if const_lr:  # a constant rate: the optimizer's counter is advanced once, after the run
+        body += ["c = lr", "t += 1"]
+    else:
+        body += ["opt.begin_step()", "c = opt.lr"]
+    if l2:
+        body.append(f"l2s = {l2!r} * c")
+    body += [f"d{L}_{j} = d{L}_{j} * c" for j in range(N)]  # scale/m folded in (m = 1; * 1.0 is exact)
+    body += _backward_lines(names, acts, l2)
+    return body, params
+
+
+def _forward_lines(names, acts):
+    """Step (i): h^k = a^{k-1} W^k + b^k (the sum first, then the bias), a^k = g(h^k) (hidden layers)."""
+    sizes, L = names.sizes, len(names.sizes) - 1
+    body = []
     for k in range(L):
         for j in range(sizes[k + 1]):
-            s = " + ".join(f"{a_name(k, i)} * {w(k, i, j)}" for i in range(sizes[k]))
-            body.append(f"h{k + 1}_{j} = ({s}) + {b(k, j)}")
+            s = " + ".join(f"{names.a(k, i)} * {names.w(k, i, j)}" for i in range(sizes[k]))
+            body.append(f"h{k + 1}_{j} = ({s}) + {names.b(k, j)}")
             if k < L - 1:
                 body.append(_activation(acts[k], f"h{k + 1}_{j}", f"a{k + 1}_{j}"))
+    return body
+
+
+def _output_lines(L, N, act, loss):
+    """yhat = g_o(h^o), E (``value``) and the output error term of eq. (2) (``d<L>_j``)."""
     ho = [f"h{L}_{j}" for j in range(N)]
     yh = [f"a{L}_{j}" for j in range(N)]
-    # E and the output error term, eq. (2)
-    if acts[-1].name == "softmax":  # with cross-entropy: delta = yhat - y
-        body.append(f"shift = {ho[0]}" if N == 1 else f"shift = max({', '.join(ho)})")
+    if act.name == "softmax":  # with cross-entropy: delta = yhat - y
+        body = [f"shift = {ho[0]}" if N == 1 else f"shift = max({', '.join(ho)})"]
         body += [f"e{j} = exp({ho[j]} - shift)" for j in range(N)]
         body.append(f"s = {' + '.join(f'e{j}' for j in range(N))}")
         body += [f"{yh[j]} = e{j} / s" for j in range(N)]
         body.append("lse = log(s) + shift")
         body.append(f"value = {' + '.join(f'y{j} * (lse - {ho[j]})' for j in range(N))}")
-        body += [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
-    else:
-        body += [_activation(acts[-1], ho[j], yh[j]) for j in range(N)]
-        if loss == "binary_cross_entropy":  # log(1 + e^h) - y h; delta = yhat - y
-            body.append(f"value = {' + '.join(f'(lae({ho[j]}) - y{j} * {ho[j]})' for j in range(N))}")
-            body += [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
-        else:  # mse: 1/2 sum (yhat - y)^2; delta = g'_o(h) (yhat - y)
-            body += [f"r{j} = {yh[j]} - y{j}" for j in range(N)]
-            body.append(f"value = ({' + '.join(f'r{j} * r{j}' for j in range(N))}) / 2.0")
-            for j in range(N):
-                g = _derivative(acts[-1], ho[j], yh[j])
-                body.append(f"d{L}_{j} = r{j}" if g is None else f"d{L}_{j} = r{j} * {g}")
-    body += ["if not isfinite(value):", "    return fail"]
-    if const_lr:  # a constant rate: the optimizer's counter is advanced once, after the run
-        body += ["c = lr", "t += 1"]
-    else:
-        body += ["c = opt.begin_step()", "c = 1.0 if c is None else c"]
-    if l2:
-        body.append(f"l2s = {l2!r} * c")
-    body += [f"d{L}_{j} = d{L}_{j} * c" for j in range(N)]  # scale/m folded in (m = 1; * 1.0 is exact)
-    # backward pass: eq. (4) with this step's weights, then the delta rule for the layer
-    for k in range(L - 1, -1, -1):
+        return body + [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
+    body = [_activation(act, ho[j], yh[j]) for j in range(N)]
+    if loss == "binary_cross_entropy":  # log(1 + e^h) - y h; delta = yhat - y
+        body.append(f"value = {' + '.join(f'(lae({ho[j]}) - y{j} * {ho[j]})' for j in range(N))}")
+        return body + [f"d{L}_{j} = {yh[j]} - y{j}" for j in range(N)]
+    # mse: 1/2 sum (yhat - y)^2; delta = g'_o(h) (yhat - y)
+    body += [f"r{j} = {yh[j]} - y{j}" for j in range(N)]
+    body.append(f"value = ({' + '.join(f'r{j} * r{j}' for j in range(N))}) / 2.0")
+    for j in range(N):
+        g = _derivative(act, ho[j], yh[j])
+        body.append(f"d{L}_{j} = r{j}" if g is None else f"d{L}_{j} = r{j} * {g}")
+    return body
+
+
+def _backward_lines(names, acts, l2):
+    """Eq. (4) with this step's weights, then the delta rule (5) for the layer, from the last layer."""
+    sizes = names.sizes
+    body = []
+    for k in range(len(sizes) - 2, -1, -1):
         n_in, n_out = sizes[k], sizes[k + 1]
         if k > 0:
             for i in range(n_in):
-                s = " + ".join(f"d{k + 1}_{j} * {w(k, i, j)}" for j in range(n_out))
+                s = " + ".join(f"d{k + 1}_{j} * {names.w(k, i, j)}" for j in range(n_out))
                 g = _derivative(acts[k - 1], f"h{k}_{i}", f"a{k}_{i}")
                 body.append(f"d{k}_{i} = {s}" if g is None else f"d{k}_{i} = ({s}) * {g}")
         for i in range(n_in):
             for j in range(n_out):
-                p, grad = w(k, i, j), f"{a_name(k, i)} * d{k + 1}_{j}"
+                p, grad = names.w(k, i, j), f"{names.a(k, i)} * d{k + 1}_{j}"
                 if l2:
                     grad = f"({grad} + l2s * {p})"
-                body.append(assign(p, f"{p} - {grad}"))
-        body += [assign(b(k, j), f"{b(k, j)} - d{k + 1}_{j}") for j in range(n_out)]
-    return body, params
+                body.append(names.assign(p, f"{p} - {grad}"))
+        body += [names.assign(names.b(k, j), f"{names.b(k, j)} - d{k + 1}_{j}") for j in range(n_out)]
+    return body
 
 
 def _source(sizes, acts, loss, l2):
@@ -244,7 +269,7 @@ _NAMESPACE: dict[str, object] = {"tanh": math.tanh, "exp": math.exp, "log": math
                                  "isfinite": math.isfinite, "lae": _logaddexp0, "Struct": struct.Struct}
 
 
-def _compile(net, loss, l2, variant="epoch"):
+def _compile(net, loss, l2, variant: str = "epoch"):
     """The generated function of ``variant``: "epoch" (:func:`_source`), "float32" or "locals"
     (:func:`_source_epochs`), cached per architecture."""
     key = (tuple(net.sizes), tuple((a.name, getattr(a, "alpha", None)) for a in net.activations),
@@ -261,11 +286,64 @@ def _compile(net, loss, l2, variant="epoch"):
     return fn
 
 
-class TinyTrainer:
-    """The Python path for one :class:`~backprop.training.Trainer` run over (X, Y)."""
+@dataclasses.dataclass
+class Run:
+    """What the Python path reads of a training run (it writes none of it).
 
-    def __init__(self, trainer, X, Y):
+    ``stop``: anything with a ``stop_requested`` attribute, read after every update (the Trainer).
+    :meth:`TinyTrainer.run_epoch` reads the epoch's row order ``perm`` (None: the data order), the
+    position ``pos`` to continue from, the epoch's summed E so far ``epoch_loss`` and the
+    ``optimizer`` (its ``begin_step`` is called per update, its ``lr`` read);
+    :meth:`TinyTrainer.run_epochs` the row orders of ``n_epochs`` epochs ``orders`` and the rate ``lr``."""
+
+    stop: Any
+    optimizer: Any = None
+    perm: np.ndarray | None = None
+    pos: int = 0
+    epoch_loss: float = 0.0
+    orders: list | None = None
+    n_epochs: int = 1
+    lr: float = 0.0
+
+
+@dataclasses.dataclass
+class EpochOutcome:
+    """What :meth:`TinyTrainer.run_epoch` did: the position reached in the epoch, its summed E, the
+    updates made and a status (0 the epoch's end, 1 a stop request, 2 E not finite, ``value``)."""
+
+    pos: int
+    epoch_loss: float
+    updates: int
+    status: int
+    value: float
+
+
+@dataclasses.dataclass
+class EpochsOutcome:
+    """What :meth:`TinyTrainer.run_epochs` did: ``done`` whole epochs (their mean E in ``losses``),
+    ``updates`` updates; with a status other than 0 it stopped in epoch ``stopped_in`` (0-based in
+    the call) at ``pos`` with the summed E ``epoch_loss``: 1 a stop request, 2 E not finite
+    (``value``), 3 a parameter not finite at the end of that epoch. ``snapshot``: the parameters at
+    the start of the last epoch begun (for a divergence to fall back on)."""
+
+    done: int
+    updates: int
+    losses: list
+    status: int
+    stopped_in: int
+    pos: int
+    epoch_loss: float
+    value: float
+    snapshot: list
+
+
+class TinyTrainer:
+    """The Python path for one training run of ``trainer.net`` over (X, Y) (``trainer.loss`` and
+    ``trainer.l2`` are read once, here)."""
+
+    def __init__(self, trainer: Any, X: np.ndarray, Y: np.ndarray) -> None:
         net = trainer.net
+        self.net = net
         self.typecode = "f" if net.dtype == np.float32 else "d"
         self.X, self.Y = X.tolist(), Y.tolist()
         self.epoch = _compile(net, trainer.loss.name, trainer.l2)
@@ -274,90 +352,51 @@ class TinyTrainer:
         self.variant = "float32" if self.typecode == "f" else "locals"
         self.epochs = _compile(net, trainer.loss.name, trainer.l2, self.variant)
 
-    def load(self, net):
+    def load(self, net: Any) -> array:
         """The parameters as one flat array: weights row by row, then biases."""
         P = array(self.typecode)
         for p in net.weights + net.biases:
             P.frombytes(np.ascontiguousarray(p, dtype=net.dtype).tobytes())
         return P
 
-    def store(self, net, P):
+    def store(self, net: Any, P: Any) -> None:
         flat = np.frombuffer(P, dtype=net.dtype)
         o = 0
         for p in net.weights + net.biases:
             p[...] = flat[o:o + p.size].reshape(p.shape)
             o += p.size
 
-    def run_epoch(self, tr):
-        """Continue ``tr``'s epoch from ``tr.pos``; False when a stop was requested."""
-        net, h = tr.net, tr.history
+    def run_epoch(self, run: Run) -> EpochOutcome:
+        """Continue an epoch from ``run.pos``, to its end or a stop request (see :class:`Run`)."""
+        net = self.net
         P = self.load(net)
         m = len(self.X)
-        order = tr.perm.tolist() if tr.perm is not None else range(m)
-        start = tr.pos
-        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, m, tr._epoch_loss,
-                                            tr.optimizer, tr)
+        order = run.perm.tolist() if run.perm is not None else range(m)
+        start = run.pos
+        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, m, run.epoch_loss,
+                                            run.optimizer, run.stop)
         self.store(net, P)
-        tr._epoch_loss = el
-        tr.pos = pos
-        h.n_updates += pos - start
-        if status == 2:
-            tr._diverged(f"the loss became {value}", pos + 1)
-        if status == 1:
-            if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-                tr._diverged("a weight became non-finite", pos)
-            return False
-        return True
+        return EpochOutcome(pos, el, pos - start, status, value)
 
-    def run_epochs(self, tr):
+    def run_epochs(self, run: Run) -> EpochsOutcome:
         """Whole epochs of constant-rate SGD in one generated call (nothing to do between epochs but
-        record E): the same updates, losses and random stream as epoch by epoch. False on a stop."""
-        net, h, opt = tr.net, tr.history, tr.optimizer
+        record E): the same updates and losses as epoch by epoch (see :class:`Run`)."""
+        net = self.net
         m = len(self.X)
-        n = max(1, min(tr.epochs - tr.epoch, (1 << 16) // m))
-        state0 = tr.rng.bit_generator.state
-        # n permutations at once: the same numbers, and the same generator state after them, as n
-        # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
-        orders = tr.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if tr.shuffle else None
+        orders = run.orders
+        n = run.n_epochs
         P = self.load(net)
-        losses = []
-        e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, opt.lr, tr,
-                                                                 losses)
+        losses: list = []
+        e, pos, el, status, value, snap, t, params = self.epochs(P, self.X, self.Y, orders, m, n, run.lr,
+                                                                 run.stop, losses)
         self.store(net, array(self.typecode, params))
         done = e if status else n
         if status == 3 and all(np.isfinite(p).all() for p in net.weights + net.biases):
             done, status = e + 1, 0  # the parameters' sum overflowed, not a parameter: go on
-        opt.t += t
-        h.n_updates += t
-        h.loss.extend(losses[:done])
-        h.lr.extend([opt.lr] * done)
-        tr.epoch += done
-        h.epochs = tr.epoch
-        opt.epoch = tr.epoch
-        tr._rng_before_epoch = None
-        if status and tr.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
-            tr.rng.bit_generator.state = state0
-            for _ in range(e + 1):
-                tr._rng_before_epoch = tr.rng.bit_generator.state
-                tr.perm = tr.rng.permutation(m)
-        elif tr.shuffle:
-            tr.perm = np.array(orders[-1])
-        tr.pos, tr._epoch_loss = (pos, el) if status in (1, 2) else (0, 0.0)
         flat = np.asarray(snap, dtype=net.dtype)
-        o, tr._snapshot = 0, []
+        o, snapshot = 0, []
         for p in net.weights + net.biases:
-            tr._snapshot.append(flat[o:o + p.size].reshape(p.shape).copy())
+            snapshot.append(flat[o:o + p.size].reshape(p.shape).copy())
             o += p.size
-        if status == 2:
-            tr._diverged(f"the loss became {value}", pos + 1)
-            return False
-        if status == 3:
-            tr.pos = m
-            tr._diverged("a weight became non-finite", h.updates_per_epoch)
-            return False
-        if status == 1:
-            if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-                tr._diverged("a weight became non-finite", pos)
-            return False
-        return True
-
+        return EpochsOutcome(done=done, updates=t, losses=losses[:done], status=status, stopped_in=e,
+                             pos=pos, epoch_loss=el, value=value, snapshot=snapshot)

@@ -9,16 +9,18 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import IO
 
 
-def atomic_write_bytes(path, data: bytes):
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path) as f:
         f.write(data)
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it vanishes."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -33,6 +33,8 @@ import json
 import math
 import os
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +86,7 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
 
 
-def dumps_checked(meta, what):
+def dumps_checked(meta: Any, what: str) -> str:
     try:
         return json.dumps(meta, default=_json_default, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -93,7 +95,8 @@ def dumps_checked(meta, what):
         ) from None
 
 
-def save_arrays(path, arrays, meta=None, *, kind="arrays"):
+def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Any | None = None, *,
+                kind: str = "arrays") -> None:
     """Write ``arrays`` (name -> ndarray) and the JSON-able ``meta`` to ``path`` atomically.
 
     Supported dtypes: float16/32/64, (u)int8-64 and bool. ``kind`` tags the file ("network",
@@ -141,7 +144,7 @@ def save_arrays(path, arrays, meta=None, *, kind="arrays"):
     atomic_write_bytes(path, data)
 
 
-def load_arrays(path, *, kind=None):
+def load_arrays(path: str | os.PathLike, *, kind: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Read a file written by :func:`save_arrays`; returns ``(arrays, meta)``.
 
     With ``kind`` the file must carry that tag. Raises :class:`ModelFileError` for anything that is
@@ -153,7 +156,7 @@ def load_arrays(path, *, kind=None):
     return arrays, doc["meta"]
 
 
-def read_file(path):
+def read_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Parse and check a backprop safetensors file: (arrays, JSON document)."""
     path = os.fspath(path)
     try:
@@ -233,35 +236,7 @@ def _check_entries(header, data_len, path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        bad = f"{path}: tensor {_short(name)} has a malformed header entry"
-        if not isinstance(info, dict):
-            raise ModelFileError(bad)
-        st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if not isinstance(st, str) or st not in ST_DTYPES:
-            raise ModelFileError(f"{path}: tensor {_short(name)} has an unsupported dtype {_short(st)}")
-        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-            raise ModelFileError(f"{bad} (shape {_short(shape)})")
-        if any(d > MAX_DIM for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
-            raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape}, which is absurd "
-                                 f"(dimensions at most {MAX_DIM:,}, at most {MAX_ELEMENTS:,} elements)")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
-            raise ModelFileError(f"{bad} (data_offsets {_short(offsets)})")
-        begin, end = offsets
-        dtype = np.dtype(ST_DTYPES[st])
-        n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
-        if not 0 <= begin <= end <= data_len:
-            raise ModelFileError(
-                f"{path} is truncated or corrupt: tensor {name!r} lies at bytes {begin}..{end} "
-                f"but the file holds {data_len} bytes of data"
-            )
-        if end - begin != n_bytes:
-            raise ModelFileError(
-                f"{path}: tensor {name!r} declares shape {shape} of {st} ({n_bytes} bytes) but "
-                f"occupies {end - begin} bytes"
-            )
-        entries[name] = (dtype, tuple(shape), begin, end)
+        entries[name] = dtype, shape, begin, end = _check_entry(name, info, data_len, path)
         if end > begin:
             spans.append((begin, end, name))
     spans.sort()
@@ -269,6 +244,39 @@ def _check_entries(header, data_len, path):
         if b1 < e0:
             raise ModelFileError(f"{path} is corrupt: tensors {n0!r} and {n1!r} overlap")
     return entries
+
+
+def _check_entry(name, info, data_len, path):
+    """One tensor's header entry: (dtype, shape, begin, end), its size checked against the data."""
+    bad = f"{path}: tensor {_short(name)} has a malformed header entry"
+    if not isinstance(info, dict):
+        raise ModelFileError(bad)
+    st, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if not isinstance(st, str) or st not in ST_DTYPES:
+        raise ModelFileError(f"{path}: tensor {_short(name)} has an unsupported dtype {_short(st)}")
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ModelFileError(f"{bad} (shape {_short(shape)})")
+    if any(d > MAX_DIM for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+        raise ModelFileError(f"{path}: tensor {name!r} declares shape {shape}, which is absurd "
+                             f"(dimensions at most {MAX_DIM:,}, at most {MAX_ELEMENTS:,} elements)")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+        raise ModelFileError(f"{bad} (data_offsets {_short(offsets)})")
+    begin, end = offsets
+    dtype = np.dtype(ST_DTYPES[st])
+    n_bytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge shapes
+    if not 0 <= begin <= end <= data_len:
+        raise ModelFileError(
+            f"{path} is truncated or corrupt: tensor {name!r} lies at bytes {begin}..{end} "
+            f"but the file holds {data_len} bytes of data"
+        )
+    if end - begin != n_bytes:
+        raise ModelFileError(
+            f"{path}: tensor {name!r} declares shape {shape} of {st} ({n_bytes} bytes) but "
+            f"occupies {end - begin} bytes"
+        )
+    return dtype, tuple(shape), begin, end
 
 
 def _backprop_doc(header, path, room):
@@ -332,12 +340,8 @@ def _check_against_doc(entries, doc, path):
         raise ModelFileError(f"{path} has tensors its metadata does not list: {', '.join(extra[:10])}")
 
 
-def _short(value, limit=60):
+def _short(value, limit: int = 60):
     """``repr(value)`` cut to ``limit`` characters: a crafted file's values can be long."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
 
-
-def read_metadata(path):
-    """The JSON document of a backprop file (checked like :func:`load_arrays`)."""
-    return read_file(path)[1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def cost(text: bytes, budget: int) -> int:
             + _PER_ITEM * n_items + _PER_MEMBER * n_members + _PER_STRING * n_strings)
 
 
-def loads_bounded(text: bytes | str, budget: int):
+def loads_bounded(text: bytes | str, budget: int) -> Any:
     """``json.loads(text)``, refused with :class:`TooComplex` when scanning it or its estimated
     :func:`cost` (plus the decoded copy that parsing bytes makes) exceeds ``budget`` bytes.
 

@@ -13,7 +13,8 @@ problem; the readers turn that into a ``ModelFileError`` naming the file. Cross-
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
 
 from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from backprop.core.losses import LOSSES
@@ -29,7 +30,7 @@ MAX_LAYERS = 10_000
 class Invalid(ValueError):
     """A value does not fit its schema: ``field`` says where, ``problem`` what."""
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field!r} {problem}")
         self.field, self.problem = field, problem
 
@@ -62,29 +63,29 @@ class Spec:
     def check(self, value: Any, field: str) -> Any:
         raise NotImplementedError
 
-    def fail(self, value: Any, field: str, problem: str | None = None):
+    def fail(self, value: Any, field: str, problem: str | None = None) -> NoReturn:
         raise Invalid(field, problem or f"must be {self.what}, got {_show(value)}")
 
 
 class Anything(Spec):
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         return value
 
 
 class Null(Spec):
     what = "null"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if value is not None:
             self.fail(value, field)
         return value
 
 
 class Exactly(Spec):
-    def __init__(self, value: Any):
+    def __init__(self, value: Any) -> None:
         self.value, self.what = value, repr(value)
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if value is not self.value and not (type(value) is type(self.value) and value == self.value):
             self.fail(value, field)
         return value
@@ -93,19 +94,19 @@ class Exactly(Spec):
 class Bool(Spec):
     what = "true or false"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, bool):
             self.fail(value, field)
         return value
 
 
 class Str(Spec):
-    def __init__(self, choices=None, max_len: int = MAX_STR):
+    def __init__(self, choices: Iterable[str] | None = None, max_len: int = MAX_STR) -> None:
         self.choices = None if choices is None else tuple(choices)
         self.max_len = max_len
         self.what = "a string" if self.choices is None else "one of " + ", ".join(map(repr, self.choices))
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, str) or (self.choices is not None and value not in self.choices):
             self.fail(value, field)
         if len(value) > self.max_len:
@@ -114,13 +115,13 @@ class Str(Spec):
 
 
 class Int(Spec):
-    def __init__(self, lo: int | None = None, hi: int | None = None):
+    def __init__(self, lo: int | None = None, hi: int | None = None) -> None:
         self.lo, self.hi = lo, hi
         bounds = (f" from {lo} to {hi}" if lo is not None and hi is not None
                   else f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else "")
         self.what = "an int" + bounds
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not _is_int(value) or (self.lo is not None and value < self.lo) \
                 or (self.hi is not None and value > self.hi):
             self.fail(value, field)
@@ -131,12 +132,12 @@ class Num(Spec):
     """A number; ``finite`` refuses NaN and infinity, ``gt``/``ge``/``le`` bound it."""
 
     def __init__(self, *, finite: bool = True, gt: float | None = None, ge: float | None = None,
-                 le: float | None = None):
+                 le: float | None = None) -> None:
         self.finite, self.gt, self.ge, self.le = finite, gt, ge, le
         self.what = ("a finite number" if finite else "a number") + (f" > {gt}" if gt is not None else "") \
             + (f" >= {ge}" if ge is not None else "") + (f" <= {le}" if le is not None else "")
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not _is_num(value):
             self.fail(value, field)
         try:
@@ -150,11 +151,11 @@ class Num(Spec):
 
 
 class OneOf(Spec):
-    def __init__(self, *options: Spec):
+    def __init__(self, *options: Spec) -> None:
         self.options = options
         self.what = " or ".join(o.what for o in options)
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         errors = []
         for o in self.options:
             try:
@@ -176,12 +177,12 @@ class List(Spec):
     length, ``unique`` refuses repeated elements; ``noun`` names the elements in messages."""
 
     def __init__(self, item: Spec, *, length: int | None = None, why: str = "", min_len: int = 0,
-                 max_len: int = MAX_LIST, unique: bool = False, noun: str = "items"):
+                 max_len: int = MAX_LIST, unique: bool = False, noun: str = "items") -> None:
         self.item, self.length, self.why = item, length, why
         self.min_len, self.max_len, self.unique, self.noun = min_len, max_len, unique, noun
         self.what = f"a list of {noun}"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, list):
             self.fail(value, field)
         n = len(value)
@@ -201,11 +202,12 @@ class Obj(Spec):
     """An object with known ``fields`` (name -> spec); names in ``required`` must be present.
     ``extra`` is the spec of any other member (None: other members are refused)."""
 
-    def __init__(self, fields: dict[str, Spec], *, required=(), extra: Spec | None = None):
+    def __init__(self, fields: dict[str, Spec], *, required: Sequence[str] = (),
+                 extra: Spec | None = None) -> None:
         self.fields, self.required, self.extra = fields, tuple(required), extra
         self.what = "an object"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, dict):
             self.fail(value, field)
         for name in self.required:
@@ -215,7 +217,7 @@ class Obj(Spec):
             spec = self.fields.get(name, self.extra)
             where = f"{field}.{name}" if field else name
             if spec is None:
-                self.fail(value, field, f"has an unknown member {_show(name)}")
+                raise Invalid(field, f"has an unknown member {_show(name)}")
             spec.check(v, where)
         return value
 
@@ -223,11 +225,11 @@ class Obj(Spec):
 class Map(Spec):
     """An object of any string keys whose values all fit ``value``; at most ``max_len`` members."""
 
-    def __init__(self, value: Spec, max_len: int = MAX_LIST):
+    def __init__(self, value: Spec, max_len: int = MAX_LIST) -> None:
         self.value, self.max_len = value, max_len
         self.what = "an object"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         if not isinstance(value, dict):
             self.fail(value, field)
         if len(value) > self.max_len:
@@ -255,7 +257,7 @@ class Labels(List):
     def __init__(self, *, length: int | None = None, why: str = "", min_len: int = 0):
         super().__init__(LABEL, length=length, why=why, min_len=min_len, unique=True, noun="classes")
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         kinds = sorted({_label_kind(v) for v in value})
         if len(kinds) > 1:
@@ -324,7 +326,7 @@ class Digest(Str):
         super().__init__(max_len=64)
         self.what = "a SHA-256 digest (64 hexadecimal digits)"
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         if len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
             self.fail(value, field)
@@ -342,7 +344,7 @@ class _Split(Obj):
             "file": Obj({"bytes": Int(lo=0, hi=2**62), "sha256": Digest()}, required=("bytes", "sha256")),
         }, required=("rows", "validation_rows", "seed", "val_fraction", "stratified", "validation_sha256"))
 
-    def check(self, value, field):
+    def check(self, value: Any, field: str) -> Any:
         super().check(value, field)
         if value["validation_rows"] >= value["rows"]:
             raise Invalid(f"{field}.validation_rows",

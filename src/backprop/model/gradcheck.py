@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from backprop.core import losses as _losses
 from backprop.model.network import Network
 
 
@@ -17,19 +19,20 @@ class GradcheckResult:
     biases: list
 
     @property
-    def max_error(self):
+    def max_error(self) -> float:
         return max(self.weights + self.biases)
 
-    def ok(self, tol=1e-6):
+    def ok(self, tol: float = 1e-6) -> bool:
         return self.max_error < tol
 
-    def __str__(self):
+    def __str__(self) -> str:
         rows = [f"layer {k}: weights {w:.2e}  biases {b:.2e}"
                 for k, (w, b) in enumerate(zip(self.weights, self.biases))]
         return "\n".join(rows + [f"worst relative error: {self.max_error:.2e}"])
 
 
-def gradcheck(net: Network, X, Y, loss="mse", *, eps=1e-4, max_checks=200, seed=0):
+def gradcheck(net: Network, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse", *,
+              eps: float = 1e-4, max_checks: int = 200, seed: int = 0) -> GradcheckResult:
     """Compare ``net.trace`` gradients with central finite differences of E.
 
     The five-point stencil (E(w-2e) - 8E(w-e) + 8E(w+e) - E(w+2e)) / 12e has a truncation error of

@@ -18,7 +18,6 @@ layer as one matrix product in each direction.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -32,10 +31,12 @@ from backprop.core import losses as _losses
 from backprop.core.validation import as_matrix, check_xy, make_rng, resolve_dtype
 from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.fast import blas as _blas
-from backprop.fast import parallel as _par
+from backprop.fast.passes import column_sums, forward_layer, g_prime
 from backprop.io.container import save_arrays
 from backprop.model import display as _display
 from backprop.train.history import History
+from backprop.train.trainable import Buffers as BufferSet
+from backprop.train.trainable import Trainable
 from backprop.train.trainer import fit as _fit
 
 #: Activations whose backward pass needs only a = g(h) (not h): h may be overwritten by a.
@@ -70,10 +71,21 @@ class Trace:
         return _display.trace_html(self)
 
 
-class _Buffers:
+@dataclasses.dataclass
+class Forward:
+    """The forward pass over a data set (:meth:`Network.forward_all`): yhat, E when asked (else
+    None), and with ``layers=True`` every layer's a^k (the last is yhat)."""
+
+    yhat: np.ndarray
+    loss: float | None = None
+    layers: list[np.ndarray] | None = None
+
+
+class Buffers:
     """Per-batch-size arrays, allocated once and reused by every step of that size."""
 
-    def __init__(self, sizes, m, dtype, acts, train=False):
+    def __init__(self, sizes: Sequence[int], m: int, dtype: np.dtype, acts: Sequence[_act.Activation],
+                 train: bool = False) -> None:
         shapes = [(m, n) for n in sizes[1:]]
         self.h = [np.empty(s, dtype) for s in shapes]
         # identity's a is h itself: no copy in the forward pass, nothing to do backward
@@ -93,15 +105,15 @@ class _Buffers:
         scratch = np.empty(m * max([n for n, b in zip(widths, mask) if not b]), dtype)
         masks = np.empty(m * max([n for n, b in zip(widths, mask) if b], default=0), bool)
         self.tmp = [(masks if b else scratch)[:m * n].reshape(m, n) for n, b in zip(widths, mask)]
-        self.y = None  # reusable target rows when batches are gathered by index
-        self.x = None
+        self.y: np.ndarray | None = None  # reusable target rows when batches are gathered by index
+        self.x: np.ndarray | None = None
         self.gb = [np.empty(n, dtype) for n in sizes[1:]]  # bias gradients of the fused SGD step
         self.m, self.train = m, train
 
-    def first_rows(self, m):
+    def first_rows(self, m: int) -> Buffers:
         """Buffers for m <= self.m rows that are the first m rows of these (views: C-contiguous,
         no new arrays). A smaller batch -- an epoch's last, a chunk's rest -- needs no set of its own."""
-        view = object.__new__(_Buffers)
+        view = object.__new__(Buffers)
         view.m, view.train, view.identity, view.gb = m, self.train, self.identity, self.gb
         view.h = [h[:m] for h in self.h]
         view.a = [a[:m] for a in self.a]
@@ -132,7 +144,8 @@ class Network:
         Biases start at zero.
     """
 
-    def __init__(self, sizes: Sequence[int], hidden: str | Sequence[str] = "sigmoid", output: str = "sigmoid",
+    def __init__(self, sizes: Sequence[int], hidden: str | Sequence[str | _act.Activation] = "sigmoid",
+                 output: str | _act.Activation = "sigmoid",
                  *, seed: int | None = None, dtype: str = "float32", init: str | Callable = "auto") -> None:
         self.sizes = check_sizes(sizes)
         n_hidden = len(self.sizes) - 2
@@ -161,8 +174,8 @@ class Network:
         self.dtype = resolve_dtype(dtype)
         self.seed = seed
         self.weights, self.biases = self._initial_parameters(init, seed)
-        self._buffers: OrderedDict[int, _Buffers] = OrderedDict()
-        self._grads = None
+        self._buffers: OrderedDict[int | tuple[int, str], Buffers] = OrderedDict()
+        self._grads: tuple[list[np.ndarray], list[np.ndarray]] | None = None
         #: what a model file stored beside the weights (loss, classes, standardization, ...)
         self.metadata: dict = {}
 
@@ -212,57 +225,73 @@ class Network:
     def n_parameters(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         acts = ", ".join(self.hidden + [self.output])
         return f"Network({self.sizes}, activations=[{acts}], dtype={self.dtype.name})"
 
     def _repr_html_(self) -> str:  # a notebook shows the layers and (small) weight matrices
         return _display.network_html(self)
 
-    def check_parameters(self) -> None:
+    def check_parameters(self, *, names: tuple[str, str] = ("net.weights", "net.biases"),
+                         array_like: bool = False) -> None:
         """Check that user-assigned ``weights``/``biases`` still have the right shapes and dtype.
 
-        Arrays of another float dtype or layout are converted in place in the lists.
+        Arrays of another float dtype or layout are converted in place in the lists. ``names``: what
+        the errors call the two lists (an estimator's ``coefs_``, ``intercepts_``); ``array_like``:
+        tuples and array-likes are taken too (converted), as scikit-learn's attributes allow.
         """
-        for name, params, shape_of in (
-            ("weights", self.weights, lambda k: (self.sizes[k], self.sizes[k + 1])),
-            ("biases", self.biases, lambda k: (self.sizes[k + 1],)),
-        ):
+        for i, (name, shape_of) in enumerate((
+            (names[0], lambda k: (self.sizes[k], self.sizes[k + 1])),
+            (names[1], lambda k: (self.sizes[k + 1],)),
+        )):
+            params = self.weights if i == 0 else self.biases
+            if array_like and isinstance(params, tuple):
+                params = list(params)
+                if i == 0:
+                    self.weights = params
+                else:
+                    self.biases = params
             if not isinstance(params, list) or len(params) != self.n_layers:
-                raise InvalidInputError(f"net.{name} must be a list of {self.n_layers} arrays")
+                what = f"must be a list of {self.n_layers} arrays"
+                if array_like and isinstance(params, list):
+                    what = f"has {len(params)} arrays but the network has {self.n_layers} layers"
+                raise InvalidInputError(f"{name} {what}")
             for k, p in enumerate(params):
                 if not isinstance(p, np.ndarray):
-                    raise InvalidTypeError(f"net.{name}[{k}] must be a NumPy array, got {type(p).__name__}")
+                    if not array_like:
+                        raise InvalidTypeError(f"{name}[{k}] must be a NumPy array, got {type(p).__name__}")
+                    p = np.asarray(p)
                 if p.shape != shape_of(k):
-                    raise InvalidInputError(
-                        f"net.{name}[{k}] has shape {p.shape}, expected {shape_of(k)}"
-                    )
-                if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+                    raise InvalidInputError(f"{name}[{k}] has shape {p.shape}, expected {shape_of(k)}")
+                if (p is not params[k] or p.dtype != self.dtype or not p.flags.c_contiguous
+                        or not p.flags.writeable):
                     params[k] = np.array(p, dtype=self.dtype, order="C")
 
-    # -- buffers ----------------------------------------------------------------------------------
-    def _buffers_for(self, m, train=False):
+    # -- the seam of the training loop (backprop.train.trainable.Trainable) ------------------------
+    def buffers(self, m: int, *, train: bool = False) -> Buffers:
         """Buffers for batches of m rows; ``train=True``: the training loop's, where h may be overwritten."""
-        key = (m, "train") if train else m
+        key: int | tuple[int, str] = (m, "train") if train else m
         buf = self._buffers.get(key)
         if buf is None:
             larger = [b for b in self._buffers.values() if b.train == train and b.m > m]
             if larger:  # the first rows of the smallest larger set
                 buf = min(larger, key=lambda b: b.m).first_rows(m)
             else:
-                buf = _Buffers(self.sizes, m, self.dtype, self.activations, train=train)
+                buf = Buffers(self.sizes, m, self.dtype, self.activations, train=train)
             self._buffers[key] = buf
             if len(self._buffers) > _BUFFER_CACHE:
                 self._buffers.popitem(last=False)
         return buf
 
-    def _grad_buffers(self):
+    def _grad_buffers(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(gW, gb): views of one flat buffer, laid out in the order of the updates -- W^L, b^L, ...,
-        W^1, b^1 -- so that an optimizer may treat them as one array (``Optimizer.update_all``)."""
+        W^1, b^1 -- so that a fast optimizer may treat them as one array (``fast.adam.FlatAdam``)."""
         if self._grads is None or self._grads[0][0].dtype != self.dtype:
             pairs = [(self.weights[k], self.biases[k]) for k in range(self.n_layers - 1, -1, -1)]
             flat = np.empty(sum(w.size + b.size for w, b in pairs), self.dtype)
-            gW, gb, o = [None] * self.n_layers, [None] * self.n_layers, 0
+            gW: list[np.ndarray] = [flat[:0]] * self.n_layers
+            gb: list[np.ndarray] = [flat[:0]] * self.n_layers
+            o = 0
             for k, (w, b) in zip(range(self.n_layers - 1, -1, -1), pairs):
                 gW[k] = flat[o:o + w.size].reshape(w.shape)
                 o += w.size
@@ -271,42 +300,40 @@ class Network:
             self._grads = (gW, gb)
         return self._grads
 
-    def _update_order(self, gW, gb):
+    def update_order(self, gW: list[np.ndarray], gb: list[np.ndarray]
+                     ) -> tuple[list[tuple[str, int]], list[np.ndarray], list[np.ndarray]]:
         """(keys, parameters, gradients) in the order of the updates and of the flat gradient
         buffer: W^L, b^L, ..., W^1, b^1."""
-        keys, params, grads = [], [], []
+        keys: list[tuple[str, int]] = []
+        params: list[np.ndarray] = []
+        grads: list[np.ndarray] = []
         for k in range(self.n_layers - 1, -1, -1):
             keys += [("w", k), ("b", k)]
             params += [self.weights[k], self.biases[k]]
             grads += [gW[k], gb[k]]
         return keys, params, grads
 
-    # -- the two passes -------------------------------------------------------------------------
-    def _forward(self, x, buf):
-        """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``.
-
-        The bias and g run in row blocks on the BLAS threads (``_par.for_rows``: the same bits as
-        one pass). (Folding the bias into the product, beta = 1, measured slower here: the BLAS
-        call through ctypes costs more than the pass it saves.)"""
+    def forward_into(self, x: np.ndarray, buf: BufferSet) -> np.ndarray:
+        """Forward pass, step (i): h^k = a^{k-1} W^k + b^k, a^k = g(h^k), stored in ``buf``;
+        returns yhat (``buf.a[-1]``)."""
         a_prev = x
         for W, b, act, h, a, ident in zip(self.weights, self.biases, self.activations, buf.h, buf.a,
                                           buf.identity):
-            np.matmul(a_prev, W, out=h)
-            _par.for_rows(lambda lo, hi, h=h, a=a, b=b, act=act, ident=ident:
-                          _bias_and_g(h[lo:hi], b, act, a[lo:hi], ident), h.shape[0], h.size)
-            a_prev = a
+            a_prev = forward_layer(a_prev, W, b, act, h, a, ident)
         return a_prev
 
-    def _backward(self, x, y, buf, loss, *, scale=1.0, fold=True, l2=0.0, update=None):
-        """Backward pass, step (ii)-(iii): error terms and gradients of the batch in ``buf``.
+    def backward_into(self, x: np.ndarray, y: np.ndarray, buf: BufferSet, loss: _losses.Loss, *,
+                      scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Backward pass, steps (ii)-(iii): error terms and gradients of the batch in ``buf``.
 
         Output error term by eq. (2) (or the simplified yhat - y of a matched loss), hidden error
-        terms by eq. (4), gradients by eq. (1) summed over the batch and divided by m, eq. (3).
-        Gradients are multiplied by ``scale`` (an optimizer's pre-factor, e.g. eta for the delta
-        rule). With ``fold`` the factor scale/m is folded into the small output error term once --
-        every later quantity is linear in it -- instead of scaling each weight gradient; the
-        stored deltas are then scaled too. ``update(key, param, grad)`` is called for each layer
-        as soon as its gradient is known and the next error term no longer needs its weights.
+        terms by eq. (4), gradients by eq. (1) summed over the batch and divided by m, eq. (3):
+        the gradient of ``scale`` x (E + (l2/2) sum w^2) (the penalty on the weights only, as
+        scikit-learn has it), in the network's gradient buffers, returned as (gW, gb).
+        With ``scaled_deltas`` the factor scale/m is folded into the small output error term once
+        -- every later quantity is linear in it -- instead of scaling each weight gradient; the
+        stored deltas are then scaled too (a trace keeps them unscaled: ``scaled_deltas=False``).
         """
         L = self.n_layers
         m = x.shape[0]
@@ -315,83 +342,25 @@ class Network:
         d = buf.delta[L - 1]
         loss.output_delta(y, buf.a[L - 1], buf.h[L - 1], acts[L - 1], d, buf.tmp[L - 1])  # eq. (2)
         c = scale / m
-        if fold and c != 1.0:
+        if scaled_deltas and c != 1.0:
             d *= c
         for k in range(L - 1, -1, -1):
             a_prev = x if k == 0 else buf.a[k - 1]
             W = self.weights[k]
             # eq. (1) for every sample, summed over the batch: sum_d a_i^{k-1} delta_j^k
-            decayed = False
-            if m == 1:
-                # an outer product; a matrix product with inner dimension 1 is slow in BLAS
-                np.multiply(a_prev.reshape(-1, 1), d, out=gW[k])
-                np.copyto(gb[k], d.reshape(-1))
-            elif l2 and fold and _blas.usable(a_prev, d, gW[k], W):
-                # the penalty's gradient written first, the product added to it by BLAS (beta = 1):
-                # no pass over gW and no temporary of W's size for the sum below
-                np.multiply(W, l2 * scale, out=gW[k])
-                _blas.gemm_add(a_prev, d, gW[k])
-                _column_sums(d, gb[k])
-                decayed = True
-            else:
-                np.matmul(a_prev.T, d, out=gW[k])
-                _column_sums(d, gb[k])
-            if not fold and c != 1.0:
+            decayed = _weight_gradient(a_prev, d, W, gW[k], gb[k], l2 * scale if scaled_deltas else 0.0)
+            if not scaled_deltas and c != 1.0:
                 gW[k] *= c
                 gb[k] *= c
             if k > 0:
                 d_prev = buf.delta[k - 1]
                 np.matmul(d, W.T, out=d_prev)  # eq. (4): sum_k delta_k^{h+1} w_jk^{h+1} ...
-                _g_prime(acts[k - 1], buf, k - 1)  # ... * g'_h
+                g_prime(acts[k - 1], buf.h[k - 1], buf.a[k - 1], d_prev, buf.tmp[k - 1])  # ... * g'_h
                 d = d_prev
             if l2 and not decayed:
                 # gradient of the penalty (l2/2) sum w^2, weights only, as scikit-learn does
                 gW[k] += (l2 * scale) * W
-            if update is not None:
-                update(("w", k), W, gW[k])
-                update(("b", k), self.biases[k], gb[k])
         return gW, gb
-
-    def _backward_sgd(self, x, y, buf, loss, lr):
-        """``_backward`` and the delta rule, eq. (5), fused: W <- W - (lr/m) a^T delta, in place.
-
-        The error terms are those of ``_backward`` (lr/m folded into delta^o). Each weight matrix
-        is then changed by one BLAS call -- a rank-1 update for a single sample -- instead of
-        writing eq. (3)'s gradient to a buffer and subtracting it: two fewer passes over every
-        weight matrix, and no gradient buffers. The next error term, eq. (4), is computed before
-        the weights it needs change. Without the fused BLAS calls (see ``_blas``) this is
-        ``_backward`` with the SGD update.
-        """
-        if not _blas.available:
-            self._backward(x, y, buf, loss, scale=lr, update=_sgd_update)
-            return
-        L = self.n_layers
-        m = x.shape[0]
-        acts = self.activations
-        d = buf.delta[L - 1]
-        loss.output_delta(y, buf.a[L - 1], buf.h[L - 1], acts[L - 1], d, buf.tmp[L - 1])  # eq. (2)
-        c = lr / m
-        if c != 1.0:
-            d *= c
-        for k in range(L - 1, -1, -1):
-            a_prev = x if k == 0 else buf.a[k - 1]
-            W, b = self.weights[k], self.biases[k]
-            if k > 0:
-                d_prev = buf.delta[k - 1]
-                np.matmul(d, W.T, out=d_prev)  # eq. (4) with this step's (old) weights ...
-                _g_prime(acts[k - 1], buf, k - 1)  # ... * g'_h
-            if not (W.flags.writeable and _blas.usable(a_prev, d, W)):
-                W -= a_prev.T @ d  # an unusual array (user-assigned): plain NumPy
-            elif m == 1:
-                _blas.ger_update(a_prev, d, W)  # the (1, n) rows themselves: the same buffers every step
-            else:
-                _blas.gemm_update(a_prev, d, W)
-            if m == 1:
-                b -= d.reshape(-1)
-            else:
-                b -= _column_sums(d, buf.gb[k])
-            if k > 0:
-                d = d_prev
 
     # -- public API -----------------------------------------------------------------------------
     def forward(self, X: ArrayLike) -> np.ndarray:
@@ -402,37 +371,57 @@ class Network:
         """Return yhat = a^L for the rows of ``X`` (computed in chunks of ``chunk`` rows)."""
         self.check_parameters()  # user-assigned weights: a clear error, not a matmul ValueError
         x = as_matrix(X, "X", self.dtype, n_features=self.sizes[0])
-        out = np.empty((x.shape[0], self.sizes[-1]), dtype=self.dtype)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported just below
-            for start in range(0, x.shape[0], chunk):
-                xb = x[start:start + chunk]
-                out[start:start + chunk] = self._forward(xb, self._buffers_for(xb.shape[0]))
-        if not np.isfinite(out).all():
-            raise InvalidInputError(_not_finite_message(self, x, out))
-        return out
+        return self.forward_all(x, chunk=chunk).yhat
+
+    def forward_all(self, X: np.ndarray, *, Y: np.ndarray | None = None, loss: _losses.Loss | None = None,
+                    chunk: int = 4096, layers: bool = False, check_finite: bool = True) -> Forward:
+        """The forward pass over a whole data set, ``chunk`` rows at a time (in the buffers of that size).
+
+        ``X`` is a checked matrix of the network's dtype (``as_matrix``/``check_xy``); with ``Y`` and
+        ``loss`` also E over all rows; with ``layers`` every layer's a^k for all rows. ``check_finite``:
+        a non-finite output raises :class:`InvalidInputError` naming the row and the likely cause;
+        without it NaN and infinity are returned as they are."""
+        n = X.shape[0]
+        yhat = np.empty((n, self.sizes[-1]), dtype=self.dtype)
+        outs = [np.empty((n, w), dtype=self.dtype) for w in self.sizes[1:-1]] + [yhat] if layers else None
+        total = 0.0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below, if asked
+            for start in range(0, n, chunk):
+                xb = X[start:start + chunk]
+                buf = self.buffers(xb.shape[0])
+                yhat[start:start + chunk] = self.forward_into(xb, buf)
+                if outs is not None:
+                    for out, a in zip(outs[:-1], buf.a[:-1]):
+                        out[start:start + chunk] = a
+                if loss is not None and Y is not None:
+                    total += loss.value(Y[start:start + chunk], buf.a[-1], buf.h[-1]) * xb.shape[0]
+        if check_finite and not np.isfinite(yhat).all():
+            raise InvalidInputError(_not_finite_message(self, X, yhat))
+        return Forward(yhat, total / n if loss is not None and Y is not None else None, outs)
 
     def _checked_pass(self, X, Y, loss, backward=None):
         """Check the inputs and run the forward pass -- and the backward pass when ``backward`` is
         "mean" (eq. (3)) or "sum" (eq. (1) summed over the rows) -- in buffers of this size.
 
         Returns (X as checked, the buffers, E, (grad_weights, grad_biases) or None)."""
-        loss = self._check_loss(loss)
+        loss = self.check_loss(loss)
         self.check_parameters()
         X, Y = check_xy(X, Y, self)
-        buf = self._buffers_for(X.shape[0])
+        buf = self.buffers(X.shape[0])
         # the mean times m is the sum: scale/m = 1 is then never applied
         scale = {None: None, "mean": 1.0, "sum": float(X.shape[0])}[backward]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # may be inf, never a warning
-            self._forward(X, buf)
+            self.forward_into(X, buf)
             value = loss.value(Y, buf.a[-1], buf.h[-1])
-            grads = None if scale is None else self._backward(X, Y, buf, loss, scale=scale, fold=False)
+            grads = (None if scale is None
+                     else self.backward_into(X, Y, buf, loss, scale=scale, scaled_deltas=False))
         return X, buf, value, grads
 
-    def loss(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> float:
+    def loss(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse") -> float:
         """The error E of the whole data set (a float)."""
         return self._checked_pass(X, Y, loss)[2]
 
-    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse") -> Trace:
+    def trace(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse") -> Trace:
         """Forward and backward pass of one batch, returning every quantity of the reference.
 
         Nothing is updated. See :class:`Trace`.
@@ -448,7 +437,7 @@ class Network:
             loss=value,
         )
 
-    def gradient_sum(self, X: ArrayLike, Y: ArrayLike, loss: str = "mse"
+    def gradient_sum(self, X: ArrayLike, Y: ArrayLike, loss: str | _losses.Loss = "mse"
                      ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
         """Eq. (1) summed over the rows of ``X`` -- before eq. (3)'s 1/m -- and the summed loss.
 
@@ -466,7 +455,8 @@ class Network:
         """
         return _fit(self, X, Y, **kwargs)
 
-    def _check_loss(self, loss):
+    def check_loss(self, loss: str | _losses.Loss) -> _losses.Loss:
+        """The loss object of ``loss`` (a name or a Loss), checked against the output activation."""
         loss = _losses.get(loss)
         loss.check_output(self.output)
         return loss
@@ -485,7 +475,7 @@ class Network:
 
     # -- state: plain dicts, so file formats sit above the model ----------------------------------
     @staticmethod
-    def state_shapes(sizes) -> dict[str, tuple[int, ...]]:
+    def state_shapes(sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
         """The name and shape of every array in the state of a network of layer widths ``sizes``."""
         shapes: dict[str, tuple[int, ...]] = {}
         for k in range(len(sizes) - 1):
@@ -524,7 +514,7 @@ class Network:
                 "dtype": self.dtype.name, "seed": seed}
 
     @classmethod
-    def from_config(cls, config: dict, *, init="auto") -> Network:
+    def from_config(cls, config: dict, *, init: str | Callable = "auto") -> Network:
         """A network of the architecture ``config`` (see :meth:`config`); ``init="zeros"`` skips
         drawing weights that a state is about to replace."""
         if init == "zeros":
@@ -553,34 +543,26 @@ class Network:
         return path
 
 
-def _bias_and_g(h, b, act, a, ident):
-    """Rows of h: h += b, a = g(h)."""
-    h += b
-    if not ident:
-        act.forward(h, out=a)  # a may be h itself (training buffers)
+def _weight_gradient(a_prev, d, W, gW, gb, decay) -> bool:
+    """eq. (1) summed over the rows into gW and gb; with ``decay`` (l2 x scale, deltas scaled) and
+    BLAS, the penalty's gradient is written first and the product added to it (beta = 1): no pass
+    over gW and no temporary of W's size. Returns whether the decay is in gW."""
+    if a_prev.shape[0] == 1:
+        # an outer product; a matrix product with inner dimension 1 is slow in BLAS
+        np.multiply(a_prev.reshape(-1, 1), d, out=gW)
+        np.copyto(gb, d.reshape(-1))
+        return False
+    if decay and _blas.usable(a_prev, d, gW, W):
+        np.multiply(W, decay, out=gW)
+        _blas.gemm_add(a_prev, d, gW)
+        column_sums(d, gb)
+        return True
+    np.matmul(a_prev.T, d, out=gW)
+    column_sums(d, gb)
+    return False
 
 
-def _column_sums(d, out):
-    """sum over the rows of delta, the biases' gradient of eq. (3), as the product ones^T delta: a
-    BLAS matrix-vector product runs on every BLAS thread, 2-3x faster than np.add.reduce(axis=0)
-    at B = 1000 (the same sums, added in another order)."""
-    return np.matmul(_ones(d.shape[0], d.dtype), d, out=out)
-
-
-@functools.lru_cache(maxsize=16)
-def _ones(m, dtype):
-    o = np.ones(m, dtype)
-    o.setflags(write=False)
-    return o
-
-
-def _g_prime(act, buf, k):
-    """delta^k *= g'(h^k), eq. (4)'s factor, in row blocks (elementwise: the same bits)."""
-    h, a, d, tmp = buf.h[k], buf.a[k], buf.delta[k], buf.tmp[k]
-    _par.for_rows(lambda lo, hi: act.backward(h[lo:hi], a[lo:hi], d[lo:hi], tmp[lo:hi]), d.shape[0], d.size)
-
-
-def _not_finite_message(net, X, out):
+def _not_finite_message(net, X, out) -> str:
     row = int(np.argwhere(~np.isfinite(out))[0][0])
     params = net.weights + net.biases
     if not all(np.isfinite(p).all() for p in params):
@@ -608,11 +590,7 @@ def _zeros(rng, fan_in, fan_out):
     return np.zeros((fan_in, fan_out))
 
 
-def _sgd_update(key, param, grad):
-    param -= grad
-
-
-def check_sizes(sizes):
+def check_sizes(sizes: Sequence[int]) -> list[int]:
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise InvalidTypeError(f"sizes must be a list of layer widths like [2, 3, 1], got {sizes!r}")
     try:
@@ -633,3 +611,8 @@ def check_sizes(sizes):
             raise InvalidInputError(f"sizes[{k}] is {n}; every layer width must be at least 1")
         out.append(int(n))
     return out
+
+
+def as_trainable(net: Network) -> Trainable:
+    """``net`` as the training loop sees it (mypy checks here that Network fits the seam)."""
+    return net

@@ -13,7 +13,7 @@ from backprop.onnx.spec import Spec, spec_of
 from backprop.version import __version__
 
 
-def to_onnx(model: Any, *, dtype: str | None = None):
+def to_onnx(model: Any, *, dtype: str | None = None) -> Any:
     """The ``onnx.ModelProto`` of ``model`` (a Network, a fitted MLPClassifier/MLPRegressor or a model
     file path), checked with ``onnx.checker.check_model(full_check=True)``. See :func:`export`."""
     import onnx

@@ -27,6 +27,7 @@ Only operators of the default domain are used (ai.onnx.ml is not needed): the la
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from onnx import ModelProto, TensorProto, helper, numpy_helper
@@ -48,7 +49,7 @@ class Builder:
     def const(self, value: np.ndarray, hint: str) -> str:
         raise NotImplementedError
 
-    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs: Any) -> str:
         raise NotImplementedError
 
 
@@ -77,13 +78,13 @@ class ModelBuilder(Builder):
         self.initializers.append(tensor(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs: Any) -> str:
         out = out or self.fresh(hint)
         self.nodes.append(helper.make_node(op, inputs, [out], name=self.fresh(f"{hint}_{op}"), **attrs))
         return out
 
 
-def tensor(value: np.ndarray, name: str):
+def tensor(value: np.ndarray, name: str) -> Any:
     """A TensorProto of ``value``; str/object arrays become UTF-8 string tensors."""
     value = np.asarray(value)
     if value.dtype.kind in "OU":
@@ -99,7 +100,7 @@ def label_type(classes: np.ndarray) -> int:
     return helper.np_dtype_to_tensor_dtype(classes.dtype)
 
 
-def emit(b: Builder, spec, x: str, outputs: dict[str, str] | None = None) -> dict[str, str]:
+def emit(b: Builder, spec: Any, x: str, outputs: dict[str, str] | None = None) -> dict[str, str]:
     """Write the nodes from the input ``x`` (of the spec's dtype) to the outputs; returns their
     names: {"label", "probabilities"} for classifiers, {"variable"} for regressors. ``outputs``
     fixes the names of the final outputs (a skl2onnx operator's)."""
@@ -200,7 +201,7 @@ def log1p(b: Builder, x: str, dt: np.dtype, hint: str) -> str:
     return b.node("Mul", [b.node("Log", [u], f"{hint}_log"), ratio], hint)
 
 
-def model(spec, *, input_name: str = "X", doc: str = "") -> ModelProto:
+def model(spec: Any, *, input_name: str = "X", doc: str = "") -> ModelProto:
     """A stand-alone ONNX ModelProto of ``spec``: input ``X`` (N, n_features) of the spec's dtype."""
     b = ModelBuilder()
     x = b.reserve(input_name)

@@ -38,7 +38,7 @@ class SklBuilder(graph.Builder):
         self.container.initializers.append(graph.tensor(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs) -> str:
+    def node(self, op: str, inputs: list[str], hint: str, out: str | None = None, **attrs: Any) -> str:
         out = out or self.fresh(hint)
         self.container.add_node(op, inputs, out, name=self.scope.get_unique_operator_name(op),
                                 op_version=_op_version(op), **attrs)

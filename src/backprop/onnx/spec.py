@@ -175,8 +175,8 @@ def _cast(spec: Spec, dtype: np.dtype) -> Spec:
     return dataclasses.replace(spec, dtype=dtype, layers=layers)
 
 
-def _check(spec: Spec) -> None:
-    """Shapes that chain, finite parameters and statistics, activations the graph knows."""
+def _check_layers(spec: Spec) -> None:
+    """Each layer: weights that follow the previous width, finite parameters, a known activation."""
     known = set(_act.ACTIVATIONS) | {"logistic", "exp"}
     width = spec.n_features
     for k, L in enumerate(spec.layers):
@@ -192,6 +192,11 @@ def _check(spec: Spec) -> None:
             raise InvalidInputError(f"layer {k}'s activation {L.activation!r} has no ONNX form here")
         if L.activation == "softmax" and k != len(spec.layers) - 1:
             raise InvalidInputError("softmax is for the output layer only")
+
+
+def _check(spec: Spec) -> None:
+    """Shapes that chain, finite parameters and statistics, activations the graph knows."""
+    _check_layers(spec)
     for what, stats, n in (("standardize", spec.standardize, spec.n_features),
                            ("target_standardize", spec.target_standardize, spec.n_outputs)):
         if stats is None:

@@ -7,8 +7,10 @@ or ``pip install -e '.[playground]'`` in a clone of the source), imported only w
 
 from __future__ import annotations
 
+from typing import Any
 
-def create_app(token: str, *, allowed_hosts: list[str], data: str | None = None):
+
+def create_app(token: str, *, allowed_hosts: list[str], data: str | None = None) -> Any:
     """The Starlette app: the JSON API under /api and the page at /; see ``docs/playground.md``.
 
     ``token`` is required on every request; ``allowed_hosts`` are the names the Host header may

@@ -21,7 +21,9 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -61,7 +63,7 @@ def _finite(value):
     return value
 
 
-def dumps(value) -> str:
+def dumps(value: Any) -> str:
     """Strict JSON: a diverged network's inf and nan become null (the fast path when all are finite)."""
     try:
         return json.dumps(value, allow_nan=False)
@@ -70,7 +72,7 @@ def dumps(value) -> str:
 
 
 class StrictJSON(JSONResponse):
-    def render(self, content) -> bytes:
+    def render(self, content: Any) -> bytes:
         return dumps(content).encode("utf-8")
 
 
@@ -97,7 +99,7 @@ class Playground:
         self.seq = 0  # frames are numbered: the page keeps the newest, whichever way it came
         self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="playground-session")
 
-    async def call(self, fn, *args, **kwargs):
+    async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` on the session thread (in the order asked), awaited."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
@@ -118,7 +120,7 @@ class Playground:
         self.uploads[uid] = info
         return {"data": uid, "target": info["columns"][-1]}
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Server shutdown begins (on the loop's thread): stop playing and end every open stream,
         so that uvicorn's graceful shutdown has no request left to wait for."""
         self.closing, self.playing = True, False
@@ -127,7 +129,7 @@ class Playground:
                 q.get_nowait()
             q.put_nowait(None)
 
-    def close(self):
+    def close(self) -> None:
         self.playing = False
         self.generation += 1
         if self.task is not None:
@@ -145,7 +147,7 @@ class Playground:
     def frame_text(self) -> str:
         return dumps(self.frame())
 
-    async def publish(self):
+    async def publish(self) -> None:
         if not self.listeners or self.closing:  # closing: the streams' end marks must stay queued
             return
         text = await self.call(self.frame_text)
@@ -156,7 +158,7 @@ class Playground:
                 q.get_nowait()
             q.put_nowait(text)
 
-    async def play_loop(self, generation):
+    async def play_loop(self, generation: int) -> None:
         dt = 1.0 / FPS
         owed = 0.0
         count, since = 0, time.perf_counter()
@@ -188,7 +190,7 @@ class Playground:
             self.rate = 0.0
             await self.publish()
 
-    def start(self, speed):
+    def start(self, speed: float | None) -> None:
         self.speed, self.error = speed, None
         if not self.playing:
             self.playing = True
@@ -272,16 +274,16 @@ async def _answer(pg: Playground, fn, *args, **kwargs) -> Response:
 
 
 # -- endpoints ------------------------------------------------------------------------------------
-async def index(request):
+async def index(request: Request) -> Response:
     return FileResponse(_static_dir() / "index.html", headers={"cache-control": "no-store"})
 
 
-async def state(request):
+async def state(request: Request) -> Response:
     pg = _pg(request)
     return await _answer(pg, lambda: pg.session.state())
 
 
-async def options(request):
+async def options(request: Request) -> Response:
     pg = _pg(request)
     return StrictJSON({
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
@@ -302,12 +304,12 @@ async def _replace_session(pg: Playground, raw: dict) -> Response:
     return await _answer(pg, session.state)
 
 
-async def set_config(request):
+async def set_config(request: Request) -> Response:
     pg = _pg(request)
     return await _replace_session(pg, await _json_body(request))
 
 
-async def reset(request):
+async def reset(request: Request) -> Response:
     """The same configuration anew: initial weights and training state of its seed."""
     pg = _pg(request)
     return await _replace_session(pg, dict(pg.session.cfg))
@@ -327,15 +329,15 @@ async def _traced(request, name):
     return Response(text, media_type="application/json")
 
 
-async def step(request):
+async def step(request: Request) -> Response:
     return await _traced(request, "step")
 
 
-async def phase(request):
+async def phase(request: Request) -> Response:
     return await _traced(request, "next_phase")
 
 
-async def run(request):
+async def run(request: Request) -> Response:
     pg = _pg(request)
     body = await _json_body(request)
     n = body.get("updates", 1)
@@ -363,7 +365,7 @@ async def run(request):
     return Response(await pg.call(answer), media_type="application/json")
 
 
-async def play(request):
+async def play(request: Request) -> Response:
     pg = _pg(request)
     body = await _json_body(request)
     speed = body.get("speed")
@@ -375,7 +377,7 @@ async def play(request):
     return StrictJSON({"playing": True, "speed": pg.speed})
 
 
-async def pause(request):
+async def pause(request: Request) -> Response:
     pg = _pg(request)
     pg.stop()
     # after the slice that is running: the count is final when this answer leaves
@@ -384,29 +386,29 @@ async def pause(request):
     return StrictJSON({"playing": False, "n_updates": n})
 
 
-async def frame(request):
+async def frame(request: Request) -> Response:
     pg = _pg(request)
     return Response(await pg.call(pg.frame_text), media_type="application/json")
 
 
-async def points(request):
+async def points(request: Request) -> Response:
     pg = _pg(request)
     return await _answer(pg, lambda: pg.session.points())
 
 
-async def unit(request):
+async def unit(request: Request) -> Response:
     pg = _pg(request)
     args = _int_param(request, "layer"), _int_param(request, "unit"), _int_param(request, "sample", 0)
     return await _answer(pg, lambda: _panels.unit(pg.session, *args))
 
 
-async def weight(request):
+async def weight(request: Request) -> Response:
     pg = _pg(request)
     args = _int_param(request, "layer"), _int_param(request, "i"), _int_param(request, "j")
     return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
-async def stream(request):
+async def stream(request: Request) -> Response:
     """Server-sent events: one ``frame`` event now and then about 30 a second while playing."""
     pg = _pg(request)
     limit = _int_param(request, "max_frames", 0)
@@ -437,7 +439,7 @@ async def stream(request):
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 
-async def upload(request):
+async def upload(request: Request) -> Response:
     pg = _pg(request)
     data = await _read_limited(request, MAX_UPLOAD, "the file")
     info = await pg.call(_export.store_upload, pg.tmp, data, request.query_params.get("filename", "data.csv"))
@@ -450,7 +452,7 @@ async def upload(request):
     return StrictJSON({"id": uid, **{k: v for k, v in info.items() if k != "path"}})
 
 
-async def export_model(request):
+async def export_model(request: Request) -> Response:
     pg = _pg(request)
     s = pg.session
     data = await pg.call(_export.model_bytes, s, pg.tmp)
@@ -459,7 +461,7 @@ async def export_model(request):
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
-async def export_explain(request):
+async def export_explain(request: Request) -> Response:
     pg = _pg(request)
     s = pg.session
     fmt = request.query_params.get("format", "markdown")
@@ -472,20 +474,23 @@ def _error(status, message):
     return StrictJSON({"error": message}, status_code=status)
 
 
-async def on_user_error(request, exc):
+async def on_user_error(request: Request, exc: Exception) -> Response:
     status = 409 if isinstance(exc, _panels.NoStepError) else 413 if isinstance(exc, TooLarge) else 400
     return _error(status, " ".join(str(exc).split()))
 
 
-async def on_http_error(request, exc):
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # (registered for it)
     return _error(exc.status_code, exc.detail if isinstance(exc.detail, str) else "request refused")
 
 
-async def on_disconnect(request, exc):  # the client hung up mid-body: nobody to answer, nothing to log
+async def on_disconnect(request: Request, exc: Exception) -> Response:
+    # the client hung up mid-body: nobody to answer, nothing to log
     return Response(status_code=400)
 
 
-async def on_crash(request, exc):  # a bug, not the user's fault: the server keeps running
+async def on_crash(request: Request, exc: Exception) -> Response:
+    # a bug, not the user's fault: the server keeps running
     return _error(500, f"internal error ({type(exc).__name__}: {exc}); the server is still running")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from backprop.core.activations import HIDDEN_ACTIVATIONS
 from backprop.core.losses import LOSSES
-from backprop.data import datasets
+from backprop.data import datasets, preparation
 from backprop.errors import BackpropError, InvalidInputError
 from backprop.train.batching import MODES
 from backprop.train.optimizers import OPTIMIZERS
@@ -85,6 +85,22 @@ def check_config(raw: object, uploads: dict | None = None) -> dict:
         raise InvalidInputError(f"unknown configuration key {unknown[0]!r}; valid keys are: "
                                 f"{', '.join(DEFAULTS)}")
     cfg = {**DEFAULTS, **{k: v for k, v in raw.items() if v is not None or k in ("output", "loss", "target")}}
+    _check_data(cfg, uploads)
+    _check_network(cfg)
+    _choice(cfg["optimizer"], "optimizer", tuple(OPTIMIZERS))
+    cfg["lr"] = _float(cfg["lr"], "lr", 0.0, 100.0, lo_open=True)
+    cfg["momentum"] = _float(cfg["momentum"], "momentum", 0.0, 1.0)
+    _choice(cfg["mode"], "mode", MODES)
+    cfg["batch_size"] = _int(cfg["batch_size"], "batch_size", 1, MAX_SAMPLES)
+    cfg["seed"] = _int(cfg["seed"], "seed", 0, 2**32 - 1)
+    cfg["l2"] = _float(cfg["l2"], "l2", 0.0, 10.0)
+    if not isinstance(cfg["shuffle"], bool):
+        raise InvalidInputError(f"shuffle must be true or false, got {cfg['shuffle']!r}")
+    return cfg
+
+
+def _check_data(cfg, uploads):
+    """The data options of ``cfg``, checked and converted in place."""
     data = cfg["data"]
     if not isinstance(data, str):
         raise InvalidInputError(f"data must be a built-in name or an uploaded file id, got {data!r}")
@@ -100,6 +116,10 @@ def check_config(raw: object, uploads: dict | None = None) -> dict:
         cfg["noise"] = _float(cfg["noise"], "noise", 0.0, 10.0)
     cfg["data_seed"] = _int(cfg["data_seed"], "data_seed", 0, 2**32 - 1)
     cfg["val_fraction"] = _float(cfg["val_fraction"], "val_fraction", 0.0, 0.9)
+
+
+def _check_network(cfg):
+    """The network's options of ``cfg`` (layers, activations, loss), checked and converted in place."""
     layers = cfg["layers"]
     if not isinstance(layers, list):
         raise InvalidInputError(f"layers must be a list of hidden-layer widths like [4, 4], "
@@ -117,16 +137,6 @@ def check_config(raw: object, uploads: dict | None = None) -> dict:
         _choice(cfg["output"], "output activation", OUTPUTS)
     if cfg["loss"] is not None:
         _choice(cfg["loss"], "loss", tuple(LOSSES))
-    _choice(cfg["optimizer"], "optimizer", tuple(OPTIMIZERS))
-    cfg["lr"] = _float(cfg["lr"], "lr", 0.0, 100.0, lo_open=True)
-    cfg["momentum"] = _float(cfg["momentum"], "momentum", 0.0, 1.0)
-    _choice(cfg["mode"], "mode", MODES)
-    cfg["batch_size"] = _int(cfg["batch_size"], "batch_size", 1, MAX_SAMPLES)
-    cfg["seed"] = _int(cfg["seed"], "seed", 0, 2**32 - 1)
-    cfg["l2"] = _float(cfg["l2"], "l2", 0.0, 10.0)
-    if not isinstance(cfg["shuffle"], bool):
-        raise InvalidInputError(f"shuffle must be true or false, got {cfg['shuffle']!r}")
-    return cfg
 
 
 @dataclasses.dataclass
@@ -151,13 +161,40 @@ class PlayData:
 
 
 def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
-    """Load ``cfg['data']`` and put it into the network's space; output and loss "auto" (None) resolved."""
-    uploads = uploads or {}
+    """Load ``cfg['data']`` and put it into the network's space (``backprop.data.preparation``, with the
+    playground's defaults: the reference's sigmoid + MSE for two classes); output and loss "auto"
+    (None) resolved."""
+    ds, X, y, Xv, yv = _load(cfg, uploads or {})
+    layer = preparation.output_layer(ds.task, y, classes=ds.classes, more_y=(yv,), output=cfg["output"],
+                                     loss=cfg["loss"], defaults=preparation.PLAYGROUND, target=ds.target)
+    if layer.classes is not None and len(layer.classes) > MAX_WIDTH:
+        raise InvalidInputError(f"the target {ds.target!r} has {len(layer.classes)} classes; the playground "
+                                f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
+    if X.shape[1] > 64:
+        raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
+    prep = preparation.prepare(ds.task, X, y, layer, dtype=np.float64)
+    assert prep.standardize is not None  # the playground always standardizes its inputs
+    Y, labels = prep.targets(y)
+    Yv = None if yv is None else prep.targets(yv)[0]
+    if ds.task == "regression" and layer.output in ("sigmoid", "tanh"):
+        Y, Yv = _inside_range(Y, Yv, layer.output)
+    return PlayData(
+        X=prep.inputs(X), Y=Y, labels=labels, X_val=None if Xv is None else prep.inputs(Xv), Y_val=Yv,
+        X_raw=np.asarray(X, np.float64), task=ds.task, classes=layer.classes,
+        feature_names=list(ds.feature_names), target=ds.target, standardize=prep.standardize,
+        target_standardize=prep.meta.get("target_standardize"), output=layer.output, loss=layer.loss,
+        n_out=layer.n_out,
+    )
+
+
+def _load(cfg, uploads):
+    """(the data set, X, y, and the validation rows Xv, yv or None): a built-in's fixed test part
+    validates; an upload is split by ``val_fraction``."""
     try:
         if cfg["data"] in BUILTINS:
             ds = datasets.load(cfg["data"], n_samples=cfg["n_samples"], noise=cfg["noise"],
                                seed=cfg["data_seed"])
-            X, y, Xv, yv = ds.X, ds.y, ds.X_test, ds.y_test  # the fixed test part validates
+            X, y, Xv, yv = ds.X, ds.y, ds.X_test, ds.y_test
         else:
             ds = datasets.load_file(uploads[cfg["data"]]["path"], target=cfg["target"])
             if ds.y is None:
@@ -172,65 +209,17 @@ def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
         raise InvalidInputError(f"cannot read the data: {exc}") from None
     if y is None:
         raise InvalidInputError(f"{cfg['data']} has no target column")
-    task = ds.task
-    output, loss = cfg["output"], cfg["loss"]
-    classes = None
-    if task == "classification":
-        classes = list(ds.classes) if ds.classes else datasets.find_classes(y, yv)
-        if len(classes) < 2:
-            raise InvalidInputError(f"the target {ds.target!r} has one class only; choose another column")
-        if len(classes) > MAX_WIDTH:
-            raise InvalidInputError(f"the target {ds.target!r} has {len(classes)} classes; the playground "
-                                    f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
-        output = output or ("sigmoid" if len(classes) == 2 else "softmax")
-        n_out = 1 if (output != "softmax" and len(classes) == 2) else len(classes)
-    else:
-        output = output or "identity"
-        if output == "softmax":
-            raise InvalidInputError(f"the target {ds.target!r} holds numbers (regression): use the identity "
-                                    "output, not softmax")
-        n_out = 1 if np.ndim(y) == 1 else np.shape(y)[1]
-    if output == "softmax" and n_out < 2:
-        raise InvalidInputError("a softmax output needs at least 2 classes")
-    loss = loss or ("cross_entropy" if output == "softmax" else "mse")
-    LOSSES[loss]().check_output(output)  # a mismatch (BCE without sigmoid, ...) says what fits
-    if X.shape[1] > 64:
-        raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
-    stats = datasets.fit_standardize(X)
-
-    def inputs(A):
-        return datasets.apply_standardize(A, stats, np.float64)
-
-    tstats = None
-    if task == "classification":
-        labels = datasets.encode_labels(y, classes)
-        Y = _encode(labels, n_out)
-        Yv = None if yv is None else _encode(datasets.encode_labels(yv, classes), n_out)
-    else:
-        labels = np.asarray(y, np.float64)
-        Yr = labels.reshape(len(labels), -1)
-        tstats = datasets.fit_standardize(Yr)
-        Y = datasets.apply_standardize(Yr, tstats, np.float64)
-        Yv = None if yv is None else datasets.apply_standardize(
-            np.asarray(yv, np.float64).reshape(len(yv), -1), tstats, np.float64)
-        if output in ("sigmoid", "tanh"):  # a bounded output needs targets inside its range
-            lo, hi = (0.1, 0.9) if output == "sigmoid" else (-0.9, 0.9)
-            y_min, span = Y.min(), (Y.max() - Y.min()) or 1.0
-            Y = lo + (hi - lo) * (Y - y_min) / span
-            Yv = None if Yv is None else np.clip(lo + (hi - lo) * (Yv - y_min) / span, lo - 0.1, hi + 0.1)
-    return PlayData(
-        X=inputs(X), Y=Y, labels=labels, X_val=None if Xv is None else inputs(Xv), Y_val=Yv,
-        X_raw=np.asarray(X, np.float64), task=task, classes=classes, feature_names=list(ds.feature_names),
-        target=ds.target, standardize=stats, target_standardize=tstats, output=output, loss=loss, n_out=n_out,
-    )
+    return ds, X, y, Xv, yv
 
 
-def _encode(idx, n_out):
-    if n_out == 1:
-        return idx.astype(np.float64).reshape(-1, 1)
-    Y = np.zeros((idx.size, n_out))
-    Y[np.arange(idx.size), idx] = 1.0
-    return Y
+def _inside_range(Y, Yv, output):
+    """Standardized regression targets rescaled into a bounded output's range (sigmoid: [0.1, 0.9],
+    tanh: [-0.9, 0.9]); the validation targets by the same map, clipped just outside it."""
+    lo, hi = (0.1, 0.9) if output == "sigmoid" else (-0.9, 0.9)
+    y_min, span = Y.min(), (Y.max() - Y.min()) or 1.0
+    Y = lo + (hi - lo) * (Y - y_min) / span
+    Yv = None if Yv is None else np.clip(lo + (hi - lo) * (Yv - y_min) / span, lo - 0.1, hi + 0.1)
+    return Y, Yv
 
 
 def _split(X, y, fraction, seed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from backprop.data.datasets import CSV_SUFFIXES, CsvReader
 from backprop.errors import InvalidInputError
@@ -67,7 +68,7 @@ def _metadata(session) -> dict:
     return meta
 
 
-def model_bytes(session, folder: str) -> bytes:
+def model_bytes(session: Any, folder: str) -> bytes:
     """The current network as a model file (``backprop.load`` reads it)."""
     path = os.path.join(folder, f"model-{secrets.token_hex(6)}.safetensors")
     session.net.save(path, **_metadata(session))
@@ -78,7 +79,7 @@ def model_bytes(session, folder: str) -> bytes:
         os.remove(path)
 
 
-def explain_text(session, fmt: str, sample: int = 0) -> tuple[str, str, str]:
+def explain_text(session: Any, fmt: str, sample: int = 0) -> tuple[str, str, str]:
     """The explain document of one sample of the last update, worked out on the weights it used.
 
     Before any update: the first training row on the current weights. Returns (text, media type, suffix).

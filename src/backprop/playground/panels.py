@@ -8,6 +8,8 @@ the weight ``weights[k][i][j]``, the reference's w_ij^{k+1}.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from backprop.errors import InvalidInputError
@@ -31,7 +33,7 @@ def _index(v, name, n):
     return v
 
 
-def unit(session, layer: int, j: int, sample: int = 0) -> dict:
+def unit(session: Any, layer: int, j: int, sample: int = 0) -> dict:
     """h_j, a_j and delta_j of unit j of layer ``layer`` for batch row ``sample`` of the last update."""
     s = _last(session)
     net = session.net
@@ -73,7 +75,7 @@ def unit(session, layer: int, j: int, sample: int = 0) -> dict:
     return out
 
 
-def weight(session, layer: int, i: int | str, j: int) -> dict:
+def weight(session: Any, layer: int, i: int | str, j: int) -> dict:
     """w_ij of ``weights[layer]`` (``i="bias"``: the bias b_j) in the last update: eqs. (1), (3), (5)."""
     s = _last(session)
     net = session.net

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 COOKIE = "backprop_playground_token"
@@ -71,7 +73,7 @@ async def _refuse(send, status, message, scope_type):
 class Guard:
     """ASGI middleware: the Host, Origin and token checks before anything else runs."""
 
-    def __init__(self, app, token: str, allowed_hosts: list[str]):
+    def __init__(self, app: Any, token: str, allowed_hosts: list[str]):
         self.app = app
         self.token = token
         self.allowed = {host_name(h) for h in allowed_hosts} | set(LOOPBACK)
@@ -91,7 +93,7 @@ class Guard:
         morsel = cookie.get(COOKIE)
         return (morsel.value if morsel else None), False
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

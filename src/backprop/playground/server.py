@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import webbrowser
+from typing import Any
 
 from backprop.errors import InvalidInputError
 from backprop.version import install_hint
@@ -22,8 +23,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_server(data: str | None = None, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                log_level: str = "warning"):
+def make_server(data: str | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                token: str | None = None, log_level: str = "warning") -> Any:
     """(uvicorn.Server, bound socket, token); not running yet: ``server.run(sockets=[sock])`` runs it."""
     try:
         import uvicorn
@@ -61,7 +62,7 @@ def make_server(data: str | None = None, *, host: str = "127.0.0.1", port: int =
     return Server(config), sock, token
 
 
-def url_of(sock, token: str) -> str:
+def url_of(sock: Any, token: str) -> str:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/?token={token}"

@@ -63,7 +63,8 @@ class Session:
             self.net, loss=d.loss, epochs=_config.EPOCHS, lr=cfg["lr"], mode=cfg["mode"],
             batch_size=cfg["batch_size"] if cfg["mode"] == "minibatch" else None,
             optimizer=cfg["optimizer"], momentum=cfg["momentum"], l2=cfg["l2"], shuffle=cfg["shuffle"],
-            seed=cfg["seed"], validation_data=None if d.X_val is None else (d.X_val, d.Y_val),
+            seed=cfg["seed"],
+            validation_data=None if d.X_val is None or d.Y_val is None else (d.X_val, d.Y_val),
         )
         self.trainer.start(d.X, d.Y)
         self.last: dict | None = None  # the last traced update (arrays), see step()
@@ -78,7 +79,8 @@ class Session:
         self.divergence: dict | None = None  # where and how training diverged (see _diverged)
         self._delta_at = 0  # the update whose epoch end added the last delta_history entry
         self._grid = self._make_grid()
-        self._maps, self._maps_at, self._maps_cost = None, 0.0, 0.0
+        self._maps: dict | None = None
+        self._maps_at, self._maps_cost = 0.0, 0.0
 
     # -- training -------------------------------------------------------------------------------
     def _record(self, st):
@@ -192,7 +194,7 @@ class Session:
 
     def state(self) -> dict:
         """The configuration, the network's parameters and the training history."""
-        net, tr, h, d = self.net, self.trainer, self.trainer.history, self.data
+        net, tr, hist, d = self.net, self.trainer, self.trainer.history, self.data
         return {
             "config": dict(self.cfg), "sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
             "loss": d.loss, "lr": float(self.cfg["lr"]), "optimizer": self.cfg["optimizer"],
@@ -201,8 +203,9 @@ class Session:
             "step": self._step_in_epoch(),
             "n_updates": self.n_updates, "phase": self.phase if self.last else 0,
             "weights": _tolist(net.weights), "biases": _tolist(net.biases),
-            "loss_history": [float(v) for v in h.loss], "val_loss_history": [float(v) for v in h.val_loss],
-            "val_metric_history": [float(v) for v in h.val_metric], "metric": h.metric,
+            "loss_history": [float(v) for v in hist.loss],
+            "val_loss_history": [float(v) for v in hist.val_loss],
+            "val_metric_history": [float(v) for v in hist.val_metric], "metric": hist.metric,
             "delta_history": {"epoch": self.delta_epochs, "value": self.delta_history},
             "data": self.data_info(), "divergence": self.divergence,
         }
@@ -229,9 +232,9 @@ class Session:
         While phases (i)-(iii) of an update are shown, the frame is the state *before* that update
         (``pending`` names it): the weights change only at (iv), and so do the counters and curves.
         """
-        net, h = self.net, self.trainer.history
+        net, hist = self.net, self.trainer.history
         s = self.last if self.last is not None and self.phase < 4 else None
-        losses, val_losses, val_metric = list(h.loss), list(h.val_loss), list(h.val_metric)
+        losses, val_losses, val_metric = list(hist.loss), list(hist.val_loss), list(hist.val_metric)
         deltas = list(zip(self.delta_epochs, self.delta_history))
         recent = [list(p) for p in self.recent]
         epoch, step, n_updates = int(self.trainer.epoch), self._step_in_epoch(), self.n_updates
@@ -307,16 +310,17 @@ class Session:
         return (raw - np.asarray(s["mean"])) / np.asarray(s["scale"])
 
     def _forward_all(self, X, weights=None, biases=None):
-        a, out = X, []
-        weights = self.net.weights if weights is None else weights
-        biases = self.net.biases if biases is None else biases
-        for W, b, act in zip(weights, biases, self.net.activations):
-            with np.errstate(all="ignore"):
-                a = act.forward(a @ W + b)
-            out.append(a)
-        return out
+        """Every layer's a over the rows of X (``Network.forward_all``), on the network's weights or
+        on the ones given (a step's weights before its update); NaN and infinity as they are."""
+        net = self.net
+        if weights is not None or biases is not None:
+            net = net.copy()
+            net.weights = [np.array(w, net.dtype) for w in (self.net.weights if weights is None else weights)]
+            net.biases = [np.array(b, net.dtype) for b in (self.net.biases if biases is None else biases)]
+        return net.forward_all(np.asarray(X, net.dtype), layers=True, check_finite=False).layers
 
-    def maps(self, weights=None, biases=None) -> dict | None:
+    def maps(self, weights: list[np.ndarray] | None = None,
+             biases: list[np.ndarray] | None = None) -> dict | None:
         """Every unit's output over the grid, on the network's weights or on the ones given."""
         g = self._grid
         if g is None:

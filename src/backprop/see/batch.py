@@ -3,14 +3,16 @@ the delta rule (5) applied to the mean; then the batch's error after the update.
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.see.context import Context
 from backprop.see.document import Block, Eq, Eqs, Heading, Label, Para
 from backprop.see.forward import sample_loss
-from backprop.see.mathnodes import Dots, Frac, Num, Paren, Partial, Row, Sum, Sym, fmt_number
+from backprop.see.mathnodes import Dots, Frac, Node, Num, Paren, Partial, Row, Sum, Sym, fmt_number
 from backprop.see.update import eta_heading, layer_rule, verdict
 
 
-def grad_sym(ctx: Context, k, i, j, d=None):
+def grad_sym(ctx: Context, k: int, i: int | str, j: int | str, d: int | str | None = None) -> Node:
     """dE/dw_ij of layer k (``d``: the error E_d of sample d alone)."""
     E = Sym("E") if d is None else Sym("E", str(d))
     return Frac(Partial(E), Partial(ctx.nm.w(k, i, j)))
@@ -80,7 +82,7 @@ def mean_gradients(ctxs: list[Context]) -> list:
     return blocks
 
 
-def batch_updates(ctx: Context, net_after) -> list:
+def batch_updates(ctx: Context, net_after: Any) -> list:
     """Eq. (5) with the batch's gradient: w <- w - eta dE/dw, with the engine's new value."""
     net, nm, t = ctx.net, ctx.nm, ctx.t
     eta = Sym("η")
@@ -107,7 +109,7 @@ def batch_updates(ctx: Context, net_after) -> list:
     return blocks
 
 
-def batch_after(ctxs: list[Context], after_ctxs: list[Context], t2) -> list:
+def batch_after(ctxs: list[Context], after_ctxs: list[Context], t2: Any) -> list:
     """Each sample's error and the batch's E with the new weights (``t2``: the engine's trace)."""
     ctx = ctxs[0]
     digits = ctx.digits

@@ -3,7 +3,12 @@ and how its numbers are printed (digits, and which units are shown in a large ne
 
 from __future__ import annotations
 
-from backprop.see.mathnodes import Dots, Num, Paren, Row, Sym
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from backprop.see.mathnodes import Dots, Node, Num, Paren, Row, Sym
 from backprop.see.notation import Names
 
 
@@ -15,7 +20,8 @@ class Context:
     contexts of all samples of a document: ``flags["summarised"]`` records that something was cut.
     """
 
-    def __init__(self, net, trace, y, lr, loss, digits, limit, row=0, flags=None):
+    def __init__(self, net: Any, trace: Any, y: np.ndarray, lr: float, loss: Any, digits: int, limit: int,
+                 row: int = 0, flags: dict | None = None) -> None:
         self.net, self.t, self.lr, self.loss = net, trace, lr, loss
         self.Y = y  # every row's target
         self.digits, self.limit, self.row = digits, limit, row
@@ -37,26 +43,28 @@ class Context:
 
     # -- the sample's values --------------------------------------------------------------------
     @property
-    def x(self):
+    def x(self) -> np.ndarray:
         return self.t.x[self.row]
 
     @property
-    def y(self):
+    def y(self) -> np.ndarray:
         return self.Y[self.row]
 
-    def h(self, k, j):
+    def h(self, k: int, j: int) -> float:
         return float(self.t.h[k][self.row, j - 1])
 
-    def a(self, k, j):
+    def a(self, k: int, j: int) -> float:
         return float(self.t.a[k][self.row, j - 1])
 
-    def delta(self, k, j):
+    def delta(self, k: int, j: int) -> float:
         return float(self.t.delta[k][self.row, j - 1])
 
-    def gprime(self, k, j):
-        return float(self._gprime_all[k][self.row, j - 1])
+    def gprime(self, k: int, j: int) -> float:
+        gp = self._gprime_all[k]
+        assert gp is not None, "g' of an elementwise layer"  # softmax's is a matrix, not shown this way
+        return float(gp[self.row, j - 1])
 
-    def value_of(self, k, j):
+    def value_of(self, k: int, j: int) -> float:
         """a_j of layer k (k = -1: x_j); j = 0 is the constant 1 of the bias."""
         if j == 0:
             return 1.0
@@ -65,51 +73,51 @@ class Context:
         return self.a(k, j)
 
     @staticmethod
-    def weight(net, k, i, j):
+    def weight(net: Any, k: int, i: int, j: int) -> float:
         """w_ij of layer k in ``net`` (i = 0: the bias)."""
         return float(net.biases[k][j - 1] if i == 0 else net.weights[k][i - 1, j - 1])
 
     # -- printing -------------------------------------------------------------------------------
     @property
-    def summarised(self):
+    def summarised(self) -> bool:
         return self.flags["summarised"]
 
-    def n(self, v):
+    def n(self, v: float) -> Num:
         return Num(v, self.digits)
 
-    def nf(self, v):
+    def nf(self, v: float) -> Node:
         """A number as a factor: negative ones in parentheses."""
         node = self.n(v)
         return Paren(node) if node.value < 0 else node
 
-    def shown(self, n):
+    def shown(self, n: int) -> tuple[range, bool]:
         """The units 1..n shown of a layer of n, and whether some were cut."""
         if n > self.limit:
             self.flags["summarised"] = True
             return range(1, self.limit + 1), True
         return range(1, n + 1), False
 
-    def links(self, n):
+    def links(self, n: int) -> tuple[range, bool]:
         """The inputs 0..n (0: the bias) shown of a unit with n inputs, and whether some were cut."""
         last = min(n, self.limit)
         if last < n:
             self.flags["summarised"] = True
         return range(0, last + 1), last < n
 
-    def num_of(self, k, j):
+    def num_of(self, k: int, j: int) -> Node:
         """a_j of layer k as a factor (inputs and the bias's 1 printed exactly)."""
         if j == 0 or k < 0:
             node = Num(self.value_of(k, j), exact=True)
             return Paren(node) if node.value < 0 else node
         return self.nf(self.value_of(k, j))
 
-    def src(self, k, i):
+    def src(self, k: int, i: int) -> Node:
         """Symbol of input i of layer k; i = 0 is the bias input x_0 = 1 / a_0 = 1."""
         return self.nm.a(k - 1, i) if (k > 0 or i) else Sym("x", self.nm.idx(0))
 
-    def terms(self, n, make):
+    def terms(self, n: int, make: Callable) -> Row:
         """``make(i)`` for i = 0..n joined by +, cut after ``limit`` links with an ellipsis."""
-        items = []
+        items: list = []
         last = n if n <= self.limit else self.limit
         for i in range(0, last + 1):
             if items:
@@ -120,11 +128,11 @@ class Context:
             items += ["+", Dots()]
         return Row(*items)
 
-    def targets_terms(self, make):
+    def targets_terms(self, make: Callable) -> Row:
         """``make(k)`` for the outputs k = 1..N joined by + (cut like :meth:`terms`)."""
         return self.terms(self.net.sizes[-1] - 1, lambda i: make(i + 1))
 
-    def vector(self, values, exact=True):
+    def vector(self, values: np.ndarray, exact: bool = True) -> Node:
         """``(v_1, v_2, ...)`` of a row of values, cut after ``limit`` with an ellipsis."""
         idx, cut = self.shown(len(values))
         nums = [Num(values[i - 1], exact=True) if exact else self.n(values[i - 1]) for i in idx]

@@ -6,6 +6,9 @@ A document is a flat list of these blocks; the math inside them is made of
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from backprop.see.mathnodes import Node
 
 
@@ -20,7 +23,7 @@ class Code(str):
 class Heading:
     """A section title: plain strings and (inline) math nodes."""
 
-    def __init__(self, *parts):
+    def __init__(self, *parts: Any) -> None:
         self.parts = parts
 
     @property
@@ -32,21 +35,21 @@ class Heading:
 class Para:
     """A paragraph: plain strings, math nodes (inline), ``Label`` and ``Code`` parts."""
 
-    def __init__(self, *parts, note=False):
+    def __init__(self, *parts: Any, note: bool = False) -> None:
         self.parts, self.note = parts, note
 
 
 class Eq:
     """``lhs rel part_1 = part_2 = ... = value`` -- one aligned line; ``note`` follows it."""
 
-    def __init__(self, lhs, parts, rel="=", note=None):
+    def __init__(self, lhs: Any, parts: Any, rel: str = "=", note: str | None = None) -> None:
         self.lhs, self.parts, self.rel, self.note = lhs, list(parts), rel, note
 
 
 class Eqs:
     """Equation rows aligned at their relation sign."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: Sequence[Eq]) -> None:
         self.rows = list(rows)
 
 
@@ -54,7 +57,8 @@ class Eqs:
 Block = Heading | Para | Eqs
 
 
-def render_parts(parts, *, math, code=str, label=str, plain=str) -> str:
+def render_parts(parts: Any, *, math: Callable, code: Callable = str, label: Callable = str,
+                 plain: Callable = str) -> str:
     """The parts of a paragraph or heading joined, each through the function for its kind."""
     out = []
     for p in parts:

@@ -18,8 +18,14 @@ Markdown with LaTeX, a LaTeX document or a standalone HTML page whose equations 
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike
+
+from backprop.core.losses import Loss
 from backprop.core.validation import check_xy
 from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.io.atomic import atomic_write_bytes
@@ -31,7 +37,7 @@ from backprop.see.render_tex import render_latex, render_markdown
 from backprop.see.render_text import render_text, text_lines
 from backprop.see.walkthrough import batch_document, online_document
 from backprop.train.batching import MODES
-from backprop.train.optimizers import _check_lr
+from backprop.train.optimizers import check_lr
 
 FORMATS = ("text", "markdown", "latex", "html")
 #: Units per layer (and links per unit) shown when a network is summarised.
@@ -57,7 +63,8 @@ class Explanation:
 
     title = _TITLES["online"]
 
-    def __init__(self, blocks, format, before, after, net_after, *, mode="online"):
+    def __init__(self, blocks: Sequence, format: str | None, before: Any, after: Any, net_after: Any, *,
+                 mode: str = "online") -> None:
         self.blocks, self.format = blocks, format
         self.before, self.after, self.net_after = before, after, net_after
         self.mode = mode
@@ -84,15 +91,15 @@ class Explanation:
     def to_html(self) -> str:
         return render_html(self.blocks, self.title)
 
-    def render(self, format=None) -> str:
+    def render(self, format: str | None = None) -> str:
         format = _check_format(format or self.format)
         return {"text": self.to_text, "markdown": self.to_markdown, "latex": self.to_latex,
                 "html": self.to_html}[format]()
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.render()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Explanation ({self.mode}, {self.format}): E {fmt_number(self.loss_before, 4)} -> "
                 f"{fmt_number(self.loss_after, 4)}; print() it to read it>")
 
@@ -115,7 +122,7 @@ class Explanation:
             out.append("\n")
         yield out
 
-    def save(self, path, format=None):
+    def save(self, path: str | os.PathLike, format: str | None = None) -> str | os.PathLike:
         """Write the document (in ``format``, default this one's) to ``path`` atomically."""
         atomic_write_bytes(path, self.render(format).encode("utf-8"))
         return path
@@ -178,8 +185,9 @@ def _samples(samples, m, mode):
     return int(samples)
 
 
-def explain(net, x, y, *, lr, loss="mse", format="markdown", all=False, digits=4, limit=DEFAULT_LIMIT,
-            note=None, mode="online", samples=None):
+def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | Loss = "mse",
+            format: str = "markdown", all: bool = False, digits: int = 4, limit: int = DEFAULT_LIMIT,
+            note: str | None = None, mode: str = "online", samples: int | None = None) -> Explanation:
     """Work out one update of ``net`` in the reference's notation: online for one sample (x, y),
     or one (mini-)batch update for the first rows of (X, Y).
 
@@ -210,12 +218,12 @@ def explain(net, x, y, *, lr, loss="mse", format="markdown", all=False, digits=4
     _check_format(format)
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
-    lr = _check_lr(lr)
+    lr = check_lr(lr)
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 15:
         raise InvalidInputError(f"digits must be an integer from 1 to 15, got {digits!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
-    loss_obj = net._check_loss(loss)
+    loss_obj = net.check_loss(loss)
     if mode == "online":
         if samples not in (None, 1):
             raise InvalidInputError(f"mode='online' works out one sample; samples={samples!r} needs "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.see.context import Context
 from backprop.see.document import Block, Code, Eq, Eqs, Label, Para
 from backprop.see.mathnodes import Dots, Fn, Frac, Half, Name, Num, Paren, Pow, Row, Sum, Sym
@@ -63,7 +65,7 @@ def sample_loss(ctx: Context) -> float:
     return float(ctx.loss.value(ctx.Y[sl], ctx.t.a[L][sl], ctx.t.h[L][sl]))
 
 
-def error(ctx: Context, E=None, *, explain: bool = True) -> list:
+def error(ctx: Context, E: Any | None = None, *, explain: bool = True) -> list:
     """The error of the sample (the reference's sum of squares, or the cross-entropy)."""
     L = ctx.L - 1
     yh = lambda k: ctx.n(ctx.a(L, k))  # noqa: E731

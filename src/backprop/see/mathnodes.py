@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html as _html
 import math
+from collections.abc import Iterable
+from typing import Any
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()hoknijLMN", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ"))
@@ -42,7 +44,7 @@ def formula_text(*nodes: Node, ascii: bool = False) -> list[str]:
         _SCRIPTS[:] = old
 
 
-def unicode_scripts_suffice(nodes) -> bool:
+def unicode_scripts_suffice(nodes: Iterable[Node]) -> bool:
     """Whether Unicode has a sub/superscript character for every script of ``nodes`` (there is no
     subscript d, for one: the batch formulas' E_d need the ``_`` notation)."""
     old = list(_SCRIPTS)
@@ -91,10 +93,11 @@ class Node:
 class Sym(Node):
     """A symbol with optional subscript, superscript, hat and prime: h_j^h, ŷ_k, g'_o."""
 
-    def __init__(self, base, sub=None, sup=None, *, hat=False, prime=False):
+    def __init__(self, base: Any, sub: Any | None = None, sup: Any | None = None, *, hat: bool = False,
+                 prime: bool = False) -> None:
         self.base, self.sub, self.sup, self.hat, self.prime = base, sub, sup, hat, prime
 
-    def text(self):
+    def text(self) -> str:
         s = ("ŷ" if self.base == "y" else self.base + "\u0302") if self.hat else self.base
         if self.prime:
             s += "'"
@@ -104,7 +107,7 @@ class Sym(Node):
             s += _script(self.sup, _SUP, "^")
         return s
 
-    def tex(self):
+    def tex(self) -> str:
         s = _GREEK_TEX.get(self.base, self.base)
         if self.hat:
             s = rf"\hat{{{s}}}"
@@ -116,7 +119,7 @@ class Sym(Node):
             s += f"^{{{self.sup}}}"
         return s
 
-    def mml(self):
+    def mml(self) -> str:
         base = f"<mi>{_html.escape(_GREEK_MML.get(self.base, self.base))}</mi>"
         if self.hat:
             base = f'<mover accent="true">{base}<mo>^</mo></mover>'
@@ -132,7 +135,7 @@ class Sym(Node):
         return base
 
 
-def fmt_number(v, digits):
+def fmt_number(v: float, digits: int) -> str:
     """``v`` to ``digits`` significant digits, trailing zeros kept (they say how exact it is)."""
     v = float(v)
     if v == 0:
@@ -143,7 +146,7 @@ def fmt_number(v, digits):
     return s[:-1] if s.endswith(".") else s
 
 
-def fmt_exact(v):
+def fmt_exact(v: float) -> str:
     """A user-given value (input, target, eta) as short as it is exact to float32 precision."""
     v = float(v)
     return "0" if v == 0 else f"{v:.6g}"
@@ -152,22 +155,22 @@ def fmt_exact(v):
 class Num(Node):
     """A number; ``exact`` ones (inputs, targets, eta, the constant 1) are printed in full."""
 
-    def __init__(self, value, digits=4, *, exact=False):
+    def __init__(self, value: float, digits: int = 4, *, exact: bool = False) -> None:
         self.value = float(value)
         self.s = fmt_exact(value) if exact else fmt_number(value, digits)
 
-    def text(self):
+    def text(self) -> str:
         return self.s
 
     def _parts(self):
         mant, _, exp = self.s.partition("e")
         return mant, (int(exp) if exp else None)
 
-    def tex(self):
+    def tex(self) -> str:
         mant, exp = self._parts()
         return mant if exp is None else rf"{mant}\times 10^{{{exp}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         mant, exp = self._parts()
         neg = mant.startswith("-")
         out = ("<mo>−</mo>" if neg else "") + f"<mn>{mant.lstrip('-')}</mn>"
@@ -193,27 +196,27 @@ OPS = {
 class Op(Node):
     """An operator or relation by name (a key of :data:`OPS`)."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
         self.t, self.x, self.m = OPS[name]
 
-    def text(self):
+    def text(self) -> str:
         return self.t
 
-    def tex(self):
+    def tex(self) -> str:
         return self.x
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mo>{self.m}</mo>"
 
 
 class Row(Node):
     """Nodes side by side; plain strings become operators."""
 
-    def __init__(self, *items):
+    def __init__(self, *items: Any) -> None:
         self.items = [Op(i) if isinstance(i, str) else i for i in items]
 
-    def text(self):
+    def text(self) -> str:
         out = []
         for n, item in enumerate(self.items):
             prev = self.items[n - 1] if n else None
@@ -223,32 +226,32 @@ class Row(Node):
             out.append(item.text())
         return "".join(out)
 
-    def tex(self):
+    def tex(self) -> str:
         return " ".join(i.tex() for i in self.items)
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mrow>" + "".join(i.mml() for i in self.items) + "</mrow>"
 
 
 class Paren(Node):
-    def __init__(self, inner, kind="()"):
+    def __init__(self, inner: Node, kind: str = "()") -> None:
         self.inner, self.kind = inner, kind
 
-    def text(self):
+    def text(self) -> str:
         return self.kind[0] + self.inner.text() + self.kind[1]
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\left{self.kind[0]} {self.inner.tex()} \right{self.kind[1]}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow><mo>{self.kind[0]}</mo>{self.inner.mml()}<mo>{self.kind[1]}</mo></mrow>"
 
 
 class Frac(Node):
-    def __init__(self, num, den):
+    def __init__(self, num: Any, den: Any) -> None:
         self.num, self.den = num, den
 
-    def text(self):
+    def text(self) -> str:
         def p(n):
             t = n.text()
             ops = isinstance(n, Row) and any(isinstance(i, (Op, Sum)) for i in n.items)
@@ -256,31 +259,31 @@ class Frac(Node):
 
         return f"{p(self.num)}/{p(self.den)}"
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\frac{{{self.num.tex()}}}{{{self.den.tex()}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mfrac>{self.num.mml()}{self.den.mml()}</mfrac>"
 
 
 class Half(Node):
-    def text(self):
+    def text(self) -> str:
         return "½"
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\tfrac{1}{2}"
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mfrac><mn>1</mn><mn>2</mn></mfrac>"
 
 
 class Pow(Node):
     """``base^exp``; e^x is written exp(x) in plain text."""
 
-    def __init__(self, base, exp):
+    def __init__(self, base: Any, exp: Any) -> None:
         self.base, self.exp = base, exp
 
-    def text(self):
+    def text(self) -> str:
         e = self.exp.text()
         if isinstance(self.base, Sym) and self.base.base == "e":
             return f"exp({e})"
@@ -289,13 +292,13 @@ class Pow(Node):
             b = f"({b})"
         return b + _script(e, _SUP, "^")
 
-    def tex(self):
+    def tex(self) -> str:
         b = self.base.tex()
         if isinstance(self.base, Num) and self.base.value < 0:
             b = rf"\left({b}\right)"
         return f"{{{b}}}^{{{self.exp.tex()}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         b = self.base.mml()
         if isinstance(self.base, Num) and self.base.value < 0:
             b = f"<mrow><mo>(</mo>{b}<mo>)</mo></mrow>"
@@ -305,20 +308,20 @@ class Pow(Node):
 class Sum(Node):
     """The operator Σ with limits: ``Sum("i=0", Sym("L"))`` (its summand follows in a Row)."""
 
-    def __init__(self, lo, hi=None):
+    def __init__(self, lo: Any, hi: Any | None = None) -> None:
         self.lo, self.hi = lo, hi
 
-    def text(self):
+    def text(self) -> str:
         s = "Σ" + _script(self.lo, _SUB, "_")
         if self.hi is not None:
             s += _script(self.hi.text(), _SUP, "^")
         return s + " "
 
-    def tex(self):
+    def tex(self) -> str:
         hi = "" if self.hi is None else f"^{{{self.hi.tex()}}}"
         return rf"\sum_{{{self.lo}}}{hi}"
 
-    def mml(self):
+    def mml(self) -> str:
         if self.hi is None:
             return f"<munder><mo>∑</mo>{_mml_tokens(self.lo)}</munder>"
         return f"<munderover><mo>∑</mo>{_mml_tokens(self.lo)}{self.hi.mml()}</munderover>"
@@ -327,72 +330,72 @@ class Sum(Node):
 class Txt(Node):
     """Words inside a formula."""
 
-    def __init__(self, s):
+    def __init__(self, s: str) -> None:
         self.s = s
 
-    def text(self):
+    def text(self) -> str:
         return self.s
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"\text{{{tex_escape(self.s)}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mtext>{_html.escape(self.s)}</mtext>"
 
 
 class Dots(Node):
-    def text(self):
+    def text(self) -> str:
         return "…"
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\dots"
 
-    def mml(self):
+    def mml(self) -> str:
         return "<mo>…</mo>"
 
 
 class Partial(Node):
     """∂ followed by a symbol: ∂ŷ_l."""
 
-    def __init__(self, sym):
+    def __init__(self, sym: Node) -> None:
         self.sym = sym
 
-    def text(self):
+    def text(self) -> str:
         return "∂" + self.sym.text()
 
-    def tex(self):
+    def tex(self) -> str:
         return r"\partial " + self.sym.tex()
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow><mo>∂</mo>{self.sym.mml()}</mrow>"
 
 
 class Fn(Node):
     """A function applied to an argument: g_h(h_1^h), σ(0.1), ln 0.3."""
 
-    def __init__(self, name, arg):
+    def __init__(self, name: Node, arg: Node) -> None:
         self.name = Sym(name) if isinstance(name, str) else name
         self.arg = arg
 
-    def text(self):
+    def text(self) -> str:
         return f"{self.name.text()}({self.arg.text()})"
 
-    def tex(self):
+    def tex(self) -> str:
         return rf"{self.name.tex()}\left({self.arg.tex()}\right)"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mrow>{self.name.mml()}<mo>(</mo>{self.arg.mml()}<mo>)</mo></mrow>"
 
 
 class Name(Sym):
     """An upright function name: tanh, ln, max."""
 
-    def tex(self):
+    def tex(self) -> str:
         if self.base in ("tanh", "ln", "max", "exp"):
             return rf"\{self.base}"
         return rf"\operatorname{{{self.base}}}"
 
-    def mml(self):
+    def mml(self) -> str:
         return f"<mi>{self.base}</mi>"
 
 

@@ -7,6 +7,9 @@ superscript k and its incoming weights w^k, as in the reference's general notati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from backprop.see.document import Code, Para
 from backprop.see.mathnodes import Fn, Frac, Name, Num, Paren, Pow, Row, Sum, Sym, Txt
 
@@ -19,25 +22,25 @@ class Names:
     its incoming weights w^k; the output keeps o and ŷ.
     """
 
-    def __init__(self, sizes):
+    def __init__(self, sizes: Sequence[int]) -> None:
         self.sizes = sizes
         self.L = len(sizes) - 1
         self.wide = max(sizes) >= 10
 
-    def idx(self, *ii):
+    def idx(self, *ii: int | str) -> str:
         if self.wide and all(isinstance(i, int) for i in ii):
             return ",".join(str(i) for i in ii)
         return "".join(str(i) for i in ii)
 
-    def tag(self, k):
+    def tag(self, k: int) -> str:
         if k == self.L - 1:
             return "o"
         return "h" if self.L == 2 else str(k + 1)
 
-    def h(self, k, j):
+    def h(self, k: int, j: int | str) -> Sym:
         return Sym("h", self.idx(j), self.tag(k))
 
-    def a(self, k, j):
+    def a(self, k: int, j: int | str) -> Sym:
         """Output of layer k (k = -1: the input x)."""
         if k < 0:
             return Sym("x", self.idx(j))
@@ -45,17 +48,17 @@ class Names:
             return Sym("y", self.idx(j), hat=True)
         return Sym("a", self.idx(j), self.tag(k))
 
-    def w(self, k, i, j):
+    def w(self, k: int, i: int | str, j: int | str) -> Sym:
         base = "v" if (self.L == 2 and k == 0) else "w"
         return Sym(base, self.idx(i, j), str(k + 1) if self.L > 2 else None)
 
-    def delta(self, k, j):
+    def delta(self, k: int, j: int | str) -> Sym:
         return Sym("δ", self.idx(j), self.tag(k))
 
-    def g(self, k, *, prime=False):
+    def g(self, k: int, *, prime: bool = False) -> Sym:
         return Sym("g", "o" if k == self.L - 1 else "h", prime=prime)
 
-    def letter(self, k):
+    def letter(self, k: int) -> str:
         """Index letter of the units of layer k in the generic formulas."""
         if k < 0:
             return "i"
@@ -63,11 +66,11 @@ class Names:
             return "k"
         return "j"
 
-    def src_letter(self, k):
+    def src_letter(self, k: int) -> str:
         """Index letter of the inputs of layer k: i, except j (hidden) into the output layer."""
         return "j" if (k == self.L - 1 and self.L > 1) else "i"
 
-    def count(self, k):
+    def count(self, k: int) -> Sym:
         """Symbol for the number of units of layer k (k = -1: inputs): L, M, N as in the reference's
         example, N_k (the reference's N_h) for the hidden layers of deeper networks."""
         if self.L <= 2:
@@ -76,12 +79,12 @@ class Names:
             return Sym("N")
         return Sym("L") if k < 0 else Sym("N", str(k + 1))
 
-    def wname(self, k):
+    def wname(self, k: int) -> Sym:
         """The weights of layer k as a whole: v, w or w^k."""
         return Sym("v" if (self.L == 2 and k == 0) else "w", None, str(k + 1) if self.L > 2 else None)
 
 
-def describe_activation(act, names, k):
+def describe_activation(act: Any, names: Names, k: int) -> Row:
     """``g(z) = ...`` for the paragraph introducing eq. (2)/(4)."""
     z = Sym("z")
     g = names.g(k)

@@ -20,8 +20,11 @@ import functools
 import io
 import math
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from backprop.data.datasets import encode_labels
 from backprop.errors import InvalidInputError, InvalidTypeError
@@ -97,14 +100,14 @@ def _save(fig, path, dpi):
     return os.fspath(path)
 
 
-def _whole_epochs(ax):
+def _whole_epochs(ax) -> None:
     """Epoch axes count whole epochs: no tick at 1.5."""
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _history_dict(history, what="history"):
+def _history_dict(history, what: str = "history"):
     if hasattr(history, "to_dict"):
         return history.to_dict()
     if isinstance(history, dict):
@@ -131,26 +134,27 @@ def _as_history_list(histories, labels):
     labels = list(labels)
     if len(labels) != len(items):
         raise InvalidInputError(f"got {len(labels)} labels for {len(items)} histories")
-    return [(lab, _history_dict(h)) for lab, h in zip(labels, items)]
+    return [(lab, _history_dict(hist)) for lab, hist in zip(labels, items)]
 
 
 # ---------------------------------------------------------------------------------------------
 # loss curves
 # ---------------------------------------------------------------------------------------------
-def plot_loss(history, path=None, *, title=None, figsize=(10, 4), dpi=100, log=None):
+def plot_loss(history: Any, path: str | os.PathLike | None = None, *, title: str | None = None,
+              figsize: tuple[float, float] = (10, 4), dpi: float = 100, log: bool | None = None) -> Any:
     """Training and validation loss per epoch (and the validation metric beside it).
 
     ``history`` is a :class:`backprop.History` or its ``to_dict()`` (a model's
     ``metadata["history"]``). ``log`` chooses a logarithmic loss axis (default: when the loss
     spans more than two decades). Returns ``path``, or the Figure when ``path`` is None.
     """
-    h = _history_dict(history)
-    loss = [float(v) for v in h.get("loss") or []]
+    hist = _history_dict(history)
+    loss = [float(v) for v in hist.get("loss") or []]
     if not loss:
         raise InvalidInputError("the history has no epochs to plot (its 'loss' list is empty)")
-    val_loss = [float(v) for v in h.get("val_loss") or []]
-    val_metric = [float(v) for v in h.get("val_metric") or []]
-    metric = h.get("metric") or "metric"
+    val_loss = [float(v) for v in hist.get("val_loss") or []]
+    val_metric = [float(v) for v in hist.get("val_metric") or []]
+    metric = hist.get("metric") or "metric"
     fig = _figure(figsize, dpi)
     axes = fig.subplots(1, 2) if val_metric else [fig.subplots(1, 1)]
     ax = axes[0]
@@ -164,7 +168,7 @@ def plot_loss(history, path=None, *, title=None, figsize=(10, 4), dpi=100, log=N
         log = bool(positive) and len(positive) == len(loss + val_loss) and max(positive) / min(positive) > 100
     if log:
         ax.set_yscale("log")
-    best = h.get("best_epoch")
+    best = hist.get("best_epoch")
     if best:
         for a in axes:
             a.axvline(best, color="0.5", ls="--", lw=1, label=f"best epoch ({best})")
@@ -212,8 +216,10 @@ def _labels_to_index(y, n_classes, classes=None):
     return idx
 
 
-def plot_boundary(net, X, y, path=None, *, transform=None, classes=None, resolution=200, title=None,
-                  figsize=(6, 5), dpi=100, margin=0.1):
+def plot_boundary(net: Any, X: ArrayLike, y: ArrayLike, path: str | os.PathLike | None = None, *,
+                  transform: Callable | None = None, classes: Sequence | None = None,
+                  resolution: int = 200, title: str | None = None, figsize: tuple[float, float] = (6, 5),
+                  dpi: float = 100, margin: float = 0.1) -> Any:
     """Decision regions of ``net`` over the plane of the 2-D inputs ``X``, with the points (X, y).
 
     ``transform`` maps the plotted coordinates to the network's inputs (e.g. the standardization
@@ -319,7 +325,7 @@ def _class_names(y, k, classes=None):
     return [str(i) for i in range(k)]
 
 
-def _class_legend(ax, names, colours):
+def _class_legend(ax, names, colours) -> None:
     """A legend naming each class in the colour of its points."""
     from matplotlib.lines import Line2D
 
@@ -338,7 +344,9 @@ def _tab_colors(k):
 # ---------------------------------------------------------------------------------------------
 # gradient flow
 # ---------------------------------------------------------------------------------------------
-def plot_gradients(histories, path=None, *, labels=None, title=None, figsize=None, dpi=100):
+def plot_gradients(histories: Any, path: str | os.PathLike | None = None, *,
+                   labels: Sequence[str] | None = None, title: str | None = None,
+                   figsize: tuple[float, float] | None = None, dpi: float = 100) -> Any:
     """Mean |delta| and the gradient norm of each layer per epoch, for one or several runs.
 
     ``histories``: a History (or its dict) recorded with ``fit(..., record_gradients=True)``, a
@@ -348,8 +356,8 @@ def plot_gradients(histories, path=None, *, labels=None, title=None, figsize=Non
     or the Figure when ``path`` is None.
     """
     runs = _as_history_list(histories, labels)
-    for lab, h in runs:
-        if not h.get("mean_abs_delta") or not h.get("grad_norm"):
+    for lab, hist in runs:
+        if not hist.get("mean_abs_delta") or not hist.get("grad_norm"):
             name = f" {lab!r}" if lab else ""
             raise InvalidInputError(
                 f"the history{name} has no gradient records: train with "
@@ -364,10 +372,10 @@ def plot_gradients(histories, path=None, *, labels=None, title=None, figsize=Non
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    for c, (lab, h) in enumerate(runs):
+    for c, (lab, hist) in enumerate(runs):
         for r, (key, ylabel) in enumerate((("mean_abs_delta", "mean |δ| per layer"),
                                            ("grad_norm", "‖∂E/∂w‖ per layer"))):
-            data = np.asarray(h[key], dtype=np.float64)  # (epochs, layers)
+            data = np.asarray(hist[key], dtype=np.float64)  # (epochs, layers)
             if data.ndim != 2:
                 raise InvalidInputError(f"history[{key!r}] must be a list (epochs) of lists (layers)")
             ax = axes[r][c]
@@ -395,7 +403,9 @@ def plot_gradients(histories, path=None, *, labels=None, title=None, figsize=Non
 # ---------------------------------------------------------------------------------------------
 # weights
 # ---------------------------------------------------------------------------------------------
-def plot_weights(net, path=None, *, bins=40, title=None, figsize=None, dpi=100, cols=4):
+def plot_weights(net: Any, path: str | os.PathLike | None = None, *, bins: int = 40,
+                 title: str | None = None, figsize: tuple[float, float] | None = None, dpi: float = 100,
+                 cols: int = 4) -> Any:
     """A histogram of each layer's weights w_ij^k, with its bias weights w_0j^k. Returns ``path``,
     or the Figure when ``path`` is None."""
     if not isinstance(net, Network):

@@ -9,6 +9,7 @@ paragraphs wrap, and scroll a formula too wide for them, so nothing is cut off.
 from __future__ import annotations
 
 import html as _html
+from collections.abc import Sequence
 
 from backprop.see.document import Eqs, Heading, Para, render_parts
 from backprop.see.mathnodes import Op, Row
@@ -35,7 +36,7 @@ CSS = """
 """
 
 
-def _math(m):
+def _math(m) -> str:
     return f"<math>{m.mml()}</math>"
 
 
@@ -65,7 +66,7 @@ def _rows(r) -> list[str]:
     return out
 
 
-def render_html_fragment(blocks, title, *, style=True) -> str:
+def render_html_fragment(blocks: Sequence, title: str, *, style: bool = True) -> str:
     """The document as one ``<div class="backprop-explain">`` (for notebooks), CSS included."""
     out = ['<div class="backprop-explain">']
     if style:
@@ -89,7 +90,7 @@ def render_html_fragment(blocks, title, *, style=True) -> str:
     return "\n".join(out)
 
 
-def render_html(blocks, title) -> str:
+def render_html(blocks: Sequence, title: str) -> str:
     """A standalone HTML page (no script, no external resource)."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"

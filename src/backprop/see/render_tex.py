@@ -10,6 +10,8 @@ is scaled down to the line width. Widths are estimated from the plain-text rende
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backprop.see.document import Eq, Eqs, Heading, Para, render_parts
 from backprop.see.mathnodes import OPS, Node, Op, Paren, Row, tex_escape
 
@@ -18,7 +20,7 @@ from backprop.see.mathnodes import OPS, Node, Op, Paren, Row, tex_escape
 LINE = 80
 
 
-def _md_math(m):
+def _md_math(m) -> str:
     return f"${m.tex()}$"
 
 
@@ -31,7 +33,7 @@ def tex_row(r: Eq) -> str:
     return f"{r.lhs.tex()} &{OPS[r.rel][1]} {rhs}{note}"
 
 
-def render_markdown(blocks, title) -> str:
+def render_markdown(blocks: Sequence, title: str) -> str:
     """Markdown with LaTeX math: $inline$ and $$\\begin{aligned}...\\end{aligned}$$ blocks."""
     out = [f"# {title}", ""]
     for b in blocks:
@@ -74,7 +76,7 @@ def _tokens(node: Node, budget: int):
         return out
     if isinstance(node, Paren) and _width(node) > budget:
         # \bigl( ... \bigr) may stand on different lines, unlike \left( ... \right)
-        o, c = node.kind
+        o, c = node.kind[0], node.kind[1]
         return [(rf"\bigl{o}", 1, False), *_tokens(node.inner, budget), (rf"\bigr{c}", 1, False)]
     return [(node.tex(), _width(node), False)]
 
@@ -152,7 +154,7 @@ def _inline_tex(m: Node) -> str:
     return "$" + tex.replace(r",\ ", r",\allowbreak\ ") + "$"
 
 
-def render_latex(blocks, title) -> str:
+def render_latex(blocks: Sequence, title: str) -> str:
     """A standalone LaTeX document (pdflatex, A4): ``align*`` blocks with rows broken to fit."""
     out = _PREAMBLE + [r"\begin{document}", rf"\section*{{{tex_escape(title)}}}", ""]
     for b in blocks:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.see.context import Context
 from backprop.see.document import Block, Eq, Eqs, Heading, Label, Para
 from backprop.see.mathnodes import Dots, Num, Row, Sym, fmt_number
@@ -11,7 +13,7 @@ def eta_heading(lr: float) -> Heading:
     return Heading("Updating the weights: the delta rule (5), ", Row(Sym("η"), "=", Num(lr, exact=True)))
 
 
-def layer_rule(ctx: Context, k: int, grad) -> Para:
+def layer_rule(ctx: Context, k: int, grad: Any) -> Para:
     """The paragraph (iii)/(iv) introducing the update of layer k's weights; ``grad`` is the
     gradient term of the rule (the online update's delta_j a_i, or the batch's dE/dw)."""
     nm = ctx.nm
@@ -26,7 +28,7 @@ def layer_rule(ctx: Context, k: int, grad) -> Para:
                 Row(wg, "<-", wg, "-", Sym("η"), *grad), f" ({s} = 0 is the bias, ", zero_src, ").")
 
 
-def updates(ctx: Context, net_after) -> list:
+def updates(ctx: Context, net_after: Any) -> list:
     """w <- w - eta delta_j a_i for every shown weight, with the engine's new value."""
     net, nm = ctx.net, ctx.nm
     eta = Sym("η")
@@ -68,7 +70,7 @@ def verdict(e0: float, e1: float, digits: int, lr: float) -> Para:
     return Para("The error did not change (the gradient is zero here, or too small to show).")
 
 
-def after(ctx: Context, t2) -> list:
+def after(ctx: Context, t2: Any) -> list:
     """The forward pass of the same sample with the new weights (``t2``: the engine's trace)."""
     t, L = ctx.t, ctx.L - 1
     units, cut = ctx.shown(ctx.net.sizes[-1])

@@ -9,6 +9,8 @@ every sample's error and the batch's E after the update.
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.see.backward import backward
 from backprop.see.batch import batch_after, batch_updates, mean_gradients, sample_gradients
 from backprop.see.context import Context
@@ -39,7 +41,7 @@ def _summary_note(ctx: Context) -> Para:
                 "(--all) shows everything.", note=True)
 
 
-def online_document(ctx: Context, net_after, t_after, note=None) -> list:
+def online_document(ctx: Context, net_after: Any, t_after: Any, note: str | None = None) -> list:
     """The worked example of one online update of the sample in ``ctx``."""
     intro = _network_words(ctx)
     intro[-1:] = [". One online update for the sample ", Row(Sym("x"), "=", ctx.vector(ctx.x)),
@@ -83,7 +85,8 @@ def _sample_steps(c: Context, d: int, *, explain: bool) -> list:
     return blocks
 
 
-def batch_document(ctx: Context, net_after, t_after, *, mode: str, m_total: int, note=None) -> list:
+def batch_document(ctx: Context, net_after: Any, t_after: Any, *, mode: str, m_total: int,
+                   note: str | None = None) -> list:
     """The worked example of one update averaged over the samples (rows) of ``ctx``'s trace."""
     m = ctx.t.x.shape[0]
     ctxs = [ctx.for_row(r) for r in range(m)]

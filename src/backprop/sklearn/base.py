@@ -7,10 +7,12 @@ The stochastic solvers train through :class:`backprop.Trainer` with scikit-learn
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.utils import check_random_state
@@ -129,6 +131,15 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
 
     # -- the network behind coefs_/intercepts_ ---------------------------------------------------------
+    # (set by fit, partial_fit or a loaded file; declared here for the type checker)
+    coefs_: list
+    intercepts_: list
+    validation_scores_: list | None
+    best_validation_score_: float | None
+    best_loss_: float | None
+    _net: Network | None
+    _net_spec: tuple[list[int], list[str], str]
+
     def _build_net(self):
         sizes, hidden, dtype = self._net_spec
         net = Network(sizes, hidden=hidden, output=output_unit(self.out_activation_), dtype=dtype,
@@ -146,29 +157,9 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         net = self.__dict__.get("_net")
         if net is None:
             net = self._build_net()
-        sizes = net.sizes
-        for name, shape_of in (("coefs_", lambda k: (sizes[k], sizes[k + 1])),
-                               ("intercepts_", lambda k: (sizes[k + 1],))):
-            params = getattr(self, name)
-            if not isinstance(params, list):
-                if not isinstance(params, tuple):
-                    raise InvalidInputError(f"{name} must be a list of {net.n_layers} arrays")
-                params = list(params)
-                setattr(self, name, params)
-            if len(params) != net.n_layers:
-                raise InvalidInputError(
-                    f"{name} has {len(params)} arrays but the network has {net.n_layers} layers"
-                )
-            for k, p in enumerate(params):
-                p_arr = np.asarray(p)
-                if p_arr.shape != shape_of(k):
-                    raise InvalidInputError(
-                        f"{name}[{k}] has shape {p_arr.shape}, expected {shape_of(k)}"
-                    )
-                if (p_arr is not p or p_arr.dtype != net.dtype or not p_arr.flags.c_contiguous
-                        or not p_arr.flags.writeable):
-                    params[k] = np.array(p_arr, dtype=net.dtype, order="C")
         net.weights, net.biases = self.coefs_, self.intercepts_
+        net.check_parameters(names=("coefs_", "intercepts_"), array_like=True)
+        self.coefs_, self.intercepts_ = net.weights, net.biases
         return net
 
     def _initialize(self, n_outputs, layer_units, dtype, hidden):
@@ -321,8 +312,8 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             _optim.reset_hyperparameters(opt, self)
         return opt
 
-    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None,
-                         deltas=None, coef_grads=None, intercept_grads=None):
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight=None, activations=None, deltas=None,
+                         coef_grads=None, intercept_grads=None):
         """scikit-learn's function of the same name: (loss, packed gradient) at the packed
         parameters, which become ``coefs_``/``intercepts_``. The lists of gradients given are
         filled as scikit-learn fills them; ``activations`` and ``deltas`` are not used."""
@@ -338,7 +329,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             X = X.toarray()
         return self._sync_params().predict(X)
 
-    def transform(self, X, layer=-1):
+    def transform(self, X: ArrayLike, layer: int = -1) -> np.ndarray:
         """The hidden activations a of hidden layer ``layer`` for the rows of X.
 
         ``layer`` counts the hidden layers from 0 (the first) to ``len(hidden_layer_sizes) - 1``;
@@ -352,7 +343,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
             X = X.toarray()
         return _features.hidden_activations(self._sync_params(), X, layer)
 
-    def network(self):
+    def network(self) -> Network:
         """A copy of the fitted network: a :class:`backprop.Network` with ``coefs_``/``intercepts_``
         and the activations (what :func:`backprop.onnx.export` and ``transform`` compute with)."""
         check_is_fitted(self)
@@ -392,7 +383,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         return True
 
     # -- model files: safetensors + JSON, no pickle (sklearn/files.py) ------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Save the fitted estimator as safetensors + JSON metadata (written atomically).
 
         Parameters (except ``callbacks``), fitted attributes and the optimizer state are kept,
@@ -402,7 +393,7 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         return registry.save(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> BaseMLP:
         """Load an estimator written by :meth:`save` (it must be of this class)."""
         est = registry.load(path)
         if not isinstance(est, cls):

@@ -15,6 +15,7 @@ Dask is optional: it is imported here only when a Dask array arrives.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -24,7 +25,7 @@ from backprop.errors import InvalidInputError
 from backprop.sklearn import rules as _rules
 
 
-def is_dask(obj) -> bool:
+def is_dask(obj: Any) -> bool:
     """Whether ``obj`` is a Dask collection, without importing Dask."""
     return type(obj).__module__.startswith("dask")
 
@@ -94,7 +95,7 @@ def _check(est, X, sample_weight):
                                 f"of shape {getattr(X, 'shape', None)}")
 
 
-def fit_dask(est, X, y, sample_weight, incremental):
+def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, incremental: bool) -> Any:
     """``fit``/``partial_fit`` of ``est`` on the Dask array X (rows on the active client's cluster)."""
     from backprop import distributed  # needs the dask extra
 

@@ -2,7 +2,7 @@
 
 Same parameters, fitted attributes and training semantics as ``sklearn.neural_network`` -- the
 forward pass, eq. (i), and the backward pass with eqs. (1)-(4) are the engine's
-(:meth:`Network._forward`/:meth:`Network._backward`), the updates its optimizers (the delta rule,
+(:meth:`Network.forward_into`/:meth:`Network.backward_into`), the updates its optimizers (the delta rule,
 eq. (5), momentum, Nesterov, Adam in scikit-learn's form), and ``sgd``/``adam`` train through the
 engine's one training loop, :class:`backprop.Trainer`, told scikit-learn's rules
 (:class:`backprop.sklearn.rules.SklearnRules`). What scikit-learn fixes and we copy:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -23,10 +24,14 @@ from backprop.io import registry
 from backprop.io import schema as sc
 from backprop.io.container import dumps_checked, load_arrays, save_arrays
 from backprop.sklearn import features as _features
-from backprop.sklearn.estimators import _FORMAT, _FORMAT_VERSION, MLPClassifier, MLPRegressor, _BaseMLP, _Rate
+from backprop.sklearn.base import FORMAT as _FORMAT
+from backprop.sklearn.base import FORMAT_VERSION as _FORMAT_VERSION
+from backprop.sklearn.base import BaseMLP as _BaseMLP
+from backprop.sklearn.estimators import MLPClassifier, MLPRegressor
+from backprop.sklearn.optim import Rate as _Rate
 from backprop.train import optimizers as _opt
 
-_CLASSES = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
+_CLASSES: dict[str, type[_BaseMLP]] = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
 #: fitted attributes saved as JSON values
 _FITTED = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_", "loss_",
            "best_loss_", "loss_curve_", "validation_scores_", "best_validation_score_",
@@ -107,9 +112,9 @@ _PARAMS = sc.Obj({"class_weight": sc.OneOf(
     _PARAM, sc.Obj({"labels": sc.List(sc.LABEL, unique=True, noun="labels"),
                     "weights": sc.List(sc.Num(ge=0), noun="weights")}, required=("labels", "weights")))},
     extra=_PARAM)
-_HYPER = {"sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)},
-          "nesterov": {"momentum": sc.Num(ge=0, le=1)},
-          "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
+_HYPER: dict[str, dict[str, sc.Spec]] = {
+    "sgd": {}, "momentum": {"momentum": sc.Num(ge=0, le=1)}, "nesterov": {"momentum": sc.Num(ge=0, le=1)},
+    "adam": {"beta_1": sc.Num(ge=0, le=1), "beta_2": sc.Num(ge=0, le=1), "epsilon": sc.Num(gt=0)}}
 _Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 #: class-label dtypes a file may ask for (numpy's .str), and the JSON type of their values: what
 #: scikit-learn's unique_labels gives (never an object array: it sorts the labels into a typed one)
@@ -141,7 +146,7 @@ def _unjson(v):
     return v
 
 
-def _check_document(meta, arrays):
+def _check_document(meta, arrays):  # noqa: C901 -- to be split by its owner
     """Everything about the document and the arrays, before anything is built; returns
     ``(sizes, hidden, dtype)``. Raises schema.Invalid or ValueError (message only)."""
     _DOC.check(meta, "")
@@ -177,7 +182,7 @@ def _check_document(meta, arrays):
         _check_classes(meta["classes"], sizes[-1], fitted["out_activation_"])
     # the arrays: the parameters, and the optimizer's moments of the same shapes
     L = len(sizes) - 1
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k in range(L):
         shapes[f"coefs.{k}"], shapes[f"intercepts.{k}"] = (sizes[k], sizes[k + 1]), (sizes[k + 1],)
     opt_shapes = {}
@@ -224,7 +229,7 @@ def _check_classes(c, n_out, out_activation):
         raise sc.Invalid("classes.values", "are too long to hold in memory")
 
 
-def _from_arrays_meta(arrays, meta, path):
+def _from_arrays_meta(arrays, meta, path):  # noqa: C901 -- to be split by its owner
     if meta.get("format") != _FORMAT or not isinstance(meta.get("class"), str) \
             or meta["class"] not in _CLASSES:
         raise ModelFileError(f"{path} is not a backprop estimator file (no '{_FORMAT}' metadata)")
@@ -284,7 +289,7 @@ def _from_arrays_meta(arrays, meta, path):
     return est
 
 
-def save(est, path):
+def save(est: Any, path: str | os.PathLike) -> str | os.PathLike:
     """Write a fitted estimator to ``path`` (see :meth:`MLPClassifier.save`)."""
     check_is_fitted(est)
     est._sync_params()
@@ -307,7 +312,7 @@ def save(est, path):
     return path
 
 
-def load(path):
+def load(path: str | os.PathLike) -> Any:
     """Load an ``MLPClassifier``/``MLPRegressor`` written by its :meth:`save` (no pickle)."""
     arrays, meta = load_arrays(path, kind="estimator")
     return _from_arrays_meta(arrays, meta, os.fspath(path))

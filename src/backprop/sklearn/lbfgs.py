@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.optimize
+from numpy.typing import ArrayLike
 from sklearn.exceptions import ConvergenceWarning
 
 from backprop.sklearn.losses import SklearnLoss, sum_sq
@@ -34,11 +36,11 @@ def _loss_and_grads(est, X, y, loss, sample_weight, sw_sum):
     """scikit-learn's loss (with alpha/2 ||W||^2 / sum of weights) and the eq. (3) gradients."""
     net = est._net
     m = X.shape[0]
-    buf = net._buffers_for(m)
-    yhat = net._forward(X, buf)
+    buf = net.buffers(m)
+    yhat = net.forward_into(X, buf)
     value = loss.value(y, yhat, sample_weight=sample_weight)
     value += 0.5 * est.alpha * sum_sq(est.coefs_) / sw_sum
-    gW, gb = net._backward(X, y, buf, loss, l2=est.alpha / sw_sum)
+    gW, gb = net.backward_into(X, y, buf, loss, l2=est.alpha / sw_sum)
     return value, gW, gb
 
 
@@ -48,7 +50,9 @@ def _new_loss(est, m, sample_weight):
     return loss, (m if sw_sum is None else sw_sum)
 
 
-def loss_grad(est, packed, X, y, sample_weight=None, coef_grads=None, intercept_grads=None):
+def loss_grad(est: Any, packed: np.ndarray, X: ArrayLike, y: ArrayLike,
+              sample_weight: ArrayLike | None = None, coef_grads: list | None = None,
+              intercept_grads: list | None = None) -> tuple[float, np.ndarray]:
     """(loss, packed gradient) at the packed parameters (scikit-learn's ``_loss_grad_lbfgs``)."""
     net = est._sync_params()
     X = np.ascontiguousarray(X.toarray() if hasattr(X, "toarray") else X, dtype=net.dtype)
@@ -66,7 +70,7 @@ def loss_grad(est, packed, X, y, sample_weight=None, coef_grads=None, intercept_
     return value, np.concatenate([g.ravel() for g in gW + gb]).astype(np.float64)
 
 
-def fit_lbfgs(est, X, y, sample_weight):
+def fit_lbfgs(est: Any, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
     """Full-batch L-BFGS-B (scipy) on the engine's loss and gradient."""
     y = est._targets(y, est._net.dtype)
     loss, sw_sum = _new_loss(est, X.shape[0], sample_weight)

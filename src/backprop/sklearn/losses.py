@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from scipy.special import expit, xlogy
 
@@ -20,10 +23,10 @@ class Exp(_act.Activation):
 
     name = "exp"
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.exp(h, out=out)
 
-    def backward(self, h, a, delta, tmp):
+    def backward(self, h: np.ndarray, a: np.ndarray, delta: np.ndarray, tmp: np.ndarray) -> None:
         delta *= a
 
 
@@ -38,13 +41,13 @@ class Logistic(_act.Sigmoid):
     error of training and below the clipping scikit-learn applies in its log-loss.
     """
 
-    def forward(self, h, out=None):
+    def forward(self, h: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = expit(h, out=out)
         half_eps = np.finfo(out.dtype).eps / 2
         return np.clip(out, half_eps, 1 - half_eps, out=out)
 
 
-def output_unit(name):
+def output_unit(name: str) -> str | _act.Activation:
     """The engine's output activation for scikit-learn's ``out_activation_`` name."""
     cls = {"exp": Exp, "logistic": Logistic}.get(name)
     return name if cls is None else cls()
@@ -62,12 +65,12 @@ class SklearnLoss(_losses.Loss):
     ``sample_weight`` (set per batch too) are the raw weights the loss value is averaged with.
     """
 
-    def __init__(self, kind):
+    def __init__(self, kind: str):
         self.name = kind  # squared_error, log_loss (softmax), binary_log_loss (logistic), poisson
-        self.weights = None
-        self.sample_weight = None
+        self.weights: np.ndarray | None = None
+        self.sample_weight: np.ndarray | None = None
 
-    def set_batch(self, sample_weight):
+    def set_batch(self, sample_weight: np.ndarray | None) -> float | None:
         """Weights of the next batch's rows (None: unweighted); returns their sum (m without)."""
         self.sample_weight = sample_weight
         if sample_weight is None:
@@ -77,7 +80,8 @@ class SklearnLoss(_losses.Loss):
         self.weights = (sample_weight * (sample_weight.shape[0] / sw_sum)).reshape(-1, 1)
         return sw_sum
 
-    def value(self, y, yhat, h=None, sample_weight=BATCH):
+    def value(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray | None = None,
+              sample_weight: Any = BATCH) -> float:
         if sample_weight is BATCH:  # the training loop's call: this batch's weights
             sample_weight = self.sample_weight
         if self.name == "squared_error":
@@ -91,7 +95,8 @@ class SklearnLoss(_losses.Loss):
             per += xlogy(1 - y, 1 - p)
         return float(-_average(per, sample_weight).sum())
 
-    def output_delta(self, y, yhat, h, g_o, out, tmp):
+    def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Any, out: np.ndarray,
+                     tmp: np.ndarray) -> np.ndarray:
         np.subtract(yhat, y, out=out)
         if self.weights is not None:
             out *= self.weights
@@ -106,6 +111,6 @@ def _average(per, sample_weight):
     return np.average(per, weights=sample_weight, axis=0)
 
 
-def sum_sq(arrays):
+def sum_sq(arrays: Sequence[np.ndarray]) -> float:
     """sum of w^2 over all arrays (the L2 penalty's ||W||^2)."""
     return sum(float(np.dot(w.ravel(), w.ravel())) for w in arrays)

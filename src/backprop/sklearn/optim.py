@@ -7,17 +7,19 @@ scikit-learn reads and sets ``est._optimizer.learning_rate``; the classes here h
 
 from __future__ import annotations
 
+from typing import Any
+
 from backprop.train import optimizers as _opt
 
 
 class Rate(_opt.Schedule):
     """The learning rate as scikit-learn changes it: between epochs, by the estimator."""
 
-    def __init__(self, value):
+    def __init__(self, value: float):
         super().__init__("constant")
         self.value = float(value)
 
-    def __call__(self, lr0, step, epoch):
+    def __call__(self, lr0: float, step: int, epoch: int) -> float:
         return self.value
 
 
@@ -32,7 +34,7 @@ class _LearningRate:
         return float(getattr(self.schedule, "value", self.lr))
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: float):
         if isinstance(self.schedule, Rate):
             self.schedule.value = float(value)  # the next update's eta
         else:
@@ -58,7 +60,7 @@ class Adam(_LearningRate, _opt.Adam):
 _OURS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam)}
 
 
-def with_learning_rate(opt):
+def with_learning_rate(opt: Any) -> Any:
     """``opt`` as one of the classes here (same state), e.g. an engine optimizer read from a file."""
     if opt is None or isinstance(opt, _LearningRate):
         return opt
@@ -68,7 +70,7 @@ def with_learning_rate(opt):
     return ours
 
 
-def kind_of(est) -> str:
+def kind_of(est: Any) -> str:
     """The engine optimizer an estimator's parameters ask for."""
     if est.solver == "adam":
         return "adam"
@@ -77,7 +79,7 @@ def kind_of(est) -> str:
     return "sgd"
 
 
-def new_optimizer(est):
+def new_optimizer(est: Any) -> _opt.Optimizer:
     """A fresh optimizer at eta = ``learning_rate_init`` (scikit-learn makes one on every fit)."""
     kind = kind_of(est)
     rate = Rate(est.learning_rate_init)
@@ -89,7 +91,7 @@ def new_optimizer(est):
     return _OURS[kind](est.learning_rate_init, momentum=est.momentum, schedule=rate)
 
 
-def reset_hyperparameters(opt, est):
+def reset_hyperparameters(opt: Any, est: Any) -> None:
     """A kept optimizer for a new fit: same moments, the current hyperparameters and eta_0 again."""
     opt.lr0 = float(est.learning_rate_init)
     opt.learning_rate = opt.lr0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -43,24 +44,24 @@ class SklearnRules(Rules):
 
     fused = False  # always gradient -> optimizer.update: the arithmetic scikit-learn uses
 
-    def __init__(self, est, sample_weight, val, incremental):
+    def __init__(self, est: Any, sample_weight: Any, val: Any, incremental: bool):
         self.est = est
         self.sample_weight = sample_weight  # of the training rows, or None
         self.val = val  # (X_val, y_val as targets, y_val as labels, sample weights) or None
         self.incremental = incremental
         self.started = time.perf_counter()
         self.recorded = 0  # epochs recorded by end_epoch
-        self.diverged_at = None  # self.recorded when a divergence stopped the run
+        self.diverged_at: int | None = None  # self.recorded when a divergence stopped the run
 
     # -- the hooks ------------------------------------------------------------------------------
-    def epoch_order(self, trainer, m, previous):
+    def epoch_order(self, trainer: Any, m: int, previous: np.ndarray | None) -> np.ndarray | None:
         if not self.est.shuffle:
             return None
         if previous is None:
             previous = np.arange(m, dtype=int)
         return _sk_shuffle(previous, random_state=self.est._random_state)
 
-    def begin_batch(self, trainer, rows):
+    def begin_batch(self, trainer: Any, rows: np.ndarray | slice) -> tuple[float, float]:
         est = self.est
         swb = None if self.sample_weight is None else self.sample_weight[rows]
         sw_sum = trainer.loss.set_batch(swb)
@@ -69,18 +70,18 @@ class SklearnRules(Rules):
         penalty = 0.5 * est.alpha * sum_sq(est.coefs_) / sw_sum if est.alpha else 0.0
         return est.alpha / sw_sum, penalty
 
-    def end_epoch(self, trainer, info):
+    def end_epoch(self, trainer: Any, info: dict) -> bool:
         self.recorded += 1
         return self._record(trainer, trainer.history.loss[-1])
 
-    def diverged(self, trainer, what, step):
+    def diverged(self, trainer: Any, what: str, step: int) -> None:
         if self.val is None:
             # scikit-learn trains on and its fit reports the non-finite weights that follow
             raise InvalidInputError(NON_FINITE)
         if self.diverged_at is None:  # called again for the weights of the same stop
             self.diverged_at = self.recorded
 
-    def finish(self, trainer):
+    def finish(self, trainer: Any) -> None:
         """After the run: an epoch a divergence cut short is recorded with NaN (scikit-learn goes
         on with NaN losses and scores; training here stops at the first)."""
         if self.diverged_at is not None and self.diverged_at == self.recorded:
@@ -187,14 +188,10 @@ def _n_rows(rows):
 
 def _raw_predict(net, X, chunk=4096):
     """a^L for X, NaN and infinity included (Network.predict refuses non-finite outputs)."""
-    out = np.empty((X.shape[0], net.sizes[-1]), dtype=net.dtype)
-    for start in range(0, X.shape[0], chunk):
-        xb = X[start:start + chunk]
-        out[start:start + chunk] = net._forward(xb, net._buffers_for(xb.shape[0]))
-    return out
+    return net.forward_all(X, chunk=chunk, check_finite=False).yhat
 
 
-def ensure_state(est, early_stopping):
+def ensure_state(est: Any, early_stopping: bool) -> None:
     """Counters of this call: what a warm start needs when the solver or early_stopping changed
     since the last fit, and ``n_iter_`` anew (scikit-learn) unless ``keep_optimizer_state``."""
     if not est.keep_optimizer_state:
@@ -231,7 +228,7 @@ def _split(est, X, y, sample_weight, dtype):
     return X_train, y_train, sw_train, (X_val, est._targets(y_val, dtype), est._val_truth(y_val), sw_val)
 
 
-def make_trainer(est, n_rows, sample_weight, val, incremental):
+def make_trainer(est: Any, n_rows: int, sample_weight: Any, val: Any, incremental: bool) -> Trainer:
     """The Trainer of one ``fit`` (``max_iter`` epochs) or ``partial_fit`` (one epoch) call: the
     estimator's network and optimizer, scikit-learn's loss, batch size and rules."""
     opt = est._ensure_optimizer(incremental)
@@ -242,7 +239,7 @@ def make_trainer(est, n_rows, sample_weight, val, incremental):
                    rules=rules)
 
 
-def run(trainer, train):
+def run(trainer: Any, train: Any) -> None:
     """``train()`` runs ``trainer``; then what the rules do after a run."""
     try:
         train()
@@ -251,7 +248,7 @@ def run(trainer, train):
     trainer.rules.finish(trainer)
 
 
-def fit_stochastic(est, X, y, sample_weight, incremental):
+def fit_stochastic(est: Any, X: Any, y: Any, sample_weight: Any, incremental: bool) -> None:
     """``solver='sgd'``/``'adam'``: the Trainer with scikit-learn's rules and the estimator's optimizer."""
     if est.early_stopping and incremental:
         raise InvalidInputError("partial_fit does not support early_stopping=True")

@@ -1,6 +1,6 @@
 """Checkpoints: stop a training run at any step and continue it later to the same bits.
 
-A checkpoint holds everything a :class:`backprop.training.Trainer` changes while it trains --
+A checkpoint holds everything a :class:`backprop.train.trainer.Trainer` changes while it trains --
 the weights w (``weights``/``biases``), the optimizer's state (step count t, velocities,
 moments), the random generator that shuffles each epoch, the position inside the current epoch
 and the history -- plus the network's architecture and a free ``extra`` dict (the CLI keeps its
@@ -20,15 +20,15 @@ current update finishes, :meth:`Trainer.run` returns, and the caller saves what 
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 import signal
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from backprop.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from backprop.core.validation import check_positive_int
 from backprop.errors import InvalidInputError, InvalidTypeError, ModelFileError
 from backprop.io import schema as sc
@@ -40,27 +40,27 @@ FORMAT = "backprop-checkpoint"
 CHECKPOINT_VERSION = 1
 #: The ``kind`` tag of backprop.io files that hold a checkpoint.
 KIND = "checkpoint"
-_HISTORY_LISTS = ("loss", "val_loss", "val_metric", "lr", "mean_abs_delta", "grad_norm")
-_HISTORY_INTS = ("n_updates", "updates_per_epoch", "batch_size", "epochs")
 
 
-#: the JSON document of a checkpoint file (backprop.io.schema); check_state checks the rest
+#: a trainer's ``state_dict()["meta"]`` (backprop.io.schema); check_state adds the checks across fields
 _FLOAT = sc.Num(finite=False)
+_STATE = sc.Obj({
+    "optimizer": sc.Obj({"name": sc.Str(tuple(OPTIMIZERS)), "t": sc.COUNT, "epoch": sc.COUNT,
+                         "lr0": sc.Num(), "lr": sc.Num()}, required=("name", "t", "epoch", "lr0", "lr"),
+                        extra=sc.Anything()),
+    "epoch": sc.COUNT, "pos": sc.COUNT, "bad_epochs": sc.COUNT, "epoch_loss": _FLOAT,
+    "rng": sc.Map(sc.Anything(), max_len=100), "history": sc.history(),
+    "best": sc.Optional(sc.Obj({"score": _FLOAT, "epoch": sc.COUNT}, required=("score", "epoch"))),
+    "epoch_grad": sc.Optional(sc.Obj({k: sc.NUMBERS for k in ("delta", "grad", "_gsq")},
+                                     required=("delta", "grad", "_gsq"))),
+}, required=("optimizer", "epoch", "pos", "bad_epochs", "epoch_loss", "rng", "history"), extra=sc.Anything())
+
+#: the JSON document of a checkpoint file
 _DOC = sc.Obj({
     "format": sc.Str((FORMAT,)), "checkpoint_version": sc.Int(1),
     "network": sc.architecture(),
     "trainer": sc.Map(sc.OneOf(sc.SCALAR, sc.List(sc.SCALAR)), max_len=1000),
-    "state": sc.Obj({
-        "optimizer": sc.Obj({"name": sc.Str(tuple(OPTIMIZERS)), "t": sc.COUNT, "epoch": sc.COUNT,
-                             "lr0": sc.Num(), "lr": sc.Num()}, required=("name", "t", "epoch", "lr0", "lr"),
-                            extra=sc.Anything()),
-        "epoch": sc.COUNT, "pos": sc.COUNT, "bad_epochs": sc.COUNT, "epoch_loss": _FLOAT,
-        "rng": sc.Map(sc.Anything(), max_len=100), "history": sc.history(),
-        "best": sc.Optional(sc.Obj({"score": _FLOAT, "epoch": sc.COUNT}, required=("score", "epoch"))),
-        "epoch_grad": sc.Optional(sc.Obj({k: sc.NUMBERS for k in ("delta", "grad", "_gsq")},
-                                         required=("delta", "grad", "_gsq"))),
-    }, required=("optimizer", "epoch", "pos", "bad_epochs", "epoch_loss", "rng", "history"),
-        extra=sc.Anything()),
+    "state": _STATE,
     "extra": sc.Map(sc.Anything()),
 }, required=("format", "checkpoint_version", "network", "trainer", "state", "extra"))
 
@@ -74,7 +74,7 @@ def _check_document(doc, error, where):
 
 
 # -- saving ----------------------------------------------------------------------------------------
-def architecture(net):
+def architecture(net: Any) -> dict:
     """The JSON description of ``net`` that a checkpoint keeps (enough to rebuild it)."""
     return net.config()
 
@@ -100,7 +100,7 @@ def _settings(trainer):
     }
 
 
-def save_checkpoint(path, trainer, extra=None):
+def save_checkpoint(path: str | os.PathLike, trainer: Any, extra: dict | None = None) -> str | os.PathLike:
     """Write the state of ``trainer`` to ``path`` atomically; ``extra`` is a JSON-able dict kept with it.
 
     Safe to call from an epoch-end callback or after :meth:`Trainer.run` returned (also after an
@@ -129,7 +129,8 @@ def save_checkpoint(path, trainer, extra=None):
     return path
 
 
-def checkpoint_callback(path, trainer, every=1, extra=None):
+def checkpoint_callback(path: str | os.PathLike, trainer: Any, every: int = 1,
+                        extra: dict | None = None) -> Callable:
     """An epoch-end callback ``f(net, info)`` (for ``fit(callbacks=[...])``/``Trainer``) that writes a
     checkpoint of ``trainer`` to ``path`` every ``every`` epochs.
 
@@ -137,7 +138,7 @@ def checkpoint_callback(path, trainer, every=1, extra=None):
     """
     every = check_positive_int(every, "every")
 
-    def write_checkpoint(net, info):
+    def write_checkpoint(net: Any, info) -> None:
         if info["epoch"] % every == 0:
             save_checkpoint(path, trainer, extra() if callable(extra) else extra)
 
@@ -145,7 +146,7 @@ def checkpoint_callback(path, trainer, every=1, extra=None):
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; return ``(state, extra)``.
 
     ``state`` is ready for :meth:`Trainer.load_state_dict` (``"meta"`` and ``"arrays"``) and also
@@ -160,7 +161,7 @@ def load_checkpoint(path):
         raise ModelFileError(f"{where} is not a backprop checkpoint (format {doc.get('format')!r}); "
                              "pass a file written with --checkpoint / save_checkpoint")
     version = doc.get("checkpoint_version")
-    if not _is_int(version):
+    if isinstance(version, bool) or not isinstance(version, int):
         raise ModelFileError(f"{where} has no valid checkpoint_version")
     if version > CHECKPOINT_VERSION:
         raise ModelFileError(
@@ -170,31 +171,20 @@ def load_checkpoint(path):
     for key in ("network", "trainer", "state", "extra"):
         if not isinstance(doc.get(key), dict):
             raise ModelFileError(f"{where} is damaged: its metadata lacks the {key!r} object")
+    _check_document(doc, ModelFileError, where)  # every value's type and range, then across fields:
     state = {"meta": doc["state"], "arrays": arrays, "network": doc["network"], "trainer": doc["trainer"]}
     check_state(state, error=ModelFileError, where=where)
-    _check_document(doc, ModelFileError, where)  # and every value's type, which check_state leaves
     return state, doc["extra"]
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v):
-    """A number that float() takes (an int beyond float's range is not)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-        return False
-    try:
-        float(v)
-    except OverflowError:
-        return False
-    return True
-
-
 # -- checking a state against a network -----------------------------------------------------------
-def check_state(state, trainer=None, *, error=InvalidInputError, where="training state"):
+def check_state(state: Any, trainer: Any | None = None, *, error: type[Exception] = InvalidInputError,
+                where: str = "training state") -> None:
     """Check that ``state`` is a complete, consistent training state (and fits ``trainer``'s network).
 
+    Every value's type and range is checked by the schema (:data:`_STATE`, :mod:`backprop.io.schema`);
+    what is left here are the checks across fields: the arrays against the architecture, the
+    optimizer's arrays against the parameters, the permutation, the random generator's state.
     Raises ``error`` naming the first problem; changes nothing. :meth:`Trainer.load_state_dict`
     calls it, so a wrong state never leaves a trainer half-loaded.
     """
@@ -209,63 +199,80 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
             fail(f"array {name!r} is a {type(a).__name__}, not a NumPy array")
+    try:
+        arch = state.get("network")
+        if arch is not None:
+            sc.architecture().check(arch, "network")
+            if len(arch["hidden"]) != len(arch["sizes"]) - 2:
+                fail(f"its hidden activations {arch['hidden']!r} do not fit sizes {arch['sizes']}")
+        _STATE.check(meta, "")
+    except sc.Invalid as exc:
+        fail(str(exc))
+    sizes, dtype = _check_fits(state, arch, trainer, fail)
+    shapes = _parameter_shapes(arrays, sizes, fail)
+    dtype = dtype or arrays["weights.0"].dtype.name
+    L = len(shapes) // 2
+    known = _check_arrays(arrays, shapes, dtype, meta, fail)
+    _check_rng(meta["rng"], trainer, fail)
+    if meta.get("best") is not None and "best.0" in arrays:
+        for k in range(2 * L):
+            shape = shapes[("w", k)] if k < L else shapes[("b", k - L)]
+            _check_array(arrays, f"best.{k}", shape, dtype, fail, finite=True)
+            known.add(f"best.{k}")
+    grad = meta.get("epoch_grad")
+    if grad is not None and any(len(grad[k]) != L for k in ("delta", "grad", "_gsq")):
+        fail(f"'epoch_grad' is malformed: it needs {L} numbers per list, one per layer")
+    unknown = sorted(set(arrays) - known)
+    if unknown:
+        fail(f"it holds unexpected arrays {unknown[:5]}")
 
-    arch = state.get("network")
-    if arch is not None:
-        arch = _check_architecture(arch, fail)
-    if trainer is not None:
-        net = trainer.net
-        if arch is not None and (arch["sizes"] != net.sizes or arch["hidden"] != net.hidden
-                                 or arch["output"] != net.output or arch["dtype"] != net.dtype.name):
-            theirs = ", ".join(arch["hidden"] + [arch["output"]])
-            ours = ", ".join(net.hidden + [net.output])
-            fail(
-                f"it was made for the network {arch['sizes']} ({theirs}, {arch['dtype']}) but this one is "
-                f"{net.sizes} ({ours}, {net.dtype.name}); build the same network to resume"
-            )
-        sizes, dtype = net.sizes, net.dtype.name
-        settings = state.get("trainer")
-        if isinstance(settings, dict) and settings.get("loss") not in (None, trainer.loss.name):
-            fail(f"it was trained with loss {settings['loss']!r}, this trainer uses {trainer.loss.name!r}")
-    elif arch is not None:
-        sizes, dtype = arch["sizes"], arch["dtype"]
-    else:
-        sizes = dtype = None
-    L = None if sizes is None else len(sizes) - 1
 
-    # the parameters, and the shape each key of the optimizer's state refers to
-    if L is None:
-        L = sum(1 for n in arrays if n.startswith("weights."))
-        if L == 0:
-            fail("it has no weights")
-        shapes = {}
-        for k in range(L):
-            w, b = arrays.get(f"weights.{k}"), arrays.get(f"biases.{k}")
-            if w is None or b is None or w.ndim != 2 or b.shape != (w.shape[1],):
-                fail(f"weights.{k}/biases.{k} are missing or do not fit together")
-            shapes[("w", k)], shapes[("b", k)] = w.shape, b.shape
-        dtype = arrays["weights.0"].dtype.name
-    else:
-        shapes = {}
-        for k in range(L):
+def _check_fits(state, arch, trainer, fail):
+    """The architecture and settings against ``trainer``'s network, loss and optimizer; returns the
+    (sizes, dtype) the arrays must have (None, None: to be read from the arrays)."""
+    if trainer is None:
+        return (arch["sizes"], arch["dtype"]) if arch is not None else (None, None)
+    net = trainer.net
+    if arch is not None and (arch["sizes"] != net.sizes or arch["hidden"] != net.hidden
+                             or arch["output"] != net.output or arch["dtype"] != net.dtype.name):
+        theirs = ", ".join(arch["hidden"] + [arch["output"]])
+        ours = ", ".join(net.hidden + [net.output])
+        fail(f"it was made for the network {arch['sizes']} ({theirs}, {arch['dtype']}) but this one is "
+             f"{net.sizes} ({ours}, {net.dtype.name}); build the same network to resume")
+    settings = state.get("trainer")
+    if isinstance(settings, dict) and settings.get("loss") not in (None, trainer.loss.name):
+        fail(f"it was trained with loss {settings['loss']!r}, this trainer uses {trainer.loss.name!r}")
+    name = state["meta"]["optimizer"]["name"]
+    if name != trainer.optimizer.name:
+        fail(f"it was trained with optimizer {name!r}, this trainer uses {trainer.optimizer.name!r}")
+    return net.sizes, net.dtype.name
+
+
+def _parameter_shapes(arrays, sizes, fail):
+    """The shape of each parameter key ("w", k) / ("b", k): from the sizes, or else the arrays."""
+    shapes: dict[tuple[str, int], tuple[int, ...]] = {}
+    if sizes is not None:
+        for k in range(len(sizes) - 1):
             shapes[("w", k)], shapes[("b", k)] = (sizes[k], sizes[k + 1]), (sizes[k + 1],)
+        return shapes
+    L = sum(1 for n in arrays if n.startswith("weights."))
+    if L == 0:
+        fail("it has no weights")
+    for k in range(L):
+        w, b = arrays.get(f"weights.{k}"), arrays.get(f"biases.{k}")
+        if w is None or b is None or w.ndim != 2 or b.shape != (w.shape[1],):
+            fail(f"weights.{k}/biases.{k} are missing or do not fit together")
+        shapes[("w", k)], shapes[("b", k)] = w.shape, b.shape
+    return shapes
+
+
+def _check_arrays(arrays, shapes, dtype, meta, fail):
+    """The parameters, the optimizer's arrays and the permutation; returns the names checked."""
     known = set()
     for (kind, k), shape in shapes.items():
         name = f"{'weights' if kind == 'w' else 'biases'}.{k}"
         _check_array(arrays, name, shape, dtype, fail, finite=True)
         known.add(name)
-
-    opt = meta.get("optimizer")
-    if not isinstance(opt, dict) or not isinstance(opt.get("name"), str):
-        fail("its optimizer state is missing")
-    if trainer is not None and opt["name"] != trainer.optimizer.name:
-        fail(f"it was trained with optimizer {opt['name']!r}, this trainer uses {trainer.optimizer.name!r}")
-    for key in ("t", "epoch"):
-        if not _is_int(opt.get(key)) or opt[key] < 0:
-            fail(f"optimizer {key!r} must be an int >= 0")
-    for key in ("lr0", "lr"):
-        if not _is_num(opt.get(key)) or not math.isfinite(opt[key]):
-            fail(f"optimizer {key!r} must be a finite number")
     for name in arrays:
         if name.startswith("opt."):
             parts = name.split(".", 2)
@@ -277,64 +284,26 @@ def check_state(state, trainer=None, *, error=InvalidInputError, where="training
                 fail(f"array {name!r} names no parameter of the network")
             _check_array(arrays, name, shapes[key], dtype, fail, finite=True)
             known.add(name)
-
-    for key in ("epoch", "pos", "bad_epochs"):
-        if not _is_int(meta.get(key)) or meta[key] < 0:
-            fail(f"{key!r} must be an int >= 0")
-    if not _is_num(meta.get("epoch_loss")):
-        fail("'epoch_loss' must be a number")
     if "perm" in arrays:
         perm = arrays["perm"]
         if perm.ndim != 1 or perm.dtype != np.int64 or perm.size < meta["pos"] \
                 or not np.array_equal(np.sort(perm), np.arange(perm.size)):
             fail("array 'perm' is not a permutation of the samples")
         known.add("perm")
-    if not isinstance(meta.get("rng"), dict):
-        fail("the random generator's state is missing")
+    return known
+
+
+def _check_rng(rng, trainer, fail) -> None:
+    """The random generator's state: one that a generator of the trainer's kind accepts."""
     try:
         bit_generator = np.random.PCG64 if trainer is None else type(trainer.rng.bit_generator)
         probe = np.random.Generator(bit_generator())
-        probe.bit_generator.state = meta["rng"]
+        probe.bit_generator.state = rng
     except (TypeError, ValueError, KeyError, OverflowError, AttributeError, IndexError):
         fail("the random generator's state is invalid")
-    _check_history(meta.get("history"), fail)
-    best = meta.get("best")
-    if best is not None:
-        if not isinstance(best, dict) or not _is_num(best.get("score")) or not _is_int(best.get("epoch")):
-            fail("'best' must be null or {'score': number, 'epoch': int}")
-        has_params = "best.0" in arrays
-        for k in range(2 * L):
-            if has_params:
-                shape = shapes[("w", k)] if k < L else shapes[("b", k - L)]
-                _check_array(arrays, f"best.{k}", shape, dtype, fail, finite=True)
-                known.add(f"best.{k}")
-    grad = meta.get("epoch_grad")
-    if grad is not None and not (isinstance(grad, dict) and all(
-            isinstance(grad.get(k), list) and len(grad[k]) == L and all(_is_num(v) for v in grad[k])
-            for k in ("delta", "grad", "_gsq"))):
-        fail("'epoch_grad' is malformed")
-    unknown = sorted(set(arrays) - known)
-    if unknown:
-        fail(f"it holds unexpected arrays {unknown[:5]}")
 
 
-def _check_architecture(arch, fail):
-    if not isinstance(arch, dict):
-        fail("its network description is not an object")
-    sizes, hidden, output, dtype = (arch.get(k) for k in ("sizes", "hidden", "output", "dtype"))
-    if not isinstance(sizes, list) or len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
-        fail(f"its network sizes {sizes!r} are not a list of at least two positive ints")
-    if (not isinstance(hidden, list) or len(hidden) != len(sizes) - 2
-            or not all(isinstance(h, str) and h in HIDDEN_ACTIVATIONS for h in hidden)):
-        fail(f"its hidden activations {hidden!r} do not fit sizes {sizes}")
-    if not isinstance(output, str) or output not in ACTIVATIONS:
-        fail(f"its output activation {output!r} is unknown")
-    if dtype not in ("float32", "float64"):
-        fail(f"its dtype {dtype!r} is not float32 or float64")
-    return arch
-
-
-def _check_array(arrays, name, shape, dtype, fail, finite=False):
+def _check_array(arrays, name, shape, dtype, fail, finite: bool = False) -> None:
     a = arrays.get(name)
     if a is None:
         fail(f"array {name!r} is missing")
@@ -343,19 +312,6 @@ def _check_array(arrays, name, shape, dtype, fail, finite=False):
              f"expected {tuple(shape)} and {dtype}")
     if finite and not np.isfinite(a).all():
         fail(f"array {name!r} contains NaN or infinity")
-
-
-def _check_history(h, fail):
-    if not isinstance(h, dict):
-        fail("its history is missing")
-    for key in _HISTORY_LISTS:
-        if key in h and not isinstance(h[key], list):
-            fail(f"history {key!r} must be a list")
-    for key in _HISTORY_INTS:
-        if key in h and (not _is_int(h[key]) or h[key] < 0):
-            fail(f"history {key!r} must be an int >= 0")
-    if "time" in h and not _is_num(h["time"]):
-        fail("history 'time' must be a number")
 
 
 # -- stopping on a signal --------------------------------------------------------------------------
@@ -374,17 +330,17 @@ class interrupt_guard:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, trainer, signals=None):
+    def __init__(self, trainer: Any, signals: Sequence[int] | None = None) -> None:
         self.trainer = trainer
         self.signals = tuple(self.SIGNALS if signals is None else signals)
         self.signum = None
-        self._previous = {}
+        self._previous: dict = {}
 
     @property
-    def exit_status(self):
+    def exit_status(self) -> int | None:
         return None if self.signum is None else 128 + int(self.signum)
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, frame) -> None:
         if self.signum is not None:  # the second one: let it do what it did before
             self._restore()
             signal.raise_signal(signum)
@@ -401,11 +357,10 @@ class interrupt_guard:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def _restore(self):
+    def _restore(self) -> None:
         while self._previous:
             s, old = self._previous.popitem()
             signal.signal(s, old if old is not None else signal.SIG_DFL)
 
-    def __exit__(self, *exc):
-        self._restore()
-        return False
+    def __exit__(self, *exc: object) -> None:
+        self._restore()  # (None: an exception raised inside goes on)

@@ -36,16 +36,16 @@ class Rules:
     def end_epoch(self, trainer: Trainer, info: dict[str, Any]) -> bool:
         """After an epoch's entry in the history: validation, early stopping, callbacks.
         Returns False to stop training."""
-        net, h = trainer.net, trainer.history
+        net, hist = trainer.net, trainer.history
         if trainer.val is not None:
             Xv, Yv = trainer.val
             vloss, yhat = trainer.dataset_loss(Xv, Yv)
-            h.val_loss.append(vloss)
-            h.val_metric.append(trainer.metric(Yv, yhat))
-            info.update(val_loss=vloss, val_metric=h.val_metric[-1], metric=trainer.metric_name)
+            hist.val_loss.append(vloss)
+            hist.val_metric.append(trainer.metric(Yv, yhat))
+            info.update(val_loss=vloss, val_metric=hist.val_metric[-1], metric=trainer.metric_name)
         keep_going = True
         if trainer.patience is not None:
-            score = h.val_loss[-1] if trainer.val is not None else h.loss[-1]
+            score = hist.val_loss[-1] if trainer.val is not None else hist.loss[-1]
             best = trainer.best
             if best is None or score < best[0] - trainer.min_delta:
                 params = [p.copy() for p in net.weights + net.biases] if trainer.val is not None else None
@@ -53,9 +53,9 @@ class Rules:
                 trainer.bad_epochs = 0
             else:
                 trainer.bad_epochs += 1
-            h.best_epoch = trainer.best[1]
+            hist.best_epoch = trainer.best[1]
             if trainer.bad_epochs >= trainer.patience:
-                h.stopped_early = True
+                hist.stopped_early = True
                 keep_going = False
                 if trainer.best[2] is not None:  # restore the best weights seen on the validation set
                     L = net.n_layers

@@ -25,11 +25,13 @@ import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from backprop.core.losses import Loss
 from backprop.core.metrics import metric_for
 from backprop.core.validation import (
     check_callable,
@@ -44,10 +46,12 @@ from backprop.fast import denormals as _denormals
 from backprop.fast import tiny as _tiny
 from backprop.fast.threads import blas_threads
 from backprop.train import optimizers as _opt
+from backprop.train import strategy as _strategy
 from backprop.train.batching import DEFAULT_BATCH_SIZE, MODES, check_mode, resolve_batch_size
 from backprop.train.checkpoint import check_state
 from backprop.train.history import History
 from backprop.train.rules import Rules
+from backprop.train.trainable import Trainable
 
 __all__ = ["Trainer", "Step", "GradientSource", "History", "Rules", "fit", "resolve_batch_size", "MODES",
            "DEFAULT_BATCH_SIZE", "blas_threads"]
@@ -85,13 +89,17 @@ class Step:
 class Trainer:
     """One training run of ``net``; :func:`fit` is the usual way to make and run one."""
 
-    def __init__(self, net, *, loss="mse", epochs=10, lr=0.1, batch_size=None, mode=None,
-                 optimizer="sgd", momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 schedule=None, power_t=0.5, gamma=0.95, l2=0.0, shuffle=True, seed=None,
-                 validation_data=None, early_stopping=None, min_delta=0.0, callbacks=(),
-                 on_step=None, record_gradients=False, rules: Rules | None = None):
+    def __init__(self, net: Trainable, *, loss: str | Loss = "mse", epochs: int = 10, lr: float = 0.1,
+                 batch_size: int | None = None, mode: str | None = None,
+                 optimizer: str | _opt.Optimizer = "sgd", momentum: float = 0.9, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, schedule: str | Callable | None = None,
+                 power_t: float = 0.5, gamma: float = 0.95, l2: float = 0.0, shuffle: bool = True,
+                 seed: int | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+                 early_stopping: int | None = None, min_delta: float = 0.0,
+                 callbacks: Callable | Sequence[Callable] = (), on_step: Callable | None = None,
+                 record_gradients: bool = False, rules: Rules | None = None) -> None:
         self.net = net
-        self.loss = net._check_loss(loss)
+        self.loss = net.check_loss(loss)
         self.epochs = check_positive_int(epochs, "epochs")
         self.mode, self.requested_batch_size = check_mode(mode), batch_size
         if batch_size is not None:
@@ -127,12 +135,28 @@ class Trainer:
         self.best: tuple | None = None  # (score, epoch, params) of early stopping
         self.bad_epochs = 0
         self.stop_requested = False
-        self.val = None  # the checked validation data of the current run
-        self._epoch_loss = 0.0
-        self._epoch_grad = None
-        self._data: tuple[np.ndarray, np.ndarray] | GradientSource | None = None  # start(), start_source()
+        self.val: tuple[np.ndarray, np.ndarray] | None = None  # the checked validation data of this run
+        # bound to the data by start() / start_source()
+        self.m = 0  # rows of the training data
+        self.batch_size = 0  # B, resolved from mode and batch_size for these rows
+        self.updates_per_epoch = 0
+        self._data: tuple[np.ndarray, np.ndarray] | GradientSource | None = None
+        self._strategy: _strategy.Strategy | None = None  # how step (iv) is made (train.strategy)
+        self._tiny: _tiny.TinyTrainer | None = None  # the Python path, when the strategy is "tiny"
+        self._epoch_loss = 0.0  # E summed over the current epoch's rows so far
+        self._epoch_grad: dict | None = None  # record_gradients: the current epoch's sums
+        # the parameters at the start of the epoch, for a divergence to fall back on
+        self._snapshot: list[np.ndarray] | None = None
+        # the generator's state before this epoch's order was drawn (None: not at an epoch's start)
+        self._rng_before_epoch: Any = None
         self._done = False
         self._halted = False  # stopped by the rules after a divergence (not interrupted)
+
+    @property
+    def strategy(self) -> _strategy.Strategy | None:
+        """How this run's updates reach the parameters (:mod:`backprop.train.strategy`); None
+        before :meth:`start`."""
+        return self._strategy
 
     # -- checkpoint state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -160,7 +184,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state(state, self)  # a wrong or foreign state: a clear error, nothing changed
-        self.__dict__.pop("_snapshot", None)
+        self._snapshot = None
         meta, arrays = state["meta"], state["arrays"]
         self.net.load_state_dict(arrays)
         opt = dict(meta["optimizer"])
@@ -192,10 +216,9 @@ class Trainer:
         Xc, Yc = check_xy(X, Y, net)
         self._bind(Xc.shape[0])
         self._data = (Xc, Yc)
+        self._strategy = _strategy.choose(self, Xc, Yc)
         # tiny networks online: plain Python floats beat NumPy's per-call overhead (see fast.tiny)
-        self._tiny = (_tiny.TinyTrainer(self, Xc, Yc)
-                      if self.rules.fused and type(self.optimizer) is _opt.SGD
-                      and _tiny.eligible(self, self.batch_size) else None)
+        self._tiny = _tiny.TinyTrainer(self, Xc, Yc) if self._strategy.name == "tiny" else None
 
     def start_source(self, source: GradientSource) -> None:
         """Bind a :class:`GradientSource` instead of local arrays (see :meth:`run_source`)."""
@@ -205,6 +228,7 @@ class Trainer:
             raise InvalidInputError(f"the gradient source must have n_rows >= 1, got {m!r}")
         self._bind(int(m))
         self._data = source
+        self._strategy = _strategy.choose(self, None, None)
         self._tiny = None
 
     def _check_parameters(self):
@@ -257,7 +281,7 @@ class Trainer:
         return self._loop()
 
     def _loop(self):
-        h = self.history
+        hist = self.history
         start = time.perf_counter()
         try:
             with self._context():
@@ -265,9 +289,9 @@ class Trainer:
                     if not self._run_epoch():
                         break
         finally:
-            h.time += time.perf_counter() - start
-        h.interrupted = self.stop_requested and not self._halted and self.epoch < self.epochs
-        return h
+            hist.time += time.perf_counter() - start
+        hist.interrupted = self.stop_requested and not self._halted and self.epoch < self.epochs
+        return hist
 
     @contextlib.contextmanager
     def _context(self):
@@ -291,7 +315,7 @@ class Trainer:
                                     "make a new Trainer to train on")
         if trace and not isinstance(self._data, tuple):
             raise InvalidInputError("step(trace=True) needs local data (start(X, Y))")
-        h = self.history
+        hist = self.history
         t0 = time.perf_counter()
         with self._context():
             if self.pos == 0:
@@ -306,7 +330,7 @@ class Trainer:
             if epoch_done:
                 keep_going = self._end_epoch() and keep_going
             self._done = not keep_going or self.epoch >= self.epochs
-        h.time += time.perf_counter() - t0
+        hist.time += time.perf_counter() - t0
         batch = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.array(rows)
         result = Step(epoch=epoch, step=step, batch=batch, loss=batch_loss, lr=lr, epoch_done=epoch_done,
                       done=self._done, trace=tr)
@@ -316,7 +340,7 @@ class Trainer:
             result.biases_after = [b.copy() for b in self.net.biases]
         return result
 
-    def _begin_epoch(self):
+    def _begin_epoch(self) -> None:
         self.optimizer.epoch = self.epoch
         # an epoch whose order is drawn but whose first update failed (a gradient source that lost
         # its workers) is saved as not begun: the generator as before the draw
@@ -328,136 +352,200 @@ class Trainer:
 
     def _run_epoch(self):
         """Continue the current epoch from ``self.pos``; False when training should stop."""
-        if self.pos == 0 and self._tiny is not None and self._plain_epochs():
-            return self._tiny.run_epochs(self)  # many epochs in one call (see fast.tiny)
+        strategy = self._strategy
+        if self.pos == 0 and self._tiny is not None and strategy is not None and strategy.whole_epochs:
+            return self._tiny_epochs(self._tiny)  # many epochs in one call (see fast.tiny)
         if self.pos == 0:
             self._begin_epoch()
         else:
             self.optimizer.epoch = self.epoch
-            if not hasattr(self, "_snapshot"):
+            if self._snapshot is None:
                 self._snapshot = [p.copy() for p in self.net.weights + self.net.biases]
         if self._tiny is not None:
-            return self._tiny.run_epoch(self) and self._end_epoch()
+            return self._tiny_epoch(self._tiny) and self._end_epoch()
         while self.pos < self.m:
             self._update()
             if self.stop_requested:
                 # the epoch-end check is skipped: make sure no non-finite weight is handed back
-                if not all(np.isfinite(p).all() for p in self.net.weights + self.net.biases):
+                if not _strategy.finite(self.net.weights + self.net.biases):
                     self._diverged("a weight became non-finite", self.pos // self.batch_size)
                 return False
         return self._end_epoch()
 
-    def _update(self, trace=False):
+    # -- the Python path for tiny networks (fast.tiny): it reports, the trainer applies ---------
+    def _tiny_epoch(self, tiny: _tiny.TinyTrainer) -> bool:
+        """The rest of the current epoch on the Python path; False when a stop was requested."""
+        out = tiny.run_epoch(_tiny.Run(stop=self, optimizer=self.optimizer, perm=self.perm, pos=self.pos,
+                                       epoch_loss=self._epoch_loss))
+        self._epoch_loss = out.epoch_loss
+        self.pos = out.pos
+        self.history.n_updates += out.updates
+        if out.status == 2:
+            self._diverged(f"the loss became {out.value}", out.pos + 1)
+        if out.status == 1:
+            if not _strategy.finite(self.net.weights + self.net.biases):
+                self._diverged("a weight became non-finite", out.pos)
+            return False
+        return True
+
+    def _tiny_epochs(self, tiny: _tiny.TinyTrainer) -> bool:
+        """Whole epochs of constant-rate SGD in one generated call: the same updates, losses and
+        random stream as epoch by epoch. False on a stop."""
+        hist, opt, m = self.history, self.optimizer, self.m
+        n = max(1, min(self.epochs - self.epoch, (1 << 16) // m))
+        state0 = self.rng.bit_generator.state
+        # n permutations at once: the same numbers, and the same generator state after them, as n
+        # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
+        orders = self.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if self.shuffle else None
+        out = tiny.run_epochs(_tiny.Run(stop=self, orders=orders, n_epochs=n, lr=opt.lr))
+        opt.t += out.updates
+        hist.n_updates += out.updates
+        hist.loss.extend(out.losses)
+        hist.lr.extend([opt.lr] * out.done)
+        self.epoch += out.done
+        hist.epochs = self.epoch
+        opt.epoch = self.epoch
+        self._rng_before_epoch = None
+        if out.status and self.shuffle:  # stopped inside the chunk: the generator as after this epoch's draw
+            self.rng.bit_generator.state = state0
+            for _ in range(out.stopped_in + 1):
+                self._rng_before_epoch = self.rng.bit_generator.state
+                self.perm = self.rng.permutation(m)
+        elif self.shuffle and orders is not None:
+            self.perm = np.array(orders[-1])
+        self.pos, self._epoch_loss = (out.pos, out.epoch_loss) if out.status in (1, 2) else (0, 0.0)
+        self._snapshot = out.snapshot
+        if out.status == 2:
+            self._diverged(f"the loss became {out.value}", out.pos + 1)
+            return False
+        if out.status == 3:
+            self.pos = m
+            self._diverged("a weight became non-finite", hist.updates_per_epoch)
+            return False
+        if out.status == 1:
+            if not _strategy.finite(self.net.weights + self.net.biases):
+                self._diverged("a weight became non-finite", out.pos)
+            return False
+        return True
+
+    # -- one update -------------------------------------------------------------------------------
+    def _update(self, trace: bool = False):
         """One update on the next batch: (i) forward, (ii) backward, (iii) eq. (3), (iv) optimizer.
 
         Returns (rows, the batch's loss, its Trace or None)."""
-        net, opt, h = self.net, self.optimizer, self.history
+        net, opt, hist = self.net, self.optimizer, self.history
         end = min(self.pos + self.batch_size, self.m)
         b = end - self.pos
         rows = slice(self.pos, end) if self.perm is None else self.perm[self.pos:end]
         step = self.pos // self.batch_size + 1
         l2, penalty = self.rules.begin_batch(self, rows)
         tr = None
-        if isinstance(self._data, tuple):
-            batch_loss, tr = self._local_update(rows, b, l2, step, trace)
+        data = self._data
+        if isinstance(data, tuple):
+            batch_loss, tr = self._local_update(data, rows, b, l2, step, trace)
         else:
-            batch_loss = self._source_update(rows, b, l2, step)
+            assert data is not None  # start() or start_source() bound it
+            batch_loss = self._source_update(data, rows, b, l2, step)
         batch_loss += penalty
         self._epoch_loss += batch_loss * b
         self.pos = end
-        h.n_updates += 1
-        _denormals.after_update(h.n_updates, net.weights + net.biases, opt.state)  # subnormals -> 0
+        hist.n_updates += 1
+        _denormals.after_update(hist.n_updates, net.weights + net.biases, opt.state)  # subnormals -> 0
         if self.on_step is not None:
             self.on_step(net, {"epoch": self.epoch + 1, "step": step, "loss": batch_loss,
                                "batch_size": b, "lr": opt.lr})
         return rows, batch_loss, tr
 
-    def _plain_epochs(self):
-        """Nothing happens between epochs but recording E: constant-rate SGD, backprop's own rules,
-        no validation, early stopping or callbacks."""
-        opt = self.optimizer
-        return (type(self.rules) is Rules and not self.callbacks and self.val is None
-                and self.patience is None
-                and type(opt.schedule) is _opt.Schedule and opt.schedule.kind == "constant"
-                and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
+    def _batch(self, X, Y, rows, b):
+        """The batch's rows of X and Y (gathered by index into the buffers' rows) and its buffers."""
+        buf = self.net.buffers(b, train=True)
+        if isinstance(rows, slice):
+            return X[rows], Y[rows], buf
+        if buf.x is None:
+            buf.x = np.empty((b, X.shape[1]), X.dtype)
+            buf.y = np.empty((b, Y.shape[1]), Y.dtype)
+        # mode="clip": the indices are valid, and the default "raise" buffers the output (slower)
+        xb = np.take(X, rows, axis=0, out=buf.x, mode="clip")
+        yb = np.take(Y, rows, axis=0, out=buf.y, mode="clip")
+        return xb, yb, buf
 
-    def _local_update(self, rows, b, l2, step, trace):
-        net, opt, loss = self.net, self.optimizer, self.loss
-        X, Y = self._data
+    def _local_update(self, data, rows, b, l2, step, trace):
+        net, loss = self.net, self.loss
+        X, Y = data
         if trace:  # the reference's quantities, unscaled, then the optimizer on eq. (3)'s gradient
             tr = net.trace(X[rows], Y[rows], loss=loss)
             if not math.isfinite(tr.loss):
                 self._diverged(f"the loss became {tr.loss}", step)
                 return tr.loss, tr
-            scale = opt.begin_step()
-            self._scale = 1.0 if scale is None else scale
             self._apply(tr.grad_weights, tr.grad_biases, 1.0, l2)
             if self.record_gradients:
+                sums = self._gradient_sums()
                 for k, d in enumerate(tr.delta):  # unscaled here: nothing to divide out
-                    self._epoch_grad["delta"][k] += float(np.abs(d).mean())
+                    sums["delta"][k] += float(np.abs(d).mean())
             return tr.loss, tr
-        buf = net._buffers_for(b, train=True)
-        if isinstance(rows, slice):
-            xb, yb = X[rows], Y[rows]
-        else:
-            if buf.x is None:
-                buf.x = np.empty((b, X.shape[1]), X.dtype)
-                buf.y = np.empty((b, Y.shape[1]), Y.dtype)
-            # mode="clip": the indices are valid, and the default "raise" buffers the output (slower)
-            xb = np.take(X, rows, axis=0, out=buf.x, mode="clip")
-            yb = np.take(Y, rows, axis=0, out=buf.y, mode="clip")
-        yhat = net._forward(xb, buf)
+        xb, yb, buf = self._batch(X, Y, rows, b)
+        yhat = net.forward_into(xb, buf)
         batch_loss = loss.value(yb, yhat, buf.h[-1])
         if not math.isfinite(batch_loss):
             self._diverged(f"the loss became {batch_loss}", step)
             return batch_loss, None
-        scale = opt.begin_step()
-        self._scale = 1.0 if scale is None else scale
-        # plain SGD: the update is fused into the backward pass (Network._backward_sgd)
-        if self.rules.fused and type(opt) is _opt.SGD and not self.record_gradients and not l2:
-            net._backward_sgd(xb, yb, buf, loss, self._scale)
-        elif self.record_gradients:
-            net._backward(xb, yb, buf, loss, scale=self._scale, l2=l2, update=self._recording_update)
-        else:  # every gradient first, then the optimizer on all of them (Adam: as one array)
-            gW, gb = net._backward(xb, yb, buf, loss, scale=self._scale, l2=l2)
-            keys, params, grads = net._update_order(gW, gb)
-            opt.update_all(keys, params, grads)
+        asked = self.optimizer.begin_step()
+        record = self._record_gradients if self.record_gradients else None
+        strategy = self._chosen()
+        strategy.local_step(self, xb, yb, buf, l2, asked, record)
         if self.record_gradients:
-            self._record_deltas(buf, b)
+            self._record_deltas(buf, b, strategy.scale(self.optimizer, asked))
         return batch_loss, None
 
-    def _source_update(self, rows, b, l2, step):
+    def _source_update(self, source, rows, b, l2, step):
         """The update of :meth:`run_source`: the source's sums, divided by b (eq. (3)), then the optimizer."""
-        net, opt = self.net, self.optimizer
+        net = self.net
         idx = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
-        gw, gb, loss_sum = self._data.gradient_sum(idx, net.weights, net.biases)
+        gw, gb, loss_sum = source.gradient_sum(idx, net.weights, net.biases)
         batch_loss = float(loss_sum) / b
         if not math.isfinite(batch_loss):
             self._diverged(f"the loss became {batch_loss}", step)
             return batch_loss
-        scale = opt.begin_step()
-        self._scale = 1.0 if scale is None else scale
         self._apply(gw, gb, 1.0 / b, l2)
         return batch_loss
 
-    def _apply(self, gw, gb, factor, l2):
+    def _apply(self, gw, gb, factor, l2) -> None:
         """(iv) adaptation: the optimizer on ``factor`` x the given gradients (plus the L2 term),
-        scaled as the optimizer asked (plain SGD: by eta, so that its update is w -= grad)."""
-        net, c = self.net, self._scale * factor
-        update = self._recording_update if self.record_gradients else self.optimizer.update
+        scaled as the strategy has it (plain SGD: by eta, eq. (5) is then one subtraction)."""
+        net, opt, strategy = self.net, self.optimizer, self._chosen()
+        scale = strategy.scale(opt, opt.begin_step())
+        c = scale * factor
+        keys, params, grads = [], [], []
         for k in range(net.n_layers - 1, -1, -1):
             W = net.weights[k]
             g = np.multiply(gw[k], c, dtype=net.dtype)
             if l2:
-                g += (l2 * self._scale) * W
-            update(("w", k), W, g)
-            update(("b", k), net.biases[k], np.multiply(gb[k], c, dtype=net.dtype))
+                g += (l2 * scale) * W
+            keys += [("w", k), ("b", k)]
+            params += [W, net.biases[k]]
+            grads += [g, np.multiply(gb[k], c, dtype=net.dtype)]
+        if self.record_gradients:
+            self._record_gradients(keys, grads, scale)
+        for key, param, grad in zip(keys, params, grads):
+            strategy.update(opt, key, param, grad)
 
-    def _take_snapshot(self):
+    def _chosen(self) -> _strategy.Strategy:
+        """The strategy of the bound run (start() / start_source() choose it)."""
+        assert self._strategy is not None, "start() or start_source() binds the data first"
+        return self._strategy
+
+    def _gradient_sums(self) -> dict:
+        """The current epoch's sums of the recorded gradients (record_gradients), made when first needed."""
+        if self._epoch_grad is None:
+            L = self.net.n_layers
+            self._epoch_grad = {"delta": [0.0] * L, "grad": [0.0] * L, "_gsq": [0.0] * L}
+        return self._epoch_grad
+
+    def _take_snapshot(self) -> None:
         """Copy the parameters for a divergence to fall back on; into the last copy when it fits
         (a new copy before the old one is freed would hold the parameters three times)."""
         params = self.net.weights + self.net.biases
-        snap = getattr(self, "_snapshot", None)
+        snap = self._snapshot
         if snap is not None and len(snap) == len(params) and all(
                 s.shape == p.shape and s.dtype == p.dtype for s, p in zip(snap, params)):
             for s, p in zip(snap, params):
@@ -467,33 +555,35 @@ class Trainer:
 
     def _rng_state(self):
         """The generator's state as a checkpoint keeps it: at the start of an epoch, before its draw."""
-        if self.pos == 0 and getattr(self, "_rng_before_epoch", None) is not None:
+        if self.pos == 0 and self._rng_before_epoch is not None:
             return self._rng_before_epoch
         return self.rng.bit_generator.state
 
     def _end_epoch(self):
-        net, h = self.net, self.history
+        net, hist = self.net, self.history
         self._rng_before_epoch = None
-        if not all(np.isfinite(p).all() for p in net.weights + net.biases):
-            self._diverged("a weight became non-finite", h.updates_per_epoch)
+        if not _strategy.finite(net.weights + net.biases):
+            self._diverged("a weight became non-finite", hist.updates_per_epoch)
         self.epoch += 1
         self.pos = 0
-        h.epochs = self.epoch
-        h.loss.append(self._epoch_loss / self.m)
-        h.lr.append(self.optimizer.lr)
+        hist.epochs = self.epoch
+        hist.loss.append(self._epoch_loss / self.m)
+        hist.lr.append(self.optimizer.lr)
         if self.record_gradients and self._epoch_grad is not None:
-            n = h.updates_per_epoch
-            h.mean_abs_delta.append([v / n for v in self._epoch_grad["delta"]])
-            h.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
-        info = {"epoch": self.epoch, "loss": h.loss[-1], "n_updates": h.n_updates,
-                "lr": self.optimizer.lr, "time": h.time}
+            n = hist.updates_per_epoch
+            hist.mean_abs_delta.append([v / n for v in self._epoch_grad["delta"]])
+            hist.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
+        info = {"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
+                "lr": self.optimizer.lr, "time": hist.time}
         return self.rules.end_epoch(self, info)
 
     def dataset_loss(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
         """E over a whole (checked) data set and its yhat, without touching the training buffers."""
-        return _dataset_loss(self.net, self.loss, X, Y)
+        out = self.net.forward_all(X, Y=Y, loss=self.loss, check_finite=False)
+        assert out.loss is not None
+        return out.loss, out.yhat
 
-    def _diverged(self, what, step):
+    def _diverged(self, what, step) -> None:
         """A non-finite loss or weight: the rules raise, or return and training stops here."""
         self.rules.diverged(self, what, step)
         self.stop_requested = self._halted = True
@@ -501,8 +591,9 @@ class Trainer:
     def raise_divergence(self, what: str, step: int) -> None:
         """Put the last finite weights back (if need be) and raise :class:`DivergenceError`."""
         net = self.net
-        if not all(np.isfinite(p).all() for p in net.weights + net.biases):
+        if not _strategy.finite(net.weights + net.biases):
             L = net.n_layers
+            assert self._snapshot is not None  # taken at the start of every epoch
             net.weights[:] = [p.copy() for p in self._snapshot[:L]]
             net.biases[:] = [p.copy() for p in self._snapshot[L:]]
             where = "restored to the last weights known to be finite"
@@ -520,26 +611,23 @@ class Trainer:
         )
 
     # -- gradient recording (only when asked: it costs a pass over every array) ---------------
-    def _recording_update(self, key, param, grad):
-        kind, k = key
-        if self._epoch_grad is None:
-            L = self.net.n_layers
-            self._epoch_grad = {"delta": [0.0] * L, "grad": [0.0] * L, "_gsq": [0.0] * L}
-        g = self._epoch_grad
-        sq = float(np.vdot(grad, grad)) / self._scale**2
-        g["_gsq"][k] += sq
-        if kind == "b":  # both parts of the layer seen: its norm is complete
-            g["grad"][k] += math.sqrt(g["_gsq"][k])
-            g["_gsq"][k] = 0.0
-        self.optimizer.update(key, param, grad)
+    def _record_gradients(self, keys, grads, scale) -> None:
+        """Add each layer's gradient norm (eq. (3), the strategy's scale divided out) to the epoch's sums."""
+        g = self._gradient_sums()
+        for (kind, k), grad in zip(keys, grads):
+            g["_gsq"][k] += float(np.vdot(grad, grad)) / scale**2
+            if kind == "b":  # both parts of the layer seen: its norm is complete
+                g["grad"][k] += math.sqrt(g["_gsq"][k])
+                g["_gsq"][k] = 0.0
 
-    def _record_deltas(self, buf, b):
-        c = self._scale / b  # the factor folded into the error terms
+    def _record_deltas(self, buf, b, scale) -> None:
+        c = scale / b  # the factor folded into the error terms
+        sums = self._gradient_sums()
         for k, d in enumerate(buf.delta):
-            self._epoch_grad["delta"][k] += float(np.abs(d).mean()) / c
+            sums["delta"][k] += float(np.abs(d).mean()) / c
 
 
-def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
+def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma) -> None:
     """The optimizers' hyperparameters, in the ranges scikit-learn accepts."""
     check_float(momentum, "momentum", low=0, high=1)
     check_float(beta_1, "beta_1", low=0, high=1, high_open=True)
@@ -549,19 +637,7 @@ def _check_optimizer_options(momentum, beta_1, beta_2, epsilon, power_t, gamma):
     check_float(gamma, "gamma", low=0, low_open=True)
 
 
-def _dataset_loss(net, loss, X, Y, chunk=4096):
-    """E over a whole data set, in chunks (the losses need h^o, so not via predict); and yhat."""
-    total = 0.0
-    yhat = np.empty_like(Y)
-    for s in range(0, X.shape[0], chunk):
-        xb, yb = X[s:s + chunk], Y[s:s + chunk]
-        buf = net._buffers_for(xb.shape[0])
-        yhat[s:s + chunk] = net._forward(xb, buf)
-        total += loss.value(yb, buf.a[-1], buf.h[-1]) * xb.shape[0]
-    return total / X.shape[0], yhat
-
-
-def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str = "mse", epochs: int = 10, lr: float = 0.1,
+def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str | Loss = "mse", epochs: int = 10, lr: float = 0.1,
         batch_size: int | None = None, mode: str | None = None, optimizer: str = "sgd", shuffle: bool = True,
         seed: int | None = None, **options: Any) -> History:
     """Train ``net`` on (X, Y) by backpropagation and return a :class:`History`.
