@@ -186,7 +186,7 @@ def grade(key: Any, answers: Any) -> Grades:
         and all(isinstance(a, dict) for a in answers)
         and not (answers and "problems" in answers[0])
     ):
-        answers = answers_json(answers)
+        answers = answers_json(list(answers))
     student = read_answers(answers, sheet)
     return Grades(
         [

@@ -345,10 +345,10 @@ def answers_json(values: list[dict]) -> dict:
         if v is None:
             return None
         try:  # a string is not an answer, as in a JSON file; the values are checked in read_answers
-            x = float(v) if not isinstance(v, (str, bytes)) else None
+            if isinstance(v, (str, bytes)):
+                raise TypeError
+            x = float(v)
         except (TypeError, ValueError):
-            x = None
-        if x is None:
             _fail(where, f"expected a number or None, got {v!r:.40}")
         return None if math.isnan(x) else x
 
