@@ -384,6 +384,7 @@ def small(tmp_path, monkeypatch, capsys):
     (["evaluate", "pets.st", "digits"], "digits has 64 features but the model expects 2"),
     (["evaluate", "pets.st", "nofile.csv"], "neither a data file nor a built-in data set"),
     (["predict", "pets.st", "pets.csv", "--out", "pets.csv"], "is the input file"),
+    (["predict", "pets.st", "pets.csv", "--out", "./pets.st"], "is the model file itself"),  # was overwritten
     (["predict", "pets.st", "pets.csv", "--out", "no/such/dir/p.csv"], "does not exist"),
     (["info", "missing.st"], "model file missing.st does not exist"),
     (["info", "cut.st"], "truncated"),
@@ -391,6 +392,9 @@ def small(tmp_path, monkeypatch, capsys):
     (["train", "pets.csv", "--hidden", "relu,tanh,relu"], "--hidden lists 3 activations but --layers has 2"),
     (["train", "pets.csv", "--val-fraction", "1.5"], "--val-fraction must lie in [0, 1)"),
     (["train", "pets.csv", "--checkpoint-every", "2"], "--checkpoint-every needs --checkpoint"),
+    # the model written at the end replaced the checkpoint (new file, and an existing model file)
+    (["train", "pets.csv", "--out", "m.st", "--checkpoint", "./m.st"], "is the model's --out file"),
+    (["train", "pets.csv", "--out", "pets.st", "--checkpoint", "pets.st"], "is the model's --out file"),
     (["train", "digits", "--target", "x"], "--target applies to data files"),
     (["train", "pets.csv", "--noise", "0.1"], "--noise applies to the generated"),
     (["train", "pets.csv", "--unknown-option"], "No such option"),

@@ -181,3 +181,37 @@ def test_a_csv_without_header_is_detected_and_no_header_reads_it(folder, capsys)
                                 "--layers", "4", "--epochs", "2", "-q", "--out", "t0.st"], capsys)
     assert status == 0, err
     assert backprop.load(folder / "t0.st").metadata["feature_names"] == ["1", "2"]
+
+
+def test_evaluate_without_data_names_a_training_file_not_found_from_here(tmp_path, capsys, monkeypatch):
+    # the model records its training file's path as given ('train.csv'); from another folder the
+    # error named 'train.csv' as if the user had typed it
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{a:.3f},{b:.3f},{int(a > b)}" for a, b in rng.random((40, 2)))
+    (tmp_path / "train.csv").write_text("a,b,label\n" + rows + "\n")
+    status, _, err = run_cli(["train", "train.csv", "--target", "label", "--layers", "3", "--epochs", "2",
+                              "--out", "m.safetensors", "--quiet"], capsys)
+    assert status == 0, err
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    status, out, err = run_cli(["evaluate", "../m.safetensors"], capsys)
+    assert status == 2 and out == ""
+    line = one_error_line(err)
+    assert "give DATA" in line and "trained on 'train.csv'" in line, line
+    assert os.listdir(".") == []
+
+
+@pytest.mark.parametrize("args", [["exercise", "--count", "1"],
+                                  ["explain", "--layers", "2,2,1", "--x", "0.05,0.1", "--y", "1"]])
+def test_an_output_encoding_that_cannot_show_the_symbols_is_one_error(capsys, monkeypatch, args):
+    # a pipe on a system whose locale is Latin-1 (Windows' cp1252 alike): δ, ŷ and η cannot be written;
+    # this was an internal error (status 1)
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
+    status, _, err = run_cli(args, capsys)
+    assert status == 2
+    line = one_error_line(err)
+    assert "encoding (latin-1) cannot show" in line and "PYTHONIOENCODING=utf-8" in line, line

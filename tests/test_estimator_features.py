@@ -268,3 +268,20 @@ def test_scorer_names_and_regressors():
     assert all(s < 0 for s in reg.validation_scores_)
     with pytest.raises(InvalidParameterError, match="scoring"):
         MLPClassifier(scoring="no_such_scorer").fit(X, y)
+
+
+@pytest.mark.parametrize("weight", [-1.0, math.nan, math.inf])
+def test_a_class_weight_that_is_negative_or_not_finite_is_refused(weight):
+    # a negative weight ascends that class's loss; NaN and inf used to surface as sample_weight errors
+    X, y = _imbalanced()
+    with pytest.raises(InvalidInputError, match=r"class_weight .*finite number >= 0"):
+        MLPClassifier((5,), class_weight={"a": weight, "b": 1.0, "c": 1.0}, max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize("result", [math.nan, "0.5x", None])
+def test_a_scorer_that_returns_no_number_is_named(result):
+    X, y = _imbalanced()
+    clf = MLPClassifier((5,), early_stopping=True, max_iter=3, random_state=0,
+                        scoring=lambda est, X, y: result)
+    with pytest.raises(InvalidInputError, match="scoring must return a number"):
+        clf.fit(X, y)

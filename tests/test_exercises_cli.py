@@ -136,3 +136,40 @@ def test_a_deeply_nested_answers_file_is_one_error(tmp_path, capsys):
     bad.write_text("[" * 100000 + "]" * 100000)
     status, _, err = run_cli(["grade", tmp_path / "key.json", bad], capsys)
     assert status == 2 and "nested too deeply" in one_error_line(err)
+
+
+@pytest.mark.parametrize("refused", ["key.json", "sheet-solutions.md", "sheet.md"])
+def test_a_file_that_cannot_be_written_leaves_none_of_the_others(tmp_path, capsys, monkeypatch, refused):
+    """exit 2, one error line, and no key, sheet or solutions left behind from the failed command
+    (the key used to be written, then the solutions failed). The refusal is what mkstemp raises in
+    a folder one may not write in; simulated, since tests may run as root."""
+    import tempfile
+
+    import backprop.io.atomic
+
+    real = tempfile.mkstemp
+
+    def mkstemp(prefix, suffix, dir):
+        if prefix == f".{refused}.":
+            raise PermissionError(13, "Permission denied", f"{dir}/{prefix}x{suffix}")
+        return real(prefix=prefix, suffix=suffix, dir=dir)
+
+    monkeypatch.setattr(backprop.io.atomic.tempfile, "mkstemp", mkstemp)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(["exercise", "--out", "sheet.md", "--key", "key.json"], capsys)
+    assert status == 2 and out == ""
+    assert one_error_line(err) == f"error: Permission denied: {refused}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["sheet-key.json", "answers.json"])
+def test_grade_out_never_replaces_the_key_or_the_answers(tmp_path, capsys, monkeypatch, target):
+    # `--out answers.json` used to overwrite the student's answers with the report
+    _make(tmp_path, capsys)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "answers.json").write_text('{"problems": []}')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    status, out, err = run_cli(["grade", "sheet-key.json", "answers.json", "--out", f"./{target}"], capsys)
+    assert status == 2 and out == ""
+    assert "is the " in one_error_line(err) and "file itself" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

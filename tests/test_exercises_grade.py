@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from backprop.errors import InvalidInputError
+from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.exercises import generate
 from backprop.exercises.grade import grade
 from backprop.exercises.tolerance import entry_tolerance
@@ -259,3 +259,28 @@ def test_not_json_is_refused(tmp_path):
     path.write_text(json.dumps(_key()).replace("0.", "NaN", 1))
     with pytest.raises(InvalidInputError):
         grade(path, {"problems": []})
+
+
+@pytest.mark.parametrize("key", [None, 10**6, 2.5, b"key.json"])
+def test_a_key_of_the_wrong_type_is_named(key):
+    # an int was taken for a file descriptor; None failed inside os.stat
+    with pytest.raises(InvalidTypeError, match="the key file: expected a path or its parsed JSON, got"):
+        grade(key, {"problems": []})
+
+
+@pytest.mark.parametrize("answers", [None, 10**6, b"answers.json", ({"problems": []},)])
+def test_answers_of_the_wrong_type_are_named(answers):
+    with pytest.raises(InvalidTypeError, match="the answers file: expected a path or its parsed JSON, got"):
+        grade(_key(), answers)
+
+
+@pytest.mark.parametrize("value", ["x", "0.1", 1 + 2j, object()])
+def test_a_list_of_answers_with_a_value_that_is_not_a_number_is_refused(value):
+    with pytest.raises(InvalidInputError, match=r"problem 1\.E: expected a number or None"):
+        grade(_key(), [{"E": value}])
+
+
+def test_a_tuple_of_answers_is_graded_as_a_list():
+    key = _key()
+    answers = [{"E": key["problems"][0]["E"]}]
+    assert grade(key, tuple(answers)).right == grade(key, answers).right == 1

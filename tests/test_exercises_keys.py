@@ -137,6 +137,13 @@ def test_the_key_reads_back():
         ({"lr": 1.0}, "eta applied twice"),
         ({"decimals": 1}, "decimals"),
         ({"samples": 20, "mode": "batch"}, "samples"),
+        # wrong types: a TypeError from deep inside (or a string taken for a rate) before
+        ({"sizes": 5}, "sizes must be a list of networks"),
+        ({"sizes": [5]}, "L-M-N"),
+        ({"hidden": None}, "hidden activation: expected one choice or a list"),
+        ({"lr": None}, "lr: expected one choice or a list"),
+        ({"lr": "0.5"}, "lr must be numbers"),
+        ({"lr": [0.5, "x"]}, "lr must be numbers"),
     ],
 )
 def test_bad_options_are_refused(kw, match):

@@ -399,3 +399,23 @@ def test_corrupted_bytes_load_or_raise_model_file_error(tmp_path_factory, data):
         return
     out = loaded.predict(np.ones((2, loaded.sizes[0])))
     assert out.shape == (2, loaded.sizes[-1])
+
+
+def test_write_errors_name_the_file_asked_for(tmp_path, net, monkeypatch):
+    """A folder given as the file, or a folder one may not write in, is named as the user gave it,
+    not by the temporary file beside it (which the user never asked for)."""
+    import backprop.io.atomic
+
+    with pytest.raises(IsADirectoryError) as info:
+        backprop.save(net, tmp_path)
+    assert info.value.filename == str(tmp_path) and info.value.filename2 is None
+    assert os.listdir(tmp_path) == []
+
+    def denied(prefix, suffix, dir):  # what mkstemp raises in a read-only folder (tests may run as root)
+        raise PermissionError(13, "Permission denied", os.path.join(dir, prefix + "x1y2" + suffix))
+
+    monkeypatch.setattr(backprop.io.atomic.tempfile, "mkstemp", denied)
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(PermissionError) as info:
+        backprop.save(net, path)
+    assert info.value.filename == str(path)

@@ -259,6 +259,10 @@ def model_data(model: Any, data: Any, data_opts: dict, *, require_target: bool) 
         data = recorded.get("name")
         if not data:
             raise InvalidInputError("give DATA: the model does not record which data it was trained on")
+        if data.lower() not in datasets.BUILTINS and not os.path.exists(data):
+            # the recorded path is relative to the folder training ran in, not necessarily this one
+            raise InvalidInputError(f"give DATA: the model was trained on {data!r}, which is not found from "
+                                    "this folder (the path is relative to where training ran)")
     opts = {}
     if data == recorded.get("name") and isinstance(recorded.get("options"), dict):
         opts.update(recorded["options"])

@@ -2,9 +2,10 @@
 
 Errors a user can cause -- a :class:`~backprop.errors.BackpropError`, a click usage error, an
 ``OSError`` on a path they gave, a numeric overflow their data causes, a network too large for
-memory -- print exactly one line ``error: ...`` on stderr and exit with status 2. Anything else is a
-bug: one line ``error: internal error: ...`` and status 1. ``--debug`` (or ``BACKPROP_DEBUG=1``)
-prints the traceback before that line. Ctrl-C exits with 130.
+memory, output the terminal's encoding cannot show -- print exactly one line ``error: ...`` on
+stderr and exit with status 2. Anything else is a bug: one line ``error: internal error: ...`` and
+status 1. ``--debug`` (or ``BACKPROP_DEBUG=1``) prints the traceback before that line. Ctrl-C exits
+with 130.
 
 Commands are wrapped with :func:`user_errors`, which turns the user's errors into
 :class:`UserError` (a click exception with status 2), so a command invoked on its own (click's
@@ -60,6 +61,9 @@ def describe(exc: BaseException) -> str | None:
         return str(exc.strerror or exc)
     if isinstance(exc, MemoryError):
         return "out of memory; use a smaller network, batch size or data set"
+    if isinstance(exc, UnicodeEncodeError):  # files are written as UTF-8: this is the terminal or pipe
+        return (f"the output's encoding ({exc.encoding}) cannot show {ascii(exc.object[exc.start:exc.end])}; "
+                "set PYTHONIOENCODING=utf-8")
     if isinstance(exc, (RuntimeWarning, FloatingPointError)):
         return (f"numeric overflow ({one_line(exc)}): the data holds values too large to compute with; "
                 "scale them down")
@@ -78,7 +82,8 @@ def user_errors(f: Callable) -> Callable:
                 return f(*args, **kwargs)
             except click.ClickException:
                 raise
-            except (BackpropError, OSError, MemoryError, RuntimeWarning, FloatingPointError) as exc:
+            except (BackpropError, OSError, MemoryError, RuntimeWarning, FloatingPointError,
+                    UnicodeEncodeError) as exc:
                 raise UserError(cast(str, describe(exc))) from exc  # these types always have words
 
     return wrapper

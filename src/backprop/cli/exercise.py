@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -15,7 +16,7 @@ from backprop.exercises.generate import MAX_COUNT, generate
 from backprop.exercises.problem import TOPICS
 from backprop.exercises.sheet import FORMATS, SOLUTION_FORMATS
 from backprop.exercises.tolerance import DECIMALS
-from backprop.io.atomic import atomic_write_bytes
+from backprop.io.atomic import atomic_open
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -171,16 +172,14 @@ def exercise(count: Any, seed: Any, fmt: Any, out: Any, solutions: Any, key: Any
         decimals=decimals,
     )
     text = sheet.render(fmt)
-    written = []
-    if key:
-        written.append(sheet.save_key(key))
-    if solutions:
-        atomic_write_bytes(solutions, sheet.solutions(fmt).encode("utf-8"))
-        written.append(solutions)
-    if out:
-        atomic_write_bytes(out, text.encode("utf-8"))
-        written.append(out)
-    else:
+    files = [(p, body) for p, body in ((key, key and sheet.key_text()),
+                                       (solutions, solutions and sheet.solutions(fmt)), (out, text)) if p]
+    # every temporary file is written before any is renamed: a folder that refuses one leaves none
+    with contextlib.ExitStack() as stack:
+        for p, body in files:
+            stack.enter_context(atomic_open(p)).write(body.encode("utf-8"))
+    written = [p for p, _ in files]
+    if not out:
         click.echo(text, nl=False)
     for p in written:
         click.echo(f"wrote {p}", err=out is None)

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from backprop.cli.common import check_out_path
+from backprop.cli.common import check_out_path, same_file
 from backprop.cli.errors import user_errors
+from backprop.errors import InvalidInputError
 from backprop.exercises.grade import grade as grade_answers
 from backprop.io.atomic import atomic_write_bytes
 
@@ -29,6 +30,9 @@ def grade(key: Any, answers: Any, as_json: bool, out: Any) -> Any:
     """
     if out:
         check_out_path(out)
+        for name, path in (("KEY", key), ("ANSWERS", answers)):  # the report would replace it
+            if same_file(out, path):
+                raise InvalidInputError(f"--out {out!r} is the {name} file itself; choose another name")
     g = grade_answers(key, answers)
     text = json.dumps(g.to_json(), indent=1, ensure_ascii=False) + "\n" if as_json else g.to_text()
     if out:

@@ -68,6 +68,8 @@ def predict(model: Any, data: Any, out: Any, proba: Any, split: Any, chunk_size:
         out = check_out_path(out)
         if same_file(out, data):
             raise InvalidInputError(f"--out {out!r} is the input file; choose another name")
+        if same_file(out, model):  # the predictions would replace the model
+            raise InvalidInputError(f"--out {out!r} is the model file itself; choose another name")
     data, chunks = _input_chunks(m, data, data_opts, split, chunk_size)
     header = _prediction_header(meta, m.sizes[-1], proba)
     sep = "\t" if out and out.lower().endswith((".tsv", ".tab")) else ","

@@ -273,6 +273,9 @@ def check_outputs(data: Any, out: str, checkpoint: str | None) -> None:
     for path, what in ((out, "--out"), (checkpoint, "--checkpoint")):
         if same_file(path, data):
             raise InvalidInputError(f"{what} {path!r} is the data file; choose another name")
+    if checkpoint and (os.path.abspath(out) == os.path.abspath(checkpoint) or same_file(out, checkpoint)):
+        # the model written at the end would replace the checkpoint: nothing left to resume from
+        raise InvalidInputError(f"--checkpoint {checkpoint!r} is the model's --out file; choose another name")
 
 
 # -- after training -----------------------------------------------------------------------------------

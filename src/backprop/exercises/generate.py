@@ -50,7 +50,10 @@ _GRID = np.round(np.arange(0.1, 1.0001, 0.05), 2)  # 0.1, 0.15, ..., 1.0
 
 
 def _choices(value, allowed, name) -> list:
-    vals = [value] if isinstance(value, (str, int, float)) else list(value)
+    try:
+        vals = [value] if isinstance(value, (str, int, float)) else list(value)
+    except TypeError:  # None, an object that is not a choice nor a list of them
+        raise InvalidInputError(f"{name}: expected one choice or a list of them, got {value!r}") from None
     if not vals:
         raise InvalidInputError(f"{name}: give at least one choice")
     for v in vals:
@@ -64,9 +67,14 @@ def _choices(value, allowed, name) -> list:
 def _check_sizes(sizes) -> list[tuple[int, ...]]:
     if not sizes:
         raise InvalidInputError("sizes: give at least one network, e.g. (2, 2, 1)")
+    try:
+        nets = [tuple(s) for s in sizes]
+    except TypeError:
+        raise InvalidInputError(
+            f"sizes must be a list of networks L-M-N, e.g. [(2, 2, 1)], got {sizes!r}"
+        ) from None
     out = []
-    for s in sizes:
-        s = tuple(s)
+    for s in nets:
         if len(s) != 3 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in s):
             raise InvalidInputError(
                 f"an exercise network is L-M-N (input, one hidden layer, output), got {s!r}"
@@ -284,11 +292,13 @@ def generate(
     out = _choices(output, OUTPUT, "output activation")
     pairs = _pairs(out, _choices(loss, LOSS_CHOICES, "loss"), sz)
     modes = _choices(mode, MODES, "mode")
-    lrs = [float(v) for v in _choices(lr, None, "lr")]
-    if not all(np.isfinite(v) and 0 < v <= 10 and v != 1 for v in lrs):
+    lrs = _choices(lr, None, "lr")
+    numbers = all(isinstance(v, (int, float, np.number)) for v in lrs)  # "0.5" or None: not a rate
+    if not (numbers and all(np.isfinite(v) and 0 < v <= 10 and v != 1 for v in lrs)):
         raise InvalidInputError(
             f"lr must be numbers in (0, 10] other than 1 (eta applied twice must show), got {lrs}"
         )
+    lrs = [float(v) for v in lrs]
     asked = _asked(ask)
     rng = np.random.default_rng(int(seed))
     problems = []

@@ -177,16 +177,16 @@ def grade(key: Any, answers: Any) -> Grades:
     """Mark ``answers`` against ``key``.
 
     key : a :class:`Sheet`, the path of a key file or its parsed JSON.
-    answers : the path of an answers file (.json or .csv), its parsed JSON, or a list with one
+    answers : the path of an answers file (.json or .csv), its parsed JSON, or a list (or tuple) with one
         dict of quantities per problem (the key's layout; NaN/None where unanswered).
     """
     sheet = key if isinstance(key, Sheet) else read_key(key)
     if (
-        isinstance(answers, list)
+        isinstance(answers, (list, tuple))
         and all(isinstance(a, dict) for a in answers)
         and not (answers and "problems" in answers[0])
     ):
-        answers = answers_json(answers)
+        answers = answers_json(list(answers))
     student = read_answers(answers, sheet)
     return Grades(
         [

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop.errors import InvalidInputError
+from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.exercises import misconceptions as mc
 from backprop.exercises.problem import HIDDEN, LOSSES, MAX_ROWS, MAX_UNITS, MODES, OUTPUT, Problem
 from backprop.exercises.sheet import ANSWERS_FORMAT, KEY_FORMAT, VERSION, Sheet
@@ -55,9 +55,16 @@ def _read_text(path, what: str) -> str:
     raise AssertionError  # unreachable
 
 
+def _check_path(source, what: str) -> None:
+    # an int would be opened as a file descriptor, None fail deep in os.stat
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidTypeError(f"{what}: expected a path or its parsed JSON, got {type(source).__name__}")
+
+
 def _load_json(source, what: str) -> tuple[Any, str]:
     if isinstance(source, (dict, list)):
         return source, what
+    _check_path(source, what)
     text = _read_text(source, what)
     try:
         return json.loads(text, parse_constant=lambda c: _fail(str(source), f"{c} is not a number")), str(
@@ -245,6 +252,8 @@ def _answers_problem(d, p: Problem, where: str) -> dict:
 def read_answers(source: Any, sheet: Sheet) -> list[dict]:
     """A student's answers (a path to .json or .csv, or parsed JSON) for ``sheet``'s problems:
     per problem a dict name -> values in the key's layout, NaN where not answered."""
+    if not isinstance(source, (dict, list)):
+        _check_path(source, "the answers file")
     if not isinstance(source, (dict, list)) and os.fspath(source).lower().endswith(".csv"):
         return _answers_csv(source, sheet)
     d, where = _load_json(source, "the answers file")
@@ -344,17 +353,28 @@ def _answers_csv(path, sheet: Sheet) -> list[dict]:
 def answers_json(values: list[dict]) -> dict:
     """An answers file from per-problem dicts of quantities (NaN or None = not answered)."""
 
-    def clean(v):
+    def clean(v, where):
         if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
+            return [clean(x, where) for x in v]
         if isinstance(v, np.ndarray):
-            return clean(v.tolist())
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+            return clean(v.tolist(), where)
+        if v is None:
+            return None
+        try:  # a string is not an answer, as in a JSON file; the values are checked in read_answers
+            if isinstance(v, (str, bytes)):
+                raise TypeError
+            x = float(v)
+        except (TypeError, ValueError):
+            _fail(where, f"expected a number or None, got {v!r:.40}")
+        return None if math.isnan(x) else x
 
     return {
         "format": ANSWERS_FORMAT,
         "version": VERSION,
-        "problems": [{k: clean(v) for k, v in d.items()} for d in values],
+        "problems": [
+            {k: clean(v, f"the answers: problem {i + 1}.{k}") for k, v in d.items()}
+            for i, d in enumerate(values)
+        ],
     }
 
 

@@ -6,6 +6,7 @@ A reader never sees a half-written file, and an interrupted write leaves the old
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[bytes]
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it vanishes."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    # errors name the file asked for, not the temporary file beside it
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would
         umask = os.umask(0)

@@ -80,6 +80,8 @@ def class_sample_weight(est: Any, y: Any, sample_weight: Any, incremental: bool 
         weights = compute_sample_weight(cw, y_arr)
     except ValueError as exc:
         raise InvalidInputError(f"class_weight {cw!r} does not fit the labels: {exc}") from None
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):  # a negative weight would ascend the loss
+        raise InvalidInputError(f"class_weight {cw!r}: every class weight must be a finite number >= 0")
     if sample_weight is None:
         return weights
     return _check_sample_weight(sample_weight, y_arr) * weights
@@ -94,8 +96,20 @@ def scorer_score(est: Any, X_val: np.ndarray, truth: Any, sw_val: Any) -> float:
         # X_val is the array fit made of X: its feature names were checked there already
         warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
         if sw_val is None:
-            return float(scorer(est, X_val, truth))
-        return float(scorer(est, X_val, truth, sample_weight=sw_val))
+            return _number(scorer(est, X_val, truth))
+        return _number(scorer(est, X_val, truth, sample_weight=sw_val))
+
+
+def _number(score: Any) -> float:
+    """A scorer's result as a float: NaN would never compare better, and early stopping would keep
+    the first epoch's weights without a word."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if value != value:
+        raise InvalidInputError(f"scoring must return a number (not NaN), got {score!r:.60}")
+    return value
 
 
 # -- model files: parameters as JSON ------------------------------------------------------------------------
