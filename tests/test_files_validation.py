@@ -326,6 +326,8 @@ def _est_meta(change):
     (lambda m: m["params"].update(callbacks=["os.system"]), "'params.callbacks' must be null"),
     (lambda m: m["params"].update(random_state=2**40), "'params' are invalid"),
     (lambda m: m["params"].update(alpha={"float": "1e999999"}), r"'params.alpha' must be"),
+    (lambda m: m["params"].update(class_weight={"float": "nan"}), "'params' are invalid"),
+    (lambda m: m["params"].update(class_weight={"labels": [0, 1], "weights": [1.0]}), "2 labels but 1"),
     (lambda m: m["optimizer"]["hyper"].update(momentum=0.5), "'optimizer.hyper' has an unknown member"),
     (lambda m: m["optimizer"].update(t=-1), "'optimizer.t'"),
     (lambda m: m.update(format_version="1"), "'format_version' must be an int"),

@@ -138,6 +138,10 @@ _DOC = sc.Obj({
 }, required=("format", "format_version", "class", "params", "fitted", "net_spec"))
 
 
+def _is_weights(v):
+    return isinstance(v, dict) and "labels" in v
+
+
 def _unjson(v):
     if isinstance(v, dict):  # the schema allows only {"float": "nan" | "inf" | "-inf"} here
         return float(v["float"])
@@ -269,7 +273,8 @@ def _check_header(meta, path):
 def _new_estimator(meta, path):
     """An unfitted estimator of the file's class and parameters, checked like a user's."""
     try:
-        params = {k: _features.param_from_json(k, v) if k == "class_weight" else _unjson(v)
+        # class_weight's {labels, weights} dict; any other dict is a non-finite float's encoding
+        params = {k: _features.param_from_json(k, v) if k == "class_weight" and _is_weights(v) else _unjson(v)
                   for k, v in meta["params"].items()}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
