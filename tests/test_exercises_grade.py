@@ -242,6 +242,10 @@ def test_malformed_answers_are_refused(answers, match):
         ("problem,quantity,index,value\n1,E,,abc\n", "must be a number"),
         ("problem,quantity,index,value\n1,E,,0.1\n1,E,,0.2\n", "twice"),
         ("problem,quantity,index,value\n1,E,,nan\n", "finite"),
+        # float() takes these; a grader reads none of them as a number
+        ("problem,quantity,index,value\n1,E,,\uff10.\uff11\n", "ASCII digits"),
+        ("problem,quantity,index,value\n1,E,,\u0660.\u0665\n", "ASCII digits"),
+        ("problem,quantity,index,value\n1,E,,0.1_2\n", "ASCII digits"),
     ],
 )
 def test_malformed_csv_is_refused(tmp_path, text, match):
@@ -249,6 +253,15 @@ def test_malformed_csv_is_refused(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(InvalidInputError, match=match):
         grade(_key(), path)
+
+
+@pytest.mark.parametrize("value", ["0.25", " -2.5e-1 ", "+.25", "2.5E-01", "1."])
+def test_ascii_numbers_in_csv_are_read(tmp_path, value):
+    key = _key()
+    path = tmp_path / "a.csv"
+    path.write_text(f"problem,quantity,index,value\n1,E,,{value}\n")
+    (item,) = [it for it in grade(key, path).items() if it["quantity"] == "E"]
+    assert item["answer"] == float(value)
 
 
 def test_not_json_is_refused(tmp_path):

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,12 @@ from backprop.exercises.sheet import ANSWERS_FORMAT, KEY_FORMAT, VERSION, Sheet
 #: The largest key or answers file read (a sheet of 200 problems is well under 2 MB).
 MAX_BYTES = 20 * 2**20
 MAX_PROBLEMS = 200
+#: An answer's value as written in a CSV: ASCII digits only (float() also takes '１' or '1_0',
+#: which no grader would read as a number); nan/inf pass here to be refused as not finite.
+_CSV_NUMBER = re.compile(
+    r"[ \t]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)[ \t]*",
+    re.IGNORECASE,
+)
 _OUTPUT_LOSS = {
     "mse": ("sigmoid", "tanh", "identity"),
     "binary_cross_entropy": ("sigmoid",),
@@ -306,10 +313,9 @@ def _csv_entry(where: str, row: list[str], sheet: Sheet) -> tuple[str, str, str,
 
 def _csv_value(where: str, value: str) -> float:
     """An answer's value: a finite number (the caller skips the empty ones)."""
-    try:
-        v = float(value)
-    except ValueError:
-        _fail(where, f"value must be a number, got {value!r}")
+    if not _CSV_NUMBER.fullmatch(value):
+        _fail(where, f"value must be a number (ASCII digits, e.g. 0.125 or -1.5e-3), got {value!r}")
+    v = float(value)
     if not math.isfinite(v):
         _fail(where, f"value must be a finite number, got {value!r}")
     return v
