@@ -91,6 +91,23 @@ def test_exercise_errors(args, match, capsys):
     assert match in one_error_line(err)
 
 
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda k: k["problems"][0].update(batch=[5]), ".batch: expected the row indices"),
+        (lambda k: k["tolerance"].update(absolute=1.0), ".tolerance.absolute: expected 10^-decimals"),
+    ],
+)
+def test_grade_refuses_an_edited_batch_or_absolute_tolerance(tmp_path, capsys, edit, match):
+    _make(tmp_path, capsys)
+    key = json.loads((tmp_path / "sheet-key.json").read_text())
+    edit(key)
+    (tmp_path / "edited.json").write_text(json.dumps(key))
+    (tmp_path / "answers.json").write_text('{"problems": []}')
+    status, _, err = run_cli(["grade", tmp_path / "edited.json", tmp_path / "answers.json"], capsys)
+    assert status == 2 and match in one_error_line(err)
+
+
 def test_grade_errors(tmp_path, capsys):
     _make(tmp_path, capsys)
     key = tmp_path / "sheet-key.json"

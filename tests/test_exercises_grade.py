@@ -206,6 +206,15 @@ def _key():
         (lambda k: k["problems"][0].update(lr=True), "lr"),
         (lambda k: k["problems"][0].update(asked=["everything"]), "asked"),
         (lambda k: k.update(problems=[]), "problems"),
+        # fields that were not checked on reading
+        (lambda k: k["problems"][0].update(batch=[1]), r"problem 1\.batch: expected the row indices"),
+        (lambda k: k["problems"][0].update(batch=[0.0]), r"problem 1\.batch"),
+        (lambda k: k["problems"][0].update(batch="0"), r"problem 1\.batch"),
+        (lambda k: k["problems"][0].pop("batch"), r"problem 1\.batch"),
+        (lambda k: k["tolerance"].update(absolute=0.5), r"tolerance\.absolute: expected 10\^-decimals"),
+        (lambda k: k["tolerance"].update(absolute="0.001"), r"tolerance\.absolute"),
+        (lambda k: k["tolerance"].update(absolute=True), r"tolerance\.absolute"),
+        (lambda k: k["tolerance"].pop("absolute"), r"tolerance\.absolute"),
     ],
 )
 def test_a_malformed_key_is_refused(edit, match):

@@ -159,6 +159,10 @@ def _problem(d, where: str) -> Problem:
         _fail(f"{where}.train_x", f"expected {m} to {MAX_ROWS} rows (at least batch_size)")
     if mode == "online" and m != 1:
         _fail(f"{where}.batch_size", "online mode updates on one sample (batch_size 1)")
+    batch = d.get("batch")
+    if not isinstance(batch, list) or [type(i) for i in batch] != [int] * m or batch != list(range(m)):
+        # the update's rows: always the first batch_size (no shuffling), as the sheet states
+        _fail(f"{where}.batch", f"expected the row indices 0 to {m - 1} (the first batch_size rows)")
     L, M, N = sizes
     p = Problem(
         sizes=list(sizes),
@@ -231,6 +235,13 @@ def read_key(source: Any) -> Sheet:
     relative = _number(tol.get("relative"), f"{where}.tolerance.relative")
     if not 0 <= relative <= 0.5:
         _fail(f"{where}.tolerance.relative", "expected a number from 0 to 0.5")
+    absolute = tol.get("absolute")
+    # the grader takes one unit in the last decimal asked; a key that says otherwise was edited
+    if isinstance(absolute, bool) or not isinstance(absolute, (int, float)) or absolute != 10.0**-decimals:
+        _fail(
+            f"{where}.tolerance.absolute",
+            f"expected 10^-decimals = {10.0**-decimals:g}, got {json.dumps(absolute)[:40]}",
+        )
     probs = d.get("problems")
     if not isinstance(probs, list) or not 1 <= len(probs) <= MAX_PROBLEMS:
         _fail(f"{where}.problems", f"expected a list of 1 to {MAX_PROBLEMS} problems")
