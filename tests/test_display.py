@@ -283,6 +283,23 @@ def test_a_long_history_stays_small():
     assert len(text) < 12_000
 
 
+def test_the_html_helpers_name_the_type_they_expect(small):
+    # they raised AttributeError ('dict' object has no attribute 'hidden') before
+    from backprop.model import display as mdisplay
+
+    net, X, Y = small
+    trace = net.trace(X, Y)
+    history = backprop.History(loss=[0.5], epochs=1)
+    helpers = [(mdisplay.network_html, "Network", net), (mdisplay.trace_html, "Trace", trace),
+               (tdisplay.history_html, "History", history)]
+    for helper, name, right in helpers:
+        assert helper(right).startswith('<div class="backprop-repr">')
+        for wrong in (None, {"sizes": [2, 1]}, "net", *(r for _, _, r in helpers if r is not right)):
+            message = rf"{helper.__name__}: expected a backprop\.{name}, got {type(wrong).__name__}"
+            with pytest.raises(backprop.InvalidTypeError, match=message):
+                helper(wrong)
+
+
 def test_explain_renders_as_its_html_worked_example(small):
     net, X, Y = small
     doc = backprop.explain(net, X[0], Y[0], lr=0.5)  # the default format, Markdown

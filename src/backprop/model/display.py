@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop.train.display import esc, items, matrix, num, stats, sym, table, wrap
+from backprop.train.display import esc, expect, items, matrix, num, stats, sym, table, wrap
 
 
 def _weight_name(k: int, n_layers: int) -> str:
@@ -83,6 +83,7 @@ def _shape_problem(net: Any) -> str:
 
 def network_html(net: Any) -> str:
     """A :class:`Network` as HTML: architecture, each layer's weights (in full when small)."""
+    expect(net, "Network", "backprop.model.network", "network_html")
     acts = list(net.hidden) + [net.output]
     title = (f"Network {'-'.join(str(n) for n in net.sizes)} ({esc(', '.join(acts))}), "
              f"{net.n_parameters:,} parameters, {esc(net.dtype.name)}")
@@ -97,6 +98,7 @@ def network_html(net: Any) -> str:
 def trace_html(trace: Any) -> str:
     """A :class:`Trace` as HTML: E, then per layer k h^k, a^k, delta^k (a row per sample d) and
     eq. (3)'s dE/dw^k (with the bias weights as row i = 0)."""
+    expect(trace, "Trace", "backprop.model.network", "trace_html")
     L = len(trace.h)
     m = int(np.asarray(trace.x).shape[0])
     title = f"Trace of {m} sample{'s' if m != 1 else ''}: E = {num(trace.loss)}"

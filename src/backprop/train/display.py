@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from backprop.errors import InvalidTypeError
+
 #: Significant digits of the numbers in the tables (tests parse them back at this precision).
 DIGITS = 6
 #: A matrix is shown entry by entry only up to this many rows, columns and entries.
@@ -163,6 +165,15 @@ def sparkline(series: Mapping[str, Sequence[float]], *, width: int = 320, height
             f'to {num(10**hi if log else hi)})</span></div>')
 
 
+def expect(obj: Any, name: str, module: str, helper: str) -> None:
+    """Refuse anything but a ``backprop.<name>`` (or a subclass), named, before an attribute is read.
+
+    By class name and module along the MRO: the class's own module imports this one, so importing
+    the class here would be a cycle."""
+    if not any(c.__name__ == name and c.__module__ == module for c in type(obj).__mro__):
+        raise InvalidTypeError(f"{helper}: expected a backprop.{name}, got {type(obj).__name__}")
+
+
 def wrap(title: str, body: str) -> str:
     """One displayed object: its CSS, a title line (trusted HTML) and the body."""
     return f'<div class="backprop-repr">{CSS}<div><b>{title}</b></div>{body}</div>'
@@ -171,6 +182,7 @@ def wrap(title: str, body: str) -> str:
 def history_html(history: Any) -> str:
     """A :class:`History` as HTML: what the run did, its loss curve, and (when recorded) the last
     epoch's mean |δ| and ‖∂E/∂w‖ per layer."""
+    expect(history, "History", "backprop.train.history", "history_html")
     h = history
 
     def last(xs):
@@ -207,5 +219,5 @@ def history_html(history: Any) -> str:
     return wrap(title, body)
 
 
-__all__ = ["history_html", "matrix", "table", "stats", "sparkline", "esc", "num", "sym", "items", "wrap",
-           "DIGITS", "MAX_ROWS", "MAX_COLS", "MAX_CELLS", "MAX_ITEMS"]
+__all__ = ["history_html", "expect", "matrix", "table", "stats", "sparkline", "esc", "num", "sym", "items",
+           "wrap", "DIGITS", "MAX_ROWS", "MAX_COLS", "MAX_CELLS", "MAX_ITEMS"]
