@@ -395,6 +395,11 @@ def small(tmp_path, monkeypatch, capsys):
     # the model written at the end replaced the checkpoint (new file, and an existing model file)
     (["train", "pets.csv", "--out", "m.st", "--checkpoint", "./m.st"], "is the model's --out file"),
     (["train", "pets.csv", "--out", "pets.st", "--checkpoint", "pets.st"], "is the model's --out file"),
+    # the plots, written after the model, replaced it (or the checkpoint)
+    (["train", "pets.csv", "--out", "m-loss.png", "--plot", "m"], "'m-loss.png', the model's --out file"),
+    (["train", "pets.csv", "--out", "m-boundary.png", "--plot", "./m"], "the model's --out file"),
+    (["train", "pets.csv", "--out", "m.png", "--plot", "m.png"], "would write 'm.png', the model's --out"),
+    (["train", "pets.csv", "--checkpoint", "c-loss.png", "--plot", "c"], "the --checkpoint file"),
     (["train", "digits", "--target", "x"], "--target applies to data files"),
     (["train", "pets.csv", "--noise", "0.1"], "--noise applies to the generated"),
     (["train", "pets.csv", "--unknown-option"], "No such option"),

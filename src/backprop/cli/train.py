@@ -22,6 +22,7 @@ from backprop.cli.common import (
     debug_option,
     explicit,
     pop_data_options,
+    same_file,
 )
 from backprop.cli.errors import user_errors
 from backprop.cli.progress import TrainingProgress
@@ -82,7 +83,8 @@ from backprop.train.optimizers import Schedule
               help=f"Model file to write (safetensors) [default: {run_config.DEFAULT_OUT}; with --resume, "
                    "the resumed run's own file].")
 @click.option("--plot", metavar="PREFIX", help="Write the loss curve (and, for 2-D data, the decision "
-                                               "boundary) as PREFIX-loss.png / PREFIX-boundary.png.")
+                                               "boundary) as PREFIX-loss.png / PREFIX-boundary.png (refused "
+                                               "where one is the --out or --checkpoint file).")
 @click.option("--record-gradients", is_flag=True,
               help="Record mean |delta| and the gradient norm per layer and epoch "
                    "(for `backprop plot MODEL --what gradients`).")
@@ -117,10 +119,12 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:
     cfg, state, out, checkpoint = _run_config(ctx, data, data_opts, kw, resume, out, checkpoint)
     out = check_out_path(out or run_config.DEFAULT_OUT)
     if plot:
-        check_out_path(plot + "-loss.png", "--plot")
+        check_out_path(_plot_paths(plot)[0], "--plot")
     if checkpoint:
         check_out_path(checkpoint, "--checkpoint")
     run_config.check_outputs(data or cfg["data"], out, checkpoint)
+    if plot:
+        _check_plot_paths(plot, out, checkpoint, data or cfg["data"])
 
     prep = run_config.prepare(cfg, data_dir)
     net, trainer = run_config.build(cfg, prep, state)
@@ -188,12 +192,27 @@ def _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out):
     return history, guard, interrupted, path
 
 
+def _plot_paths(prefix: str) -> tuple[str, str]:
+    """(loss curve, decision boundary) files that ``--plot PREFIX`` writes."""
+    if prefix.lower().endswith(".png"):
+        return prefix, prefix[:-4] + "-boundary.png"
+    return prefix + "-loss.png", prefix + "-boundary.png"
+
+
+def _check_plot_paths(prefix: str, out: str, checkpoint: str | None, data: str) -> None:
+    """Refuse, before training, a plot that would replace the model, the checkpoint or the data
+    (the plots are written last: the model just saved would be lost)."""
+    for path in _plot_paths(prefix):
+        for other, what in ((out, "the model's --out file"), (checkpoint, "the --checkpoint file"),
+                            (data, "the data file")):
+            if other and (os.path.abspath(path) == os.path.abspath(other) or same_file(path, other)):
+                raise InvalidInputError(f"--plot {prefix!r} would write {path!r}, {what}; "
+                                        "choose another prefix")
+
+
 def _plots(prefix, net, prep, history, ui):
     """The loss curve and (2-D classification data) the decision boundary."""
-    if prefix.lower().endswith(".png"):
-        loss_path, boundary_path = prefix, prefix[:-4] + "-boundary.png"
-    else:
-        loss_path, boundary_path = prefix + "-loss.png", prefix + "-boundary.png"
+    loss_path, boundary_path = _plot_paths(prefix)
     try:
         plots.plot_loss(history.to_dict(), loss_path)
         written = [loss_path]
