@@ -83,6 +83,8 @@ def test_grade_marks_answers(tmp_path, capsys):
         (["exercise", "--count", "0"], "count"),
         (["exercise", "--format", "moodle", "--solutions", "x.xml"], "carries its answers"),
         (["exercise", "--out", "no/such/folder/x.md"], "does not exist"),
+        (["exercise", "--mode", "minibatch", "--samples", "2"], "must be more than batch_size"),
+        (["exercise", "--samples", "3"], "online mode uses one sample"),
     ],
 )
 def test_exercise_errors(args, match, capsys):
@@ -106,6 +108,15 @@ def test_grade_refuses_an_edited_batch_or_absolute_tolerance(tmp_path, capsys, e
     (tmp_path / "answers.json").write_text('{"problems": []}')
     status, _, err = run_cli(["grade", tmp_path / "edited.json", tmp_path / "answers.json"], capsys)
     assert status == 2 and match in one_error_line(err)
+
+
+def test_exercise_minibatch_draws_the_mini_batch_from_the_samples(tmp_path, capsys):
+    key = tmp_path / "key.json"
+    status, _, err = run_cli(["exercise", "--mode", "minibatch", "--samples", "6", "--batch-size", "4",
+                              "--key", key, "--count", "2"], capsys)
+    assert status == 0, err
+    for p in json.loads(key.read_text())["problems"]:
+        assert len(p["train_x"]) == 6 and p["batch"] == [0, 1, 2, 3]
 
 
 def test_grade_errors(tmp_path, capsys):

@@ -42,6 +42,8 @@ CONFIGS = [
     },
     {"ask": ["forward"], "hidden": ["tanh"], "output": ["identity"], "decimals": 3},
     {"ask": ["delta", "update"], "mode": "batch", "samples": 2, "decimals": 5},
+    # a training set of 5 samples, the update on its first mini-batch of 3
+    {"sizes": [(2, 2, 1), (2, 3, 2)], "mode": ["minibatch", "batch"], "samples": 5, "batch_size": 3},
 ]
 
 
@@ -111,6 +113,18 @@ def test_minibatch_works_out_the_first_mini_batch():
     assert len(p["train_x"]) == 4 and p["x"] == p["train_x"][:2] and p["batch_size"] == 2
 
 
+def test_minibatch_takes_its_training_set_of_samples_and_the_mini_batch_from_it():
+    # --samples was ignored in minibatch mode (always two mini-batches)
+    sheet = generate(2, 4, mode="minibatch", samples=5, batch_size=2)
+    for p in sheet.key_json()["problems"]:
+        assert len(p["train_x"]) == len(p["train_y"]) == 5 and p["batch"] == [0, 1]
+        assert p["x"] == p["train_x"][:2] and p["y"] == p["train_y"][:2]
+    text = sheet.render("markdown")
+    assert "Mini-batch training with batch size 2" in text and "on samples 1 to 2" in text
+    assert read_key(sheet.key_json()).key_text() == sheet.key_text()
+    assert "mini-batch" in sheet.solutions("markdown").lower()  # the worked answers too
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_same_seed_same_sheet(fmt):
     opts = {"sizes": [(2, 2, 1), (2, 3, 2)], "hidden": ["sigmoid", "tanh"], "mode": ["online", "batch"]}
@@ -137,6 +151,9 @@ def test_the_key_reads_back():
         ({"lr": 1.0}, "eta applied twice"),
         ({"decimals": 1}, "decimals"),
         ({"samples": 20, "mode": "batch"}, "samples"),
+        ({"samples": 2, "batch_size": 2, "mode": "minibatch"}, r"samples \(2\) must be more than batch_size"),
+        ({"samples": 3, "batch_size": 4, "mode": ["batch", "minibatch"]}, "more than batch_size"),
+        ({"samples": 3, "mode": "online"}, "online mode uses one sample"),
         # wrong types: a TypeError from deep inside (or a string taken for a rate) before
         ({"sizes": 5}, "sizes must be a list of networks"),
         ({"sizes": [5]}, "L-M-N"),

@@ -100,8 +100,8 @@ def solutions_path(out: str, fmt: str) -> str:
     default="online",
     show_default=True,
     metavar="MODE[,MODE...]",
-    help="online (one sample), batch (--samples samples, one update) or minibatch (the first of "
-    "two mini-batches of --batch-size).",
+    help="online (one sample), batch (--samples samples, one update) or minibatch (--samples samples, "
+    "the update on the first mini-batch of --batch-size of them).",
 )
 @click.option(
     "--ask",
@@ -117,9 +117,9 @@ def solutions_path(out: str, fmt: str) -> str:
 @click.option(
     "--samples",
     type=click.IntRange(2, 8),
-    default=2,
-    show_default=True,
-    help="Batch mode: samples per problem.",
+    default=None,
+    help="Samples per problem: batch mode's batch (default 2), minibatch mode's training set (more "
+    "than --batch-size; default two mini-batches).",
 )
 @click.option(
     "--batch-size",

@@ -128,8 +128,9 @@ def _draw(rng, sizes, hidden, pairs, modes, lrs, samples, batch_size, asked) -> 
         pairs = [p for p in pairs if p[0] != "softmax"] or pairs
     output, loss = pairs[rng.integers(len(pairs))]
     mode = modes[rng.integers(len(modes))]
-    m_train = {"online": 1, "batch": samples, "minibatch": 2 * batch_size}[mode]
-    m = {"online": 1, "batch": samples, "minibatch": batch_size}[mode]
+    # samples None: the defaults, 2 in batch mode and two mini-batches in minibatch mode
+    m_train = {"online": 1, "batch": samples or 2, "minibatch": samples or 2 * batch_size}[mode]
+    m = {"online": 1, "batch": samples or 2, "minibatch": batch_size}[mode]
     weights = [_grid(rng, (s[k], s[k + 1])) for k in range(2)]
     biases = [_grid(rng, (s[k + 1],)) for k in range(2)]
     x = _grid(rng, (m_train, s[0]))
@@ -240,6 +241,19 @@ def _asked(ask) -> tuple[str, ...]:
     return tuple(q for q in mc.QUANTITIES if q in wanted)
 
 
+def _check_samples(samples: int | None, batch_size: int, modes: Sequence[str]) -> None:
+    """``samples`` (when given) must be used: by a batch, or as a training set larger than a mini-batch."""
+    if samples is None:
+        return
+    if "minibatch" in modes and samples <= batch_size:
+        raise InvalidInputError(
+            f"samples ({samples}) must be more than batch_size ({batch_size}) in minibatch mode: the "
+            "mini-batch is the first batch_size of them (all of them would be batch mode)"
+        )
+    if set(modes) == {"online"}:
+        raise InvalidInputError("samples applies to batch and minibatch mode; online mode uses one sample")
+
+
 def generate(
     count: int = 1,
     seed: int = 0,
@@ -251,7 +265,7 @@ def generate(
     mode: str | Sequence[str] = "online",
     ask: str | Sequence[str] = "all",
     lr: float | Sequence[float] = (0.5, 0.25),
-    samples: int = 2,
+    samples: int | None = None,
     batch_size: int = 2,
     decimals: int = DECIMALS,
     relative: float = RELATIVE,
@@ -263,8 +277,11 @@ def generate(
         tanh, identity, softmax).
     loss : "mse" (the reference's E) or "cross_entropy" (binary for a sigmoid output, categorical for
         softmax).
-    mode : "online" (one sample), "batch" (``samples`` samples, one update with eq. 3's mean) or
-        "minibatch" (a training set of 2 x ``batch_size`` samples; the first mini-batch's update).
+    mode : "online" (one sample), "batch" (``samples`` samples, default 2, one update with eq. 3's
+        mean) or "minibatch" (a training set of ``samples`` samples, default 2 x ``batch_size``; the
+        update on its first mini-batch, the first ``batch_size`` of them).
+    samples, batch_size : see mode; ``samples`` must exceed ``batch_size`` in minibatch mode, and is
+        refused when only online problems are drawn (nothing would use it).
     ask : what the student finds: "forward" (h, a, yhat, E), "delta" (eqs. 2 and 4), "gradients"
         (eqs. 1 and 3), "update" (eq. 5) or "all" -- one topic or several.
     lr : the learning rate eta (one or several choices).
@@ -278,7 +295,7 @@ def generate(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     for name, val, hi in (
-        ("samples", samples, MAX_ROWS),
+        ("samples", 2 if samples is None else samples, MAX_ROWS),
         ("batch_size", batch_size, MAX_ROWS // 2),
         ("decimals", decimals, 6),
     ):
@@ -292,6 +309,7 @@ def generate(
     out = _choices(output, OUTPUT, "output activation")
     pairs = _pairs(out, _choices(loss, LOSS_CHOICES, "loss"), sz)
     modes = _choices(mode, MODES, "mode")
+    _check_samples(samples, batch_size, modes)
     lrs = _choices(lr, None, "lr")
     numbers = all(isinstance(v, (int, float, np.number)) for v in lrs)  # "0.5" or None: not a rate
     if not (numbers and all(np.isfinite(v) and 0 < v <= 10 and v != 1 for v in lrs)):
@@ -300,11 +318,12 @@ def generate(
         )
     lrs = [float(v) for v in lrs]
     asked = _asked(ask)
+    n_samples = None if samples is None else int(samples)
     rng = np.random.default_rng(int(seed))
     problems = []
     for _ in range(count):
         for _attempt in range(ATTEMPTS):
-            p = _draw(rng, sz, hid, pairs, modes, lrs, int(samples), int(batch_size), asked)
+            p = _draw(rng, sz, hid, pairs, modes, lrs, n_samples, int(batch_size), asked)
             v = mc.cycle(p)
             if degenerate(p, v, decimals) is None:
                 p.values = v
