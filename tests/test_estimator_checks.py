@@ -45,6 +45,32 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+#: scikit-learn's checks of get_feature_names_out and set_output, which check_estimator does not
+#: yield (scikit-learn runs them on its own transformers in its common tests)
+OUTPUT_CHECKS = [
+    "check_get_feature_names_out_error",
+    "check_transformer_get_feature_names_out",
+    "check_transformer_get_feature_names_out_pandas",
+    "check_set_output_transform",
+    "check_set_output_transform_pandas",
+    "check_global_output_transform_pandas",
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# the pandas checks fit on a DataFrame and transform its array, and the other way round, on purpose
+# (their "df/array" cases): the warning this gives is scikit-learn's own validation's, as for its
+# transformers
+@pytest.mark.filterwarnings("ignore:X (does not have valid|has) feature names:UserWarning")
+@pytest.mark.parametrize("check", OUTPUT_CHECKS)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_feature_names_and_set_output_checks(estimator, check):
+    from sklearn.utils import estimator_checks
+
+    assert hasattr(estimator, "get_feature_names_out")  # else some of these checks return at once
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
+
+
 def test_array_api_dispatch_with_numpy():
     """check_array_api_input (NumPy namespace): array-API dispatch on must not change results."""
     code = textwrap.dedent("""

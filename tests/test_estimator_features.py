@@ -112,6 +112,44 @@ def test_transform_inside_a_pipeline(data):
     np.testing.assert_array_equal(clone(mlp).fit_transform(X, y), clone(mlp).fit(X, y).transform(X))
 
 
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_feature_names_out_are_named_as_sklearns_own_feature_creating_transformers(data, Est):
+    """get_feature_names_out: one name per unit of the layer transform returns (the last hidden
+    layer), prefixed as scikit-learn prefixes PCA's (``pca0``, ...); set_output(transform="pandas")
+    then gives a DataFrame with those columns (both failed: there was no get_feature_names_out)."""
+    import pandas as pd
+    from sklearn.decomposition import PCA
+    from sklearn.exceptions import NotFittedError
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])], index=np.arange(len(X)) + 100)
+    with pytest.raises(NotFittedError):
+        Est().get_feature_names_out()
+    mlp = Est(hidden_layer_sizes=(7, 4), max_iter=20, random_state=0)
+    pipe = Pipeline([("scale", StandardScaler()), ("mlp", mlp)])
+    pipe.set_output(transform="pandas").fit(df, y)
+    mlp, prefix = pipe.named_steps["mlp"], Est.__name__.lower()
+    pca_names = PCA(n_components=4).fit(X).get_feature_names_out()  # scikit-learn's own convention
+    want = [name.replace("pca", prefix) for name in pca_names]
+    assert want == [f"{prefix}{j}" for j in range(4)]
+    assert mlp.get_feature_names_out().tolist() == want and pipe.get_feature_names_out().tolist() == want
+    assert mlp.get_feature_names_out(df.columns).tolist() == want  # the names fit saw: accepted
+    with pytest.raises(ValueError, match="input_features"):
+        mlp.get_feature_names_out(["a", "b", "c", "d", "e", "f"])
+    out = pipe.transform(df)
+    assert isinstance(out, pd.DataFrame) and out.columns.tolist() == want
+    assert out.index.tolist() == df.index.tolist()
+    scaled = StandardScaler().fit_transform(X)
+    np.testing.assert_allclose(out.to_numpy(), _forward(mlp, scaled, ["relu", "relu"])[-1],
+                               rtol=1e-12, atol=1e-14)
+    # another layer's width differs from the names: said, not a pandas length error
+    with pytest.raises(InvalidInputError, match="set_output"):
+        mlp.transform(pipe[:-1].transform(df), layer=0)
+    a1 = mlp.set_output(transform="default").transform(pipe[:-1].transform(df), layer=0)
+    assert isinstance(a1, np.ndarray) and a1.shape == (len(X), 7)
+
+
 # -- class_weight ---------------------------------------------------------------------------------------
 def _imbalanced(n=200, seed=0):
     X, y = make_classification(n_samples=n, n_features=4, n_informative=3, n_redundant=0, n_classes=3,

@@ -13,10 +13,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, TransformerMixin, is_classifier
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, is_classifier
 from sklearn.metrics import get_scorer_names
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from backprop.core import activations as _act
@@ -43,7 +44,7 @@ def _zeros(rng, fan_in, fan_out):
     return np.zeros((fan_in, fan_out))  # placeholder: scikit-learn's initialisation follows
 
 
-class BaseMLP(TransformerMixin, BaseEstimator):
+class BaseMLP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Common part of :class:`MLPClassifier` and :class:`MLPRegressor`."""
 
     _parameter_constraints: dict = {
@@ -341,7 +342,24 @@ class BaseMLP(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         if hasattr(X, "toarray"):
             X = X.toarray()
-        return _features.hidden_activations(self._sync_params(), X, layer)
+        net = self._sync_params()
+        if _get_output_config("transform", self)["dense"] != "default" and (
+            _features.hidden_layer(net, layer) != _features.hidden_layer(net, -1)
+        ):  # set_output's columns are get_feature_names_out's: the last hidden layer's units
+            raise InvalidInputError(f"transform(X, layer={layer}) under set_output: the columns are named "
+                                    "for the last hidden layer (get_feature_names_out); for another layer "
+                                    "use set_output(transform='default')")
+        return _features.hidden_activations(net, X, layer)
+
+    @property
+    def _n_features_out(self) -> int:
+        """Units of the layer ``transform`` returns by default (the last hidden layer): what
+        ``get_feature_names_out`` names ``mlpclassifier0``, ``mlpclassifier1``, ... as scikit-learn
+        names the features its transformers create (``pca0``, ...). Unfitted: NotFittedError, an
+        AttributeError, so that scikit-learn's ``check_is_fitted(self, "_n_features_out")`` says so."""
+        check_is_fitted(self)
+        net = self._sync_params()
+        return int(net.sizes[_features.hidden_layer(net, -1) + 1])
 
     def network(self) -> Network:
         """A copy of the fitted network: a :class:`backprop.Network` with ``coefs_``/``intercepts_``

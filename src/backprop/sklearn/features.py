@@ -27,9 +27,8 @@ from backprop.errors import InvalidInputError
 CHUNK = 4096
 
 
-def hidden_activations(net: Any, X: Any, layer: int) -> np.ndarray:
-    """a^k of hidden layer ``layer`` (0-based, negative from the last hidden layer) for the rows
-    of X: h^k = a^{k-1} W^k + b^k, a^k = g_h(h^k) from a^0 = x, in the network's dtype."""
+def hidden_layer(net: Any, layer: int) -> int:
+    """The 0-based index k of hidden layer ``layer`` (negative from the last), checked."""
     n_hidden = len(net.sizes) - 2
     if n_hidden == 0:
         raise InvalidInputError("the network has no hidden layer, so there are no hidden activations "
@@ -39,7 +38,13 @@ def hidden_activations(net: Any, X: Any, layer: int) -> np.ndarray:
     if not -n_hidden <= layer < n_hidden:
         raise InvalidInputError(f"layer {layer} does not exist: the network has {n_hidden} hidden layers "
                                 f"(layer 0 to {n_hidden - 1}, or -1 to {-n_hidden})")
-    k_last = int(layer) % n_hidden
+    return int(layer) % n_hidden
+
+
+def hidden_activations(net: Any, X: Any, layer: int) -> np.ndarray:
+    """a^k of hidden layer ``layer`` (0-based, negative from the last hidden layer) for the rows
+    of X: h^k = a^{k-1} W^k + b^k, a^k = g_h(h^k) from a^0 = x, in the network's dtype."""
+    k_last = hidden_layer(net, layer)
     x = as_matrix(X, "X", net.dtype, n_features=net.sizes[0])
     out = np.empty((x.shape[0], net.sizes[k_last + 1]), dtype=net.dtype)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported just below
