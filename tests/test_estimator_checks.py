@@ -8,6 +8,8 @@ scikit-learn's transformer checks run on every instance; ``check_class_weight_cl
 on every classifier (the parameter exists). The other class-weight checks, and ``scoring``, are in
 tests/test_estimator_features.py: an instance with class weights or early stopping cannot pass
 checks that fit other label sets, ``partial_fit`` or data sets too small to split.
+scikit-learn's checks of ``get_feature_names_out`` and ``set_output``, which ``check_estimator``
+does not yield, run on every instance too (``test_feature_names_and_set_output_checks``).
 
 The checks train with the estimators' own small ``max_iter`` budgets on tiny data sets, so the
 ``ConvergenceWarning`` they provoke is ignored here (and only here).

@@ -3,6 +3,8 @@ scikit-learn's own checks.
 
 * transform(X, layer) == the hidden activations of a plain NumPy forward pass written here (and
   the engine's trace of that layer);
+* get_feature_names_out: named as scikit-learn's PCA names its features (``pca0`` -> ``mlpclassifier0``),
+  one per unit of the layer transform returns; a Pipeline under set_output(transform="pandas");
 * class_weight="balanced" == the sample weights of scikit-learn's ``compute_class_weight``; a dict
   with ``sample_weight`` == their product as ``sample_weight``; ``check_class_weight_classifiers``,
   ``check_class_weight_balanced_classifiers`` and ``..._balanced_linear_classifier``;
