@@ -32,7 +32,8 @@ def rule_rows(ctx: Context, w_sym: Any, grad_sym: tuple, w: float, grad_num: tup
     if not ctx.l1 or bias:
         return [Row(w_sym, "-", eta, "*", *grad_sym), Row(ctx.n(w), "-", lr, "*", *grad_num)]
     sym = Paren(Row(*grad_sym, "+", Sym("λ", "1"), "*", Fn(Name("sign"), w_sym)))
-    num = Paren(Row(*grad_num, "+", Num(ctx.l1, exact=True), "*", ctx.nf(float(np.sign(w)))))
+    sign = Num(float(np.sign(w)), exact=True)
+    num = Paren(Row(*grad_num, "+", Num(ctx.l1, exact=True), "*", Paren(sign) if w < 0 else sign))
     return [Row(w_sym, "-", eta, "*", sym), Row(ctx.n(w), "-", lr, "*", num)]
 
 
