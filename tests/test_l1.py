@@ -232,3 +232,13 @@ def test_explain_shows_the_l1_term_and_updates_with_it(mode):
         assert lam not in str(explain(net, x, y, lr=lr, mode=mode, format=fmt))
     with pytest.raises(InvalidInputError, match="l1"):
         explain(net, x, y, lr=lr, mode=mode, l1=-1.0)
+
+
+def test_cli_explain_shows_the_l1_term_and_refuses_a_bad_one(capsys):
+    status, out, err = run_cli(["explain", "--l1", "0.01"], capsys)
+    assert status == 0, err
+    assert "L1 penalty λ₁ = 0.01" in out and "sign(w₁₁)" in out
+    status, out, _ = run_cli(["explain"], capsys)
+    assert status == 0 and "λ₁" not in out
+    status, _, err = run_cli(["explain", "--l1", "-1"], capsys)
+    assert status == 2 and "l1" in one_error_line(err)
