@@ -90,8 +90,9 @@ def test_one_sgd_step_with_l1_equals_the_reference_path(oracle):
     assert not np.allclose(W0[0], Ws[0], rtol=0, atol=1e-3)
 
 
-@pytest.mark.parametrize("optimizer, mode", [("sgd", "online"), ("sgd", "minibatch"), ("momentum", "minibatch"),
-                                             ("adam", "minibatch"), ("adam", "batch")])
+@pytest.mark.parametrize("optimizer, mode", [("sgd", "online"), ("sgd", "minibatch"),
+                                             ("momentum", "minibatch"), ("adam", "minibatch"),
+                                             ("adam", "batch")])
 def test_the_fast_strategies_equal_the_plain_path_with_l1(oracle, monkeypatch, optimizer, mode):
     """The strategy the engine picks with l1 (never "fused"/"tiny") equals every optimizer as written."""
     net0, X, Y = _problem(oracle, 5, sizes=(2, 3, 1), m=12)
@@ -103,7 +104,8 @@ def test_the_fast_strategies_equal_the_plain_path_with_l1(oracle, monkeypatch, o
                 batch_size=5 if mode == "minibatch" else None, l1=0.02, l2=0.01, seed=3)
         nets.append(net)
     for a, b in zip(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases):
-        np.testing.assert_allclose(a, b, rtol=0, atol=64 * X.shape[0] * EPS * max(1.0, float(np.abs(b).max())))
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=0, atol=64 * X.shape[0] * EPS * scale)
     assert not np.array_equal(nets[0].weights[0], net0.weights[0])
 
 
@@ -113,8 +115,8 @@ def test_l1_leaves_the_strategy_choice_alone_at_0_and_never_fuses_above():
     names = {}
     for l1 in (0.0, 0.1):
         for mode in ("online", "minibatch"):
-            tr = Trainer(net.copy(), optimizer="sgd", mode=mode, batch_size=4 if mode == "minibatch" else None,
-                         l1=l1)
+            tr = Trainer(net.copy(), optimizer="sgd", mode=mode,
+                         batch_size=4 if mode == "minibatch" else None, l1=l1)
             tr.start(X, Y)
             names[l1, mode] = tr._chosen().name
     assert names[0.0, "online"] == "tiny" and names[0.0, "minibatch"] == "fused"
@@ -147,7 +149,8 @@ def _same_weights(a, b):
 
 def test_cli_trains_with_l1_records_it_and_resume_keeps_it(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    common = ["circles", "--layers", "6", "--optimizer", "sgd", "--lr", "0.3", "--l1", "0.01", "-q", "--seed", "2"]
+    common = ["circles", "--layers", "6", "--optimizer", "sgd", "--lr", "0.3", "--l1", "0.01", "-q",
+              "--seed", "2"]
     assert run_cli(["train", *common, "--epochs", "4", "--out", "straight.st"], capsys)[0] == 0
     assert backprop.load("straight.st").metadata["training"]["l1"] == 0.01
     status, out, _ = run_cli(["info", "straight.st"], capsys)
@@ -159,7 +162,8 @@ def test_cli_trains_with_l1_records_it_and_resume_keeps_it(tmp_path, capsys, mon
     assert backprop.load("plain.st").metadata["training"]["l1"] == 0.0
     assert "l1=" not in run_cli(["info", "plain.st"], capsys)[1]
     # interrupted after 2 epochs, resumed without repeating --l1: the uninterrupted run's bits
-    status, _, err = run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"], capsys)
+    status, _, err = run_cli(["train", *common, "--epochs", "2", "--out", "run.st", "--checkpoint", "c.st"],
+                             capsys)
     assert status == 0, err
     status, _, err = run_cli(["train", "--resume", "c.st", "--epochs", "4", "-q"], capsys)
     assert status == 0, err
