@@ -20,6 +20,7 @@ from backprop.core import losses
 from backprop.core import reference as ref
 from backprop.errors import InvalidInputError
 from backprop.io import schema
+from backprop.playground import panels
 from backprop.playground.config import check_config
 from backprop.playground.session import Session
 from backprop.see.explain import explain
@@ -211,6 +212,12 @@ def test_a_playground_step_applies_the_l1_subgradient():
     for b0, g, b1 in zip(last["biases_before"], last["grad_biases"], last["biases_after"]):
         np.testing.assert_allclose(b1, b0 - lr * g, rtol=0, atol=8 * EPS * max(1.0, float(np.abs(b0).max())))
     assert s.state()["l1"] == l1
+    # the weight panel's delta rule has the term (the engine's value, to rounding); a bias's has not
+    for k in range(s.net.n_layers):
+        w = panels.weight(s, k, 0, 0)
+        assert w["l1"] == l1 and w["delta_rule"] == pytest.approx(w["w_after"], rel=0, abs=8 * EPS)
+        b = panels.weight(s, k, "bias", 0)
+        assert b["l1"] == 0.0 and b["delta_rule"] == pytest.approx(b["w_after"], rel=0, abs=8 * EPS)
 
 
 # -- explain -----------------------------------------------------------------------------------------
