@@ -44,6 +44,9 @@ FORMAT_ALIASES = {"md": "markdown"}
                    "(batch modes: one per row, separated by ';').")
 @click.option("--lr", type=float, default=None,
               help=f"Learning rate eta of the delta rule (5) [default: the model's, else {DEFAULT_LR}].")
+@click.option("--l1", type=float, default=0.0, show_default=True,
+              help="An L1 penalty l1 sum |w|: the update adds its subgradient l1 sign(w) to each weight's "
+                   "gradient, and the document shows that term.")
 @click.option("--mode", type=click.Choice(MODES), default="online", show_default=True,
               help="online: one sample; batch: one update with the mean gradient of the samples (eq. 3); "
                    "minibatch: the first mini-batch of an epoch.")
@@ -64,7 +67,7 @@ FORMAT_ALIASES = {"md": "markdown"}
               help="Write the document to this file instead of the terminal.")
 @user_errors
 def explain(layers: Any, hidden: Any, output_act: Any, loss: Any, seed: Any, x_text: Any, y_text: Any,
-            lr: Any, mode: Any, samples: Any, fmt: Any, model: Any, row: Any, data: Any, split: Any,
+            lr: Any, l1: Any, mode: Any, samples: Any, fmt: Any, model: Any, row: Any, data: Any, split: Any,
             show_all: Any, digits: Any, out: Any) -> Any:
     """Work out one backpropagation update, number by number, in the reference's notation.
 
@@ -90,7 +93,7 @@ def explain(layers: Any, hidden: Any, output_act: Any, loss: Any, seed: Any, x_t
         lr = DEFAULT_LR if lr is None else lr
         note = None
         x, y = _given_sample(net, x_text, y_text, batch, samples, 0 if seed is None else seed)
-    kw = {"mode": mode, "samples": samples if batch else None}
+    kw = {"mode": mode, "samples": samples if batch else None, "l1": l1}
     if batch and samples is None:
         kw["samples"] = min(len(x), MAX_SAMPLES)
     doc = make_explanation(net, x, y, lr=lr, loss=loss, format=fmt, all=show_all, digits=digits, note=note,

@@ -117,6 +117,8 @@ def _details(m):
         keys = ["optimizer", "lr", "schedule", "batch_size", "mode", "l2", "seed"]
         if tr.get("schedule") in ("exponential", "invscaling"):  # its parameter, next to it
             keys.insert(3, "gamma" if tr["schedule"] == "exponential" else "power_t")
+        if tr.get("l1"):  # shown only when used (files before L1 have none)
+            keys.insert(keys.index("l2") + 1, "l1")
         d.add_row("settings", ", ".join(f"{k}={tr[k]}" for k in keys if tr.get(k) is not None))
     d.add_row("format",
               f"version {meta.get('format_version')}, written by backprop {meta.get('library_version')}")

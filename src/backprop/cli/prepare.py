@@ -33,8 +33,8 @@ RESUMABLE = {"epochs", "out", "plot", "checkpoint", "checkpoint_every", "resume"
              "progress", "debug", "data_dir", "dask"}
 #: the settings recorded in a model's metadata["training"]
 TRAINING_KEYS = ("layers", "hidden", "output", "loss", "mode", "batch_size", "epochs", "lr", "optimizer",
-                 "schedule", "gamma", "power_t", "l2", "seed", "val_fraction", "early_stopping", "dtype",
-                 "standardize")
+                 "schedule", "gamma", "power_t", "l2", "l1", "seed", "val_fraction", "early_stopping",
+                 "dtype", "standardize")
 
 
 # -- resuming -----------------------------------------------------------------------------------------
@@ -239,6 +239,8 @@ def _sized_defaults(cfg, m_fit, n_val):
         cfg["lr"] = defaults.learning_rate(cfg["optimizer"], m_fit if sized else None)
     if cfg.get("l2") is None:
         cfg["l2"] = defaults.l2(m_fit) if sized else 0.0
+    if cfg.get("l1") is None:  # runs checkpointed before --l1 existed: none
+        cfg["l1"] = 0.0
     if sized and cfg.get("mode") in (None, "minibatch") and cfg.get("batch_size") is None:
         cfg["batch_size"] = defaults.batch_size(m_fit)
     if cfg.get("epochs") is None:
@@ -258,7 +260,7 @@ def build(cfg: dict, prep: dict, state: Any) -> tuple[Network, Trainer]:
     net = Network(sizes, hidden=hidden or "relu", output=cfg["output"], seed=cfg["seed"], dtype=cfg["dtype"])
     trainer = Trainer(
         net, loss=cfg["loss"], epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-        mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], seed=cfg["seed"],
+        mode=cfg["mode"], optimizer=cfg["optimizer"], l2=cfg["l2"], l1=cfg["l1"], seed=cfg["seed"],
         validation_data=prep["val"], early_stopping=cfg["early_stopping"] or None,
         record_gradients=bool(cfg.get("record_gradients")),
         # runs checkpointed before these options existed: the Trainer's defaults, a constant rate

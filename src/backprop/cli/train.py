@@ -67,6 +67,8 @@ from backprop.train.optimizers import Schedule
 @click.option("--l2", type=float, help="Weight decay (penalty l2/2 sum w^2; default: "
                                        f"{defaults.SMALL_DATA_L2:g} for fewer than {defaults.SMALL_DATA:,} "
                                        "training rows, else 0).")
+@click.option("--l1", type=float, default=0.0, show_default=True,
+              help="L1 penalty l1 sum |w| on the weights (its subgradient l1 sign(w) joins the gradient).")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial weights, the shuffling and the validation split.")
 @click.option("--val-fraction", type=float, default=0.1, show_default=True,

@@ -74,6 +74,14 @@ def batch_gradient(a_prev: np.ndarray, delta: np.ndarray) -> np.ndarray:
     return gradient_sum(a_prev, delta) / a_prev.shape[0]
 
 
+def l1_subgradient(w: np.ndarray, l1: float) -> np.ndarray:
+    """What an L1 penalty l1 sum |w| adds to eq. (3)'s gradient of a weight matrix: l1 sign(w).
+
+    |w| has no derivative at 0; sign(0) = 0 is the subgradient taken there. Weights only: the
+    biases carry no penalty (as with l2)."""
+    return l1 * np.sign(w)
+
+
 def delta_rule(w: np.ndarray, grad: np.ndarray, lr: float) -> np.ndarray:
     """Eq. (5): w <- w - eta dE/dw (a new array)."""
     return w - lr * grad
@@ -111,10 +119,13 @@ def gradients(x: np.ndarray, a: Arrays, delta: Arrays) -> tuple[Arrays, Arrays]:
 
 
 def sgd_update(weights: Arrays, biases: Arrays, acts: list[Activation], x: np.ndarray, y: np.ndarray,
-               lr: float, loss: Loss | str = "mse") -> tuple[Arrays, Arrays]:
-    """One update of the general algorithm, (i)-(iv): new weights and biases by the delta rule."""
+               lr: float, loss: Loss | str = "mse", l1: float = 0.0) -> tuple[Arrays, Arrays]:
+    """One update of the general algorithm, (i)-(iv): new weights and biases by the delta rule
+    (with ``l1``: on the gradient of E + l1 sum |w|, :func:`l1_subgradient`)."""
     h, a = forward_pass(weights, biases, acts, x)
     delta = backward_pass(weights, acts, h, a, y, loss)
     grad_w, grad_b = gradients(x, a, delta)
+    if l1:
+        grad_w = [g + l1_subgradient(W, l1) for W, g in zip(weights, grad_w)]
     return ([delta_rule(W, g, lr) for W, g in zip(weights, grad_w)],
             [delta_rule(b, g, lr) for b, g in zip(biases, grad_b)])

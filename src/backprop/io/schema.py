@@ -314,7 +314,8 @@ DATASET_OPTIONS = Obj({
 TRAINING = Obj({
     "lr": Optional(Num(gt=0)), "optimizer": Optional(Str()), "schedule": Optional(Str()),
     "mode": Optional(Str()), "epochs": Optional(COUNT), "batch_size": Optional(COUNT),
-    "seed": Optional(Int(lo=0)), "l2": Optional(Num(ge=0)), "val_fraction": Optional(Num(ge=0, le=1)),
+    "seed": Optional(Int(lo=0)), "l2": Optional(Num(ge=0)), "l1": Optional(Num(ge=0)),
+    "val_fraction": Optional(Num(ge=0, le=1)),
     "gamma": Optional(Num(gt=0)), "power_t": Optional(Num(ge=0)),
 }, extra=OneOf(SCALAR, List(SCALAR)))
 

@@ -323,14 +323,16 @@ class Network:
         return a_prev
 
     def backward_into(self, x: np.ndarray, y: np.ndarray, buf: BufferSet, loss: _losses.Loss, *,
-                      scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                      scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True,
+                      l1: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Backward pass, steps (ii)-(iii): error terms and gradients of the batch in ``buf``.
 
         Output error term by eq. (2) (or the simplified yhat - y of a matched loss), hidden error
         terms by eq. (4), gradients by eq. (1) summed over the batch and divided by m, eq. (3):
         the gradient of ``scale`` x (E + (l2/2) sum w^2) (the penalty on the weights only, as
-        scikit-learn has it), in the network's gradient buffers, returned as (gW, gb).
+        scikit-learn has it), in the network's gradient buffers, returned as (gW, gb). With ``l1``
+        the subgradient of the penalty l1 sum |w|, l1 sign(w) (sign(0) = 0), is added too, again
+        to the weights only (:func:`backprop.core.reference.l1_subgradient`).
         With ``scaled_deltas`` the factor scale/m is folded into the small output error term once
         -- every later quantity is linear in it -- instead of scaling each weight gradient; the
         stored deltas are then scaled too (a trace keeps them unscaled: ``scaled_deltas=False``).
@@ -360,6 +362,8 @@ class Network:
             if l2 and not decayed:
                 # gradient of the penalty (l2/2) sum w^2, weights only, as scikit-learn does
                 gW[k] += (l2 * scale) * W
+            if l1:
+                gW[k] += (l1 * scale) * np.sign(W)
         return gW, gb
 
     # -- public API -----------------------------------------------------------------------------

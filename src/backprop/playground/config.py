@@ -33,7 +33,7 @@ DEFAULTS = {
     "data": "xor", "target": None, "n_samples": 200, "noise": None, "data_seed": 0,
     "val_fraction": 0.25, "layers": [4], "hidden": "tanh", "output": None, "loss": None,
     "optimizer": "sgd", "lr": 0.5, "momentum": 0.9, "mode": "minibatch", "batch_size": 16,
-    "seed": 0, "l2": 0.0, "shuffle": True,
+    "seed": 0, "l2": 0.0, "l1": 0.0, "shuffle": True,
 }
 
 
@@ -94,6 +94,7 @@ def check_config(raw: object, uploads: dict | None = None) -> dict:
     cfg["batch_size"] = _int(cfg["batch_size"], "batch_size", 1, MAX_SAMPLES)
     cfg["seed"] = _int(cfg["seed"], "seed", 0, 2**32 - 1)
     cfg["l2"] = _float(cfg["l2"], "l2", 0.0, 10.0)
+    cfg["l1"] = _float(cfg["l1"], "l1", 0.0, 10.0)
     if not isinstance(cfg["shuffle"], bool):
         raise InvalidInputError(f"shuffle must be true or false, got {cfg['shuffle']!r}")
     return cfg

@@ -56,7 +56,7 @@ def _metadata(session) -> dict:
     meta = {"task": d.task, "feature_names": d.feature_names, "target": d.target, "loss": d.loss,
             "standardize": d.standardize, "dataset": {"name": cfg["data"], "options": {}},
             "training": {**{k: cfg[k] for k in ("layers", "hidden", "mode", "batch_size", "lr",
-                                                "optimizer", "l2", "seed")},
+                                                "optimizer", "l2", "l1", "seed")},
                          "output": d.output, "loss": d.loss},
             "history": session.trainer.history.to_dict(), "source": "playground"}
     if d.classes is not None:

@@ -101,8 +101,12 @@ def weight(session: Any, layer: int, i: int | str, j: int) -> dict:
         return out
     cfg = session.cfg
     l2 = 0.0 if bias else float(cfg["l2"])
-    out.update(lr=s["lr"], l2=l2, optimizer=cfg["optimizer"],
+    l1 = 0.0 if bias else float(cfg["l1"])  # weights only, as l2
+    out.update(lr=s["lr"], l2=l2, l1=l1, optimizer=cfg["optimizer"],
                w_after=float(s["biases_after"][k][j] if bias else s["weights_after"][k][i, j]))
     if cfg["optimizer"] == "sgd":  # the delta rule, eq. (5), with the L2 term when set
-        out["delta_rule"] = float(before - s["lr"] * (out["mean"] + l2 * before))
+        g = out["mean"] + l2 * before
+        if l1:  # the L1 subgradient l1 sign(w)
+            g += l1 * float(np.sign(before))
+        out["delta_rule"] = float(before - s["lr"] * g)
     return out

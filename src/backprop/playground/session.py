@@ -62,7 +62,8 @@ class Session:
         self.trainer = Trainer(
             self.net, loss=d.loss, epochs=_config.EPOCHS, lr=cfg["lr"], mode=cfg["mode"],
             batch_size=cfg["batch_size"] if cfg["mode"] == "minibatch" else None,
-            optimizer=cfg["optimizer"], momentum=cfg["momentum"], l2=cfg["l2"], shuffle=cfg["shuffle"],
+            optimizer=cfg["optimizer"], momentum=cfg["momentum"], l2=cfg["l2"], l1=cfg["l1"],
+            shuffle=cfg["shuffle"],
             seed=cfg["seed"],
             validation_data=None if d.X_val is None or d.Y_val is None else (d.X_val, d.Y_val),
         )
@@ -199,6 +200,7 @@ class Session:
             "config": dict(self.cfg), "sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
             "loss": d.loss, "lr": float(self.cfg["lr"]), "optimizer": self.cfg["optimizer"],
             "mode": self.cfg["mode"], "batch_size": int(tr.batch_size), "l2": self.cfg["l2"],
+            "l1": self.cfg["l1"],
             "updates_per_epoch": int(tr.updates_per_epoch), "epoch": int(tr.epoch),
             "step": self._step_in_epoch(),
             "n_updates": self.n_updates, "phase": self.phase if self.last else 0,

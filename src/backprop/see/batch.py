@@ -9,7 +9,7 @@ from backprop.see.context import Context
 from backprop.see.document import Block, Eq, Eqs, Heading, Label, Para
 from backprop.see.forward import sample_loss
 from backprop.see.mathnodes import Dots, Frac, Node, Num, Paren, Partial, Row, Sum, Sym, fmt_number
-from backprop.see.update import eta_heading, layer_rule, verdict
+from backprop.see.update import eta_heading, l1_note, layer_rule, rule_rows, verdict
 
 
 def grad_sym(ctx: Context, k: int, i: int | str, j: int | str, d: int | str | None = None) -> Node:
@@ -85,8 +85,7 @@ def mean_gradients(ctxs: list[Context]) -> list:
 def batch_updates(ctx: Context, net_after: Any) -> list:
     """Eq. (5) with the batch's gradient: w <- w - eta dE/dw, with the engine's new value."""
     net, nm, t = ctx.net, ctx.nm, ctx.t
-    eta = Sym("η")
-    blocks: list[Block] = [eta_heading(ctx.lr)]
+    blocks: list[Block] = [eta_heading(ctx.lr), *l1_note(ctx)]
     for k in range(ctx.L - 1, -1, -1):
         s, u = nm.src_letter(k), nm.letter(k)
         blocks.append(layer_rule(ctx, k, (grad_sym(ctx, k, s, u),)))
@@ -98,8 +97,8 @@ def batch_updates(ctx: Context, net_after: Any) -> list:
                 w_sym = nm.w(k, i, j)
                 grad = t.grad_biases[k][j - 1] if i == 0 else t.grad_weights[k][i - 1, j - 1]
                 rows.append(Eq(w_sym, [
-                    Row(w_sym, "-", eta, "*", grad_sym(ctx, k, i, j)),
-                    Row(ctx.n(ctx.weight(net, k, i, j)), "-", Num(ctx.lr, exact=True), "*", ctx.nf(grad)),
+                    *rule_rows(ctx, w_sym, (grad_sym(ctx, k, i, j),), ctx.weight(net, k, i, j),
+                               (ctx.nf(grad),), i == 0),
                     ctx.n(ctx.weight(net_after, k, i, j))], rel="<-"))
             if cut_links:
                 rows.append(Eq(Dots(), []))

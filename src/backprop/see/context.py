@@ -20,6 +20,9 @@ class Context:
     contexts of all samples of a document: ``flags["summarised"]`` records that something was cut.
     """
 
+    #: the L1 penalty's lambda_1 of the update shown (0: none; explain sets it)
+    l1: float = 0.0
+
     def __init__(self, net: Any, trace: Any, y: np.ndarray, lr: float, loss: Any, digits: int, limit: int,
                  row: int = 0, flags: dict | None = None) -> None:
         self.net, self.t, self.lr, self.loss = net, trace, lr, loss

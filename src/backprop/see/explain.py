@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from backprop.core.losses import Loss
-from backprop.core.validation import check_xy
+from backprop.core.validation import check_nonneg_float, check_xy
 from backprop.errors import InvalidInputError, InvalidTypeError
 from backprop.io.atomic import atomic_write_bytes
 from backprop.model.network import Network
@@ -187,7 +187,8 @@ def _samples(samples, m, mode):
 
 def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | Loss = "mse",
             format: str = "markdown", all: bool = False, digits: int = 4, limit: int = DEFAULT_LIMIT,
-            note: str | None = None, mode: str = "online", samples: int | None = None) -> Explanation:
+            note: str | None = None, mode: str = "online", samples: int | None = None,
+            l1: float = 0.0) -> Explanation:
     """Work out one update of ``net`` in the reference's notation: online for one sample (x, y),
     or one (mini-)batch update for the first rows of (X, Y).
 
@@ -210,6 +211,8 @@ def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | 
         of an epoch: ``samples`` is the batch size).
     samples : batch/minibatch: how many rows (at most :data:`MAX_SAMPLES`; default all of them,
         up to that many).
+    l1 : an L1 penalty lambda_1 sum |w| on the weights: the update adds its subgradient
+        lambda_1 sign(w) to each weight's gradient, and the document shows that term (0: none).
 
     Returns an :class:`Explanation` whose ``str()`` is the document.
     """
@@ -219,6 +222,7 @@ def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | 
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
     lr = check_lr(lr)
+    l1 = check_nonneg_float(l1, "l1")
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 15:
         raise InvalidInputError(f"digits must be an integer from 1 to 15, got {digits!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -239,9 +243,10 @@ def explain(net: Network, x: ArrayLike, y: ArrayLike, *, lr: float, loss: str | 
     net_after = net.copy()
     # the engine's own update: one step of plain SGD on these rows, the delta rule (5)
     net_after.fit(X, Y, loss=loss_obj, epochs=1, lr=lr, batch_size=X.shape[0], optimizer="sgd",
-                  shuffle=False)
+                  shuffle=False, l1=l1)
     after = net_after.trace(X, Y, loss_obj)
     ctx = Context(net, before, Y.astype(float), lr, loss_obj, digits, 10**9 if all else limit)
+    ctx.l1 = l1
     if mode == "online":
         blocks = online_document(ctx, net_after, after, note)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()hoknijLMN", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ʰᵒᵏⁿⁱʲᴸᴹᴺ"))
 _GREEK_TEX = {"∂": r"\partial", "δ": r"\delta", "η": r"\eta", "σ": r"\sigma", "E": r"\mathcal{E}",
-              "π": r"\pi"}
+              "π": r"\pi", "λ": r"\lambda"}
 _GREEK_MML = {"E": "ℰ"}
 
 
@@ -403,6 +403,7 @@ _TEX_TEXT = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#":
              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
              # pdflatex has no glyphs for these in text mode: the math-mode symbols instead
              "η": r"$\eta$", "δ": r"$\delta$", "σ": r"$\sigma$", "π": r"$\pi$", "Σ": r"$\Sigma$",
+             "λ": r"$\lambda$",
              "≤": r"$\le$", "≥": r"$\ge$", "←": r"$\leftarrow$", "→": r"$\rightarrow$",
              "×": r"$\times$", "·": r"$\cdot$", "−": "-", "…": r"\dots{}", "∂": r"$\partial$",
              "ŷ": r"$\hat{y}$", "½": r"$\frac{1}{2}$", "‖": r"$\|$"}

@@ -4,13 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from backprop.see.context import Context
 from backprop.see.document import Block, Eq, Eqs, Heading, Label, Para
-from backprop.see.mathnodes import Dots, Num, Row, Sym, fmt_number
+from backprop.see.mathnodes import Dots, Fn, Name, Num, Paren, Row, Sym, fmt_number
 
 
 def eta_heading(lr: float) -> Heading:
     return Heading("Updating the weights: the delta rule (5), ", Row(Sym("η"), "=", Num(lr, exact=True)))
+
+
+def l1_note(ctx: Context) -> list:
+    """With an L1 penalty: the sentence saying what it adds to eq. (3)'s gradient (else nothing)."""
+    if not ctx.l1:
+        return []
+    lam = Sym("λ", "1")
+    return [Para("With the L1 penalty ", Row(lam, "=", Num(ctx.l1, exact=True)),
+                 " (E plus λ₁ Σ|w| over the weights), each weight's gradient gains the subgradient ",
+                 Row(lam, "*", Fn(Name("sign"), Sym("w"))), " (sign(0) = 0); the biases carry no penalty.")]
+
+
+def rule_rows(ctx: Context, w_sym: Any, grad_sym: tuple, w: float, grad_num: tuple, bias: bool) -> list:
+    """The symbolic and numeric right-hand sides of w <- w - eta (gradient), with the L1 term
+    lambda_1 sign(w) inside the parenthesis when the update has one and w is a weight."""
+    eta, lr = Sym("η"), Num(ctx.lr, exact=True)
+    if not ctx.l1 or bias:
+        return [Row(w_sym, "-", eta, "*", *grad_sym), Row(ctx.n(w), "-", lr, "*", *grad_num)]
+    sym = Paren(Row(*grad_sym, "+", Sym("λ", "1"), "*", Fn(Name("sign"), w_sym)))
+    sign = Num(float(np.sign(w)), exact=True)
+    num = Paren(Row(*grad_num, "+", Num(ctx.l1, exact=True), "*", Paren(sign) if w < 0 else sign))
+    return [Row(w_sym, "-", eta, "*", sym), Row(ctx.n(w), "-", lr, "*", num)]
 
 
 def layer_rule(ctx: Context, k: int, grad: Any) -> Para:
@@ -31,8 +55,7 @@ def layer_rule(ctx: Context, k: int, grad: Any) -> Para:
 def updates(ctx: Context, net_after: Any) -> list:
     """w <- w - eta delta_j a_i for every shown weight, with the engine's new value."""
     net, nm = ctx.net, ctx.nm
-    eta = Sym("η")
-    blocks: list[Block] = [eta_heading(ctx.lr)]
+    blocks: list[Block] = [eta_heading(ctx.lr), *l1_note(ctx)]
     for k in range(ctx.L - 1, -1, -1):
         s, u = nm.src_letter(k), nm.letter(k)
         src_generic = Sym("x", s) if k == 0 else nm.a(k - 1, s)
@@ -45,9 +68,8 @@ def updates(ctx: Context, net_after: Any) -> list:
             for i in links:
                 w_sym = nm.w(k, i, j)
                 rows.append(Eq(w_sym, [
-                    Row(w_sym, "-", eta, "*", nm.delta(k, j), "*", ctx.src(k, i)),
-                    Row(ctx.n(ctx.weight(net, k, i, j)), "-", Num(ctx.lr, exact=True), "*", ctx.nf(dval), "*",
-                        ctx.num_of(k - 1, i)),
+                    *rule_rows(ctx, w_sym, (nm.delta(k, j), "*", ctx.src(k, i)), ctx.weight(net, k, i, j),
+                               (ctx.nf(dval), "*", ctx.num_of(k - 1, i)), i == 0),
                     ctx.n(ctx.weight(net_after, k, i, j))], rel="<-"))
             if cut_links:
                 rows.append(Eq(Dots(), []))
@@ -84,4 +106,4 @@ def after(ctx: Context, t2: Any) -> list:
             Eqs(rows), verdict(float(t.loss), float(t2.loss), ctx.digits, ctx.lr)]
 
 
-__all__ = ["updates", "after", "verdict", "layer_rule", "eta_heading"]
+__all__ = ["updates", "after", "verdict", "layer_rule", "eta_heading", "l1_note", "rule_rows"]

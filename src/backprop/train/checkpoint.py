@@ -93,6 +93,7 @@ def _settings(trainer):
         "batch_size": trainer.requested_batch_size,
         "mode": trainer.mode,
         "l2": trainer.l2,
+        "l1": trainer.l1,
         "shuffle": trainer.shuffle,
         "seed": _json_seed(trainer.seed),
         "early_stopping": trainer.patience,

@@ -13,7 +13,8 @@ run:
     plain SGD: eta/m folded into delta^o and eq. (5) applied by one BLAS call per weight matrix
     inside the backward pass (:func:`backprop.fast.fused.delta_rule_step`); for a batch with an
     L2 term, or while gradients are recorded, the gradient still carries eta and eq. (5) is one
-    subtraction (:func:`backprop.fast.fused.subtract`).
+    subtraction (:func:`backprop.fast.fused.subtract`). Not with an L1 term (``l1 > 0``): its
+    subgradient is added after the backward pass, and the run takes ``"optimizer"``.
 ``"optimizer"``
     every other optimizer on plain gradients; Adam on the network's flat gradient buffer at once
     (:class:`backprop.fast.adam.FlatAdam`).
@@ -51,6 +52,7 @@ class Run(Protocol):
     val: Any
     patience: int | None
     batch_size: int
+    l1: float
 
 #: Off switch: ``False`` runs every optimizer as written, ``update`` on eq. (3)'s plain gradient
 #: (the tests compare the fast strategies with it).
@@ -111,7 +113,10 @@ class Strategy:
             _fused.delta_rule_step(xb, yb, buf, net.weights, net.biases, net.activations, loss, opt.lr)
             return
         scale = self.scale(opt, asked)
-        gW, gb = net.backward_into(xb, yb, buf, loss, scale=scale, l2=l2)
+        if trainer.l1:  # (choose() never fuses then)
+            gW, gb = net.backward_into(xb, yb, buf, loss, scale=scale, l2=l2, l1=trainer.l1)
+        else:
+            gW, gb = net.backward_into(xb, yb, buf, loss, scale=scale, l2=l2)
         keys, params, grads = net.update_order(gW, gb)
         if record is not None:
             record(keys, grads, scale)
@@ -130,7 +135,9 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
         return Strategy("plain", opt, delta_rule=False, fused=False)
     delta_rule = isinstance(opt, _opt.SGD) and _plain(opt, _opt.SGD)
     # a subclass of the rules may have to reproduce another library's arithmetic to the last bit
-    may_fuse = delta_rule and rules.fused and type(opt) is _opt.SGD and not trainer.record_gradients
+    # an L1 term is added after the backward pass: no fused or generated step then
+    may_fuse = (delta_rule and rules.fused and type(opt) is _opt.SGD and not trainer.record_gradients
+                and not trainer.l1)
     tiny = (may_fuse and X is not None and trainer.on_step is None
             and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size))
     if tiny:

@@ -99,11 +99,13 @@ class Trainable(Protocol):
         ...
 
     def backward_into(self, x: np.ndarray, y: np.ndarray, buf: Buffers, loss: Loss, *,
-                      scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                      scale: float = 1.0, l2: float = 0.0, scaled_deltas: bool = True,
+                      l1: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Steps (ii)-(iii) after :meth:`forward_into`: the gradient of ``scale`` x (E + (l2/2) sum w^2)
         into the network's gradient buffers (returned as (gW, gb)). ``scaled_deltas``: scale/m is
-        folded into delta^o, so ``buf.delta`` holds scaled error terms."""
+        folded into delta^o, so ``buf.delta`` holds scaled error terms. ``l1``: plus ``scale`` x
+        l1 sign(w), the subgradient of l1 sum |w| (weights only; the trainer passes it only when
+        l1 > 0, so a Trainable without L1 support still trains without it)."""
         ...
 
     def update_order(self, gW: list[np.ndarray], gb: list[np.ndarray]

@@ -93,7 +93,8 @@ class Trainer:
                  batch_size: int | None = None, mode: str | None = None,
                  optimizer: str | _opt.Optimizer = "sgd", momentum: float = 0.9, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, schedule: str | Callable | None = None,
-                 power_t: float = 0.5, gamma: float = 0.95, l2: float = 0.0, shuffle: bool = True,
+                 power_t: float = 0.5, gamma: float = 0.95, l2: float = 0.0, l1: float = 0.0,
+                 shuffle: bool = True,
                  seed: int | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
                  early_stopping: int | None = None, min_delta: float = 0.0,
                  callbacks: Callable | Sequence[Callable] = (), on_step: Callable | None = None,
@@ -108,6 +109,7 @@ class Trainer:
         self.optimizer = _opt.get(optimizer, lr, momentum=momentum, beta_1=beta_1, beta_2=beta_2,
                                   epsilon=epsilon, schedule=schedule, power_t=power_t, gamma=gamma)
         self.l2 = check_nonneg_float(l2, "l2")
+        self.l1 = check_nonneg_float(l1, "l1")
         self.shuffle = bool(shuffle)
         self.seed = net.seed if seed is None else seed
         self.rng = make_rng(self.seed)
@@ -521,6 +523,8 @@ class Trainer:
             g = np.multiply(gw[k], c, dtype=net.dtype)
             if l2:
                 g += (l2 * scale) * W
+            if self.l1:
+                g += (self.l1 * scale) * np.sign(W)  # lasso subgradient, weights only as l2
             keys += [("w", k), ("b", k)]
             params += [W, net.biases[k]]
             grads += [g, np.multiply(gb[k], c, dtype=net.dtype)]
@@ -657,7 +661,9 @@ def fit(net: Any, X: ArrayLike, Y: ArrayLike, *, loss: str | Loss = "mse", epoch
 
     Other options: ``schedule`` ("constant", "invscaling" with ``power_t``, "exponential" with
     ``gamma``, or a callable ``f(step, epoch) -> lr``); ``l2`` (weight decay: the penalty
-    (l2/2) sum w^2 added to E); ``validation_data=(X_val, Y_val)``; ``early_stopping=patience``
+    (l2/2) sum w^2 added to E); ``l1`` (the penalty l1 sum |w| added to E: its subgradient
+    l1 sign(w) joins the weights' gradient); ``validation_data=(X_val, Y_val)``;
+    ``early_stopping=patience``
     (epochs without improvement of the validation loss, or the training loss without validation
     data; with validation data the best weights are restored); ``min_delta``; ``callbacks``
     (``f(net, info)`` after each epoch, returning False stops); ``on_step`` (``f(net, info)``

@@ -167,6 +167,13 @@ function adaptation(d, w, ij, k) {
       update rule instead of eq. (5)</div>`;
   }
   const grad = partial("E", w);
+  if (d.l1) {  // the L1 subgradient λ₁ sign(w) (weights only), beside the L2 term when set
+    const l2sym = d.l2 ? ` ${op("+")} λ${w}` : "";
+    const l2num = d.l2 ? `${op("+")}${N(d.l2)}·${N(d.w_before, { paren: true })}` : "";
+    return `<div class="math">${w} ${op("←")} ${w} ${op("−")} η (${grad}${l2sym} ${op("+")} λ<sub>1</sub> sign(${w}))</div>
+    <div class="plug">= ${N(d.w_before, { cls: "old" })}${op("−")}${N(d.lr)} · (${N(d.mean, { paren: true })}${l2num}${op("+")}${N(d.l1)}·${N(Math.sign(d.w_before), { paren: true })})
+      = ${N(d.delta_rule, { id: "insp-w-rule" })}</div>` + after;
+  }
   if (!d.l2) {
     return `<div class="math">${w} ${op("←")} ${w} ${op("−")} η ${grad}</div>
       <div class="plug">= ${N(d.w_before, { cls: "old" })}${op("−")}${N(d.lr)} · ${N(d.mean, { paren: true })}
