@@ -26,19 +26,14 @@ from backprop.exercises.key import answers_json, read_answers, read_key
 from backprop.exercises.notation import symbol
 from backprop.exercises.problem import Problem
 from backprop.exercises.sheet import Sheet
-from backprop.exercises.tolerance import tolerance
+from backprop.exercises.tolerance import tolerance, weight_before
 
 VERDICTS = ("correct", "follow_through", "wrong", "missing")
 GRADES_FORMAT = "backprop-exercise-grades"
 
 
 def _tol(p: Problem, name: str, idx: tuple, value: float, decimals: int, relative: float) -> float:
-    before = None
-    if name == "weights_after":
-        before = float(p.weights[idx[0]][idx[1], idx[2]])
-    elif name == "biases_after":
-        before = float(p.biases[idx[0]][idx[1]])
-    return tolerance(value, decimals, relative, before)
+    return tolerance(value, decimals, relative, weight_before(p, name, idx))
 
 
 def _given(student: dict) -> dict:

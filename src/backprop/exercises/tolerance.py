@@ -31,13 +31,17 @@ def close(v: float, k: float, tol: float) -> bool:
 def entry_tolerance(p: Any, name: str, idx: tuple, decimals: int = DECIMALS,
                     relative: float = RELATIVE) -> float:
     """The tolerance of one entry of problem ``p`` (see the module's docstring)."""
-    key = p.value(name, idx)
-    before = None
+    return tolerance(p.value(name, idx), decimals, relative, weight_before(p, name, idx))
+
+
+def weight_before(p: Any, name: str, idx: tuple) -> float | None:
+    """The parameter's value before the update, for an updated weight or bias (its tolerance is
+    relative to the change); None for every other quantity."""
     if name == "weights_after":
-        before = float(p.weights[idx[0]][idx[1], idx[2]])
-    elif name == "biases_after":
-        before = float(p.biases[idx[0]][idx[1]])
-    return tolerance(key, decimals, relative, before)
+        return float(p.weights[idx[0]][idx[1], idx[2]])
+    if name == "biases_after":
+        return float(p.biases[idx[0]][idx[1]])
+    return None
 
 
 __all__ = ["tolerance", "close", "entry_tolerance", "DECIMALS", "RELATIVE"]
