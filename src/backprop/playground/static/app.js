@@ -255,7 +255,16 @@ function drawPhases() {
 }
 
 // -- actions ---------------------------------------------------------------------------------------
-async function doStep(path) {
+// one action at a time, in the order asked: a second key press waits for the first action's
+// answers, so play-then-pause can never end with the first action's late frame saying "playing"
+let actions = Promise.resolve();
+function serial(fn) {
+  const run = actions.then(fn, fn);
+  actions = run.catch(() => {});
+  return run;
+}
+function doStep(path) { return serial(() => stepNow(path)); }
+async function stepNow(path) {
   try {
     const st = await api("POST", path);
     S.step = st;
@@ -269,7 +278,8 @@ async function doStep(path) {
     try { applyFrame(await api("GET", "/api/frame")); scheduleDraw(); } catch (e2) { /* shown */ }
   }
 }
-async function togglePlay() {
+function togglePlay() { return serial(toggleNow); }
+async function toggleNow() {
   try {
     if (S.playing) {
       await api("POST", "/api/pause");
@@ -330,9 +340,9 @@ function bindControls() {
   $("btn-play").onclick = togglePlay;
   $("btn-step").onclick = () => doStep("/api/step");
   $("btn-phase").onclick = () => doStep("/api/phase");
-  $("btn-reset").onclick = async () => {
+  $("btn-reset").onclick = () => serial(async () => {
     try { await applyState(await api("POST", "/api/reset")); clearError(); } catch (e) { /* shown */ }
-  };
+  });
   $("speed").onchange = () => { if (S.playing) api("POST", "/api/play", { speed: speedValue() }).catch(() => {}); };
   $("error-close").onclick = clearError;
   $("add-layer").onclick = addLayer;
