@@ -6,6 +6,10 @@ faster strategies give the same results (bit for bit, or to rounding where BLAS 
 order: ``tests/test_fastpath.py``, ``tests/test_optimizers.py``), and :func:`choose` picks one per
 run:
 
+``"compiled"``
+    plain constant-rate SGD on a small network, any batch size, nothing to do between epochs but
+    record E (no callbacks, validation or early stopping), with numba installed: whole epochs in
+    one compiled call (:mod:`backprop.fast.compiled`).
 ``"tiny"``
     plain SGD, one sample per update, a tiny network: the whole update as generated straight-line
     Python (:mod:`backprop.fast.tiny`).
@@ -31,6 +35,7 @@ import numpy as np
 
 from backprop.core.losses import Loss
 from backprop.fast import blas as _blas
+from backprop.fast import compiled as _compiled
 from backprop.fast import fused as _fused
 from backprop.fast import tiny as _tiny
 from backprop.fast.adam import FlatAdam
@@ -138,13 +143,16 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
     # an L1 term is added after the backward pass: no fused or generated step then
     may_fuse = (delta_rule and rules.fused and type(opt) is _opt.SGD and not trainer.record_gradients
                 and not trainer.l1)
-    tiny = (may_fuse and X is not None and trainer.on_step is None
-            and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size))
-    if tiny:
-        whole = (type(rules) is Rules and not trainer.callbacks and trainer.val is None
-                 and trainer.patience is None and type(opt.schedule) is _opt.Schedule
-                 and opt.schedule.kind == "constant"
-                 and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
+    local = may_fuse and X is not None and trainer.on_step is None
+    # nothing happens between the updates of an epoch, nor between epochs but recording E
+    whole = (local and type(rules) is Rules and not trainer.callbacks and trainer.val is None
+             and trainer.patience is None and type(opt.schedule) is _opt.Schedule
+             and opt.schedule.kind == "constant"
+             and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
+    # (eligible() imports numba, so it is asked last: only a small network that may take it)
+    if whole and _compiled.eligible(trainer.net, trainer.loss.name, trainer.batch_size):
+        return Strategy("compiled", opt, delta_rule=True, fused=_blas.available, whole_epochs=True)
+    if local and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size):
         return Strategy("tiny", opt, delta_rule=True, fused=True, whole_epochs=whole)
     # (without NumPy's BLAS the fused step is plain NumPy, the same bits as backward then subtract)
     fused = may_fuse and _blas.available
