@@ -31,6 +31,13 @@ from backprop.train.trainer import Trainer
 
 pytest.importorskip("numba")  # the `fast` extra (in the `test` extra, so CI runs these)
 
+@pytest.fixture(autouse=True)
+def _always(monkeypatch):
+    """Every eligible run here takes the compiled path, however short (the rule that waits for a run
+    long enough to pay for numba's start has its own test)."""
+    monkeypatch.setattr(_compiled, "START_SECONDS", 0.0)
+
+
 CASES = [  # sizes, hidden, output, loss
     ([2, 4, 1], "sigmoid", "sigmoid", "mse"),
     ([2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy"),
@@ -294,9 +301,32 @@ def test_large_networks_never_import_numba():
             "small = backprop.Network([2, 3, 1], hidden='tanh', output='sigmoid', seed=0)\n"
             "assert 'numba' not in sys.modules, 'numba imported by a large network'\n"
             "small.fit(X[:, :2], (X[:, :1] > 0) * 1.0, epochs=2, mode='online')\n"
+            "assert 'numba' not in sys.modules, 'numba imported by a short run'\n"
+            "small.fit(X[:, :2], (X[:, :1] > 0) * 1.0, epochs=20000, mode='online')  # ~3 s saved\n"
             "print('numba' in sys.modules)\n")
     env = dict(os.environ)
     env.pop("BACKPROP_NO_COMPILE", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"  # and the small one did use it
+
+
+def test_numba_starts_only_for_a_run_that_pays_for_it(monkeypatch):
+    """Before numba runs in a process, a run takes the compiled path only when the predicted saving
+    exceeds numba's start; once it runs, every eligible run does."""
+    monkeypatch.setattr(_compiled, "START_SECONDS", 0.5)
+    monkeypatch.setattr(_compiled, "_kernels", None)  # as in a fresh process
+    X, Y = _data([2, 3, 1], "sigmoid")  # 24 rows
+    net = backprop.Network([2, 3, 1], hidden="tanh", output="sigmoid", seed=0)
+    short, long = 100, 100_000  # epochs: ~2,400 and ~2.4 million sample visits
+    for epochs in (short, long):
+        tiny = _compiled.saving(net.n_parameters, 1, epochs * M, tiny=True)
+        numpy = _compiled.saving(net.n_parameters, 8, epochs * M, tiny=False)
+        assert (tiny >= 0.5, numpy >= 0.5) == ((False, False) if epochs == short else (True, True))
+    assert _chosen(net, X, Y, epochs=short) == "tiny" and _compiled._kernels is None
+    assert _chosen(net, X, Y, epochs=short, batch_size=8, mode=None) == "fused"
+    assert _chosen(net, X, Y, epochs=long) == "compiled" and _compiled._kernels is not None
+    assert _chosen(net, X, Y, epochs=short) == "compiled"  # numba runs now: no start to pay
+    # the model: the NumPy step's per-batch cost makes online runs gain most
+    assert _compiled.saving(17, 1, 10**6, tiny=False) > _compiled.saving(17, 1, 10**6, tiny=True) > 0
+    assert _compiled.saving(5000, 64, 10**6, tiny=False) < 0

@@ -38,6 +38,16 @@ ENABLED = os.environ.get("BACKPROP_NO_COMPILE", "").strip() in ("", "0")
 #: compiled epoch wins below ~12,000 / B parameters (measured crossovers, float32, one thread:
 #: ~15,000 at B = 1, ~800 at 16, ~190 at 64, ~55 at 256; bench/README.md, ``python -m bench.compiled``).
 MAX_WORK = 12_000
+#: numba's start in a process, with its cache: ~0.2 s to import, ~0.35 s for its first call (AMD EPYC
+#: Zen 4, loaded; bench/README.md). Until numba runs in a process, a run takes this path only when
+#: :func:`saving` predicts more than this; afterwards every eligible run does.
+START_SECONDS = 0.5
+#: seconds per sample (the model of :func:`saving`, fitted to ``python -m bench.compiled``):
+#: compiled ~0.3 us + 4 ns per parameter; a NumPy step ~45 us per batch + 0.3 us per sample; the
+#: generated Python of fast.tiny ~1 us + 0.1 us per parameter
+_COMPILED = (0.3e-6, 4e-9)
+_NUMPY = (45e-6, 0.3e-6)
+_TINY = (1e-6, 0.1e-6)
 #: parameter-sample visits per call (~10-50 ms): the training loop sees a stop request between calls
 WORK = 1 << 22
 
@@ -72,11 +82,23 @@ def supported(net: Any, loss: str) -> bool:
     return loss == "mse" and out in _ELEMENTWISE
 
 
-def eligible(net: Any, loss: str, B: int) -> bool:
+def saving(n_parameters: int, B: int, samples: int, tiny: bool) -> float:
+    """Seconds this path is predicted to save over ``samples`` sample visits (epochs x rows) against
+    the NumPy step (``tiny``: the generated Python of :mod:`backprop.fast.tiny`)."""
+    compiled = _COMPILED[0] + _COMPILED[1] * n_parameters
+    other = _TINY[0] + _TINY[1] * n_parameters if tiny else _NUMPY[0] / B + _NUMPY[1]
+    return samples * (other - compiled)
+
+
+def eligible(net: Any, loss: str, B: int, samples: int, tiny: bool = False) -> bool:
     """True when ``net`` trained with the loss named ``loss`` and plain constant-rate SGD (the
-    caller checks the rest of the run) takes this path at batch size ``B``: small enough, supported,
-    and numba importable (imported here, the first time, as late as that)."""
+    caller checks the rest of the run) takes this path at batch size ``B`` for ``samples`` sample
+    visits (``tiny``: the run could take fast.tiny instead): small enough, supported, numba
+    importable, and numba already running in this process or the run long enough to pay for its
+    start (:data:`START_SECONDS`). numba is imported here, the first time, as late as that."""
     if net.n_parameters > max_parameters(B) or not supported(net, loss) or not available():
+        return False
+    if _kernels is None and saving(net.n_parameters, B, samples, tiny) < START_SECONDS:
         return False
     return kernels() is not None
 

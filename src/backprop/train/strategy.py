@@ -8,8 +8,9 @@ run:
 
 ``"compiled"``
     plain constant-rate SGD on a small network, any batch size, nothing to do between epochs but
-    record E (no callbacks, validation or early stopping), with numba installed: whole epochs in
-    one compiled call (:mod:`backprop.fast.compiled`).
+    record E (no callbacks, validation or early stopping), with numba installed, and a run long
+    enough to pay for numba's start (or numba already running): whole epochs in one compiled call
+    (:mod:`backprop.fast.compiled`).
 ``"tiny"``
     plain SGD, one sample per update, a tiny network: the whole update as generated straight-line
     Python (:mod:`backprop.fast.tiny`).
@@ -58,6 +59,9 @@ class Run(Protocol):
     patience: int | None
     batch_size: int
     l1: float
+    epochs: int
+    epoch: int
+    m: int
 
 #: Off switch: ``False`` runs every optimizer as written, ``update`` on eq. (3)'s plain gradient
 #: (the tests compare the fast strategies with it).
@@ -149,10 +153,12 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
              and trainer.patience is None and type(opt.schedule) is _opt.Schedule
              and opt.schedule.kind == "constant"
              and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
+    tiny = local and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size)
     # (eligible() imports numba, so it is asked last: only a small network that may take it)
-    if whole and _compiled.eligible(trainer.net, trainer.loss.name, trainer.batch_size):
+    samples = (trainer.epochs - trainer.epoch) * trainer.m
+    if whole and _compiled.eligible(trainer.net, trainer.loss.name, trainer.batch_size, samples, tiny):
         return Strategy("compiled", opt, delta_rule=True, fused=_blas.available, whole_epochs=True)
-    if local and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size):
+    if tiny:
         return Strategy("tiny", opt, delta_rule=True, fused=True, whole_epochs=whole)
     # (without NumPy's BLAS the fused step is plain NumPy, the same bits as backward then subtract)
     fused = may_fuse and _blas.available
