@@ -330,3 +330,43 @@ def test_numba_starts_only_for_a_run_that_pays_for_it(monkeypatch):
     # the model: the NumPy step's per-batch cost makes online runs gain most
     assert _compiled.saving(17, 1, 10**6, tiny=False) > _compiled.saving(17, 1, 10**6, tiny=True) > 0
     assert _compiled.saving(5000, 64, 10**6, tiny=False) < 0
+
+
+# -- Adam in one compiled pass (fast.kernels.adam_segment through fast.adam.FlatAdam) ------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", [dict(batch_size=7),
+                                dict(batch_size=4, l2=1e-3, schedule="exponential", gamma=0.9),
+                                dict(mode="online", beta_1=0.8, beta_2=0.99, epsilon=1e-6)],
+                         ids=["minibatch", "l2-exponential", "online-betas"])
+def test_adam_in_one_compiled_pass_gives_the_bits_of_adam_as_written(monkeypatch, dtype, kw):
+    """The same operations per element in the same order, scalars cast to the arrays' dtype as NumPy
+    casts Python floats: bit for bit ``Adam.update`` as written (strategy.FAST off), parameters and
+    moments."""
+    X, Y = _data([5, 8, 6, 3], "softmax", m=30)
+    runs = []
+    for fast in (True, False):
+        monkeypatch.setattr(_strategy, "FAST", fast)
+        net = backprop.Network([5, 8, 6, 3], hidden=["tanh", "relu"], output="softmax", seed=1, dtype=dtype)
+        t = Trainer(net, loss="cross_entropy", epochs=3, lr=0.01, optimizer="adam", seed=2, **kw)
+        t.run(X, Y)
+        assert t.strategy is not None
+        assert (t.strategy.flat is not None and t.strategy.flat.kernels is not None) == fast
+        runs.append((net, t.optimizer.state))
+    (a, sa), (b, sb) = runs
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        assert p.dtype == np.dtype(dtype) and np.array_equal(p, q)
+    for slot in ("m", "v"):
+        for key, arr in sb[slot].items():
+            assert np.array_equal(sa[slot][key], arr)
+    assert not np.array_equal(a.weights[0], _net(CASES[2], dtype).weights[0])
+
+
+def test_adam_starts_numba_only_for_a_run_that_pays_for_it(monkeypatch):
+    monkeypatch.setattr(_compiled, "START_SECONDS", 0.5)
+    monkeypatch.setattr(_compiled, "_kernels", None)  # as in a fresh process
+    assert _compiled.adam_kernels(50_000, 500) is None  # 25 ms to save: README's digits run
+    assert _compiled.adam_kernels(535_818, 59) is None  # one epoch of 784-512-256-10 at B = 1024
+    assert _compiled.adam_kernels(535_818, 20 * 469) is not None  # 20 epochs at B = 128: ~5 s
+    assert _compiled.adam_kernels(1, 1) is not None  # numba runs now
+    monkeypatch.setattr(_compiled, "ENABLED", False)
+    assert _compiled.adam_kernels(535_818, 10**6) is None

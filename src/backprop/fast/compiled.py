@@ -103,6 +103,22 @@ def eligible(net: Any, loss: str, B: int, samples: int, tiny: bool = False) -> b
     return kernels() is not None
 
 
+#: seconds Adam's one-pass update saves per parameter value and update (NumPy's 12 passes ~1.3-2.4 ns
+#: per value on one or two threads, the compiled pass ~0.3 ns; AMD EPYC Zen 4, ``python -m bench.adamfused``)
+ADAM_SAVING = 1e-9
+
+
+def adam_kernels(n_parameters: int, updates: int) -> ModuleType | None:
+    """:mod:`backprop.fast.kernels` for Adam's one-pass update of a run of ``updates`` updates of
+    ``n_parameters`` values, or None: numba not installed (or switched off), or not running yet in
+    this process and the run too short to pay for its start (:data:`START_SECONDS`)."""
+    if not available():
+        return None
+    if _kernels is None and n_parameters * updates * ADAM_SAVING < START_SECONDS:
+        return None
+    return kernels()
+
+
 def kernels() -> ModuleType | None:
     """:mod:`backprop.fast.kernels` (importing numba), or None where numba cannot be imported."""
     global _kernels, _failed

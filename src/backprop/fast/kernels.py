@@ -1,11 +1,14 @@
-"""numba kernels: whole epochs of a small network in one compiled call (see :mod:`backprop.fast.compiled`).
+"""numba kernels: whole epochs of a small network in one compiled call (see :mod:`backprop.fast.compiled`),
+and Adam's update in one pass (see :mod:`backprop.fast.adam`).
 
 The only module of the package that imports numba; :mod:`backprop.fast.compiled` imports it
 lazily, when a small network starts training. Every function is compiled once per argument types
 (float64 or float32 parameters) and kept in numba's on-disk cache (``cache=True``: next to this
 file, or in the user's cache directory where this one is not writable, or ``NUMBA_CACHE_DIR``), so
 a later process loads it in a fraction of a second. One thread (no ``parallel=True``): no second
-thread pool beside the BLAS one.
+thread pool beside the BLAS one. ``error_model="numpy"``: a division follows IEEE arithmetic as
+NumPy's does (no zero check, which would also keep LLVM from vectorizing the loop); no ``fastmath``:
+every operation is rounded as written, with no fused multiply-add, as NumPy computes it.
 
 The arithmetic is that of the NumPy path (``Network.forward_into``, ``core.losses``,
 ``core.activations``, ``Network.backward_into``), one sample at a time, in float64 scalars; the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 # activation codes (compiled.ACTIVATIONS maps the names)
@@ -32,7 +36,7 @@ IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 MSE, BINARY_CROSS_ENTROPY, CROSS_ENTROPY = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _g(code, alpha, h):
     """a = g(h), elementwise, as core.activations computes it."""
     if code == SIGMOID:
@@ -47,7 +51,7 @@ def _g(code, alpha, h):
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _g_prime(code, alpha, h, a):
     """g'(h), from h or a = g(h) as the activation's ``backward`` does."""
     if code == SIGMOID:
@@ -61,7 +65,7 @@ def _g_prime(code, alpha, h, a):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _logaddexp0(v):
     """log(1 + e^v), as np.logaddexp(0, v)."""
     if v > 0.0:
@@ -69,7 +73,7 @@ def _logaddexp0(v):
     return math.log1p(math.exp(v))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _forward(P, X, d, sizes, offw, offb, offa, acts, alphas, Hs, As):
     """Step (i) for sample ``d``: h^k = a^{k-1} W^k + b^k (the sum first, then the bias) and
     a^k = g(h^k), except a softmax output's (the loss computes it)."""
@@ -88,7 +92,7 @@ def _forward(P, X, d, sizes, offw, offb, offa, acts, alphas, Hs, As):
                 As[ao + j] = _g(acts[k], alphas[k], Hs[ao + j])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _output(Y, d, o, N, code, alpha, loss, Hs, As, D):
     """E of sample ``d`` (the squared error without its 1/2) and the output error terms, eq. (2)."""
     value = 0.0
@@ -119,7 +123,7 @@ def _output(Y, d, o, N, code, alpha, loss, Hs, As, D):
     return value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _backward(P, sizes, offw, offb, offa, acts, alphas, G, Hs, As, D):
     """From the output layer back: eq. (1)'s a_i^{k-1} delta_j^k added to ``G`` (summed over the
     batch), and eq. (4), delta_i^{k-1} = g'(h_i^{k-1}) sum_j delta_j^k w_ij^k."""
@@ -142,7 +146,7 @@ def _backward(P, sizes, offw, offb, offa, acts, alphas, G, Hs, As, D):
                 D[ai + i] = s * _g_prime(acts[k - 1], alphas[k - 1], Hs[ai + i], As[ai + i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _step(P, G, n_weights, c, c_l2, t, every, tiny):
     """Eq. (5) on eq. (3)'s mean: w <- w - c (sum of eq. (1)) - c_l2 w (weights only), with c = eta/m
     and c_l2 = eta l2; then, after update ``t`` a multiple of ``every``, subnormals to +0."""
@@ -160,7 +164,7 @@ def _step(P, G, n_weights, c, c_l2, t, every, tiny):
                 P[q] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_epochs(P, S, X, Y, orders, shuffled, sizes, offw, offb, offa, acts, alphas, loss, B, lr, l2,
                losses, G, Hs, As, D, t0, every, tiny):
     """``losses.size`` whole epochs of constant-rate SGD (eq. (5), with the L2 term ``l2``).
@@ -205,3 +209,18 @@ def sgd_epochs(P, S, X, Y, orders, shuffled, sizes, offw, offb, offa, acts, alph
             if not math.isfinite(P[q]):
                 return e, m, el, 3, 0.0, t
     return losses.size, 0, 0.0, 0, 0.0, t
+
+
+@njit(cache=True, error_model="numpy")
+def adam_segment(P, G, M, V, b1, b2, c1, c2, eps, lr_t):
+    """Adam's moments and step for one flat parameter ``P`` in one pass: per element the operations
+    of ``fast.adam.adam_step`` and ``param -= step`` in their order (m <- b1 m + c1 g,
+    v <- b2 v + (g g) c2, w <- w - (m / (sqrt(v) + eps)) lr_t, with c1 = 1 - b1, c2 = 1 - b2), so
+    the same bits when the scalars are of the arrays' dtype (as NumPy casts Python floats)."""
+    for q in range(P.size):
+        g = G[q]
+        m = M[q] * b1 + g * c1
+        v = V[q] * b2 + (g * g) * c2
+        M[q] = m
+        V[q] = v
+        P[q] -= (m / (np.sqrt(v) + eps)) * lr_t

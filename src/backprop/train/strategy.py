@@ -22,7 +22,9 @@ run:
     subgradient is added after the backward pass, and the run takes ``"optimizer"``.
 ``"optimizer"``
     every other optimizer on plain gradients; Adam on the network's flat gradient buffer at once
-    (:class:`backprop.fast.adam.FlatAdam`).
+    (:class:`backprop.fast.adam.FlatAdam`), with numba in one compiled pass per parameter when the
+    run is long enough to pay for numba's start or numba already runs
+    (:func:`backprop.fast.compiled.adam_kernels`).
 
 ``"plain"`` (:data:`FAST` off) runs every optimizer as written.
 """
@@ -72,7 +74,7 @@ class Strategy:
     """How the updates of one run reach the parameters (made by :func:`choose`)."""
 
     def __init__(self, name: str, opt: _opt.Optimizer, *, delta_rule: bool, fused: bool,
-                 whole_epochs: bool = False) -> None:
+                 whole_epochs: bool = False, kernels: Any = None) -> None:
         self.name = name
         #: eq. (5) with eta folded into the gradient (plain SGD), instead of ``opt.update``
         self.delta_rule = delta_rule
@@ -81,7 +83,8 @@ class Strategy:
         #: "tiny": many epochs in one generated call (nothing happens between epochs)
         self.whole_epochs = whole_epochs
         adam = name != "plain" and isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam)
-        self.flat = FlatAdam() if adam else None
+        #: Adam on the flat gradient buffer; with ``kernels`` (numba) in one compiled pass
+        self.flat = FlatAdam(kernels) if adam else None
 
     def scale(self, opt: _opt.Optimizer, asked: float | None = None) -> float:
         """The factor the gradients carry: eta for the delta rule (folded into delta^o); else what
@@ -162,7 +165,12 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
         return Strategy("tiny", opt, delta_rule=True, fused=True, whole_epochs=whole)
     # (without NumPy's BLAS the fused step is plain NumPy, the same bits as backward then subtract)
     fused = may_fuse and _blas.available
-    return Strategy("fused" if fused else "optimizer", opt, delta_rule=delta_rule, fused=fused)
+    kernels = None
+    if isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam):
+        updates = (trainer.epochs - trainer.epoch) * -(-trainer.m // max(1, trainer.batch_size))
+        kernels = _compiled.adam_kernels(trainer.net.n_parameters, updates)
+    return Strategy("fused" if fused else "optimizer", opt, delta_rule=delta_rule, fused=fused,
+                    kernels=kernels)
 
 
 def finite(params: Sequence[np.ndarray]) -> bool:
