@@ -28,7 +28,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from backprop.core.activations import HIDDEN_ACTIVATIONS
@@ -71,11 +71,11 @@ class Playground:
     """The state behind the endpoints: one session, the uploads, the player, and who hears of new
     frames: the HTTP stream's queues (``listeners``) and plain callbacks (``watchers``, the widget)."""
 
-    def __init__(self, data: str | None = None):
+    def __init__(self, data: Any = None):
         self.tmp = tempfile.mkdtemp(prefix="backprop-playground-")
         self.uploads: dict[str, dict] = {}
         try:
-            self.session = Session(self._initial_config(data), self.uploads)
+            self.session = self.new_session(self._initial_config(data))
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
@@ -96,6 +96,10 @@ class Playground:
         """``fn(*args, **kwargs)`` on the session thread (in the order asked), awaited."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
+
+    def new_session(self, raw: dict | None) -> Session:
+        """A session of the configuration ``raw`` (the widget's kind may train its user's network)."""
+        return Session(raw, self.uploads)
 
     def _initial_config(self, data):
         """A built-in's name, or a CSV file's path (copied in like an upload; target: its last column)."""
@@ -217,7 +221,7 @@ class Reply:
 
 
 Query = Mapping[str, str]
-Endpoint = Callable[[Playground, Query, Any], Awaitable[Reply]]
+Endpoint = Callable[[Playground, Query, Any], Coroutine[Any, Any, Reply]]
 
 
 def json_reply(value: Any) -> Reply:
@@ -279,7 +283,7 @@ async def options(pg: Playground, query: Query, body: Any) -> Reply:
 
 
 async def _replace_session(pg: Playground, raw: dict) -> Reply:
-    session = await pg.call(Session, raw, pg.uploads)  # a bad config raises before anything changes
+    session = await pg.call(pg.new_session, raw)  # a bad config raises before anything changes
     pg.stop()
     pg.session, pg.error = session, None
     await pg.publish()

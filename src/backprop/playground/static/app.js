@@ -179,7 +179,7 @@ function openStream() {
     if (!applyFrame(f)) return;
     if (f.playing) S.step = stepShown();
     scheduleDraw();
-  });
+  }, shownElsewhere);
 }
 function scheduleDraw() {
   if (S.drawPending) return;
@@ -255,17 +255,28 @@ function serial(fn) {
 function doStep(path) { return serial(() => stepNow(path)); }
 async function stepNow(path) {
   try {
-    const st = await api("POST", path);
-    S.step = st;
-    if (S.sample >= st.batch.length) S.sample = 0;
-    applyFrame(await api("GET", "/api/frame"));
-    draw();
-    await renderInspector();
-    HOST.hook.dataset.nUpdates = st.n_update;
-    HOST.hook.dataset.phase = st.phase;
+    await showStep(await api("POST", path));
   } catch (e) { // shown; a divergence is said the page's way, with the frame that carries it
     try { applyFrame(await api("GET", "/api/frame")); scheduleDraw(); } catch (e2) { /* shown */ }
   }
+}
+async function showStep(st) {
+  S.step = st;
+  if (S.sample >= st.batch.length) S.sample = 0;
+  applyFrame(await api("GET", "/api/frame"));
+  draw();
+  await renderInspector();
+  HOST.hook.dataset.nUpdates = st.n_update;
+  HOST.hook.dataset.phase = st.phase;
+}
+// an update or a new setup made elsewhere (the notebook widget's Python side): shown as if asked here
+function shownElsewhere(kind, value) {
+  return serial(async () => {
+    try {
+      if (kind === "state") { await applyState(value); clearError(); }
+      else await showStep(value);
+    } catch (e) { /* shown */ }
+  });
 }
 function togglePlay() { return serial(toggleNow); }
 async function toggleNow() {
@@ -342,10 +353,9 @@ function bindControls() {
   $("upload").onchange = (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; };
   $("btn-share").onclick = share;
   $("btn-share").hidden = !HOST.url; // the widget's setup is the Python call that made it
-  $("btn-model").onclick = () => HOST.download("/api/export/model");
-  $("btn-explain").onclick = () => {
-    HOST.download(`/api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`);
-  };
+  const download = (path) => Promise.resolve(HOST.download(path)).catch((e) => showError(String(e.message || e)));
+  $("btn-model").onclick = () => download("/api/export/model");
+  $("btn-explain").onclick = () => download(`/api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`);
   HOST.keys.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const el = HOST.root.activeElement;
