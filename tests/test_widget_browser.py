@@ -12,12 +12,15 @@ stays free of errors. JupyterLab end to end is another test's job.
 
 from __future__ import annotations
 
+import base64
 import collections
 import os
 import threading
 
 import numpy as np
 import pytest
+
+import backprop
 
 pytest.importorskip("anywidget", reason="the notebook extra (anywidget) is not installed")
 
@@ -36,6 +39,14 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>widget test</t
 <body><h2 id="outside">outside the widget</h2><input id="outer-input">
 <div id="view-a"></div><div id="view-b"></div></body></html>"""
 SETUP = """async ([src, keys]) => {
+  const b64 = (buf) => { // bytes to base64 and back: what Jupyter sends as binary buffers
+    const u = new Uint8Array(buf instanceof ArrayBuffer ? buf : buf.buffer); let s = "";
+    for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]);
+    return btoa(s);
+  };
+  const view = (text) => { const s = atob(text), u = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+    return new DataView(u.buffer); };
   const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
   const mod = (await import(url)).default;
   window.__models = {};
@@ -45,8 +56,8 @@ SETUP = """async ([src, keys]) => {
       get: () => undefined, set() {}, save_changes() {},
       on(ev, cb) { if (ev === "msg:custom") listeners.add(cb); },
       off(ev, cb) { listeners.delete(cb); },
-      send(content, callbacks, buffers) { window.__send(key, content); },
-      deliver(msg) { for (const cb of listeners) cb(msg, []); },
+      send(content, callbacks, buffers) { window.__send(key, content, (buffers || []).map(b64)); },
+      deliver(msg, buffers) { for (const cb of listeners) cb(msg, buffers); },
     };
     window.__models[key] = model;
     await mod.render({ model, el: document.getElementById("view-" + key) });
@@ -54,7 +65,7 @@ SETUP = """async ([src, keys]) => {
   window.__outerKeys = 0;
   document.addEventListener("keydown", () => { window.__outerKeys += 1; });
   setInterval(async () => {
-    for (const [key, msg] of await window.__poll()) window.__models[key].deliver(msg);
+    for (const [key, msg, bufs] of await window.__poll()) window.__models[key].deliver(msg, bufs.map(view));
   }, 15);
 }"""
 
@@ -67,10 +78,11 @@ class Views:
         self.outbox: collections.deque = collections.deque()
         self.lock = threading.Lock()
         for key, w in widgets.items():
-            w.send = lambda msg, buffers=None, key=key: self.outbox.append((key, msg))
+            w.send = lambda msg, buffers=None, key=key: self.outbox.append(
+                (key, msg, [base64.b64encode(bytes(b)).decode() for b in buffers or []]))
 
-    def send(self, key, content):  # the page's model.send: runs on Playwright's thread, answers later
-        self.widgets[key].handle_message(content, [])
+    def send(self, key, content, buffers):  # the page's model.send: on Playwright's thread, answered later
+        self.widgets[key].handle_message(content, [base64.b64decode(b) for b in buffers])
 
     def poll(self):
         out = []
@@ -100,7 +112,7 @@ def browser():
 
 def open_views(browser, **widgets):
     views = Views(**widgets)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = ctx.new_page()
     page.set_default_timeout(WAIT_MS)
     page.errors = []
@@ -168,6 +180,7 @@ def test_two_widgets_side_by_side_keep_their_own_page_styles_and_keys(browser):
     a, b = widget("moons", layers=[5, 5]), widget("xor", layers=[2])
     page, views, ctx = open_views(browser, a=a, b=b)
     try:
+        assert page.locator(".backprop-playground[data-ready='1']").count() == 2
         assert page.locator("#view-a .unit").count() == 2 + 5 + 5 + 1
         assert page.locator("#view-b .unit").count() == 2 + 2 + 1
         page.click("#view-b #btn-step")
@@ -211,6 +224,37 @@ def test_a_divergence_in_the_widget_stops_playing_and_says_so_as_the_page_does(b
         page.click("#view-a #btn-reset")
         page.wait_for_selector("#view-a #error", state="hidden")
         assert w.state["divergence"] is None
+        assert page.errors == []
+    finally:
+        ctx.close()
+        views.close()
+
+
+def test_upload_a_csv_and_download_the_model_and_the_explain_document(browser, tmp_path):
+    w = widget("xor", layers=[3], seed=4)
+    page, views, ctx = open_views(browser, a=w)
+    try:
+        csv = tmp_path / "mine.csv"
+        csv.write_text("a,b,label\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(30)))
+        page.set_input_files("#view-a #upload", str(csv))  # its bytes go to the kernel as a buffer
+        page.wait_for_function("() => document.querySelector('#view-a').shadowRoot"
+                               ".getElementById('upload-name').textContent === 'mine.csv: 30 rows'")
+        assert w.config["target"] == "label" and w.state["data"]["task"] == "classification"
+        page.click("#view-a #btn-step")
+        page.wait_for_selector("#view-a[data-n-updates='1']")
+        with page.expect_download() as info:
+            page.click("#view-a #btn-model")  # the file comes back as a buffer
+        model = tmp_path / "model.safetensors"
+        info.value.save_as(model)
+        assert info.value.suggested_filename.endswith("-1.safetensors")
+        net = backprop.load(str(model))
+        for a, b in zip(net.weights, w.network.weights):
+            np.testing.assert_array_equal(a, b)
+        with page.expect_download() as info:
+            page.click("#view-a #btn-explain")
+        doc = tmp_path / "explain.md"
+        info.value.save_as(doc)
+        assert doc.read_text(encoding="utf-8").startswith("# Backpropagation, one online update")
         assert page.errors == []
     finally:
         ctx.close()
