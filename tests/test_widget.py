@@ -396,3 +396,21 @@ def test_close_ends_the_thread_and_the_files(make):
     with pytest.raises(InvalidInputError, match="closed"):
         w.step()
     w.close()  # twice: nothing more to do
+
+
+def test_the_page_scripts_reach_the_document_and_the_server_only_through_the_host():
+    """What would break the widget (its page lives in a shadow root and talks in messages) stays in
+    host.js: a script that looked up the document or called the server itself would fail there."""
+    static = os.path.join(os.path.dirname(backprop.__file__), "playground", "static")
+    forbidden = re.compile(r"document\.(getElementById|querySelector|querySelectorAll|body|activeElement|"
+                           r"addEventListener)|\bfetch\(|new EventSource|location\.href\s*=")
+    found = []
+    for name in _esm.page_scripts():
+        if name == "host.js":
+            continue
+        with open(os.path.join(static, name), encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if forbidden.search(line):
+                    found.append(f"{name}:{number}: {line.strip()}")
+    hint = "use $, $$, $1, HOST.hook, HOST.keys, HOST.request or HOST.download instead:\n"
+    assert found == [], hint + "\n".join(found)
