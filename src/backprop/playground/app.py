@@ -37,6 +37,7 @@ from backprop.core.losses import LOSSES
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
 from backprop.playground import config as _config
 from backprop.playground import export as _export
+from backprop.playground import features as _features
 from backprop.playground import panels as _panels
 from backprop.playground.security import Guard
 from backprop.playground.session import Session
@@ -289,7 +290,7 @@ async def options(request: Request) -> Response:
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
         "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
         "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
-        "max_width": _config.MAX_WIDTH,
+        "max_width": _config.MAX_WIDTH, "features": list(_features.FEATURES),
         "uploads": [{"id": k, **{f: v[f] for f in ("filename", "columns", "rows")}}
                     for k, v in pg.uploads.items()],
         "max_upload": MAX_UPLOAD,
@@ -408,6 +409,21 @@ async def weight(request: Request) -> Response:
     return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
+async def set_weight(request: Request) -> Response:
+    """``{"layer": k, "i": i or "bias", "j": j, "value": w}``: set one weight; answers the new state."""
+    pg = _pg(request)
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"layer", "i", "j", "value"})
+    if unknown or "value" not in body:
+        raise InvalidInputError('send {"layer": k, "i": i (or "bias"), "j": j, "value": w}'
+                                + (f"; unknown key {unknown[0]!r}" if unknown else "; value is missing"))
+    session = pg.session
+    text = await pg.call(lambda: dumps(session.set_weight(body.get("layer"), body.get("i"), body.get("j"),
+                                                          body["value"])))
+    await pg.publish()
+    return Response(text, media_type="application/json")
+
+
 async def stream(request: Request) -> Response:
     """Server-sent events: one ``frame`` event now and then about 30 a second while playing."""
     pg = _pg(request)
@@ -519,7 +535,9 @@ def create_app(token: str, *, allowed_hosts: list[str], data: str | None = None)
         Route("/api/run", run, methods=["POST"]), Route("/api/play", play, methods=["POST"]),
         Route("/api/pause", pause, methods=["POST"]), Route("/api/frame", frame),
         Route("/api/points", points),
-        Route("/api/unit", unit), Route("/api/weight", weight), Route("/api/stream", stream),
+        Route("/api/unit", unit), Route("/api/weight", weight),
+        Route("/api/weight", set_weight, methods=["POST"]),
+        Route("/api/stream", stream),
         Route("/api/upload", upload, methods=["POST"]), Route("/api/export/model", export_model),
         Route("/api/export/explain", export_explain),
     ]

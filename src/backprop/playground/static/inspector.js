@@ -28,6 +28,7 @@ async function renderInspector() {
       : `Weight ${V("w", `${wi(sel)}${sel.j + 1}`, sel.layer + 1)}`;
     body.innerHTML = `<p class="muted">Make one update (<b>Step</b>) or one phase (<b>Phase</b>) to see this
       ${sel.type}'s numbers.</p>`;
+    if (sel.type === "weight") addWeightEditor(body, sel);
     return;
   }
   let d;
@@ -38,6 +39,7 @@ async function renderInspector() {
   } catch (e) { return; }
   if (S.sel !== sel) return; // another click came first
   body.innerHTML = sampleNav() + (sel.type === "unit" ? unitHtml(d) : weightHtml(d));
+  if (sel.type === "weight") addWeightEditor(body, sel);
   body.querySelectorAll("[data-sample]").forEach((b) => {
     b.onclick = () => { S.sample = Number(b.dataset.sample); draw(); renderInspector(); };
   });
