@@ -180,7 +180,8 @@ def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
                                 f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
     if X.shape[1] > 64:
         raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
-    feats, names = _input_features(cfg, ds, X)
+    shown = repr(cfg["data"]) if cfg["data"] in BUILTINS else f"the file {uploads[cfg['data']]['filename']}"
+    feats, names = _input_features(cfg, ds, X, shown)
     Xf = X if feats is None else _features.compute(X, feats)
     Xvf = Xv if feats is None or Xv is None else _features.compute(Xv, feats)
     prep = preparation.prepare(ds.task, Xf, y, layer, dtype=np.float64)  # standardizes the features
@@ -199,15 +200,14 @@ def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
     )
 
 
-def _input_features(cfg, ds, X):
+def _input_features(cfg, ds, X, shown):
     """(the features to compute from the raw columns, or None for the raw columns themselves; the
     network's input names). Features apply to data on the plane: two input columns."""
     feats = cfg["features"]
     if X.shape[1] != 2:
         if feats != _features.DEFAULT:
-            what = f"the file {cfg['data']!r}" if cfg["data"] not in BUILTINS else repr(cfg["data"])
             raise InvalidInputError(
-                f"input features apply to data on the plane (two input columns x1, x2); {what} has "
+                f"input features apply to data on the plane (two input columns x1, x2); {shown} has "
                 f"{X.shape[1]} input column{'s' if X.shape[1] != 1 else ''}: leave features at "
                 f'{_features.DEFAULT}')
         return None, list(ds.feature_names)
