@@ -57,7 +57,8 @@ def standardizer(train_features):
     return lambda F: (F - mean) / sd
 
 
-ACT = {"tanh": (np.tanh, lambda a: 1 - a * a), "sigmoid": (lambda h: 1 / (1 + np.exp(-h)), lambda a: a * (1 - a)),
+ACT = {"tanh": (np.tanh, lambda a: 1 - a * a),
+       "sigmoid": (lambda h: 1 / (1 + np.exp(-h)), lambda a: a * (1 - a)),
        "identity": (lambda h: h, lambda a: np.ones_like(a))}
 
 
@@ -151,7 +152,8 @@ def test_features_apply_to_data_on_the_plane_only(client):
     body = "a,b,c,y\n" + "".join(f"{i},{i % 3},{i % 5},{i % 2}\n" for i in range(20))
     up = client.post("/api/upload?filename=three.csv", content=body.encode()).json()
     r = client.post("/api/config", json={"data": up["id"], "target": "y", "features": ["x1^2"]})
-    assert r.status_code == 400 and "three.csv" in r.json()["error"] and "3 input columns" in r.json()["error"]
+    assert r.status_code == 400
+    assert "three.csv" in r.json()["error"] and "3 input columns" in r.json()["error"]
 
 
 def test_a_two_column_upload_takes_features_named_after_its_columns(client):
@@ -224,7 +226,8 @@ def test_the_test_loss_is_the_training_loss_on_the_held_out_rows(client):
     st = config(client, data="xor", layers=[3], output="sigmoid", loss="mse", val_fraction=0.4,
                 mode="batch", lr=0.7, seed=4)
     client.post("/api/run", json={"updates": 3})  # batch mode: 3 epochs
-    st, pts, f = client.get("/api/state").json(), client.get("/api/points").json(), client.get("/api/frame").json()
+    st, pts = client.get("/api/state").json(), client.get("/api/points").json()
+    f = client.get("/api/frame").json()
     std = standardizer(features_of(pts["raw"], ["x1", "x2"]))
     Xt = std(features_of(pts["test_raw"], ["x1", "x2"]))
     Yt = np.asarray(pts["test_label"], np.float64).reshape(-1, 1)

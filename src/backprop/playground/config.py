@@ -180,6 +180,7 @@ def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
                                 f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
     if X.shape[1] > 64:
         raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
+    uploads = uploads or {}
     shown = repr(cfg["data"]) if cfg["data"] in BUILTINS else f"the file {uploads[cfg['data']]['filename']}"
     feats, names = _input_features(cfg, ds, X, shown)
     Xf = X if feats is None else _features.compute(X, feats)

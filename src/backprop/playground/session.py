@@ -260,7 +260,9 @@ class Session:
             net.biases = [np.array(b, net.dtype) for b in (self.net.biases if biases is None else biases)]
 
         def loss(X, Y):
-            return float(net.forward_all(X, Y=Y, loss=self.trainer.loss, check_finite=False).loss)
+            out = net.forward_all(X, Y=Y, loss=self.trainer.loss, check_finite=False)
+            assert out.loss is not None  # (asked for with Y)
+            return float(out.loss)
 
         return {"train_loss": loss(d.X, d.Y),
                 "test_loss": None if d.X_val is None or d.Y_val is None else loss(d.X_val, d.Y_val)}
