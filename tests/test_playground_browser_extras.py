@@ -71,6 +71,13 @@ def test_features_test_data_discretize_and_l1_reach_the_server_and_the_link(page
     st = api(server, "/api/state")
     assert st["config"]["features"] == ["x1", "x2", "x1^2"] and st["config"]["l1"] == 0.01
     assert page.get_attribute("#plot-region", "data-test-points") == "40"
+    # to data off the plane: its own input, the check boxes off, no error
+    page.select_option("#cfg-data", "sin")
+    page.wait_for_selector("input[data-feature='x1']:disabled")
+    page.wait_for_selector("body[data-busy='0']")
+    st = api(server, "/api/state")
+    assert st["data"]["name"] == "sin" and st["sizes"][0] == 1 and st["config"]["features"] == ["x1", "x2"]
+    assert page.is_hidden("#error")
     assert page.errors == []
 
 

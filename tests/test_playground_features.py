@@ -330,3 +330,4 @@ def test_the_options_list_the_features_and_the_new_built_ins(client):
     o = client.get("/api/options").json()
     assert o["features"] == ALL and {"plane", "multigauss"} <= set(o["builtins"])
     assert o["defaults"]["features"] == ["x1", "x2"]
+    assert "sin" in o["builtins"] and "sin" not in o["plane_builtins"] and "plane" in o["plane_builtins"]

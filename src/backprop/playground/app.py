@@ -291,6 +291,7 @@ async def options(request: Request) -> Response:
         "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
         "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
         "max_width": _config.MAX_WIDTH, "features": list(_features.FEATURES),
+        "plane_builtins": list(_config.PLANE),
         "uploads": [{"id": k, **{f: v[f] for f in ("filename", "columns", "rows")}}
                     for k, v in pg.uploads.items()],
         "max_upload": MAX_UPLOAD,

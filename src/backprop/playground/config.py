@@ -23,6 +23,8 @@ from backprop.train.batching import MODES
 from backprop.train.optimizers import OPTIMIZERS
 
 BUILTINS = ("xor", "circles", "moons", "spirals", "gaussians", "sin", "plane", "multigauss")
+#: the built-ins whose points lie on the plane (x1, x2): input features apply to them
+PLANE = tuple(b for b in BUILTINS if b != "sin")
 OUTPUTS = ("sigmoid", "softmax", "identity", "tanh")
 MAX_LAYERS = 8
 MAX_WIDTH = 32

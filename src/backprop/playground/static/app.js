@@ -315,7 +315,7 @@ async function upload(file) {
     const cfg = readControls();
     cfg.data = info.id;
     cfg.target = info.columns[info.columns.length - 1];
-    delete cfg.n_samples; delete cfg.noise;
+    delete cfg.n_samples; delete cfg.noise; delete cfg.features; // the file's own two (or more) inputs
     cfg.output = null; cfg.loss = null;
     await applyState(await api("POST", "/api/config", cfg));
     clearError();

@@ -27,7 +27,9 @@ function buildFeatureBoxes() {
 const featureBoxes = () => [...$("features").querySelectorAll("input[data-feature]")];
 
 function readExtras(cfg) {
-  if (!$("features").hidden) cfg.features = featureBoxes().filter((b) => b.checked).map((b) => b.dataset.feature);
+  // features carry over to another data set on the plane; other data start from their own inputs
+  const keep = cfg.data === S.state.config.data || S.options.plane_builtins.includes(cfg.data);
+  if (keep) cfg.features = featureBoxes().filter((b) => b.checked).map((b) => b.dataset.feature);
   cfg.val_fraction = Number($("cfg-test-pct").value) / 100;
 }
 
