@@ -211,6 +211,12 @@ def test_the_test_share_of_a_built_in(client, fraction, n_train, n_test):
         assert client.get("/api/frame").json()["test_loss"] is None
 
 
+def test_a_test_share_that_leaves_a_part_empty_is_a_400_in_the_configs_words(client):
+    r = client.post("/api/config", json={"data": "sin", "n_samples": 8, "val_fraction": 0.05})
+    assert r.status_code == 400
+    assert "val_fraction (the share of test data) 0.05 of 8 rows leaves an empty part" in r.json()["error"]
+
+
 def test_noise_free_built_ins_lie_on_their_generators_curves(client):
     config(client, data="circles", noise=0, val_fraction=0.5)
     pts = client.get("/api/points").json()

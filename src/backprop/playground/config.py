@@ -235,8 +235,11 @@ def _load(cfg, uploads):
                 raise InvalidInputError("the file has no target column; choose one")
             X, y, Xv, yv = _split(ds.X, ds.y, cfg["val_fraction"], cfg["data_seed"])
     except BackpropError as exc:
-        if cfg["data"] in BUILTINS:
-            raise
+        if cfg["data"] in BUILTINS:  # the loader's words are the command line's: say the config keys
+            message = str(exc)
+            for option, key in _OPTION_KEYS:
+                message = message.replace(option, key)
+            raise InvalidInputError(message) from None
         info = uploads[cfg["data"]]  # name the user's file, not our copy of it
         raise InvalidInputError(str(exc).replace(info["path"], info["filename"])) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # a reader's own complaint, made readable
@@ -244,6 +247,10 @@ def _load(cfg, uploads):
     if y is None:
         raise InvalidInputError(f"{cfg['data']} has no target column")
     return ds, X, y, Xv, yv
+
+
+_OPTION_KEYS = (("--test-fraction", "val_fraction (the share of test data)"), ("--n-samples", "n_samples"),
+                ("--noise", "noise"), ("--data-seed", "data_seed"))
 
 
 def _inside_range(Y, Yv, output):

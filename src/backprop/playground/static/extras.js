@@ -17,6 +17,13 @@ function featureLabel(name) {
   return FEATURE_LABELS[name] || String(name).replace(/\^2$/, "²").replace("*", "·");
 }
 
+// the inspector's note on an input unit: which feature, and how the point's coordinates become a⁰
+function inputNote(feature) {
+  const computed = S.state.data.input_features
+    ? ` = ${esc(featureLabel(feature))} of the point's raw coordinates, then` : ",";
+  return `feature “${esc(feature)}”${computed} standardized with the training rows' mean and spread`;
+}
+
 // -- controls: features (check boxes), test share (slider), view options ---------------------------
 function buildFeatureBoxes() {
   const box = $("features");

@@ -79,7 +79,7 @@ function unitHtml(d) {
   if (d.kind === "input") {
     $("insp-title").innerHTML = `Input unit ${V("x", j)}`;
     return block("input", "", `<div class="math">${V("a", j, 0)} = ${V("x", j)} = ${N(d.a, { id: "insp-a", cls: "res" })}</div>
-      <div class="note">feature “${esc(d.feature)}”, standardized with the training rows' mean and spread</div>`);
+      <div class="note">${inputNote(d.feature)}</div>`);
   }
   const kind = d.kind === "output" ? "Output" : "Hidden";
   $("insp-title").innerHTML = `${kind} unit ${j} of layer ${l} <span class="muted">(${esc(d.activation)})</span>`;
