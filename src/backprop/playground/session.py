@@ -92,6 +92,8 @@ class Session:
         self._grid = self._make_grid()
         self._maps: dict | None = None
         self._maps_at, self._maps_cost = 0.0, 0.0
+        self._losses: dict | None = None  # the last current_losses() while playing, and when and its cost
+        self._losses_at, self._losses_cost = 0.0, 0.0
 
     # -- training -------------------------------------------------------------------------------
     def _record(self, st):
@@ -267,6 +269,17 @@ class Session:
         return {"train_loss": loss(d.X, d.Y),
                 "test_loss": None if d.X_val is None or d.Y_val is None else loss(d.X_val, d.Y_val)}
 
+    def _losses_for_frame(self, playing):
+        """Fresh training and test losses, except while playing: then as rarely as the maps (a pass
+        over every row costs more than an update), the latest ones in between."""
+        now = time.perf_counter()
+        if playing and self._losses is not None and now - self._losses_at < self._losses_cost / MAP_SHARE:
+            return self._losses
+        self._losses = self.current_losses()
+        self._losses_at = time.perf_counter()
+        self._losses_cost = self._losses_at - now
+        return self._losses
+
     def set_weight(self, layer: object, i: object, j: object, value: object) -> dict:
         """Set ``weights[layer][i][j]`` (``i="bias"``: ``biases[layer][j]``) to ``value``; the next
         update starts from it. An update shown phase by phase is completed first. Returns the state."""
@@ -285,7 +298,7 @@ class Session:
             net.biases[k][col] = value
         else:
             net.weights[k][row, col] = value
-        self._maps = None  # the maps of the old weights are stale
+        self._maps = self._losses = None  # those of the old weights are stale
         self.n_edits += 1
         return self.state()
 
@@ -332,7 +345,8 @@ class Session:
             "loss_history": {"epoch": ep, "value": loss}, "val_loss_history": {"epoch": vep, "value": vloss},
             "val_metric": float(val_metric[-1]) if val_metric else None,
             "delta_history": {"epoch": dep, "value": dvals},
-            "recent": recent, "probe": probe, **self.current_losses(weights, biases),
+            "recent": recent, "probe": probe,
+            **(self.current_losses(weights, biases) if s is not None else self._losses_for_frame(playing)),
             "maps": self.maps(weights, biases) if s is not None else self._maps_for_frame(playing),
             "divergence": self.divergence,
         }
