@@ -1,7 +1,7 @@
 // backprop playground: what TensorFlow Playground has besides the rest of the page: input features
 // (x1², sin x1, ...), the share of test data, "show test data", "discretize output", the test loss
 // and editing a weight by hand. Classic scripts sharing one global scope, loaded in order by
-// index.html: format.js, network.js, plots.js, inspector.js, extras.js, app.js (which starts the
+// index.html: host.js, format.js, network.js, plots.js, inspector.js, extras.js, app.js (which starts the
 // page and calls the hooks below: readExtras, writeExtras, bindExtras, drawExtras, ...).
 "use strict";
 
@@ -72,6 +72,7 @@ function viewFromHash(k, v) {
 }
 function viewToHash(p) { for (const k of VIEW_KEYS) if (VIEW[k]) p.set(k, "1"); }
 function writeHash(config) {
+  if (!HOST.url) return; // the widget: no address bar
   const h = configToHash(config);
   history.replaceState(null, "", location.pathname + location.search + (h ? "#" + h : ""));
 }
@@ -124,7 +125,7 @@ function drawTestPoints(ctx, X, Y, classify) {
 }
 
 // a data-* attribute of the page's body that scripts and the browser tests wait for
-function markPage(key, value) { document.body.dataset[key] = value; }
+function markPage(key, value) { HOST.hook.dataset[key] = value; }
 
 // -- the weight panel: set the weight's value -------------------------------------------------------
 // the current value (the network's, or before the update shown phase by phase) and a field to
