@@ -337,3 +337,24 @@ def test_the_options_list_the_features_and_the_new_built_ins(client):
     assert o["features"] == ALL and {"plane", "multigauss"} <= set(o["builtins"])
     assert o["defaults"]["features"] == ["x1", "x2"]
     assert "sin" in o["builtins"] and "sin" not in o["plane_builtins"] and "plane" in o["plane_builtins"]
+
+
+def test_the_weight_edit_is_an_endpoint_of_the_transport_free_api():
+    """The notebook widget calls api.handle without HTTP: the edit and its errors work there too."""
+    import asyncio
+    import json
+
+    from backprop.playground import api
+
+    async def go():
+        pg = api.Playground("xor")
+        try:
+            ok = await api.handle(pg, "POST", "/api/weight", {}, {"layer": 0, "i": 1, "j": 0, "value": -2.5})
+            bad = await api.handle(pg, "POST", "/api/weight", {}, {"layer": 0, "i": 1, "j": 0, "value": 101})
+            return ok, bad
+        finally:
+            pg.close()
+
+    ok, bad = asyncio.run(go())
+    assert ok.status == 200 and json.loads(ok.content)["weights"][0][1][0] == -2.5
+    assert bad.status == 400 and "from -100 to 100" in json.loads(bad.content)["error"]
