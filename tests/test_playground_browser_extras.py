@@ -7,13 +7,15 @@ violation included.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
 
 import test_playground_browser as base
-from test_playground_browser import api, open_page, value
+from test_playground_browser import _shot, api, open_page, value
 
 pytest.importorskip("starlette", reason="the playground extra (starlette, uvicorn) is not installed")
 
@@ -81,10 +83,23 @@ def test_features_test_data_discretize_and_l1_reach_the_server_and_the_link(page
     assert page.errors == []
 
 
-def test_editing_a_weight_sets_it_and_the_next_update_starts_from_it(page, server):
-    open_page(page, server, "data=xor&layers=3&hidden=tanh&output=sigmoid&loss=mse&mode=batch&lr=0.5"
-                            "&n_samples=40&seed=7")
-    page.locator("#w-0-1-2").dispatch_event("click")  # input 2 -> hidden unit 3, before any update
+def post(server, path, body):
+    req = urllib.request.Request(server["base"] + path.lstrip("/"), data=json.dumps(body).encode(),
+                                 method="POST", headers={"authorization": f"token {server['token']}",
+                                                         "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def test_editing_a_weight_sets_it_and_the_next_update_starts_from_it(page, server, tmp_path):
+    # circles in the features x1^2, x2^2 besides x1, x2, with the test rows shown and the map in classes
+    open_page(page, server, "data=circles&layers=3&hidden=tanh&output=sigmoid&loss=mse&mode=batch&lr=0.5"
+                            "&n_samples=160&seed=7&features=x1,x2,x1%5E2,x2%5E2&show_test=1&discretize=1")
+    assert page.is_checked("#view-show_test") and page.is_checked("#view-discretize")
+    assert page.text_content("#unit-0-3 .name") == "x₂²"
+    post(server, "/api/run", {"updates": 150})  # the page follows the stream's frames
+    page.wait_for_function("() => document.getElementById('c-updates').textContent === '150'")
+    page.locator("#w-0-1-2").dispatch_event("click")  # input 2 -> hidden unit 3, while paused
     page.fill("#w-edit-value", "0.9")
     page.click("#w-edit-set")
     page.wait_for_selector("body[data-edits='1']")
@@ -101,9 +116,11 @@ def test_editing_a_weight_sets_it_and_the_next_update_starts_from_it(page, serve
     d1 = (1 - a1 ** 2) * (d2 @ W2.T)
     want = W1[1, 2] - 0.5 * (X[:, 1] * d1[:, 2]).mean()
     page.click("#btn-step")
-    page.wait_for_selector("body[data-n-updates='1']")
+    page.wait_for_selector("body[data-n-updates='151']")
     page.wait_for_selector("#insp-w-new")
     assert value(page, "#insp-w") == 0.9  # the weight before the update: the edited value
     assert np.isclose(value(page, "#insp-w-new"), want, rtol=RTOL)
     assert np.isclose(value(page, "#insp-w-now"), want, rtol=RTOL)
+    assert page.get_attribute("#plot-region", "data-test-points") == "40"
+    _shot(page, tmp_path, "playground-extras.png")
     assert page.errors == []
