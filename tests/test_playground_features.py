@@ -195,6 +195,21 @@ def test_the_exported_model_takes_the_feature_columns(client, tmp_path, capsys):
     np.testing.assert_allclose(got, want, rtol=0, atol=5e-7 + 1e-12)  # the CSV's 6 printed digits
 
 
+def test_the_exported_model_records_the_noise_and_the_test_share(client, tmp_path):
+    import backprop
+    from backprop.data import datasets
+
+    config(client, data="moons", noise=0.3, val_fraction=0.4, data_seed=3, n_samples=100)
+    pts = client.get("/api/points").json()
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(client.get("/api/export/model").content)
+    rec = backprop.load(str(model)).metadata["dataset"]
+    assert rec["name"] == "moons" and "input_features" not in backprop.load(str(model)).metadata
+    ds = datasets.load(rec["name"], **rec["options"])  # the rows drawn again from the record
+    np.testing.assert_array_equal(ds.X_test, pts["test_raw"])
+    np.testing.assert_array_equal(ds.X, pts["raw"])
+
+
 # -- test share, noise, test loss -------------------------------------------------------------------
 @pytest.mark.parametrize("fraction, n_train, n_test", [(0.25, 150, 50), (0.5, 100, 100), (0.1, 180, 20),
                                                        (0.0, 200, 0)])

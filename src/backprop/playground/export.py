@@ -65,8 +65,10 @@ def _metadata(session) -> dict:
     if d.task == "regression" and session.net.output == "identity":
         meta["target_standardize"] = d.target_standardize
     if cfg["data"] in _config.BUILTINS:
-        meta["dataset"]["options"] = {"n_samples": cfg["n_samples"], "seed": cfg["data_seed"],
-                                      "noise": cfg["noise"], "test_fraction": cfg["val_fraction"] or None}
+        # what datasets.load needs to draw the same rows and the same test part again
+        opts = {"n_samples": cfg["n_samples"], "seed": cfg["data_seed"], "noise": cfg["noise"],
+                "test_fraction": cfg["val_fraction"] or None}
+        meta["dataset"]["options"] = {k: v for k, v in opts.items() if v is not None}
     if d.features is not None and d.features != _features.DEFAULT:
         # the inputs are feature columns (x1^2, sin(x1), ...), not the data's own: `backprop predict`
         # reads them by these names from a CSV; the data set itself has only x1, x2, so it is not recorded
@@ -74,7 +76,6 @@ def _metadata(session) -> dict:
                                   "computed_from": list(d.raw_names)}
         del meta["dataset"]
     return meta
-
 
 
 def model_bytes(session: Any, folder: str) -> bytes:
