@@ -28,7 +28,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from backprop.core.activations import HIDDEN_ACTIVATIONS
@@ -36,6 +36,7 @@ from backprop.core.losses import LOSSES
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
 from backprop.playground import config as _config
 from backprop.playground import export as _export
+from backprop.playground import features as _features
 from backprop.playground import panels as _panels
 from backprop.playground.session import Session
 from backprop.train.optimizers import OPTIMIZERS
@@ -71,11 +72,11 @@ class Playground:
     """The state behind the endpoints: one session, the uploads, the player, and who hears of new
     frames: the HTTP stream's queues (``listeners``) and plain callbacks (``watchers``, the widget)."""
 
-    def __init__(self, data: str | None = None):
+    def __init__(self, data: Any = None):
         self.tmp = tempfile.mkdtemp(prefix="backprop-playground-")
         self.uploads: dict[str, dict] = {}
         try:
-            self.session = Session(self._initial_config(data), self.uploads)
+            self.session = self.new_session(self._initial_config(data))
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
@@ -96,6 +97,10 @@ class Playground:
         """``fn(*args, **kwargs)`` on the session thread (in the order asked), awaited."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
+
+    def new_session(self, raw: dict | None) -> Session:
+        """A session of the configuration ``raw`` (the widget's kind may train its user's network)."""
+        return Session(raw, self.uploads)
 
     def _initial_config(self, data):
         """A built-in's name, or a CSV file's path (copied in like an upload; target: its last column)."""
@@ -217,7 +222,7 @@ class Reply:
 
 
 Query = Mapping[str, str]
-Endpoint = Callable[[Playground, Query, Any], Awaitable[Reply]]
+Endpoint = Callable[[Playground, Query, Any], Coroutine[Any, Any, Reply]]
 
 
 def json_reply(value: Any) -> Reply:
@@ -271,7 +276,8 @@ async def options(pg: Playground, query: Query, body: Any) -> Reply:
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
         "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
         "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
-        "max_width": _config.MAX_WIDTH,
+        "max_width": _config.MAX_WIDTH, "features": list(_features.FEATURES),
+        "plane_builtins": list(_config.PLANE),
         "uploads": [{"id": k, **{f: v[f] for f in ("filename", "columns", "rows")}}
                     for k, v in pg.uploads.items()],
         "max_upload": MAX_UPLOAD,
@@ -279,7 +285,7 @@ async def options(pg: Playground, query: Query, body: Any) -> Reply:
 
 
 async def _replace_session(pg: Playground, raw: dict) -> Reply:
-    session = await pg.call(Session, raw, pg.uploads)  # a bad config raises before anything changes
+    session = await pg.call(pg.new_session, raw)  # a bad config raises before anything changes
     pg.stop()
     pg.session, pg.error = session, None
     await pg.publish()
@@ -378,6 +384,20 @@ async def weight(pg: Playground, query: Query, body: Any) -> Reply:
     return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
+async def set_weight(pg: Playground, query: Query, body: Any) -> Reply:
+    """``{"layer": k, "i": i or "bias", "j": j, "value": w}``: set one weight; answers the new state."""
+    body = _object(body)
+    unknown = sorted(set(body) - {"layer", "i", "j", "value"})
+    if unknown or "value" not in body:
+        raise InvalidInputError('send {"layer": k, "i": i (or "bias"), "j": j, "value": w}'
+                                + (f"; unknown key {unknown[0]!r}" if unknown else "; value is missing"))
+    session = pg.session
+    text = await pg.call(lambda: dumps(session.set_weight(body.get("layer"), body.get("i"), body.get("j"),
+                                                          body["value"])))
+    await pg.publish()
+    return Reply(text)
+
+
 async def upload(pg: Playground, query: Query, body: Any) -> Reply:
     data = body if isinstance(body, bytes) else b""
     if len(data) > MAX_UPLOAD:
@@ -414,7 +434,8 @@ ROUTES: dict[tuple[str, str], tuple[Endpoint, str | None]] = {
     ("POST", "/api/run"): (run, "json"), ("POST", "/api/play"): (play, "json"),
     ("POST", "/api/pause"): (pause, None), ("GET", "/api/frame"): (frame, None),
     ("GET", "/api/points"): (points, None), ("GET", "/api/unit"): (unit, None),
-    ("GET", "/api/weight"): (weight, None), ("POST", "/api/upload"): (upload, "raw"),
+    ("GET", "/api/weight"): (weight, None), ("POST", "/api/weight"): (set_weight, "json"),
+    ("POST", "/api/upload"): (upload, "raw"),
     ("GET", "/api/export/model"): (export_model, None),
     ("GET", "/api/export/explain"): (export_explain, None),
 }

@@ -6,7 +6,8 @@
 // HOST.hook     the element whose data-* attributes tell tests the page's state (ready, busy, ...)
 // HOST.keys     the element that takes the keyboard shortcuts (the page: the whole document)
 // HOST.request  (method, path, body) -> {status, data}: one API call (fetch, or a widget message)
-// HOST.subscribe(onFrame)  the live frames (server-sent events, or widget messages)
+// HOST.subscribe(onFrame, onShown)  the live frames (server-sent events, or widget messages); the
+//               widget also calls onShown("step" | "state", value) for what its Python side did
 // HOST.download(path)      save what an export endpoint answers
 // HOST.onResize(fn)        fn after the drawing's room changed size
 // HOST.url      whether the setup lives in the address bar's #fragment (and Share copies it)
@@ -30,7 +31,7 @@ function pageHost() {
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
       return { status: r.status, data };
     },
-    subscribe(onFrame) {
+    subscribe(onFrame) { // (the page has no Python side: nothing else is shown from elsewhere)
       const es = new EventSource("api/stream");
       es.addEventListener("frame", (ev) => onFrame(JSON.parse(ev.data)));
     },
