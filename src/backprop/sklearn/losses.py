@@ -69,6 +69,8 @@ class SklearnLoss(_losses.Loss):
         self.name = kind  # squared_error, log_loss (softmax), binary_log_loss (logistic), poisson
         self.weights: np.ndarray | None = None
         self.sample_weight: np.ndarray | None = None
+        #: work arrays of :meth:`_log_loss`, by (shape, dtype): the loss is computed on every batch
+        self._work: dict = {}
 
     def set_batch(self, sample_weight: np.ndarray | None) -> float | None:
         """Weights of the next batch's rows (None: unweighted); returns their sum (m without)."""
@@ -88,6 +90,8 @@ class SklearnLoss(_losses.Loss):
             return float(0.5 * _average(np.square(y - yhat), sample_weight).mean())
         if self.name == "poisson":
             return float(_average(xlogy(y, y / yhat) - y + yhat, sample_weight).sum())
+        if sample_weight is None and _plain_pair(y, yhat):
+            return self._log_loss(y, yhat)
         eps = np.finfo(yhat.dtype).eps
         p = np.clip(yhat, eps, 1 - eps)
         per = xlogy(y, p)
@@ -95,12 +99,52 @@ class SklearnLoss(_losses.Loss):
             per += xlogy(1 - y, 1 - p)
         return float(-_average(per, sample_weight).sum())
 
+    def _log_loss(self, y: np.ndarray, yhat: np.ndarray) -> float:
+        """The unweighted log-loss as :meth:`value` computes it, in preallocated arrays and with
+        y log p for xlogy(y, p): p is clipped to [eps, 1 - eps], so log p is finite and the two differ
+        only where y = 0 (-0.0 against 0.0, the same sum) and by the rounding of the logarithm
+        (NumPy's against scipy's); the sums are the same reductions in the same order."""
+        key = (yhat.shape, yhat.dtype)
+        work = self._work.get(key)
+        if work is None:
+            if len(self._work) > 4:  # batches of many sizes (partial_fit): keep a few
+                self._work.clear()
+            binary = self.name == "binary_log_loss"
+            work = self._work[key] = (np.empty_like(yhat), np.empty(yhat.shape[1], yhat.dtype),
+                                      np.empty_like(yhat) if binary else None,
+                                      np.empty_like(yhat) if binary else None)
+        t, col, u, w = work
+        eps = np.finfo(yhat.dtype).eps
+        np.clip(yhat, eps, 1 - eps, out=t)
+        if u is not None:  # + (1 - y) log(1 - p)
+            np.subtract(1, t, out=u)
+            np.log(u, out=u)
+        np.log(t, out=t)
+        np.multiply(y, t, out=t)
+        if u is not None and w is not None:
+            np.subtract(1, y, out=w)
+            np.multiply(w, u, out=u)
+            t += u
+        # mean over the rows as ndarray.mean computes it (a sum down the columns, then a division by
+        # the count as an np.intp: in float64, rounded into col), summed over the outputs
+        np.add.reduce(t, axis=0, out=col)
+        np.true_divide(col, np.intp(yhat.shape[0]), out=col, casting="unsafe")
+        return float(-col.sum())
+
     def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Any, out: np.ndarray,
                      tmp: np.ndarray) -> np.ndarray:
         np.subtract(yhat, y, out=out)
         if self.weights is not None:
             out *= self.weights
         return out
+
+
+def _plain_pair(y: np.ndarray, yhat: np.ndarray) -> bool:
+    """y and yhat are 2-D C-contiguous arrays of one floating dtype and shape (the training loop's
+    batches): the loss can be computed in place."""
+    return (isinstance(y, np.ndarray) and isinstance(yhat, np.ndarray) and yhat.ndim == 2
+            and y.shape == yhat.shape and y.dtype == yhat.dtype and yhat.dtype.kind == "f"
+            and y.flags.c_contiguous and yhat.flags.c_contiguous)
 
 
 def _average(per, sample_weight):
@@ -112,5 +156,6 @@ def _average(per, sample_weight):
 
 
 def sum_sq(arrays: Sequence[np.ndarray]) -> float:
-    """sum of w^2 over all arrays (the L2 penalty's ||W||^2)."""
-    return sum(float(np.dot(w.ravel(), w.ravel())) for w in arrays)
+    """sum of w^2 over all arrays (the L2 penalty's ||W||^2). ``np.vdot`` of a contiguous array with
+    itself is scikit-learn's ``np.dot(w.ravel(), w.ravel())`` (the same dot function) in one call."""
+    return sum(float(np.vdot(w, w)) for w in arrays)
