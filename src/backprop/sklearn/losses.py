@@ -110,12 +110,13 @@ class SklearnLoss(_losses.Loss):
             if len(self._work) > 4:  # batches of many sizes (partial_fit): keep a few
                 self._work.clear()
             binary = self.name == "binary_log_loss"
+            eps = np.finfo(yhat.dtype).eps  # clip's bounds, as value() has them
             work = self._work[key] = (np.empty_like(yhat), np.empty(yhat.shape[1], yhat.dtype),
                                       np.empty_like(yhat) if binary else None,
-                                      np.empty_like(yhat) if binary else None)
-        t, col, u, w = work
-        eps = np.finfo(yhat.dtype).eps
-        np.clip(yhat, eps, 1 - eps, out=t)
+                                      np.empty_like(yhat) if binary else None, eps, 1 - eps,
+                                      np.intp(yhat.shape[0]))
+        t, col, u, w, lo, hi, m = work
+        np.clip(yhat, lo, hi, out=t)
         if u is not None:  # + (1 - y) log(1 - p)
             np.subtract(1, t, out=u)
             np.log(u, out=u)
@@ -128,8 +129,8 @@ class SklearnLoss(_losses.Loss):
         # mean over the rows as ndarray.mean computes it (a sum down the columns, then a division by
         # the count as an np.intp: in float64, rounded into col), summed over the outputs
         np.add.reduce(t, axis=0, out=col)
-        np.true_divide(col, np.intp(yhat.shape[0]), out=col, casting="unsafe")
-        return float(-col.sum())
+        np.true_divide(col, m, out=col, casting="unsafe")
+        return float(-np.add.reduce(col))
 
     def output_delta(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray, g_o: Any, out: np.ndarray,
                      tmp: np.ndarray) -> np.ndarray:
