@@ -56,3 +56,71 @@ def test_byte_labels_that_are_not_utf8_are_a_clear_error():
     y = np.array([b"\xff", b"a"] * 5)
     with pytest.raises(InvalidInputError, match="not UTF-8 text; give str labels"):
         _arrays.check_arrays(np.zeros((10, 2)), y)
+
+
+# -- the progress display and the compiled whole epochs ----------------------------------------------
+def _taken_strategies(monkeypatch):
+    """Record the strategy of every Trainer.run (every eligible run compiled, however short)."""
+    pytest.importorskip("numba")
+    from backprop.fast import compiled as _compiled
+    from backprop.train.trainer import Trainer
+
+    monkeypatch.setattr(_compiled, "START_SECONDS", 0.0)
+    taken = []
+    run = Trainer.run
+
+    def recording(self, X, Y):
+        try:
+            return run(self, X, Y)
+        finally:
+            taken.append(self.strategy.name)
+
+    monkeypatch.setattr(Trainer, "run", recording)
+    return taken
+
+
+def test_the_progress_bar_of_short_epochs_leaves_the_compiled_path_open(tmp_path, capsys, monkeypatch):
+    """Before: on a terminal the bar's per-update hook and epoch callback closed the compiled path
+    (`train xor --layers 4 --optimizer sgd` ran ~7x slower with the bar than without it)."""
+    from clitools import run_cli
+
+    taken = _taken_strategies(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "xor", "--layers", "4", "--optimizer", "sgd", "--val-fraction", "0",
+            "--early-stopping", "0", "--epochs", "40", "--out", "m.st"]
+    status, _, err = run_cli(args + ["--progress"], capsys)
+    assert status == 0, err
+    assert taken == ["compiled"]
+    assert "40/40" in err  # the bar still reached the end
+
+
+def test_the_progress_hook_reports_each_call_of_whole_epochs(monkeypatch):
+    from backprop import Network
+    from backprop.fast import compiled as _compiled
+    from backprop.train.trainer import Trainer
+
+    _taken_strategies(monkeypatch)
+    monkeypatch.setattr(_compiled, "WORK", 24 * 17 * 7)  # 7 epochs a call: several calls
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(24, 2)), rng.integers(0, 2, (24, 1)).astype(float)
+    t = Trainer(Network([2, 4, 1], seed=0), epochs=30, lr=0.1, batch_size=6, optimizer="sgd", seed=1)
+    seen = []
+    t.progress = seen.append
+    h = t.run(X, Y)
+    assert t.strategy.name == "compiled"
+    assert [i["epoch"] for i in seen] == [7, 14, 21, 28, 30]
+    assert seen[-1]["loss"] == h.loss[-1] and seen[-1]["n_updates"] == h.n_updates == 30 * 4
+
+
+def test_the_progress_hook_is_called_after_every_epoch_on_the_numpy_path():
+    from backprop import Network
+    from backprop.train.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    t = Trainer(Network([2, 3, 1], output="identity", seed=0), epochs=5, lr=0.05, batch_size=5,
+                optimizer="adam", seed=1)
+    seen = []
+    t.progress = seen.append
+    h = t.run(X, Y)
+    assert [i["epoch"] for i in seen] == [1, 2, 3, 4, 5] and [i["loss"] for i in seen] == h.loss

@@ -126,6 +126,10 @@ class Trainer:
             raise InvalidInputError("callbacks must be a list of functions f(net, info)") from None
         self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks]
         self.on_step = check_callable(on_step, "on_step")
+        #: a progress display's hook ``f(info)``: after each epoch, or after each call of many whole
+        #: epochs (fast.compiled, fast.tiny), with the last epoch's info; unlike a callback it cannot
+        #: stop training, so it leaves those paths open (a callback closes them)
+        self.progress: Callable[[dict], None] | None = None
         self.record_gradients = bool(record_gradients)
         self.rules = Rules() if rules is None else rules
         self.history = History()
@@ -425,6 +429,9 @@ class Trainer:
             self.perm = np.array(orders[-1])
         self.pos, self._epoch_loss = (out.pos, out.epoch_loss) if out.status in (1, 2) else (0, 0.0)
         self._snapshot = out.snapshot
+        if self.progress is not None and out.done:
+            self.progress({"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
+                           "lr": opt.lr, "time": hist.time})
         if out.status == 2:
             self._diverged(f"the loss became {out.value}", out.pos // self.batch_size + 1)
             return False
@@ -587,7 +594,10 @@ class Trainer:
             hist.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
         info = {"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
                 "lr": self.optimizer.lr, "time": hist.time}
-        return self.rules.end_epoch(self, info)
+        keep_going = self.rules.end_epoch(self, info)
+        if self.progress is not None:
+            self.progress(info)
+        return keep_going
 
     def dataset_loss(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
         """E over a whole (checked) data set and its yhat, without touching the training buffers."""
