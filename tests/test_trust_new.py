@@ -124,3 +124,31 @@ def test_the_progress_hook_is_called_after_every_epoch_on_the_numpy_path():
     t.progress = seen.append
     h = t.run(X, Y)
     assert [i["epoch"] for i in seen] == [1, 2, 3, 4, 5] and [i["loss"] for i in seen] == h.loss
+
+
+# -- plane and multigauss (regression built-ins) through `backprop plot` ------------------------------
+def test_the_boundary_figure_of_a_regression_model_is_not_called_decision_regions(tmp_path, capsys,
+                                                                                  monkeypatch):
+    """Before: `backprop plot MODEL --what boundary` of a model of `plane` was titled "decision
+    regions", though a network of numbers makes no decisions."""
+    pytest.importorskip("matplotlib")
+    from backprop import Network
+    from backprop.see import plots
+    from clitools import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli(["train", "plane", "--layers", "4", "--epochs", "2", "--quiet", "--out", "m.st"],
+                             capsys)
+    assert status == 0, err
+    titles = []
+    real = plots.plot_boundary
+    monkeypatch.setattr(plots, "plot_boundary", lambda *a, **kw: titles.append(kw["title"]) or real(*a, **kw))
+    status, _, err = run_cli(["plot", "m.st", "--what", "boundary", "--out", "b.png"], capsys)
+    assert status == 0, err
+    assert titles == ["plane: output ŷ over the plane of the 2-4-1 network"]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    fig = real(Network([2, 3, 1], output="identity", seed=0), X, X.sum(axis=1))
+    assert fig.axes[0].get_title() == "output ŷ over the plane of the 2-3-1 network"
+    fig = real(Network([2, 3, 1], output="sigmoid", seed=0), X, X[:, 0] > 0)
+    assert fig.axes[0].get_title() == "decision regions of the 2-3-1 network"
