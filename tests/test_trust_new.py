@@ -152,3 +152,49 @@ def test_the_boundary_figure_of_a_regression_model_is_not_called_decision_region
     assert fig.axes[0].get_title() == "output ŷ over the plane of the 2-3-1 network"
     fig = real(Network([2, 3, 1], output="sigmoid", seed=0), X, X[:, 0] > 0)
     assert fig.axes[0].get_title() == "decision regions of the 2-3-1 network"
+
+
+# -- checkpoints on the compiled path ------------------------------------------------------------------
+def test_checkpoints_keep_their_schedule_and_the_compiled_path(tmp_path, capsys, monkeypatch):
+    """Before: `--checkpoint` added an epoch callback, which closed the compiled path for the run."""
+    from backprop.train import checkpoint as ckpt
+    from clitools import run_cli
+
+    taken = _taken_strategies(monkeypatch)
+    written = []
+    save = ckpt.save_checkpoint
+
+    def recording(path, trainer, extra=None):
+        written.append((trainer.epoch, trainer.pos))
+        return save(path, trainer, extra)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", recording)
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli(["train", "xor", "--layers", "4", "--optimizer", "sgd", "--val-fraction", "0",
+                              "--early-stopping", "0", "--epochs", "30", "--quiet", "--out", "m.st",
+                              "--checkpoint", "c.st", "--checkpoint-every", "7"], capsys)
+    assert status == 0, err
+    assert taken == ["compiled"]
+    assert written == [(7, 0), (14, 0), (21, 0), (28, 0), (30, 0)]  # the schedule, then the final state
+
+
+def test_calls_of_whole_epochs_cut_at_checkpoints_give_the_same_bits(monkeypatch):
+    from backprop import Network
+    from backprop.train.trainer import Trainer
+
+    _taken_strategies(monkeypatch)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(24, 2)), rng.integers(0, 2, (24, 1)).astype(float)
+    runs = []
+    for every in (None, 3):
+        t = Trainer(Network([2, 4, 1], seed=0, dtype="float64"), epochs=20, lr=0.1, batch_size=6,
+                    optimizer="sgd", seed=1)
+        epochs = []
+        if every:
+            t.checkpoint_hook = (every, lambda t=t, epochs=epochs: epochs.append(t.epoch))
+        h = t.run(X, Y)
+        assert t.strategy.name == "compiled"
+        runs.append((t.net.weights + t.net.biases, h.loss, epochs))
+    (p0, l0, _), (p1, l1, e1) = runs
+    assert e1 == [3, 6, 9, 12, 15, 18]
+    assert l0 == l1 and all(np.array_equal(a, b) for a, b in zip(p0, p1))

@@ -4,6 +4,7 @@ and optionally on a Dask cluster)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -134,7 +135,9 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:
     # the model file travels with the checkpoint: a resumed run writes the same file, no other
     extra = {"train_config": cfg, "out": os.path.abspath(out)}
     if checkpoint:
-        trainer.callbacks.append(ckpt.checkpoint_callback(checkpoint, trainer, every or 1, extra))
+        # the trainer's hook, not a callback: it leaves the compiled whole epochs open
+        write = functools.partial(ckpt.save_checkpoint, checkpoint, trainer, extra)
+        trainer.checkpoint_hook = (every or 1, write)
     history, guard, interrupted, path = _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out)
 
     summary = run_config.scores(net, prep, cfg, history)
