@@ -133,7 +133,7 @@ class Trainer:
         #: ``(every, write)``: ``write()`` after every ``every``-th epoch, after the callbacks (as a
         #: checkpoint callback appended last would); it too leaves the whole-epoch paths open, whose
         #: calls then end on those epochs
-        self.checkpoint_hook: tuple[int, Callable[[], None]] | None = None
+        self.checkpoint_hook: tuple[int, Callable[[], object]] | None = None
         self.record_gradients = bool(record_gradients)
         self.rules = Rules() if rules is None else rules
         self.history = History()
