@@ -1,27 +1,18 @@
-"""The playground's web app: the JSON API (``/api/...``), the live stream and the page.
+"""The playground's web app: the page, the JSON API (``/api/...``) over HTTP and the live stream.
 
-The session is touched by one thread only, the *session thread* (a one-thread executor): every
-endpoint hands its work there (``Playground.call``) and so does the player, in slices of at most
-``SLICE`` seconds of training. The event loop itself never trains, so it answers every request
-within about one slice, and a pause takes effect after the slice that is running. Errors a user can
-cause come back as HTTP 4xx with ``{"error": "..."}``; every JSON body is strict JSON (a diverged
-network's infinities are sent as null, see :func:`dumps`).
+Every ``/api/...`` route is a thin wrapper over :mod:`backprop.playground.api`, the one
+implementation of the endpoints that the notebook widget calls too: this layer only reads the
+request (the size limits and strict JSON), answers over HTTP and adds what only a web server needs:
+the access checks (:mod:`~backprop.playground.security`), the page and its static files, and the
+server-sent event stream of frames. Errors a user can cause come back as HTTP 4xx with
+``{"error": "..."}``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import functools
 import json
-import math
-import os
-import secrets
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -32,43 +23,13 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from backprop.core.activations import HIDDEN_ACTIVATIONS
-from backprop.core.losses import LOSSES
-from backprop.errors import BackpropError, DivergenceError, InvalidInputError
-from backprop.playground import config as _config
-from backprop.playground import export as _export
-from backprop.playground import panels as _panels
+from backprop.errors import BackpropError, InvalidInputError
+from backprop.playground import api as _api
+from backprop.playground.api import MAX_UPLOAD, Playground, TooLarge, dumps
 from backprop.playground.security import Guard
-from backprop.playground.session import Session
-from backprop.train.optimizers import OPTIMIZERS
 
-MAX_UPLOAD = 5 * 1024 * 1024  # bytes of one uploaded CSV file
-MAX_UPLOADS = 8  # uploaded files kept (the oldest is dropped)
-FPS = 30
-TRAIN_SHARE = 0.7  # share of a frame's time spent training while playing at full speed
-MAX_RUN = 100_000  # updates of one POST /api/run
 MAX_JSON = 1 << 20  # bytes of a JSON request body
 MAX_BRACKETS = 256  # "[" and "{" in a JSON body: no config needs more; bounds the parser's nesting
-SLICE = 0.02  # seconds of training at most before the session thread takes the next request
-
-
-def _finite(value):
-    """``value`` with every non-finite float replaced by None (JSON has no Infinity or NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    """Strict JSON: a diverged network's inf and nan become null (the fast path when all are finite)."""
-    try:
-        return json.dumps(value, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
 
 
 class StrictJSON(JSONResponse):
@@ -76,141 +37,9 @@ class StrictJSON(JSONResponse):
         return dumps(content).encode("utf-8")
 
 
-class Playground:
-    """The server's state: one session, the uploads, the player and the stream's listeners."""
-
-    def __init__(self, data: str | None = None):
-        self.tmp = tempfile.mkdtemp(prefix="backprop-playground-")
-        self.uploads: dict[str, dict] = {}
-        try:
-            self.session = Session(self._initial_config(data), self.uploads)
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
-        self.playing = False
-        self.speed: float | None = None  # updates per second; None: as fast as possible
-        self.rate = 0.0  # measured updates per second
-        self.error: str | None = None
-        self.listeners: set[asyncio.Queue] = set()
-        self.task: asyncio.Task | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.closing = False
-        self.generation = 0  # stop() counts up: a player or /api/run of an older generation ends
-        self.seq = 0  # frames are numbered: the page keeps the newest, whichever way it came
-        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="playground-session")
-
-    async def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` on the session thread (in the order asked), awaited."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.worker, functools.partial(fn, *args, **kwargs))
-
-    def _initial_config(self, data):
-        """A built-in's name, or a CSV file's path (copied in like an upload; target: its last column)."""
-        if not data:
-            return None
-        if data in _config.BUILTINS:
-            return {"data": data}
-        if not os.path.isfile(data):
-            raise InvalidInputError(f"data {data!r} is neither a built-in ({', '.join(_config.BUILTINS)}) "
-                                    "nor a CSV file")
-        with open(data, "rb") as f:
-            content = f.read()
-        info = _export.store_upload(self.tmp, content, os.path.basename(data))
-        uid = "upload-" + secrets.token_hex(4)
-        self.uploads[uid] = info
-        return {"data": uid, "target": info["columns"][-1]}
-
-    def shutdown(self) -> None:
-        """Server shutdown begins (on the loop's thread): stop playing and end every open stream,
-        so that uvicorn's graceful shutdown has no request left to wait for."""
-        self.closing, self.playing = True, False
-        for q in list(self.listeners):
-            if q.full():
-                q.get_nowait()
-            q.put_nowait(None)
-
-    def close(self) -> None:
-        self.playing = False
-        self.generation += 1
-        if self.task is not None:
-            self.task.cancel()
-        self.worker.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def frame(self) -> dict:
-        """The page's frame (on the session thread)."""
-        f = self.session.frame(self.playing, self.rate)
-        self.seq += 1
-        f["error"], f["seq"] = self.error, self.seq
-        return f
-
-    def frame_text(self) -> str:
-        return dumps(self.frame())
-
-    async def publish(self) -> None:
-        if not self.listeners or self.closing:  # closing: the streams' end marks must stay queued
-            return
-        text = await self.call(self.frame_text)
-        if self.closing:
-            return
-        for q in list(self.listeners):
-            if q.full():  # a slow page gets the newest frame, not a backlog
-                q.get_nowait()
-            q.put_nowait(text)
-
-    async def play_loop(self, generation: int) -> None:
-        dt = 1.0 / FPS
-        owed = 0.0
-        count, since = 0, time.perf_counter()
-        while self.playing and self.generation == generation:
-            t0 = time.perf_counter()
-            session = self.session
-            try:
-                if self.speed is None:
-                    count += await self.call(session.run, 1 << 30, budget=min(SLICE, TRAIN_SHARE * dt))
-                else:
-                    owed += self.speed * dt
-                    n = int(owed)
-                    made = await self.call(session.run, n, budget=SLICE) if n else 0
-                    owed = min(owed - made, self.speed)  # behind by at most a second's updates
-                    count += made
-                if session.over:
-                    self.playing = False
-            except DivergenceError as exc:
-                if self.generation == generation:
-                    self.playing, self.error = False, str(exc)
-            if self.generation != generation:
-                return  # stopped meanwhile: the stopper publishes
-            now = time.perf_counter()
-            if now - since >= 0.5:
-                self.rate, count, since = count / (now - since), 0, now
-            await self.publish()
-            await asyncio.sleep(max(0.0, dt - (time.perf_counter() - t0)))
-        if self.generation == generation:
-            self.rate = 0.0
-            await self.publish()
-
-    def start(self, speed: float | None) -> None:
-        self.speed, self.error = speed, None
-        if not self.playing:
-            self.playing = True
-            self.task = asyncio.get_running_loop().create_task(self.play_loop(self.generation))
-
-    def stop(self) -> int:
-        """Stop the player and any /api/run; the new generation."""
-        self.playing = False
-        self.rate = 0.0
-        self.generation += 1
-        return self.generation
-
-
-# -- helpers --------------------------------------------------------------------------------------
+# -- reading a request ----------------------------------------------------------------------------
 def _pg(request: Request) -> Playground:
     return request.app.state.playground
-
-
-class TooLarge(InvalidInputError):
-    """A request body over its limit (HTTP 413)."""
 
 
 async def _read_limited(request: Request, limit: int, what: str) -> bytes:
@@ -251,167 +80,39 @@ async def _json_body(request: Request) -> dict:
     return value
 
 
-def _int_param(request, name, default=None):
-    raw = request.query_params.get(name)
-    if raw is None:
-        if default is None:
-            raise InvalidInputError(f"the query parameter {name!r} is missing")
-        return default
-    if name == "i" and raw == "bias":
-        return raw
-    if len(raw) > 12:
-        raise InvalidInputError(f"{name} must be a small integer, got {raw[:20]!r}...")
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInputError(f"{name} must be an integer, got {raw!r}") from None
+def _response(reply: _api.Reply) -> Response:
+    headers = {}
+    if reply.filename is not None:
+        headers["content-disposition"] = f'attachment; filename="{reply.filename}"'
+    return Response(reply.content, status_code=reply.status, media_type=reply.media_type, headers=headers)
 
 
-async def _answer(pg: Playground, fn, *args, **kwargs) -> Response:
-    """``fn``'s value as strict JSON, computed and encoded on the session thread."""
-    text = await pg.call(lambda: dumps(fn(*args, **kwargs)))
-    return Response(text, media_type="application/json")
+def _route(method: str, path: str) -> Route:
+    """The HTTP route of one endpoint of :data:`api.ROUTES`: read the body its way, call, answer."""
+    fn, body_kind = _api.ROUTES[(method, path)]
+
+    async def endpoint(request: Request) -> Response:
+        if body_kind == "json":
+            body: Any = await _json_body(request)
+        elif body_kind == "raw":
+            body = await _read_limited(request, MAX_UPLOAD, "the file")
+        else:
+            body = None
+        # the endpoint's own errors reach the handlers below, as every other route's do
+        return _response(await fn(_pg(request), request.query_params, body))
+
+    return Route(path, endpoint, methods=[method])
 
 
-# -- endpoints ------------------------------------------------------------------------------------
+# -- what only the web page has -------------------------------------------------------------------
 async def index(request: Request) -> Response:
     return FileResponse(_static_dir() / "index.html", headers={"cache-control": "no-store"})
-
-
-async def state(request: Request) -> Response:
-    pg = _pg(request)
-    return await _answer(pg, lambda: pg.session.state())
-
-
-async def options(request: Request) -> Response:
-    pg = _pg(request)
-    return StrictJSON({
-        "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
-        "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
-        "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
-        "max_width": _config.MAX_WIDTH,
-        "uploads": [{"id": k, **{f: v[f] for f in ("filename", "columns", "rows")}}
-                    for k, v in pg.uploads.items()],
-        "max_upload": MAX_UPLOAD,
-    })
-
-
-async def _replace_session(pg: Playground, raw: dict) -> Response:
-    session = await pg.call(Session, raw, pg.uploads)  # a bad config raises before anything changes
-    pg.stop()
-    pg.session, pg.error = session, None
-    await pg.publish()
-    return await _answer(pg, session.state)
-
-
-async def set_config(request: Request) -> Response:
-    pg = _pg(request)
-    return await _replace_session(pg, await _json_body(request))
-
-
-async def reset(request: Request) -> Response:
-    """The same configuration anew: initial weights and training state of its seed."""
-    pg = _pg(request)
-    return await _replace_session(pg, dict(pg.session.cfg))
-
-
-async def _traced(request, name):
-    pg = _pg(request)
-    pg.stop()
-    session = pg.session
-    try:
-        text = await pg.call(lambda: dumps(getattr(session, name)()))
-    except DivergenceError as exc:
-        pg.error = str(exc)
-        await pg.publish()
-        raise
-    await pg.publish()
-    return Response(text, media_type="application/json")
-
-
-async def step(request: Request) -> Response:
-    return await _traced(request, "step")
-
-
-async def phase(request: Request) -> Response:
-    return await _traced(request, "next_phase")
-
-
-async def run(request: Request) -> Response:
-    pg = _pg(request)
-    body = await _json_body(request)
-    n = body.get("updates", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RUN:
-        raise InvalidInputError(f"updates must be an integer from 1 to {MAX_RUN}, got {n!r}")
-    generation = pg.stop()
-    session, done = pg.session, 0
-    try:
-        # in slices on the session thread: other requests are answered in between, and a pause,
-        # a step or a new config (a new generation) ends the run
-        while done < n and pg.generation == generation and not session.over:
-            done += await pg.call(session.run, n - done, budget=SLICE)
-    except DivergenceError as exc:
-        if pg.generation == generation:
-            pg.error = str(exc)
-        await pg.publish()
-        raise
-    await pg.publish()
-
-    def answer():
-        st = session.state()
-        return dumps({"updates": done, "stopped": done < n,
-                      **{k: st[k] for k in ("epoch", "step", "n_updates", "loss_history", "divergence")}})
-
-    return Response(await pg.call(answer), media_type="application/json")
-
-
-async def play(request: Request) -> Response:
-    pg = _pg(request)
-    body = await _json_body(request)
-    speed = body.get("speed")
-    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float))
-                              or not 0 < speed <= 1e6):
-        raise InvalidInputError(f"speed must be updates per second (> 0) or null for full speed, "
-                                f"got {speed!r}")
-    pg.start(None if speed is None else float(speed))
-    return StrictJSON({"playing": True, "speed": pg.speed})
-
-
-async def pause(request: Request) -> Response:
-    pg = _pg(request)
-    pg.stop()
-    # after the slice that is running: the count is final when this answer leaves
-    n = await pg.call(lambda: pg.session.n_updates)
-    await pg.publish()
-    return StrictJSON({"playing": False, "n_updates": n})
-
-
-async def frame(request: Request) -> Response:
-    pg = _pg(request)
-    return Response(await pg.call(pg.frame_text), media_type="application/json")
-
-
-async def points(request: Request) -> Response:
-    pg = _pg(request)
-    return await _answer(pg, lambda: pg.session.points())
-
-
-async def unit(request: Request) -> Response:
-    pg = _pg(request)
-    args = _int_param(request, "layer"), _int_param(request, "unit"), _int_param(request, "sample", 0)
-    return await _answer(pg, lambda: _panels.unit(pg.session, *args))
-
-
-async def weight(request: Request) -> Response:
-    pg = _pg(request)
-    args = _int_param(request, "layer"), _int_param(request, "i"), _int_param(request, "j")
-    return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
 async def stream(request: Request) -> Response:
     """Server-sent events: one ``frame`` event now and then about 30 a second while playing."""
     pg = _pg(request)
-    limit = _int_param(request, "max_frames", 0)
+    limit = _api.int_param(request.query_params, "max_frames", 0)
     q: asyncio.Queue = asyncio.Queue(maxsize=1)
     if pg.closing:
         return _error(503, "the playground is shutting down")
@@ -439,44 +140,12 @@ async def stream(request: Request) -> Response:
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 
-async def upload(request: Request) -> Response:
-    pg = _pg(request)
-    data = await _read_limited(request, MAX_UPLOAD, "the file")
-    info = await pg.call(_export.store_upload, pg.tmp, data, request.query_params.get("filename", "data.csv"))
-    uid = "upload-" + secrets.token_hex(4)
-    pg.uploads[uid] = info
-    while len(pg.uploads) > MAX_UPLOADS:
-        old = pg.uploads.pop(next(iter(pg.uploads)))
-        with contextlib.suppress(OSError):
-            os.remove(old["path"])
-    return StrictJSON({"id": uid, **{k: v for k, v in info.items() if k != "path"}})
-
-
-async def export_model(request: Request) -> Response:
-    pg = _pg(request)
-    s = pg.session
-    data = await pg.call(_export.model_bytes, s, pg.tmp)
-    name = f"playground-{s.cfg['data']}-{s.n_updates}.safetensors"
-    return Response(data, media_type="application/octet-stream",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
-
-
-async def export_explain(request: Request) -> Response:
-    pg = _pg(request)
-    s = pg.session
-    fmt = request.query_params.get("format", "markdown")
-    text, media, ext = await pg.call(_export.explain_text, s, fmt, _int_param(request, "sample", 0))
-    name = f"playground-update-{max(s.n_updates, 0)}.{ext}"
-    return Response(text, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
-
-
 def _error(status, message):
     return StrictJSON({"error": message}, status_code=status)
 
 
 async def on_user_error(request: Request, exc: Exception) -> Response:
-    status = 409 if isinstance(exc, _panels.NoStepError) else 413 if isinstance(exc, TooLarge) else 400
-    return _error(status, " ".join(str(exc).split()))
+    return _error(_api.status_of(exc), " ".join(str(exc).split()))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -512,17 +181,8 @@ def create_app(token: str, *, allowed_hosts: list[str], data: str | None = None)
         finally:
             pg.close()
 
-    api = [
-        Route("/api/state", state), Route("/api/options", options),
-        Route("/api/config", set_config, methods=["POST"]), Route("/api/reset", reset, methods=["POST"]),
-        Route("/api/step", step, methods=["POST"]), Route("/api/phase", phase, methods=["POST"]),
-        Route("/api/run", run, methods=["POST"]), Route("/api/play", play, methods=["POST"]),
-        Route("/api/pause", pause, methods=["POST"]), Route("/api/frame", frame),
-        Route("/api/points", points),
-        Route("/api/unit", unit), Route("/api/weight", weight), Route("/api/stream", stream),
-        Route("/api/upload", upload, methods=["POST"]), Route("/api/export/model", export_model),
-        Route("/api/export/explain", export_explain),
-    ]
+    api = [_route(method, path) for method, path in _api.ROUTES]
+    api.append(Route("/api/stream", stream))
     app = Starlette(
         routes=[Route("/", index), *api, Mount("/static", StaticFiles(directory=str(_static_dir())))],
         exception_handlers={BackpropError: on_user_error, HTTPException: on_http_error,

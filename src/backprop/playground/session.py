@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import collections
 import time
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +51,20 @@ def _thin(values, n=MAX_HISTORY):
 class Session:
     """A configured network and its training state (``cfg`` is checked by :func:`config.check_config`)."""
 
-    def __init__(self, raw: dict | None = None, uploads: dict | None = None):
+    def __init__(self, raw: dict | None = None, uploads: dict | None = None, network: Network | None = None):
+        """``network``: train this network (its weights as they are) instead of a new one of the seed;
+        its sizes and activations must be those of the configuration (the notebook widget's own network)."""
         cfg = _config.check_config(raw or {}, uploads)
         self.data = _config.prepare(cfg, uploads)
         self.cfg = cfg
         d = self.data
         sizes = [d.X.shape[1], *cfg["layers"], d.n_out]
-        self.net = Network(sizes, hidden=cfg["hidden"], output=d.output, seed=cfg["seed"], dtype="float64")
+        if network is None:
+            self.net = Network(sizes, hidden=cfg["hidden"], output=d.output, seed=cfg["seed"],
+                               dtype="float64")
+        else:
+            _check_network(network, sizes, cfg["hidden"], d)
+            self.net = network
         m = d.X.shape[0]
         cfg["batch_size"] = min(cfg["batch_size"], m)  # a small uploaded file: one batch of all rows
         self.trainer = Trainer(
@@ -69,6 +77,7 @@ class Session:
         )
         self.trainer.start(d.X, d.Y)
         self.last: dict | None = None  # the last traced update (arrays), see step()
+        self.last_step: Any = None  # what Trainer.step(trace=True) returned for it
         self.phase = 0  # phases of self.last shown so far (4: the whole update)
         # (update number, batch loss) of the last updates: the loss path
         self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=RECENT)
@@ -144,6 +153,7 @@ class Session:
             self._diverged(exc)
             raise
         t = st.trace
+        self.last_step = st
         self.last = {
             "epoch": int(st.epoch), "step": int(st.step), "batch": np.asarray(st.batch, np.int64),
             "loss": float(st.loss), "lr": float(st.lr), "epoch_done": bool(st.epoch_done),
@@ -343,6 +353,23 @@ class Session:
         return {"dims": 2, "lo": g["lo"], "hi": g["hi"], "size": n, "units": units,
                 "region_size": REGION_RESOLUTION,
                 "region": [_quantize(region[:, j]) for j in range(region.shape[1])]}
+
+
+def _check_network(net: Network, sizes: list, hidden: list, data) -> None:
+    """A network given to train: the data's inputs and outputs, the configuration's activations."""
+    if not isinstance(net, Network):
+        raise InvalidInputError(f"network must be a backprop.Network, got {type(net).__name__}")
+    if net.sizes[0] != sizes[0]:
+        raise InvalidInputError(f"the network has {net.sizes[0]} inputs but the data have {sizes[0]} "
+                                f"features: build it as Network([{sizes[0]}, ...])")
+    if net.sizes[-1] != sizes[-1] or net.output != data.output:
+        raise InvalidInputError(
+            f"the network's output layer is {net.sizes[-1]} {net.output} unit(s); these data ({data.task}"
+            + (f", {len(data.classes)} classes" if data.classes else "")
+            + f") need {sizes[-1]} {data.output} unit(s)")
+    if list(net.sizes) != sizes or net.hidden != list(hidden):
+        raise InvalidInputError(f"the network's hidden layers {net.sizes[1:-1]} {net.hidden} are not the "
+                                f"configuration's {sizes[1:-1]} {list(hidden)}")
 
 
 def _quantize(v):

@@ -3,7 +3,6 @@
 // the API, the controls and the URL, frames and actions; see index.html for the other scripts.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const S = {
   options: null, state: null, points: null, frame: null, step: null, sel: null, sample: 0,
   colour: "a", playing: false, units: [], edges: [], drawPending: false, applying: false, seq: 0,
@@ -12,19 +11,11 @@ const S = {
 
 // -- API ------------------------------------------------------------------------------------------
 async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    if (body instanceof Blob || body instanceof ArrayBuffer) init.body = body;
-    else { init.body = JSON.stringify(body); init.headers["content-type"] = "application/json"; }
-  }
-  const r = await fetch(path, init);
-  const text = await r.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-  if (!r.ok) {
-    const msg = (data && data.error) || `HTTP ${r.status}`;
+  const { status, data } = await HOST.request(method, path, body);
+  if (status < 200 || status >= 300) {
+    const msg = (data && data.error) || `HTTP ${status}`;
     showError(msg);
-    const err = new Error(msg); err.status = r.status; throw err;
+    const err = new Error(msg); err.status = status; throw err;
   }
   return data;
 }
@@ -50,7 +41,7 @@ function applyFrame(f) {
 function setPlaying(on) {
   S.playing = on;
   $("btn-play").textContent = on ? "❚❚ Pause" : "▶ Play";
-  document.body.dataset.playing = on ? "1" : "0";
+  HOST.hook.dataset.playing = on ? "1" : "0";
 }
 function clearError() { $("error").hidden = true; }
 
@@ -72,14 +63,14 @@ function readControls() {
     if (raw !== "") cfg[k] = Number(raw);
     else if (k === "noise") cfg[k] = null;
   }
-  const rows = [...document.querySelectorAll(".layer-row")];
+  const rows = [...$$(".layer-row")];
   cfg.layers = rows.map((r) => Number(r.querySelector("input").value));
   cfg.hidden = rows.map((r) => r.querySelector("select").value);
   if (!cfg.hidden.length) cfg.hidden = "tanh";
   cfg.output = $("cfg-output").value || null;
   cfg.loss = $("cfg-loss").value || null;
   cfg.optimizer = $("cfg-optimizer").value;
-  cfg.mode = document.querySelector("input[name=mode]:checked").value;
+  cfg.mode = $1("input[name=mode]:checked").value;
   return cfg;
 }
 
@@ -94,7 +85,7 @@ function layerRow(width, act) {
   div.querySelector("select").onchange = applyControls;
   return div;
 }
-function numberLayers() { document.querySelectorAll(".layer-row").forEach((r, i) => { r.firstElementChild.textContent = i + 1; }); }
+function numberLayers() { $$(".layer-row").forEach((r, i) => { r.firstElementChild.textContent = i + 1; }); }
 
 function writeControls(state) {
   const c = state.config;
@@ -117,7 +108,7 @@ function writeControls(state) {
   $("cfg-output").value = c.output ?? ""; $("cfg-loss").value = c.loss ?? "";
   fillSelect($("cfg-optimizer"), S.options.optimizers);
   $("cfg-optimizer").value = c.optimizer;
-  document.querySelector(`input[name=mode][value=${c.mode}]`).checked = true;
+  $1(`input[name=mode][value=${c.mode}]`).checked = true;
   $("cfg-batch_size").disabled = c.mode !== "minibatch";
   const m = state.data.n_train;
   $("mode-note").textContent = c.mode === "online" ? `online: one update per sample, ${m} updates per epoch`
@@ -152,7 +143,7 @@ function configFromHash() {
 async function applyControls() {
   if (S.applying) { S.pendingApply = true; return; } // a change made while a setup loads: applied after it
   const cfg = readControls();
-  if (cfg.output !== S.state.config.output && document.activeElement === $("cfg-output")) cfg.loss = null;
+  if (cfg.output !== S.state.config.output && HOST.root.activeElement === $("cfg-output")) cfg.loss = null;
   try { await applyState(await api("POST", "/api/config", cfg)); clearError(); } catch (e) {
     // the message is shown; the controls go back to the setup that is still running
     S.applying = true; try { writeControls(S.state); } finally { S.applying = false; }
@@ -162,11 +153,11 @@ async function applyControls() {
 // -- state, frames --------------------------------------------------------------------------------
 async function applyState(state) {
   S.applying = true;
-  document.body.dataset.busy = "1";
+  HOST.hook.dataset.busy = "1";
   try {
     S.state = state; S.step = null; S.sel = S.sel && validSel(S.sel, state.sizes) ? S.sel : null; S.sample = 0;
     writeControls(state);
-    history.replaceState(null, "", location.pathname + (configToHash(state.config) ? "#" + configToHash(state.config) : ""));
+    if (HOST.url) history.replaceState(null, "", location.pathname + (configToHash(state.config) ? "#" + configToHash(state.config) : ""));
     S.points = await api("GET", "/api/points");
     buildNetwork();
     applyFrame(await api("GET", "/api/frame"));
@@ -174,7 +165,7 @@ async function applyState(state) {
     renderInspector();
   } finally {
     S.applying = false;
-    document.body.dataset.busy = "0";
+    HOST.hook.dataset.busy = "0";
     if (S.pendingApply) { S.pendingApply = false; applyControls(); }
   }
 }
@@ -184,13 +175,11 @@ function validSel(sel, sizes) {
 }
 
 function openStream() {
-  const es = new EventSource("api/stream");
-  es.addEventListener("frame", (ev) => {
-    const f = JSON.parse(ev.data);
+  HOST.subscribe((f) => {
     if (!applyFrame(f)) return;
     if (f.playing) S.step = stepShown();
     scheduleDraw();
-  });
+  }, shownElsewhere);
 }
 function scheduleDraw() {
   if (S.drawPending) return;
@@ -247,7 +236,7 @@ function draw() {
 }
 function drawPhases() {
   const st = stepShown(), ph = st ? st.phase : 0;
-  document.querySelectorAll(".phase").forEach((el) => {
+  $$(".phase").forEach((el) => {
     const p = Number(el.dataset.phase);
     el.classList.toggle("done", p < ph || ph === 4);
     el.classList.toggle("current", p === ph && ph !== 4);
@@ -266,17 +255,28 @@ function serial(fn) {
 function doStep(path) { return serial(() => stepNow(path)); }
 async function stepNow(path) {
   try {
-    const st = await api("POST", path);
-    S.step = st;
-    if (S.sample >= st.batch.length) S.sample = 0;
-    applyFrame(await api("GET", "/api/frame"));
-    draw();
-    await renderInspector();
-    document.body.dataset.nUpdates = st.n_update;
-    document.body.dataset.phase = st.phase;
+    await showStep(await api("POST", path));
   } catch (e) { // shown; a divergence is said the page's way, with the frame that carries it
     try { applyFrame(await api("GET", "/api/frame")); scheduleDraw(); } catch (e2) { /* shown */ }
   }
+}
+async function showStep(st) {
+  S.step = st;
+  if (S.sample >= st.batch.length) S.sample = 0;
+  applyFrame(await api("GET", "/api/frame"));
+  draw();
+  await renderInspector();
+  HOST.hook.dataset.nUpdates = st.n_update;
+  HOST.hook.dataset.phase = st.phase;
+}
+// an update or a new setup made elsewhere (the notebook widget's Python side): shown as if asked here
+function shownElsewhere(kind, value) {
+  return serial(async () => {
+    try {
+      if (kind === "state") { await applyState(value); clearError(); }
+      else await showStep(value);
+    } catch (e) { /* shown */ }
+  });
 }
 function togglePlay() { return serial(toggleNow); }
 async function toggleNow() {
@@ -316,7 +316,7 @@ async function upload(file) {
 }
 
 function addLayer() {
-  const rows = document.querySelectorAll(".layer-row"), last = rows[rows.length - 1];
+  const rows = $$(".layer-row"), last = rows[rows.length - 1];
   const width = last ? last.querySelector("input").value : 4, act = last ? last.querySelector("select").value : "tanh";
   $("layers").appendChild(layerRow(width, act));
   numberLayers();
@@ -348,17 +348,17 @@ function bindControls() {
   $("add-layer").onclick = addLayer;
   const ids = ["cfg-data", "cfg-target", "cfg-output", "cfg-loss", "cfg-optimizer", ...NUM_KEYS.map((k) => "cfg-" + k)];
   for (const id of ids) $(id).onchange = applyControls;
-  document.querySelectorAll("input[name=mode]").forEach((r) => { r.onchange = applyControls; });
-  document.querySelectorAll("input[name=colour]").forEach((r) => { r.onchange = () => { S.colour = r.value; draw(); }; });
+  $$("input[name=mode]").forEach((r) => { r.onchange = applyControls; });
+  $$("input[name=colour]").forEach((r) => { r.onchange = () => { S.colour = r.value; draw(); }; });
   $("upload").onchange = (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; };
   $("btn-share").onclick = share;
-  $("btn-model").onclick = () => { location.href = "api/export/model"; };
-  $("btn-explain").onclick = () => {
-    location.href = `api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`;
-  };
-  document.addEventListener("keydown", (ev) => {
+  $("btn-share").hidden = !HOST.url; // the widget's setup is the Python call that made it
+  const download = (path) => Promise.resolve(HOST.download(path)).catch((e) => showError(String(e.message || e)));
+  $("btn-model").onclick = () => download("/api/export/model");
+  $("btn-explain").onclick = () => download(`/api/export/explain?format=${$("explain-format").value}&sample=${S.sample}`);
+  HOST.keys.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-    const el = document.activeElement;
+    const el = HOST.root.activeElement;
     // keys type into text and number fields and choose in lists; a focused radio button, check box
     // or button does not take the space key: it is play/pause everywhere but where one types
     const typing = el && (el.tagName === "SELECT" || el.tagName === "TEXTAREA"
@@ -368,28 +368,32 @@ function bindControls() {
     else if (el && el.tagName === "INPUT") return; // s and p on a radio button: nothing
     else if (ev.key === "s") doStep("/api/step");
     else if (ev.key === "p") doStep("/api/phase");
+    else return;
+    ev.stopPropagation(); // taken here: not also a shortcut of what holds the page (a notebook)
   });
   let resizeTimer = null;
-  window.addEventListener("resize", () => {
+  HOST.onResize(() => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { buildNetwork(); draw(); }, 150);
   });
 }
 
 async function init() {
-  const url = new URL(location.href);
-  if (url.searchParams.has("token")) { // the cookie carries it from now on; keep it out of shared links
-    url.searchParams.delete("token");
-    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  if (HOST.url) {
+    const url = new URL(location.href);
+    if (url.searchParams.has("token")) { // the cookie carries it from now on; keep it out of shared links
+      url.searchParams.delete("token");
+      history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
   }
   S.options = await api("GET", "/api/options");
-  const fromHash = configFromHash();
+  const fromHash = HOST.url ? configFromHash() : null;
   let state = null;
   if (fromHash) { try { state = await api("POST", "/api/config", fromHash); } catch (e) { state = null; } }
   if (!state) state = await api("GET", "/api/state");
   await applyState(state);
   openStream();
   bindControls();
-  document.body.dataset.ready = "1";
+  HOST.hook.dataset.ready = "1";
 }
 init().catch((e) => showError(String(e.message || e)));

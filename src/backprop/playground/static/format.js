@@ -1,6 +1,6 @@
 // backprop playground: numbers, formulas and colours.
 // Classic scripts sharing one global scope, loaded in order by index.html:
-// format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
+// host.js, format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
 "use strict";
 
 const PALETTE = ["#2f6fd0", "#e07b20", "#2a9d4b", "#b53fb0", "#c9a227", "#17a2b8", "#d9534f", "#6f42c1"];

@@ -1,6 +1,6 @@
 // backprop playground: the inspector: a unit's or a weight's formulas with this update's numbers.
 // Classic scripts sharing one global scope, loaded in order by index.html:
-// format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
+// host.js, format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
 "use strict";
 
 // -- inspector -------------------------------------------------------------------------------------
@@ -10,8 +10,8 @@
 
 function select(sel) {
   S.sel = sel;
-  document.querySelectorAll(".unit.sel").forEach((e) => e.classList.remove("sel"));
-  document.querySelectorAll("#edges line.sel").forEach((e) => e.classList.remove("sel"));
+  $$(".unit.sel").forEach((e) => e.classList.remove("sel"));
+  $$("#edges line.sel").forEach((e) => e.classList.remove("sel"));
   if (sel.type === "unit") $(`unit-${sel.layer}-${sel.unit}`).classList.add("sel");
   else if (sel.i !== "bias") S.edges[sel.layer][sel.i][sel.j].line.classList.add("sel");
   renderInspector();

@@ -1,6 +1,6 @@
 // backprop playground: the network drawing: units (HTML boxes with canvases) and weights (SVG lines).
 // Classic scripts sharing one global scope, loaded in order by index.html:
-// format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
+// host.js, format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
 "use strict";
 
 // -- the network drawing ----------------------------------------------------------------------------

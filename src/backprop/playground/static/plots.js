@@ -1,6 +1,6 @@
 // backprop playground: the plots on canvas: loss curves, |delta| per layer, decision regions.
 // Classic scripts sharing one global scope, loaded in order by index.html:
-// format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
+// host.js, format.js, network.js, plots.js, inspector.js, app.js (which starts the page).
 "use strict";
 
 // -- plots ----------------------------------------------------------------------------------------
