@@ -124,7 +124,8 @@ def _write_config(home: Path, token: str, root: Path) -> Path:
             "extension_manager": "readonly",  # lists what is installed; never asks PyPI
         },
     }
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    path = home / "config" / "jupyter_server_config.json"
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
     return settings
 
 

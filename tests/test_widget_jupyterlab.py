@@ -75,7 +75,7 @@ def page(browser, lab):
     """A fresh browser context on the lab. ``page.errors`` collects uncaught exceptions, console
     errors, failed requests and error answers; ``page.outside`` every request not to the lab (each is
     aborted, so nothing reaches the network even if one is made)."""
-    ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1200})
     pg = ctx.new_page()
     pg.set_default_timeout(WAIT_MS)
     pg.errors, pg.outside = [], []
@@ -141,8 +141,9 @@ def test_the_server_is_local_token_protected_isolated_and_offline(lab):
     assert json.loads(_get(lab, "lab/api/update")[1]) == {"notification": None}
     assert json.loads(_get(lab, "lab/api/news")[1]) == {"news": []}
     page_html = _get(lab, "lab")[1]
-    config = json.loads(html.unescape(re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page_html, re.S).group(1)))
+    data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                     page_html, re.S)
+    config = json.loads(html.unescape(data.group(1)))
     assert config["news"] == {"disabled": True}
     for plugin, key, want in (("@jupyterlab/apputils-extension:notification", "fetchNews", "false"),
                               ("@jupyterlab/apputils-extension:notification", "checkForUpdates", False),
@@ -153,3 +154,184 @@ def test_the_server_is_local_token_protected_isolated_and_offline(lab):
     # the developer's Jupyter folders are not used: the server's settings and workspaces are temporary
     assert config["userSettingsDir"].startswith(str(lab.root.parent))
     assert config["workspacesDir"].startswith(str(lab.root.parent))
+
+
+# -- the notebook in the browser --------------------------------------------------------------------
+def _open_and_run(page, lab: Lab):
+    """Open the tutorial, wait for its kernel, Run > Run All Cells, wait until every cell ran."""
+    page.goto(lab.page(f"lab/tree/{NOTEBOOK}"))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    # the kernel is started and idle (running before that would ask which kernel to start)
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                           ".some(e => / \\| Idle$/.test(e.textContent.trim()))")
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    # every code cell shows its execution count ([*] while it runs, [ ] before)
+    page.wait_for_function("""() => {
+        const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+        return p.length > 0 && p.every(e => /^\\[\\d+\\]:$/.test(e.textContent.trim()));
+    }""", timeout=RUN_MS)
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                           ".some(e => / \\| Idle$/.test(e.textContent.trim()))", timeout=RUN_MS)
+    # no traceback, no warning: JupyterLab shows both as stderr output
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert stderr.count() == 0, "\n".join(stderr.all_text_contents())
+
+
+def _widget(page, n=0):
+    """The n-th playground widget's cell output (its page lives in an open shadow root, which
+    Playwright's CSS selectors pierce); waits until the page is ready."""
+    out = page.locator(".jp-OutputArea-output").filter(has=page.locator("#btn-step")).nth(n)
+    out.locator("[data-ready='1']").wait_for()
+    return out
+
+
+def _show_cell(w):
+    """Scroll the notebook so that the widget's cell (its code, then the widget) starts at the top."""
+    w.evaluate("el => el.closest('.jp-Cell').scrollIntoView({ block: 'start' })")
+
+
+def _setup(w) -> dict:
+    """The setup the widget's controls show (as the page's own readControls() reads them), with the
+    output activation and loss that "auto" stands for."""
+    return w.locator(".bp-page").evaluate("""page => {
+        const v = (id) => page.querySelector('#cfg-' + id).value.trim();
+        const shown = (id) => { const s = page.querySelector('#cfg-' + id);
+            return s.value || /auto \\((.*)\\)/.exec(s.options[s.selectedIndex].text)[1]; };
+        const rows = [...page.querySelectorAll('.layer-row')];
+        return {
+            data: v('data'), n_samples: Number(v('n_samples')),
+            noise: v('noise') === '' ? null : Number(v('noise')),
+            data_seed: Number(v('data_seed')), seed: Number(v('seed')), lr: Number(v('lr')),
+            l2: Number(v('l2')), batch_size: Number(v('batch_size')), optimizer: v('optimizer'),
+            layers: rows.map(r => Number(r.querySelector('input').value)),
+            hidden: rows.map(r => r.querySelector('select').value),
+            output: shown('output'), loss: shown('loss'),
+            mode: page.querySelector('input[name=mode]:checked').value,
+        };
+    }""")
+
+
+def _hook(w, name, value):
+    """Wait until the widget's state attribute data-<name> (on its view element, the page's
+    ``HOST.hook``) says ``value``."""
+    w.locator(f"[data-ready][data-{name}='{value}']").wait_for()
+
+
+def _until(page, w, selector, predicate):
+    """Wait until ``predicate`` (JavaScript, of the element) holds for the widget's ``selector``."""
+    page.wait_for_function(predicate, arg=w.locator(selector).element_handle())
+
+
+def _apply(w, change):
+    """Make ``change`` to the widget's controls and wait until the kernel's new setup is shown (the
+    page marks the hook busy while it loads one; a change made meanwhile would be overwritten)."""
+    hook = w.locator("[data-ready]")
+    hook.evaluate("""el => { el.__loaded = 0; el.__observer?.disconnect();
+        el.__observer = new MutationObserver(() => { if (el.dataset.busy === '1') el.__busy = true;
+            else if (el.__busy) { el.__busy = false; el.__loaded += 1; } });
+        el.__observer.observe(el, { attributes: true, attributeFilter: ['data-busy'] }); }""")
+    change()
+    hook.page.wait_for_function("el => el.__loaded > 0", arg=hook.element_handle())
+
+
+def _value(w, selector) -> float:
+    return float(w.locator(selector).get_attribute("data-value"))
+
+
+def _problem(setup):
+    """The training rows and targets of a built-in's setup, made here: the data set's training part,
+    inputs standardized with its mean and spread, class labels as 0/1 (one sigmoid unit) or one-hot."""
+    ds = datasets.load(setup["data"], n_samples=setup["n_samples"], noise=setup["noise"],
+                       seed=setup["data_seed"])
+    X = (ds.X - ds.X.mean(axis=0)) / ds.X.std(axis=0)
+    classes = np.unique(ds.y)
+    if setup["output"] == "sigmoid" and len(classes) == 2:
+        Y = (ds.y == classes[1]).astype(np.float64).reshape(-1, 1)
+    else:
+        Y = (ds.y.reshape(-1, 1) == classes.reshape(1, -1)).astype(np.float64)
+    return X, Y
+
+
+def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(page, lab, tmp_path, oracle):
+    try:
+        _open_and_run(page, lab)
+        w = _widget(page)
+        # more room for the notebook: the file browser folded away (as its tab's click does)
+        page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+        page.wait_for_selector("#jp-left-stack", state="hidden")
+        _show_cell(w)
+        _shot(page, tmp_path, "widget-notebook.png")
+
+        # the setup the learner sees, and the same network and data made here from it
+        setup = _setup(w)
+        assert setup["optimizer"] == "sgd" and setup["mode"] in ("online", "minibatch", "batch"), setup
+        X, Y = _problem(setup)
+        net = backprop.Network([X.shape[1], *setup["layers"], Y.shape[1]], hidden=setup["hidden"],
+                               output=setup["output"], seed=setup["seed"], dtype="float64")
+        Ws, bs = oracle.params(net)
+        acts = oracle.act_names(net)
+
+        # a first-layer weight: its gradient goes back through every layer
+        k, i, j = 0, 1, min(3, setup["layers"][0] - 1)
+        w.locator(f"#w-{k}-{i}-{j}").click()
+        w.locator("#btn-step").click()
+        _hook(w, "n-updates", 1)
+        w.locator("#insp-w-new").wait_for()
+        assert w.locator("#c-updates").text_content() == "1"
+        if setup["mode"] == "batch":
+            rows = list(range(X.shape[0]))
+        elif setup["mode"] == "online":
+            rows = [int(w.locator("#insp-row").get_attribute("data-value"))]
+        else:
+            rows = [int(r) for r in w.locator("#insp-per-sample tr[data-row]").evaluate_all(
+                "rows => rows.map(r => r.dataset.row)")]
+            assert len(rows) == min(setup["batch_size"], X.shape[0])
+        deltas, gW, _ = oracle.backward(Ws, bs, acts, setup["loss"], X[rows], Y[rows])
+        w_before, g = Ws[k][i, j], gW[k][i, j]
+        assert _value(w, "#insp-w") == pytest.approx(w_before, rel=REL)  # the seed's initial weight
+        # eq. (1) for the batch's first sample: its delta_j^1 (back through every layer) and x_i
+        assert _value(w, "#insp-a-i") == pytest.approx(X[rows[0], i], rel=REL)
+        assert _value(w, "#insp-delta-j") == pytest.approx(deltas[k][0, j], rel=REL, abs=1e-12)
+        assert _value(w, "#insp-grad-mean") == pytest.approx(g, rel=REL, abs=1e-12)  # eq. (3)
+        want = w_before - setup["lr"] * (g + setup["l2"] * w_before)  # eq. (5)
+        assert _value(w, "#insp-w-new") == pytest.approx(want, rel=REL)
+        _show_cell(w)
+        _shot(page, tmp_path, "widget-jupyterlab.png")
+
+        # the transport, each control once: play, pause, phase (i)-(iv), reset
+        w.locator("#btn-play").click()
+        _hook(w, "playing", 1)
+        _until(page, w, "#c-updates", "el => Number(el.textContent) > 5")
+        w.locator("#btn-play").click()
+        _hook(w, "playing", 0)
+        for n in (1, 2, 3, 4):
+            w.locator("#btn-phase").click()
+            _hook(w, "phase", n)
+        w.locator("#btn-reset").click()
+        _until(page, w, "#c-updates", "el => el.textContent === '0'")
+
+        # a setup that diverges (as the page's own test: sin, ReLU, η = 50), played: the message
+        _apply(w, lambda: w.locator("#cfg-data").select_option("sin"))
+        for row in range(w.locator(".layer-row select").count()):
+            _apply(w, lambda row=row: w.locator(".layer-row select").nth(row).select_option("relu"))
+        _apply(w, lambda: (w.locator("#cfg-lr").fill("50"), w.locator("#cfg-lr").blur()))  # blur: "change"
+        setup = _setup(w)
+        assert (setup["data"], set(setup["hidden"]), setup["lr"]) == ("sin", {"relu"}, 50), setup
+        w.locator("#btn-play").click()
+        error = w.locator("#error-text")
+        _until(page, w, "#error-text", "el => el.textContent.includes('diverged')")
+        _hook(w, "playing", 0)
+        assert w.locator("#error").is_visible()
+        _show_cell(w)
+        text = error.text_content()
+        assert "smaller η" in text and "50" in text, text
+        _shot(page, tmp_path, "widget-divergence.png")
+        w.locator("#btn-reset").click()
+        w.locator("#error").wait_for(state="hidden")
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print(f"the page at the failure: {tmp_path / 'failure.png'}\n{_explain(lab, page)}")
+        raise
+    assert page.errors == [], _explain(lab, page)
+    assert page.outside == []
