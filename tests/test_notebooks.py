@@ -25,9 +25,9 @@ NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 TIMEOUT = 120  # seconds per cell; each notebook takes a few seconds
 
 
-def test_the_four_tutorials_are_there():
+def test_the_five_tutorials_are_there():
     assert [p.stem for p in NOTEBOOKS] == ["01-two-layer-example", "02-online-batch-minibatch",
-                                           "03-vanishing-gradients", "04-scikit-learn-drop-in"]
+                                           "03-vanishing-gradients", "04-scikit-learn-drop-in", "05-widget"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -187,3 +187,47 @@ def test_scikit_learn_drop_in(tmp_path):
     assert float(got["largest weight difference"]) < 1e-8
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert len(html) == 1 and "fitted MLPClassifier" in html[0] and "sk-top-container" in html[0]
+
+
+def test_widget(tmp_path):
+    pytest.importorskip("anywidget", reason="the notebook extra (anywidget) is not installed")
+    text, outputs = run("05-widget", tmp_path)
+    got = values(text)
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 3  # the moons widget, the one on X and y, the one on the network
+    assert float(got["updates made"]) == 1 + 300  # the last such line: one step, then 300 updates
+    assert re.findall(r"^phase (\S+) shown; updates made = (\d+)$", text, flags=re.M) == [
+        ("(i)", "302"), ("(ii)", "302"), ("(iii)", "302"), ("(iv)", "302")]
+    # the first update redone here: the same data, the seed's network, eqs. (1), (3), (5) in NumPy
+    data = backprop.datasets.load("moons", n_samples=200, seed=0)
+    X = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
+    start = backprop.Network([2, 6, 6, 1], hidden="tanh", output="sigmoid", seed=0, dtype="float64")
+    W1, b1 = start.weights[0], start.biases[0]
+    from backprop.playground import widget
+
+    w = widget("moons", layers=[6, 6], hidden="tanh", lr=0.3, mode="minibatch", batch_size=16, seed=0)
+    try:
+        rows = np.asarray(w.step().batch)
+    finally:
+        w.close()
+    h = X[rows] @ W1 + b1
+    assert float(got["h11 by hand"]) == pytest.approx(h[0, 0], rel=1e-12)
+    assert float(got["h11 of the engine"]) == pytest.approx(h[0, 0], rel=1e-12)
+    a = [np.tanh(h)]
+    a.append(np.tanh(a[0] @ start.weights[1] + start.biases[1]))
+    yhat = 1 / (1 + np.exp(-(a[1] @ start.weights[2] + start.biases[2])))
+    y = data.y[rows].reshape(-1, 1)
+    d3 = (yhat - y) * yhat * (1 - yhat)  # eq. (2), MSE and a sigmoid output
+    d2 = (1 - a[1] ** 2) * (d3 @ start.weights[2].T)  # eq. (4)
+    d1 = (1 - a[0] ** 2) * (d2 @ start.weights[1].T)
+    w11 = W1[0, 0] - 0.3 * np.mean(d1[:, 0] * X[rows, 0])  # eqs. (1), (3), (5)
+    assert float(got["w11 new by hand"]) == pytest.approx(w11, rel=1e-10)
+    assert float(got["w11 in w.network"]) == pytest.approx(w11, rel=1e-10)
+    assert float(got["samples in the batch"]) == 16
+    # X and y: a classification of 0/1, 3/4 of the 200 rows for training
+    assert "task: classification with classes [0, 1]" in text
+    assert float(got["training rows"]) == 150 and float(got["validation rows"]) == 50
+    # the user's network: trained in place, and reset puts its weights back exactly
+    assert "the widget trains net itself: True" in text
+    assert float(got["largest change of the layer-1 weights after 200 updates"]) > 0
+    assert float(got["largest change of the layer-1 weights after reset"]) == 0.0

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import secrets
+import shutil
 import threading
+import weakref
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -105,6 +108,8 @@ class PlaygroundWidget(anywidget.AnyWidget):
         pg = WidgetPlayground(config or {}, X, y, network)  # a bad argument raises before any thread
         super().__init__()
         self._pg = pg
+        # a widget never closed still leaves no files behind when the kernel ends
+        weakref.finalize(self, shutil.rmtree, pg.tmp, True)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="backprop-widget", daemon=True)
         self._thread.start()
@@ -215,17 +220,31 @@ class PlaygroundWidget(anywidget.AnyWidget):
     def n_updates(self) -> int:
         return self._pg.session.n_updates
 
+    async def _shutdown(self) -> None:
+        """On the loop: stop the player (an older one still ending too) and the requests in flight,
+        wait for them to end, then close the playground."""
+        self._pg.stop()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        self._pg.close()
+
     def close(self) -> None:
         """Stop playing, end the widget's thread, drop its temporary files, close the view."""
         if getattr(self, "_closed", True) is False:
             self._closed = True
             pg, loop = self._pg, self._loop
             pg.watchers.clear()
-            loop.call_soon_threadsafe(pg.close)
-            loop.call_soon_threadsafe(loop.stop)
-            self._thread.join(CLOSE_WAIT)
-            if not self._thread.is_alive():
+            if self._thread.is_alive():
+                done = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+                with contextlib.suppress(Exception):
+                    done.result(CLOSE_WAIT)
+                loop.call_soon_threadsafe(loop.stop)
+                self._thread.join(CLOSE_WAIT)
+            if not self._thread.is_alive() and not loop.is_running():
                 loop.close()
+            shutil.rmtree(pg.tmp, ignore_errors=True)
         super().close()
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@
 const KERNEL_WAIT_MS = 120000; // the kernel answers between cells: a long cell delays it
 
 function widgetHost(model, el, html, css) {
+  el.classList.add("backprop-playground"); // tests find the view (and its data-* hooks) by this class
   const shadow = el.attachShadow({ mode: "open" });
   const style = document.createElement("style");
   style.textContent = css;
