@@ -75,7 +75,7 @@ def page(browser, lab):
     """A fresh browser context on the lab. ``page.errors`` collects uncaught exceptions, console
     errors, failed requests and error answers; ``page.outside`` every request not to the lab (each is
     aborted, so nothing reaches the network even if one is made)."""
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1200})
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1100})
     pg = ctx.new_page()
     pg.set_default_timeout(WAIT_MS)
     pg.errors, pg.outside = [], []
@@ -179,10 +179,12 @@ def _open_and_run(page, lab: Lab):
 
 
 def _widget(page, n=0):
-    """The n-th playground widget's cell output (its page lives in an open shadow root, which
-    Playwright's CSS selectors pierce); waits until the page is ready."""
-    out = page.locator(".jp-OutputArea-output").filter(has=page.locator("#btn-step")).nth(n)
-    out.locator("[data-ready='1']").wait_for()
+    """The n-th playground widget's cell output; waits until its page is ready. The view's element
+    (class backprop-playground) carries the page's state as data-* attributes (the page's
+    ``HOST.hook``); the page itself lives in an open shadow root, which Playwright's CSS selectors
+    pierce."""
+    out = page.locator(".jp-OutputArea-output").filter(has=page.locator(".backprop-playground")).nth(n)
+    _hook(out, "ready", 1)
     return out
 
 
@@ -215,7 +217,7 @@ def _setup(w) -> dict:
 def _hook(w, name, value):
     """Wait until the widget's state attribute data-<name> (on its view element, the page's
     ``HOST.hook``) says ``value``."""
-    w.locator(f"[data-ready][data-{name}='{value}']").wait_for()
+    w.locator(f".backprop-playground[data-{name}='{value}']").wait_for()
 
 
 def _until(page, w, selector, predicate):
@@ -226,7 +228,7 @@ def _until(page, w, selector, predicate):
 def _apply(w, change):
     """Make ``change`` to the widget's controls and wait until the kernel's new setup is shown (the
     page marks the hook busy while it loads one; a change made meanwhile would be overwritten)."""
-    hook = w.locator("[data-ready]")
+    hook = w.locator(".backprop-playground")
     hook.evaluate("""el => { el.__loaded = 0; el.__observer?.disconnect();
         el.__observer = new MutationObserver(() => { if (el.dataset.busy === '1') el.__busy = true;
             else if (el.__busy) { el.__busy = false; el.__loaded += 1; } });
@@ -256,29 +258,35 @@ def _problem(setup):
 def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(page, lab, tmp_path, oracle):
     try:
         _open_and_run(page, lab)
-        w = _widget(page)
+        w = _widget(page)  # the notebook's first widget: widget("moons", layers=[6, 6], ...)
         # more room for the notebook: the file browser folded away (as its tab's click does)
         page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
         page.wait_for_selector("#jp-left-stack", state="hidden")
-        _show_cell(w)
-        _shot(page, tmp_path, "widget-notebook.png")
 
-        # the setup the learner sees, and the same network and data made here from it
+        # the kernel drives the view: it shows the updates the notebook's cells made from Python
+        printed = re.findall(r"updates made = (\d+)", "\n".join(
+            page.locator(".jp-OutputArea-output[data-mime-type$='stdout']").all_text_contents()))
+        assert printed, "the tutorial no longer prints 'updates made = N': update this test"
+        _until(page, w, "#c-updates", f"el => el.textContent === '{printed[-1]}'")
+        k, i, j = 0, 1, 3  # a first-layer weight: its gradient goes back through every layer
+        w.locator(f"#w-{k}-{i}-{j}").click()
+
+        # Reset: the seed's initial weights; the setup the learner sees, and the same network and
+        # data made here from it
+        w.locator("#btn-reset").click()
+        _until(page, w, "#c-updates", "el => el.textContent === '0'")
         setup = _setup(w)
-        assert setup["optimizer"] == "sgd" and setup["mode"] in ("online", "minibatch", "batch"), setup
+        assert setup["optimizer"] == "sgd" and setup["layers"][0] > j, setup
         X, Y = _problem(setup)
         net = backprop.Network([X.shape[1], *setup["layers"], Y.shape[1]], hidden=setup["hidden"],
                                output=setup["output"], seed=setup["seed"], dtype="float64")
         Ws, bs = oracle.params(net)
         acts = oracle.act_names(net)
 
-        # a first-layer weight: its gradient goes back through every layer
-        k, i, j = 0, 1, min(3, setup["layers"][0] - 1)
-        w.locator(f"#w-{k}-{i}-{j}").click()
+        # one update (Step) with the weight selected: its numbers against NumPy's
         w.locator("#btn-step").click()
-        _hook(w, "n-updates", 1)
+        _until(page, w, "#c-updates", "el => el.textContent === '1'")
         w.locator("#insp-w-new").wait_for()
-        assert w.locator("#c-updates").text_content() == "1"
         if setup["mode"] == "batch":
             rows = list(range(X.shape[0]))
         elif setup["mode"] == "online":
@@ -297,14 +305,21 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         want = w_before - setup["lr"] * (g + setup["l2"] * w_before)  # eq. (5)
         assert _value(w, "#insp-w-new") == pytest.approx(want, rel=REL)
         _show_cell(w)
-        _shot(page, tmp_path, "widget-jupyterlab.png")
+        _shot(page, tmp_path, "widget-step.png")
 
-        # the transport, each control once: play, pause, phase (i)-(iv), reset
+        # the transport, each control once: play, pause, step, phase (i)-(iv), reset; the picture for
+        # the README after a few hundred updates, with the weight's panel of the last one
         w.locator("#btn-play").click()
         _hook(w, "playing", 1)
-        _until(page, w, "#c-updates", "el => Number(el.textContent) > 5")
+        _until(page, w, "#c-updates", "el => Number(el.textContent) >= 300")
         w.locator("#btn-play").click()
         _hook(w, "playing", 0)
+        n = int(w.locator("#c-updates").text_content())
+        w.locator("#btn-step").click()
+        _until(page, w, "#c-updates", f"el => el.textContent === '{n + 1}'")
+        w.locator("#insp-w-new").wait_for()
+        _show_cell(w)
+        _shot(page, tmp_path, "widget-jupyterlab.png")
         for n in (1, 2, 3, 4):
             w.locator("#btn-phase").click()
             _hook(w, "phase", n)
