@@ -10,7 +10,7 @@ fetches the news feed nor checks for a newer JupyterLab (``LabApp.news_url = Non
 one (never asks PyPI), and the page is told the same in the
 settings overrides (``@jupyterlab/apputils-extension:notification``: no news, no update check, no
 toast asking about them). Every wait is bounded; at the end the process group is terminated, waited
-for, and killed if it has not gone.
+for, and killed if it has not gone, and so is any kernel the server's shutdown left behind.
 
 (The module is not called ``jupyterlab.py``: the tests folder is on ``sys.path`` and the name would
 hide the real package.)
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import importlib.util
 import json
 import os
 import secrets
@@ -33,6 +34,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 import backprop
 
@@ -163,28 +166,40 @@ def _wait_ready(lab_process: subprocess.Popen, runtime: Path, token: str, log: P
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (it and its kernels), a bounded wait, then SIGKILL."""
+    """SIGTERM to the server's process group, a bounded wait, then SIGKILL; its kernels (which
+    jupyter_client starts in sessions of their own) are found first and ended the same way if the
+    server's own shutdown left any."""
+    try:
+        kernels = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        kernels = []
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(STOP_S)
-        except subprocess.TimeoutExpired:
-            pass
-    # whatever is left of the group (a kernel that ignored the shutdown) goes too
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(STOP_S)
+    alive = [k for k in kernels if k.is_running()]
+    for k in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            k.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=STOP_S)
+    for k in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            k.kill()
+    psutil.wait_procs(alive, timeout=STOP_S)
 
 
 def missing() -> str | None:
-    """Why JupyterLab cannot run here, with what to install; None when it can."""
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        return ("the JupyterLab test needs JupyterLab in this environment: pip install -e '.[test]' "
-                "(it declares jupyterlab, ipywidgets and anywidget)")
+    """Why JupyterLab with the widget front ends cannot run here, with what to install; None when it can."""
+    absent = [name for name in ("jupyterlab", "ipywidgets", "anywidget")
+              if importlib.util.find_spec(name) is None]
+    if absent:
+        return (f"the JupyterLab test needs {', '.join(absent)} in this environment: "
+                "pip install -e '.[test]' (the test extra holds jupyterlab and the notebook extra)")
     return None
 
 

@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 import backprop
@@ -90,12 +91,8 @@ def page(browser, lab):
         route.abort()
 
     ctx.route(re.compile("^(?!" + re.escape(lab.url) + ")"), outside)
-    try:
-        yield pg
-    except BaseException:
-        raise
-    finally:
-        ctx.close()
+    yield pg
+    ctx.close()
 
 
 def _shot(target, tmp_path, name):
@@ -125,8 +122,6 @@ def _get(lab: Lab, path: str, token: bool = True):
 
 
 def test_the_server_is_local_token_protected_isolated_and_offline(lab):
-    import psutil
-
     listening = [c.laddr for c in psutil.Process(lab.process.pid).net_connections(kind="inet")
                  if c.status == psutil.CONN_LISTEN]
     assert listening and all(a.ip == "127.0.0.1" for a in listening), listening
@@ -154,6 +149,20 @@ def test_the_server_is_local_token_protected_isolated_and_offline(lab):
     # the developer's Jupyter folders are not used: the server's settings and workspaces are temporary
     assert config["userSettingsDir"].startswith(str(lab.root.parent))
     assert config["workspacesDir"].startswith(str(lab.root.parent))
+
+
+def test_the_server_and_its_kernels_are_gone_at_the_end(tmp_path):
+    with jupyterlab(NOTEBOOKS, tmp_path) as lab:
+        req = urllib.request.Request(lab.url + "api/kernels", data=b"{}", method="POST",
+                                     headers={"Authorization": f"token {lab.token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 201
+        server = psutil.Process(lab.process.pid)
+        # the kernel runs (its process is the server's child) before the end
+        kernels = server.children(recursive=True)
+        assert kernels, "no kernel process under the server"
+    assert lab.process.poll() is not None
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
 
 
 # -- the notebook in the browser --------------------------------------------------------------------
@@ -350,3 +359,8 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         raise
     assert page.errors == [], _explain(lab, page)
     assert page.outside == []
+    # the guard itself: a request to another host is seen, stopped, and fails
+    with page.expect_event("requestfailed"):
+        page.evaluate("fetch('https://example.org/feed.xml').catch(() => null)")
+    assert page.outside == ["https://example.org/feed.xml"]
+    assert any("example.org" in e for e in page.errors)
