@@ -94,7 +94,7 @@ def _environment(home: Path) -> dict[str, str]:
         "JUPYTER_RUNTIME_DIR": home / "runtime", "IPYTHONDIR": home / "ipython",
         "JUPYTERLAB_SETTINGS_DIR": home / "user-settings", "JUPYTERLAB_WORKSPACES_DIR": home / "workspaces",
         "XDG_CONFIG_HOME": home / "xdg-config", "XDG_CACHE_HOME": home / "xdg-cache",
-        "XDG_DATA_HOME": home / "xdg-data",
+        "XDG_DATA_HOME": home / "xdg-data", "TMPDIR": home / "tmp",
     }
     for k, v in dirs.items():
         v.mkdir(parents=True, exist_ok=True)

@@ -175,16 +175,18 @@ def _open_and_run(page, lab: Lab):
                            ".some(e => / \\| Idle$/.test(e.textContent.trim()))")
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-    # every code cell shows its execution count ([*] while it runs, [ ] before)
-    page.wait_for_function("""() => {
+    # every code cell shows its execution count ([*] while it runs, [ ] before), or a cell wrote to
+    # stderr: JupyterLab shows a traceback (after which Run All stops) or a warning so; either fails
+    stderr = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+    page.wait_for_function("""stderr => {
         const p = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-        return p.length > 0 && p.every(e => /^\\[\\d+\\]:$/.test(e.textContent.trim()));
-    }""", timeout=RUN_MS)
+        return document.querySelector(stderr) !== null
+            || (p.length > 0 && p.every(e => /^\\[\\d+\\]:$/.test(e.textContent.trim())));
+    }""", arg=stderr, timeout=RUN_MS)
+    written = page.locator(stderr)
+    assert written.count() == 0, "a cell wrote to stderr:\n" + "\n".join(written.all_text_contents())
     page.wait_for_function("() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
                            ".some(e => / \\| Idle$/.test(e.textContent.trim()))", timeout=RUN_MS)
-    # no traceback, no warning: JupyterLab shows both as stderr output
-    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    assert stderr.count() == 0, "\n".join(stderr.all_text_contents())
 
 
 def _widget(page, n=0):
