@@ -199,6 +199,22 @@ def _widget(page, n=0):
     return out
 
 
+def _run_new_cell(page, code: str) -> str:
+    """Type ``code`` into a new cell at the end of the notebook, run it (Shift+Enter), return its output."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    n = cells.count()
+    cells.nth(n - 1).locator(".jp-InputPrompt").click()  # select the last cell (command mode)
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below
+    cells.nth(n).wait_for()
+    page.keyboard.press("Enter")  # edit it
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+    out = cells.nth(n).locator(".jp-OutputArea-output")
+    out.wait_for()
+    return out.text_content()
+
+
 def _show_cell(w):
     """Scroll the notebook so that the widget's cell (its code, then the widget) starts at the top."""
     w.evaluate("el => el.closest('.jp-Cell').scrollIntoView({ block: 'start' })")
@@ -270,6 +286,9 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
     try:
         _open_and_run(page, lab)
         w = _widget(page)  # the notebook's first widget: widget("moons", layers=[6, 6], ...)
+        # every widget of the notebook (its own data, its own network too) shows its page
+        page.wait_for_function("() => [...document.querySelectorAll('.backprop-playground')]"
+                               ".every(v => v.dataset.ready === '1')")
         # more room for the notebook: the file browser folded away (as its tab's click does)
         page.click(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
         page.wait_for_selector("#jp-left-stack", state="hidden")
@@ -317,6 +336,10 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         assert _value(w, "#insp-w-new") == pytest.approx(want, rel=REL)
         _show_cell(w)
         _shot(page, tmp_path, "widget-step.png")
+
+        # and Python sees what the click did: a new cell reads the widget's live network
+        seen = _run_new_cell(page, f"print(w.n_updates, repr(float(w.network.weights[{k}][{i}, {j}])))")
+        assert seen.split() == ["1", repr(_value(w, "#insp-w-new"))], seen
 
         # the transport, each control once: play, pause, step, phase (i)-(iv), reset; the picture for
         # the README after a few hundred updates, with the weight's panel of the last one
