@@ -110,8 +110,9 @@ def browser():
         b.close()
 
 
-def open_views(browser, **widgets):
-    views = Views(**widgets)
+def open_views(browser, views=None, **widgets):
+    views = views or Views(**widgets)
+    widgets = views.widgets
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = ctx.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -170,6 +171,22 @@ def test_what_python_does_shows_in_the_view(browser):
         page.wait_for_function("() => document.querySelector('#view-a').shadowRoot"
                                ".getElementById('c-updates').textContent === '0'")
         assert w.n_updates == 0
+        assert page.errors == []
+    finally:
+        ctx.close()
+        views.close()
+
+
+def test_what_python_did_before_the_view_listened_is_shown(browser):
+    w = widget("xor", layers=[2], seed=2)
+    views = Views(a=w)
+    w.step()  # before any view: as when Run All reaches the next cell before the view has started
+    w.step()
+    assert [m["type"] for _, m, _ in views.outbox][-1] == "step"
+    page, _, ctx = open_views(browser, views=views)
+    try:
+        page.wait_for_selector("#view-a[data-n-updates='2']")
+        assert page.text_content("#view-a #c-updates") == "2"
         assert page.errors == []
     finally:
         ctx.close()

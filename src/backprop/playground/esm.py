@@ -21,13 +21,19 @@ from backprop.errors import InvalidInputError
 SCRIPT = re.compile(r'<script\s+src="static/([\w.-]+\.js)"\s*>\s*</script>')
 WIDGET_HOST = "widget-host.js"
 
-#: rules the notebook needs on top of the page's: a frame of its own, the width a cell has
+#: rules the notebook needs on top of the page's: a frame of its own, the width of a cell
 WIDGET_CSS = """
 :host { display: block; overflow-x: auto; }
-.bp-page { min-width: 1080px; border: 1px solid var(--line); border-radius: 10px; overflow: hidden; }
+.bp-page { container-type: inline-size; min-width: 680px; border: 1px solid var(--line); border-radius: 10px;
+  overflow: hidden; }
 .bp-page:focus { outline: none; }
 .bp-page:focus-visible { outline: 2px solid var(--accent); }
-main { grid-template-columns: 220px minmax(480px, 1fr) 340px; }
+main { grid-template-columns: 220px minmax(0, 1fr) 340px; }
+/* a notebook's column is narrower than a browser window: the inspector moves below */
+@container (max-width: 1150px) {
+  main { grid-template-columns: 210px minmax(0, 1fr); }
+  #inspector { grid-column: 1 / -1; }
+}
 """
 
 

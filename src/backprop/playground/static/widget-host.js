@@ -23,6 +23,9 @@ function widgetHost(model, el, html, css) {
   const prefix = Math.random().toString(36).slice(2); // several views of one widget tell their answers apart
   const waiting = new Map(), cleanup = [];
   let count = 0, onFrame = null, onShown = null;
+  // what Python did while the view was still starting (the kernel runs the next cell before it answers
+  // the view's first requests): the last such message, shown once the page listens
+  let early = null;
 
   function onMessage(msg, buffers) {
     if (!msg || typeof msg !== "object") return;
@@ -30,7 +33,10 @@ function widgetHost(model, el, html, css) {
       const done = waiting.get(msg.id);
       if (done) { waiting.delete(msg.id); done({ msg, buffers }); }
     } else if (msg.type === "frame" && onFrame) onFrame(JSON.parse(msg.text));
-    else if ((msg.type === "step" || msg.type === "state") && onShown) onShown(msg.type, JSON.parse(msg.text));
+    else if (msg.type === "step" || msg.type === "state") {
+      if (onShown) onShown(msg.type, JSON.parse(msg.text));
+      else early = msg;
+    }
   }
   model.on("msg:custom", onMessage);
   cleanup.push(() => model.off("msg:custom", onMessage));
@@ -59,7 +65,10 @@ function widgetHost(model, el, html, css) {
       try { data = msg.text ? JSON.parse(msg.text) : null; } catch (e) { data = null; }
       return { status: msg.status, data };
     },
-    subscribe(frames, shown) { onFrame = frames; onShown = shown; },
+    subscribe(frames, shown) {
+      onFrame = frames; onShown = shown;
+      if (early) { shown(early.type, JSON.parse(early.text)); early = null; }
+    },
     async download(path) {
       const { msg, buffers } = await send("GET", path);
       if (msg.status < 200 || msg.status >= 300) {
