@@ -135,7 +135,8 @@ def test_real_fashion_mnist_has_the_official_split(monkeypatch):
 
 
 # -- built-ins -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["xor", "circles", "moons", "spirals", "gaussians", "sin"])
+@pytest.mark.parametrize("name", ["xor", "circles", "moons", "spirals", "gaussians", "sin", "plane",
+                                  "multigauss"])
 def test_generated_sets_are_seeded_and_take_their_options(name):
     a = datasets.load(name, n_samples=80, seed=3)
     b = datasets.load(name, n_samples=80, seed=3)
@@ -147,10 +148,21 @@ def test_generated_sets_are_seeded_and_take_their_options(name):
     assert a.X.shape[0] == 60 and a.X_test.shape[0] == 20  # the fixed 25 % test part
     assert a.options["n_samples"] == 80 and a.options["seed"] == 3
     quiet = datasets.load(name, n_samples=80, seed=3, noise=0.0)
-    assert not np.array_equal(quiet.y if name == "sin" else quiet.X, a.y if name == "sin" else a.X)
+    noisy_y = name in ("sin", "plane", "multigauss")  # the noise is on the target, not on x
+    assert not np.array_equal(quiet.y if noisy_y else quiet.X, a.y if noisy_y else a.X)
     if name == "sin":
         assert a.task == "regression"
         assert np.allclose(quiet.y, np.sin(quiet.X[:, 0]))
+    elif name in ("plane", "multigauss"):  # on [-1, 1]^2, the target a function of the point
+        assert a.task == "regression" and np.all(np.abs(X) <= 1) and a.feature_names == ["x1", "x2"]
+        x1, x2 = quiet.X[:, 0], quiet.X[:, 1]
+        if name == "plane":
+            assert np.allclose(quiet.y, (x1 + x2) / 2)
+        else:  # five Gaussian bumps, sd 0.3: +1 at (-0.5, 0.5), (0.5, -0.5); -1 at the others; +0.5 at 0
+            def bump(c1, c2):
+                return np.exp(-((x1 - c1) ** 2 + (x2 - c2) ** 2) / 0.18)
+            want = bump(-0.5, 0.5) - bump(0.5, 0.5) - bump(-0.5, -0.5) + bump(0.5, -0.5) + 0.5 * bump(0, 0)
+            assert np.allclose(quiet.y, want)
     else:
         assert a.task == "classification" and set(np.unique(y)) == set(a.classes)
 

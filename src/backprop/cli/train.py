@@ -105,8 +105,9 @@ from backprop.train.optimizers import Schedule
 def train(ctx: Any, data: Any, **kw: Any) -> Any:
     """Train a network on DATA (a built-in set or a file; default: digits) and save it.
 
-    Built-ins: xor, circles, moons, spirals, gaussians, sin, digits, iris, fashion-mnist. Training
-    uses the training part of a built-in; `evaluate` and `predict` default to its test part.
+    Built-ins: xor, circles, moons, spirals, gaussians, sin, plane, multigauss, digits, iris,
+    fashion-mnist. Training uses the training part of a built-in; `evaluate` and `predict` default
+    to its test part.
     """
     ui = UI(kw.pop("quiet"), kw.pop("as_json"), kw.pop("progress"))
     data_opts = pop_data_options(kw)

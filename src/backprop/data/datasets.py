@@ -6,8 +6,9 @@ one module per concept:
 * :mod:`~backprop.data.builtins`: the named sets (``BUILTINS``) and :func:`load`, the entry point
   for a name or a file.
 * :mod:`~backprop.data.generators`: ``xor``, ``circles``, ``moons``, ``spirals``, ``gaussians``
-  (2-D classification) and ``sin`` (1-D regression), generated from a seed (options ``n_samples``,
-  ``noise``, ``seed``, and ``classes`` for spirals/gaussians).
+  (2-D classification), ``sin`` (1-D regression), ``plane`` and ``multigauss`` (regression on the
+  plane), generated from a seed (options ``n_samples``, ``noise``, ``seed``, and ``classes`` for
+  spirals/gaussians).
 * :mod:`~backprop.data.idx`: IDX files and ``fashion-mnist``, the real 60,000 + 10,000 28x28
   images of the Debian package ``dataset-fashion-mnist`` (folder: the ``data_dir`` option, else
   ``$BACKPROP_FASHION_MNIST``, else ``/usr/share/datasets/fashion-mnist``).

@@ -1,4 +1,5 @@
-"""Generated built-ins: xor, circles, moons, spirals, gaussians (2-D classes) and sin (1-D regression).
+"""Generated built-ins: xor, circles, moons, spirals, gaussians (2-D classes), sin (1-D regression),
+plane and multigauss (regression on the plane, as TensorFlow Playground's "plane" and "multi gaussian").
 
 Every set is drawn from ``numpy.random.default_rng(seed)``, so a name and its options reproduce it.
 Options are checked against their allowed ranges before anything is drawn.
@@ -20,7 +21,12 @@ GENERATED = {
     "spirals": {"n_samples": 600, "noise": 0.2, "classes": 2},
     "gaussians": {"n_samples": 400, "noise": 1.0, "classes": 3},
     "sin": {"n_samples": 400, "noise": 0.05},
+    "plane": {"n_samples": 400, "noise": 0.05},
+    "multigauss": {"n_samples": 400, "noise": 0.05},
 }
+#: multigauss: (centre x1, centre x2, sign) of its bumps on [-1, 1]^2, and their common spread
+BUMPS = ((-0.5, 0.5, 1.0), (0.5, 0.5, -1.0), (-0.5, -0.5, -1.0), (0.5, -0.5, 1.0), (0.0, 0.0, 0.5))
+BUMP_SD = 0.3
 #: allowed ranges: enough rows for a stratified split, few enough to fit in memory (10**7 x 2 floats)
 MIN_SAMPLES, MAX_SAMPLES = 8, 10_000_000
 MAX_CLASSES = 1000
@@ -87,7 +93,24 @@ def generate(name: str, *, n_samples: int, noise: float, seed: int, classes: int
         x = rng.uniform(-np.pi, np.pi, m)
         return Dataset(name, x.reshape(-1, 1), np.sin(x) + rng.normal(0.0, noise, m), "regression",
                        ["x"], "y")
+    elif name in ("plane", "multigauss"):  # a real target over the square [-1, 1]^2
+        X = rng.uniform(-1.0, 1.0, (m, 2))
+        y = plane_target(X) if name == "plane" else multigauss_target(X)
+        return Dataset(name, X, y + rng.normal(0.0, noise, m), "regression", ["x1", "x2"], "y")
     else:  # pragma: no cover - generated_options knows the names
         raise AssertionError(name)
     return Dataset(name, X, y.astype(np.int64), "classification", ["x1", "x2"], "class",
                    classes=sorted(set(y.tolist())))
+
+
+def plane_target(X: np.ndarray) -> np.ndarray:
+    """The noise-free target of ``plane``: y = (x1 + x2) / 2, a tilted plane (in [-1, 1])."""
+    return (X[:, 0] + X[:, 1]) / 2.0
+
+
+def multigauss_target(X: np.ndarray) -> np.ndarray:
+    """The noise-free target of ``multigauss``: a sum of Gaussian bumps of sign +1 or -1 (BUMPS)."""
+    y = np.zeros(X.shape[0])
+    for c1, c2, sign in BUMPS:
+        y += sign * np.exp(-((X[:, 0] - c1) ** 2 + (X[:, 1] - c2) ** 2) / (2 * BUMP_SD**2))
+    return y

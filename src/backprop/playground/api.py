@@ -36,6 +36,7 @@ from backprop.core.losses import LOSSES
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
 from backprop.playground import config as _config
 from backprop.playground import export as _export
+from backprop.playground import features as _features
 from backprop.playground import panels as _panels
 from backprop.playground.session import Session
 from backprop.train.optimizers import OPTIMIZERS
@@ -275,7 +276,8 @@ async def options(pg: Playground, query: Query, body: Any) -> Reply:
         "builtins": list(_config.BUILTINS), "hidden": list(HIDDEN_ACTIVATIONS),
         "outputs": list(_config.OUTPUTS), "losses": list(LOSSES), "optimizers": list(OPTIMIZERS),
         "modes": list(_config.MODES), "defaults": _config.DEFAULTS, "max_layers": _config.MAX_LAYERS,
-        "max_width": _config.MAX_WIDTH,
+        "max_width": _config.MAX_WIDTH, "features": list(_features.FEATURES),
+        "plane_builtins": list(_config.PLANE),
         "uploads": [{"id": k, **{f: v[f] for f in ("filename", "columns", "rows")}}
                     for k, v in pg.uploads.items()],
         "max_upload": MAX_UPLOAD,
@@ -382,6 +384,20 @@ async def weight(pg: Playground, query: Query, body: Any) -> Reply:
     return await _answer(pg, lambda: _panels.weight(pg.session, *args))
 
 
+async def set_weight(pg: Playground, query: Query, body: Any) -> Reply:
+    """``{"layer": k, "i": i or "bias", "j": j, "value": w}``: set one weight; answers the new state."""
+    body = _object(body)
+    unknown = sorted(set(body) - {"layer", "i", "j", "value"})
+    if unknown or "value" not in body:
+        raise InvalidInputError('send {"layer": k, "i": i (or "bias"), "j": j, "value": w}'
+                                + (f"; unknown key {unknown[0]!r}" if unknown else "; value is missing"))
+    session = pg.session
+    text = await pg.call(lambda: dumps(session.set_weight(body.get("layer"), body.get("i"), body.get("j"),
+                                                          body["value"])))
+    await pg.publish()
+    return Reply(text)
+
+
 async def upload(pg: Playground, query: Query, body: Any) -> Reply:
     data = body if isinstance(body, bytes) else b""
     if len(data) > MAX_UPLOAD:
@@ -418,7 +434,8 @@ ROUTES: dict[tuple[str, str], tuple[Endpoint, str | None]] = {
     ("POST", "/api/run"): (run, "json"), ("POST", "/api/play"): (play, "json"),
     ("POST", "/api/pause"): (pause, None), ("GET", "/api/frame"): (frame, None),
     ("GET", "/api/points"): (points, None), ("GET", "/api/unit"): (unit, None),
-    ("GET", "/api/weight"): (weight, None), ("POST", "/api/upload"): (upload, "raw"),
+    ("GET", "/api/weight"): (weight, None), ("POST", "/api/weight"): (set_weight, "json"),
+    ("POST", "/api/upload"): (upload, "raw"),
     ("GET", "/api/export/model"): (export_model, None),
     ("GET", "/api/export/explain"): (export_explain, None),
 }

@@ -18,10 +18,13 @@ from backprop.core.activations import HIDDEN_ACTIVATIONS
 from backprop.core.losses import LOSSES
 from backprop.data import datasets, preparation
 from backprop.errors import BackpropError, InvalidInputError
+from backprop.playground import features as _features
 from backprop.train.batching import MODES
 from backprop.train.optimizers import OPTIMIZERS
 
-BUILTINS = ("xor", "circles", "moons", "spirals", "gaussians", "sin")
+BUILTINS = ("xor", "circles", "moons", "spirals", "gaussians", "sin", "plane", "multigauss")
+#: the built-ins whose points lie on the plane (x1, x2): input features apply to them
+PLANE = tuple(b for b in BUILTINS if b != "sin")
 OUTPUTS = ("sigmoid", "softmax", "identity", "tanh")
 MAX_LAYERS = 8
 MAX_WIDTH = 32
@@ -33,7 +36,7 @@ DEFAULTS = {
     "data": "xor", "target": None, "n_samples": 200, "noise": None, "data_seed": 0,
     "val_fraction": 0.25, "layers": [4], "hidden": "tanh", "output": None, "loss": None,
     "optimizer": "sgd", "lr": 0.5, "momentum": 0.9, "mode": "minibatch", "batch_size": 16,
-    "seed": 0, "l2": 0.0, "l1": 0.0, "shuffle": True,
+    "seed": 0, "l2": 0.0, "l1": 0.0, "shuffle": True, "features": _features.DEFAULT,
 }
 
 
@@ -117,6 +120,7 @@ def _check_data(cfg, uploads):
         cfg["noise"] = _float(cfg["noise"], "noise", 0.0, 10.0)
     cfg["data_seed"] = _int(cfg["data_seed"], "data_seed", 0, 2**32 - 1)
     cfg["val_fraction"] = _float(cfg["val_fraction"], "val_fraction", 0.0, 0.9)
+    cfg["features"] = _features.check(cfg["features"])
 
 
 def _check_network(cfg):
@@ -150,6 +154,8 @@ class PlayData:
     X_val: np.ndarray | None
     Y_val: np.ndarray | None
     X_raw: np.ndarray  # the training rows' raw features (the plots' coordinates)
+    X_val_raw: np.ndarray | None  # the held-out (test) rows' raw features
+    labels_val: np.ndarray | None  # their class index or raw target
     task: str
     classes: list | None
     feature_names: list
@@ -159,6 +165,9 @@ class PlayData:
     output: str
     loss: str
     n_out: int
+    #: the input features computed from the raw (x1, x2) (data on the plane), None: the raw columns
+    features: list | None = None
+    raw_names: list | None = None  # the data's own input columns (x1, x2 of the plane)
 
 
 def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
@@ -173,37 +182,64 @@ def prepare(cfg: dict, uploads: dict | None = None) -> PlayData:
                                 f"draws at most {MAX_WIDTH} output units (is it a regression target?)")
     if X.shape[1] > 64:
         raise InvalidInputError(f"the data has {X.shape[1]} features; the playground draws at most 64 inputs")
-    prep = preparation.prepare(ds.task, X, y, layer, dtype=np.float64)
+    uploads = uploads or {}
+    shown = repr(cfg["data"]) if cfg["data"] in BUILTINS else f"the file {uploads[cfg['data']]['filename']}"
+    feats, names = _input_features(cfg, ds, X, shown)
+    Xf = X if feats is None else _features.compute(X, feats)
+    Xvf = Xv if feats is None or Xv is None else _features.compute(Xv, feats)
+    prep = preparation.prepare(ds.task, Xf, y, layer, dtype=np.float64)  # standardizes the features
     assert prep.standardize is not None  # the playground always standardizes its inputs
     Y, labels = prep.targets(y)
-    Yv = None if yv is None else prep.targets(yv)[0]
+    Yv, labels_val = (None, None) if yv is None else prep.targets(yv)
     if ds.task == "regression" and layer.output in ("sigmoid", "tanh"):
         Y, Yv = _inside_range(Y, Yv, layer.output)
     return PlayData(
-        X=prep.inputs(X), Y=Y, labels=labels, X_val=None if Xv is None else prep.inputs(Xv), Y_val=Yv,
-        X_raw=np.asarray(X, np.float64), task=ds.task, classes=layer.classes,
-        feature_names=list(ds.feature_names), target=ds.target, standardize=prep.standardize,
+        X=prep.inputs(Xf), Y=Y, labels=labels, X_val=None if Xvf is None else prep.inputs(Xvf), Y_val=Yv,
+        X_raw=np.asarray(X, np.float64), X_val_raw=None if Xv is None else np.asarray(Xv, np.float64),
+        labels_val=labels_val, task=ds.task, classes=layer.classes,
+        feature_names=names, target=ds.target, standardize=prep.standardize,
         target_standardize=prep.meta.get("target_standardize"), output=layer.output, loss=layer.loss,
-        n_out=layer.n_out,
+        n_out=layer.n_out, features=feats, raw_names=list(ds.feature_names),
     )
 
 
+def _input_features(cfg, ds, X, shown):
+    """(the features to compute from the raw columns, or None for the raw columns themselves; the
+    network's input names). Features apply to data on the plane: two input columns."""
+    feats = cfg["features"]
+    if X.shape[1] != 2:
+        if feats != _features.DEFAULT:
+            raise InvalidInputError(
+                f"input features apply to data on the plane (two input columns x1, x2); {shown} has "
+                f"{X.shape[1]} input column{'s' if X.shape[1] != 1 else ''}: leave features at "
+                f'{_features.DEFAULT}')
+        return None, list(ds.feature_names)
+    return feats, _features.names(feats, ds.feature_names)
+
+
 def _load(cfg, uploads):
-    """(the data set, X, y, and the validation rows Xv, yv or None): a built-in's fixed test part
-    validates; an upload is split by ``val_fraction``."""
+    """(the data set, X, y, and the held-out (test) rows Xv, yv or None): a built-in's test part
+    (``val_fraction`` of its rows, stratified by class; 0.25 is its fixed split) or ``val_fraction`` of
+    an upload's rows."""
     try:
         if cfg["data"] in BUILTINS:
+            frac = cfg["val_fraction"]
             ds = datasets.load(cfg["data"], n_samples=cfg["n_samples"], noise=cfg["noise"],
-                               seed=cfg["data_seed"])
+                               seed=cfg["data_seed"], test_fraction=frac or None)
             X, y, Xv, yv = ds.X, ds.y, ds.X_test, ds.y_test
+            if not frac:  # no test part: the fixed split's two parts trained on together
+                X, y, Xv, yv = np.concatenate([X, Xv]), np.concatenate([y, yv]), None, None
         else:
             ds = datasets.load_file(uploads[cfg["data"]]["path"], target=cfg["target"])
             if ds.y is None:
                 raise InvalidInputError("the file has no target column; choose one")
             X, y, Xv, yv = _split(ds.X, ds.y, cfg["val_fraction"], cfg["data_seed"])
     except BackpropError as exc:
-        if cfg["data"] in BUILTINS:
-            raise
+        if cfg["data"] in BUILTINS:  # the loader's words are the command line's: say the config keys
+            message = str(exc)
+            for option, key in _OPTION_KEYS:
+                message = message.replace(option, key)
+            raise InvalidInputError(message) from None
         info = uploads[cfg["data"]]  # name the user's file, not our copy of it
         raise InvalidInputError(str(exc).replace(info["path"], info["filename"])) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # a reader's own complaint, made readable
@@ -211,6 +247,10 @@ def _load(cfg, uploads):
     if y is None:
         raise InvalidInputError(f"{cfg['data']} has no target column")
     return ds, X, y, Xv, yv
+
+
+_OPTION_KEYS = (("--test-fraction", "val_fraction (the share of test data)"), ("--n-samples", "n_samples"),
+                ("--noise", "noise"), ("--data-seed", "data_seed"))
 
 
 def _inside_range(Y, Yv, output):

@@ -10,6 +10,7 @@ from backprop.data.datasets import CSV_SUFFIXES, CsvReader
 from backprop.errors import InvalidInputError
 from backprop.io.atomic import atomic_write_bytes
 from backprop.playground import config as _config
+from backprop.playground import features as _features
 from backprop.see.explain import explain
 
 MAX_ROWS = 50_000
@@ -64,7 +65,16 @@ def _metadata(session) -> dict:
     if d.task == "regression" and session.net.output == "identity":
         meta["target_standardize"] = d.target_standardize
     if cfg["data"] in _config.BUILTINS:
-        meta["dataset"]["options"] = {"n_samples": cfg["n_samples"], "seed": cfg["data_seed"]}
+        # what datasets.load needs to draw the same rows and the same test part again
+        opts = {"n_samples": cfg["n_samples"], "seed": cfg["data_seed"], "noise": cfg["noise"],
+                "test_fraction": cfg["val_fraction"] or None}
+        meta["dataset"]["options"] = {k: v for k, v in opts.items() if v is not None}
+    if d.features is not None and d.features != _features.DEFAULT:
+        # the inputs are feature columns (x1^2, sin(x1), ...), not the data's own: `backprop predict`
+        # reads them by these names from a CSV; the data set itself has only x1, x2, so it is not recorded
+        meta["input_features"] = {"features": list(d.features), "names": list(d.feature_names),
+                                  "computed_from": list(d.raw_names)}
+        del meta["dataset"]
     return meta
 
 

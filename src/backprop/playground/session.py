@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import math
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from backprop.errors import DivergenceError, InvalidInputError
 from backprop.model.network import Network
 from backprop.playground import config as _config
+from backprop.playground import features as _features
 from backprop.train.trainer import Trainer
 
 PHASES = ("forward", "backward", "aggregation", "adaptation")
@@ -27,10 +29,17 @@ MAP_SHARE = 0.2  # while playing, the maps are redrawn at most so often that the
 CURVE_POINTS = 96  # 1-D data: points of each unit's curve
 MAX_HISTORY = 400  # points of a loss curve sent to the page (thinned evenly beyond that)
 RECENT = 300  # batch losses of the last updates, for the loss path
+MAX_EDIT = 100.0  # |w| a weight may be set to on the page (tanh and sigmoid saturate long before)
 
 
 def _tolist(arrays):
     return [np.asarray(a, dtype=np.float64).tolist() for a in arrays]
+
+
+def _whole(v, name, n):
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+        raise InvalidInputError(f"{name} must be an integer from 0 to {n - 1}, got {v!r:.40}")
+    return v
 
 
 def _stride(epoch):
@@ -85,12 +94,15 @@ class Session:
         self.delta_history: list[list[float]] = []  # mean |delta| of each layer after those epochs
         self.probe_row = 0
         self.n_updates = 0
+        self.n_edits = 0  # weights set by hand (set_weight)
         self.over = False  # the trainer will make no more updates
         self.divergence: dict | None = None  # where and how training diverged (see _diverged)
         self._delta_at = 0  # the update whose epoch end added the last delta_history entry
         self._grid = self._make_grid()
         self._maps: dict | None = None
         self._maps_at, self._maps_cost = 0.0, 0.0
+        self._losses: dict | None = None  # the last current_losses() while playing, and when and its cost
+        self._losses_at, self._losses_cost = 0.0, 0.0
 
     # -- training -------------------------------------------------------------------------------
     def _record(self, st):
@@ -210,7 +222,7 @@ class Session:
             "config": dict(self.cfg), "sizes": list(net.sizes), "hidden": net.hidden, "output": net.output,
             "loss": d.loss, "lr": float(self.cfg["lr"]), "optimizer": self.cfg["optimizer"],
             "mode": self.cfg["mode"], "batch_size": int(tr.batch_size), "l2": self.cfg["l2"],
-            "l1": self.cfg["l1"],
+            "l1": self.cfg["l1"], "n_edits": self.n_edits,
             "updates_per_epoch": int(tr.updates_per_epoch), "epoch": int(tr.epoch),
             "step": self._step_in_epoch(),
             "n_updates": self.n_updates, "phase": self.phase if self.last else 0,
@@ -230,13 +242,75 @@ class Session:
         d = self.data
         return {"name": self.cfg["data"], "task": d.task, "classes": d.classes, "features": d.feature_names,
                 "target": d.target, "n_train": int(d.X.shape[0]),
-                "n_val": 0 if d.X_val is None else int(d.X_val.shape[0]), "n_out": d.n_out}
+                "n_val": 0 if d.X_val is None else int(d.X_val.shape[0]), "n_out": d.n_out,
+                "dims": int(d.X_raw.shape[1]), "input_features": d.features}
 
     def points(self) -> dict:
         """The training rows: raw features (plot coordinates), network inputs, targets, labels."""
         d = self.data
-        return {"raw": d.X_raw.tolist(), "x": d.X.tolist(), "y": d.Y.tolist(),
-                "label": np.asarray(d.labels).tolist(), "task": d.task, "classes": d.classes}
+        out = {"raw": d.X_raw.tolist(), "x": d.X.tolist(), "y": d.Y.tolist(),
+               "label": np.asarray(d.labels).tolist(), "task": d.task, "classes": d.classes}
+        return {**out, **self.test_points()}
+
+    # -- TensorFlow Playground's extras: test points, test loss, editing a weight ----------------
+    def test_points(self) -> dict:
+        """The held-out (test) rows: ``test_raw`` (plot coordinates) and ``test_label`` (empty when the
+        test part is 0 %)."""
+        d = self.data
+        if d.X_val_raw is None or d.labels_val is None:
+            return {"test_raw": [], "test_label": []}
+        return {"test_raw": d.X_val_raw.tolist(), "test_label": np.asarray(d.labels_val).tolist()}
+
+    def current_losses(self, weights: list[np.ndarray] | None = None,
+                       biases: list[np.ndarray] | None = None) -> dict:
+        """E over all training rows and over all test rows (the training loss, on the held-out
+        rows; None without them), on the network's weights or on the ones given."""
+        d, net = self.data, self.net
+        if weights is not None and weights is not net.weights:
+            net = net.copy()
+            net.weights = [np.array(w, net.dtype) for w in weights]
+            net.biases = [np.array(b, net.dtype) for b in (self.net.biases if biases is None else biases)]
+
+        def loss(X, Y):
+            out = net.forward_all(X, Y=Y, loss=self.trainer.loss, check_finite=False)
+            assert out.loss is not None  # (asked for with Y)
+            return float(out.loss)
+
+        return {"train_loss": loss(d.X, d.Y),
+                "test_loss": None if d.X_val is None or d.Y_val is None else loss(d.X_val, d.Y_val)}
+
+    def _losses_for_frame(self, playing):
+        """Fresh training and test losses, except while playing: then as rarely as the maps (a pass
+        over every row costs more than an update), the latest ones in between."""
+        now = time.perf_counter()
+        if playing and self._losses is not None and now - self._losses_at < self._losses_cost / MAP_SHARE:
+            return self._losses
+        self._losses = self.current_losses()
+        self._losses_at = time.perf_counter()
+        self._losses_cost = self._losses_at - now
+        return self._losses
+
+    def set_weight(self, layer: object, i: object, j: object, value: object) -> dict:
+        """Set ``weights[layer][i][j]`` (``i="bias"``: ``biases[layer][j]``) to ``value``; the next
+        update starts from it. An update shown phase by phase is completed first. Returns the state."""
+        net = self.net
+        k = _whole(layer, "layer", net.n_layers)
+        bias = i == "bias"
+        row = -1 if bias else _whole(i, "i", net.sizes[k])
+        col = _whole(j, "j", net.sizes[k + 1])
+        # the range first: float() of a huge int overflows
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > MAX_EDIT \
+                or not math.isfinite(value):
+            raise InvalidInputError(f"a weight's value must be a finite number from {-MAX_EDIT:g} to "
+                                    f"{MAX_EDIT:g}, got {value!r:.40}")
+        self._finish_phases()
+        if bias:
+            net.biases[k][col] = value
+        else:
+            net.weights[k][row, col] = value
+        self._maps = self._losses = None  # those of the old weights are stale
+        self.n_edits += 1
+        return self.state()
 
     def frame(self, playing: bool = False, rate: float = 0.0) -> dict:
         """What the page redraws while playing: parameters, curves, maps, one sample's pass.
@@ -282,6 +356,7 @@ class Session:
             "val_metric": float(val_metric[-1]) if val_metric else None,
             "delta_history": {"epoch": dep, "value": dvals},
             "recent": recent, "probe": probe,
+            **(self.current_losses(weights, biases) if s is not None else self._losses_for_frame(playing)),
             "maps": self.maps(weights, biases) if s is not None else self._maps_for_frame(playing),
             "divergence": self.divergence,
         }
@@ -300,7 +375,7 @@ class Session:
     # -- maps: every unit's output over the input plane (2-D) or line (1-D) ---------------------
     def _make_grid(self):
         d = self.data
-        n_in = d.X.shape[1]
+        n_in = d.X_raw.shape[1]  # the plane or the line of the raw data, whatever the input features
         if n_in not in (1, 2):
             return None
         lo, hi = d.X_raw.min(axis=0), d.X_raw.max(axis=0)
@@ -318,6 +393,9 @@ class Session:
         return {"dims": 2, "lo": lo.tolist(), "hi": hi.tolist(), "x": x}
 
     def _inputs(self, raw):
+        """The network's inputs a^0 for raw points: their input features, then standardized."""
+        if self.data.features is not None:
+            raw = _features.compute(raw, self.data.features)
         s = self.data.standardize
         return (raw - np.asarray(s["mean"])) / np.asarray(s["scale"])
 

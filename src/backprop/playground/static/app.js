@@ -46,9 +46,9 @@ function setPlaying(on) {
 function clearError() { $("error").hidden = true; }
 
 // -- configuration <-> controls <-> URL ------------------------------------------------------------
-const NUM_KEYS = ["n_samples", "noise", "lr", "batch_size", "seed", "data_seed", "l2"];
+const NUM_KEYS = ["n_samples", "noise", "lr", "batch_size", "seed", "data_seed", "l2", "l1"];
 const URL_KEYS = ["data", "target", "n_samples", "noise", "data_seed", "layers", "hidden", "output", "loss",
-  "optimizer", "lr", "mode", "batch_size", "seed", "l2"];
+  "optimizer", "lr", "mode", "batch_size", "seed", "l2", "l1", "features", "val_fraction"];
 
 function fillSelect(sel, values, labels) {
   sel.innerHTML = values.map((v, i) => `<option value="${esc(v)}">${esc(labels ? labels[i] : v)}</option>`).join("");
@@ -71,6 +71,7 @@ function readControls() {
   cfg.loss = $("cfg-loss").value || null;
   cfg.optimizer = $("cfg-optimizer").value;
   cfg.mode = $1("input[name=mode]:checked").value;
+  readExtras(cfg);
   return cfg;
 }
 
@@ -114,6 +115,7 @@ function writeControls(state) {
   $("mode-note").textContent = c.mode === "online" ? `online: one update per sample, ${m} updates per epoch`
     : c.mode === "batch" ? `batch: all ${m} samples' gradients averaged, one update per epoch`
     : `mini-batch: B = ${state.batch_size}, ${state.updates_per_epoch} updates per epoch over ${m} samples`;
+  writeExtras(state);
 }
 
 function configToHash(c) {
@@ -125,6 +127,7 @@ function configToHash(c) {
     if (Array.isArray(v)) v = v.join(",");
     p.set(k, v);
   }
+  viewToHash(p);
   return p.toString();
 }
 function configFromHash() {
@@ -132,7 +135,10 @@ function configFromHash() {
   if (!h) return null;
   const p = new URLSearchParams(h), cfg = {};
   for (const [k, v] of p) {
+    if (viewFromHash(k, v)) continue;
     if (k === "layers") cfg.layers = v === "" ? [] : v.split(",").map(Number);
+    else if (k === "features") cfg.features = v === "" ? [] : v.split(",");
+    else if (k === "val_fraction") cfg[k] = Number(v);
     else if (k === "hidden") cfg.hidden = v.split(",");
     else if (NUM_KEYS.includes(k)) cfg[k] = Number(v);
     else cfg[k] = v;
@@ -224,7 +230,8 @@ function draw() {
   $("c-upe").textContent = f.updates_per_epoch;
   const lastLoss = f.recent.length ? f.recent[f.recent.length - 1][1] : null;
   $("c-loss").textContent = fmt(lastLoss); $("c-loss").dataset.value = lastLoss ?? "";
-  $("c-metric-name").textContent = S.state.metric === "r2" ? "val. R²" : "val. acc.";
+  $("c-metric-name").textContent = S.state.metric === "r2" ? "test R²" : "test acc.";
+  drawExtras(f);
   $("c-metric").textContent = f.val_metric === null ? "–" : S.state.metric === "r2" ? fmt(f.val_metric, 3) : (100 * f.val_metric).toFixed(1) + " %";
   $("c-rate").textContent = f.playing ? Math.round(f.rate).toLocaleString("en") : "–";
   $("sample-info").textContent = cur.label;
@@ -308,7 +315,7 @@ async function upload(file) {
     const cfg = readControls();
     cfg.data = info.id;
     cfg.target = info.columns[info.columns.length - 1];
-    delete cfg.n_samples; delete cfg.noise;
+    delete cfg.n_samples; delete cfg.noise; delete cfg.features; // the file's own two (or more) inputs
     cfg.output = null; cfg.loss = null;
     await applyState(await api("POST", "/api/config", cfg));
     clearError();
@@ -350,6 +357,7 @@ function bindControls() {
   for (const id of ids) $(id).onchange = applyControls;
   $$("input[name=mode]").forEach((r) => { r.onchange = applyControls; });
   $$("input[name=colour]").forEach((r) => { r.onchange = () => { S.colour = r.value; draw(); }; });
+  bindExtras();
   $("upload").onchange = (ev) => { if (ev.target.files[0]) upload(ev.target.files[0]); ev.target.value = ""; };
   $("btn-share").onclick = share;
   $("btn-share").hidden = !HOST.url; // the widget's setup is the Python call that made it

@@ -28,6 +28,7 @@ async function renderInspector() {
       : `Weight ${V("w", `${wi(sel)}${sel.j + 1}`, sel.layer + 1)}`;
     body.innerHTML = `<p class="muted">Make one update (<b>Step</b>) or one phase (<b>Phase</b>) to see this
       ${sel.type}'s numbers.</p>`;
+    if (sel.type === "weight") addWeightEditor(body, sel);
     return;
   }
   let d;
@@ -38,6 +39,7 @@ async function renderInspector() {
   } catch (e) { return; }
   if (S.sel !== sel) return; // another click came first
   body.innerHTML = sampleNav() + (sel.type === "unit" ? unitHtml(d) : weightHtml(d));
+  if (sel.type === "weight") addWeightEditor(body, sel);
   body.querySelectorAll("[data-sample]").forEach((b) => {
     b.onclick = () => { S.sample = Number(b.dataset.sample); draw(); renderInspector(); };
   });
@@ -77,7 +79,7 @@ function unitHtml(d) {
   if (d.kind === "input") {
     $("insp-title").innerHTML = `Input unit ${V("x", j)}`;
     return block("input", "", `<div class="math">${V("a", j, 0)} = ${V("x", j)} = ${N(d.a, { id: "insp-a", cls: "res" })}</div>
-      <div class="note">feature “${esc(d.feature)}”, standardized with the training rows' mean and spread</div>`);
+      <div class="note">${inputNote(d.feature)}</div>`);
   }
   const kind = d.kind === "output" ? "Output" : "Hidden";
   $("insp-title").innerHTML = `${kind} unit ${j} of layer ${l} <span class="muted">(${esc(d.activation)})</span>`;

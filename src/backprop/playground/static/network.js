@@ -38,7 +38,7 @@ function buildNetwork() {
   }
   for (const row of S.edges) for (const col of row) for (const e of col) svg.appendChild(e.hit); // hit areas on top
   const maps = S.frame && S.frame.maps;
-  const dims = S.state.sizes[0] <= 2 ? S.state.sizes[0] : 0;
+  const dims = S.state.data.dims <= 2 ? S.state.data.dims : 0; // the plane or line of the raw data
   sizes.forEach((n, l) => {
     S.units.push([]);
     const lab = document.createElement("div");
@@ -62,7 +62,7 @@ function buildNetwork() {
       u.append(b, val);
       if (l === 0 || l === L) {
         const nm = document.createElement("div"); nm.className = "name";
-        nm.textContent = l === 0 ? (S.state.data.features[j] || `x${j + 1}`)
+        nm.textContent = l === 0 ? featureLabel(S.state.data.features[j] || `x${j + 1}`)
           : (S.state.data.classes && sizes[L] > 1 ? String(S.state.data.classes[j]) : "ŷ");
         u.appendChild(nm);
       }

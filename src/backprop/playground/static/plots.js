@@ -109,6 +109,7 @@ function drawPlots(cur) {
 
 // the colour of one cell of the decision-region image; outs[k][p]: output unit k at cell p (0..255)
 function regionColour(outs, p) {
+  if (VIEW.discretize) return discreteColour(outs, p);
   const m = S.frame.maps;
   if (S.state.data.task !== "classification") { // regression over the plane: the output's value
     const q = m.region[0], v = q.lo + (q.hi - q.lo) * outs[0][p] / 255;
@@ -138,6 +139,7 @@ function drawCurve(ctx, w, h, m, P, batch) { // 1-D data: prediction against tar
     ctx.fillStyle = batch.has(i) ? "#111" : "rgba(47,111,208,.55)";
     ctx.beginPath(); ctx.arc(X(r[0]), Y(ys[i]), batch.has(i) ? 3.2 : 2.2, 0, 7); ctx.fill();
   });
+  if (useRaw) drawTestPoints(ctx, X, Y, false);
   ctx.strokeStyle = "#e07b20"; ctx.lineWidth = 2.2; ctx.beginPath();
   m.x.forEach((x, i) => (i ? ctx.lineTo(X(x), Y(pred[i])) : ctx.moveTo(X(x), Y(pred[i]))));
   ctx.stroke();
@@ -159,6 +161,7 @@ function drawRegion(cur) {
     : "output over the input plane";
   const n = m.region_size, outs = m.region.map(decode), img = new ImageData(n, n);
   for (let p = 0; p < n * n; p++) img.data.set([...regionColour(outs, p), 255], 4 * p);
+  regionDrawn(cv, img);
   const off = document.createElement("canvas");
   off.width = n; off.height = n;
   off.getContext("2d").putImageData(img, 0, 0);
@@ -171,6 +174,7 @@ function drawRegion(cur) {
     ctx.strokeStyle = inBatch ? "#111" : "#fff"; ctx.lineWidth = inBatch ? 2 : 1;
     ctx.beginPath(); ctx.arc(X(r[0]), Y(r[1]), inBatch ? 4 : 2.8, 0, 7); ctx.fill(); ctx.stroke();
   });
+  drawTestPoints(ctx, X, Y, classify);
   if (cur.row !== undefined && P.raw[cur.row]) { // the sample the units show
     const r = P.raw[cur.row];
     ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5;
