@@ -232,7 +232,10 @@ def _setup(w) -> dict:
             data: v('data'), n_samples: Number(v('n_samples')),
             noise: v('noise') === '' ? null : Number(v('noise')),
             data_seed: Number(v('data_seed')), seed: Number(v('seed')), lr: Number(v('lr')),
-            l2: Number(v('l2')), batch_size: Number(v('batch_size')), optimizer: v('optimizer'),
+            l2: Number(v('l2')), l1: Number(v('l1')), val_fraction: Number(v('test-pct')) / 100,
+            features: [...page.querySelectorAll('#features input[data-feature]:checked')]
+                .map(b => b.dataset.feature),
+            batch_size: Number(v('batch_size')), optimizer: v('optimizer'),
             layers: rows.map(r => Number(r.querySelector('input').value)),
             hidden: rows.map(r => r.querySelector('select').value),
             output: shown('output'), loss: shown('loss'),
@@ -268,17 +271,29 @@ def _value(w, selector) -> float:
     return float(w.locator(selector).get_attribute("data-value"))
 
 
+#: the input features of data on the plane, from the raw coordinates (TensorFlow Playground's)
+FEATURES = {"x1": lambda x1, x2: x1, "x2": lambda x1, x2: x2, "x1^2": lambda x1, x2: x1**2,
+            "x2^2": lambda x1, x2: x2**2, "x1*x2": lambda x1, x2: x1 * x2,
+            "sin(x1)": lambda x1, x2: np.sin(x1), "sin(x2)": lambda x1, x2: np.sin(x2)}
+
+
 def _problem(setup):
-    """The training rows and targets of a built-in's setup, made here: the data set's training part,
-    inputs standardized with its mean and spread, class labels as 0/1 (one sigmoid unit) or one-hot."""
+    """The training rows and targets of a built-in's setup, made here: the data set's training part
+    (its test share held out), the chosen features of the raw points, each input column standardized
+    with its mean and spread over the training rows, class labels as 0/1 (one sigmoid unit) or one-hot."""
     ds = datasets.load(setup["data"], n_samples=setup["n_samples"], noise=setup["noise"],
-                       seed=setup["data_seed"])
-    X = (ds.X - ds.X.mean(axis=0)) / ds.X.std(axis=0)
-    classes = np.unique(ds.y)
+                       seed=setup["data_seed"], test_fraction=setup["val_fraction"] or None)
+    raw, y = ds.X, ds.y
+    if not setup["val_fraction"]:  # no test part: both parts of the fixed split are trained on
+        raw, y = np.concatenate([ds.X, ds.X_test]), np.concatenate([ds.y, ds.y_test])
+    if raw.shape[1] == 2:
+        raw = np.column_stack([FEATURES[f](raw[:, 0], raw[:, 1]) for f in setup["features"]])
+    X = (raw - raw.mean(axis=0)) / raw.std(axis=0)
+    classes = np.unique(y)
     if setup["output"] == "sigmoid" and len(classes) == 2:
-        Y = (ds.y == classes[1]).astype(np.float64).reshape(-1, 1)
+        Y = (y == classes[1]).astype(np.float64).reshape(-1, 1)
     else:
-        Y = (ds.y.reshape(-1, 1) == classes.reshape(1, -1)).astype(np.float64)
+        Y = (y.reshape(-1, 1) == classes.reshape(1, -1)).astype(np.float64)
     return X, Y
 
 
@@ -301,13 +316,18 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         k, i, j = 0, 1, 3  # a first-layer weight: its gradient goes back through every layer
         w.locator(f"#w-{k}-{i}-{j}").click()
 
-        # Reset: the seed's initial weights; the setup the learner sees, and the same network and
-        # data made here from it
+        # Reset: the seed's initial weights
         w.locator("#btn-reset").click()
         _until(page, w, "#c-updates", "el => el.textContent === '0'")
+        # and one more input feature, x1*x2 (TensorFlow Playground's check boxes): a new setup
+        _apply(w, lambda: w.locator("#features input[data-feature='x1*x2']").check())
         setup = _setup(w)
         assert setup["optimizer"] == "sgd" and setup["layers"][0] > j, setup
+        assert "x1*x2" in setup["features"] and len(setup["features"]) >= 3, setup
+        assert w.locator("#c-updates").text_content() == "0"
+        # the setup the learner sees, and the same data and network made here from it
         X, Y = _problem(setup)
+        assert w.locator(".unit[data-layer='0']").count() == X.shape[1]  # one input unit per feature
         net = backprop.Network([X.shape[1], *setup["layers"], Y.shape[1]], hidden=setup["hidden"],
                                output=setup["output"], seed=setup["seed"], dtype="float64")
         Ws, bs = oracle.params(net)
@@ -332,7 +352,8 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         assert _value(w, "#insp-a-i") == pytest.approx(X[rows[0], i], rel=REL)
         assert _value(w, "#insp-delta-j") == pytest.approx(deltas[k][0, j], rel=REL, abs=1e-12)
         assert _value(w, "#insp-grad-mean") == pytest.approx(g, rel=REL, abs=1e-12)  # eq. (3)
-        want = w_before - setup["lr"] * (g + setup["l2"] * w_before)  # eq. (5)
+        # eq. (5), with the L2 and L1 terms when set
+        want = w_before - setup["lr"] * (g + setup["l2"] * w_before + setup["l1"] * np.sign(w_before))
         assert _value(w, "#insp-w-new") == pytest.approx(want, rel=REL)
         _show_cell(w)
         _shot(page, tmp_path, "widget-step.png")
