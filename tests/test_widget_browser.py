@@ -276,3 +276,30 @@ def test_upload_a_csv_and_download_the_model_and_the_explain_document(browser, t
     finally:
         ctx.close()
         views.close()
+
+
+def test_the_pages_extras_are_in_the_widget_features_and_a_weight_edit(browser):
+    # TensorFlow Playground's controls come with the page's scripts: nothing of the widget's own
+    w = widget("circles", layers=[3], hidden="tanh", mode="batch", lr=0.5, n_samples=160, seed=7,
+               features=["x1", "x2", "x1^2", "x2^2"])
+    page, views, ctx = open_views(browser, a=w)
+    try:
+        assert page.text_content("#view-a #unit-0-3 .name") == "x₂²" and w.network.sizes[0] == 4
+        page.check("#view-a input[data-feature='x1*x2']")  # a fifth input unit, here and in the kernel
+        page.wait_for_selector("#view-a #unit-0-4")
+        page.wait_for_selector("#view-a[data-busy='0']")
+        assert w.config["features"] == ["x1", "x2", "x1^2", "x2^2", "x1*x2"] and w.network.sizes[0] == 5
+        page.locator("#view-a #w-0-1-2").dispatch_event("click")  # input 2 -> hidden unit 3
+        page.fill("#view-a #w-edit-value", "0.9")
+        page.click("#view-a #w-edit-set")
+        page.wait_for_selector("#view-a[data-edits='1']")
+        assert w.network.weights[0][1, 2] == 0.9
+        st = w.step()  # the next update, from Python, starts from the edited weight
+        assert st.weights_before[0][1, 2] == 0.9
+        grad = float(np.mean(st.trace.delta[0][:, 2] * st.trace.x[:, 1]))  # eqs. (1), (3)
+        assert w.network.weights[0][1, 2] == pytest.approx(0.9 - 0.5 * grad, rel=REL)  # eq. (5)
+        page.wait_for_selector("#view-a[data-n-updates='1']")
+        assert page.errors == []
+    finally:
+        ctx.close()
+        views.close()
