@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import backprop
 from backprop.errors import BackpropError, DivergenceError, InvalidInputError
+from backprop.fast import compiled as _compiled
 from backprop.train.trainer import Trainer
 
 
@@ -217,8 +218,10 @@ def test_divergence_error_is_a_backprop_error():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_divergence_on_the_fast_online_path(dtype):
-    """Tiny networks trained online with SGD run in plain Python floats: same error, finite weights."""
+def test_divergence_on_the_fast_online_path(monkeypatch, dtype):
+    """Tiny networks trained online with SGD run in plain Python floats: same error, finite weights.
+    (Where numba is installed they take compiled epochs first: tests/test_compiled.py.)"""
+    monkeypatch.setattr(_compiled, "ENABLED", False)
     rng = np.random.default_rng(3)
     X = rng.normal(size=(12, 2)) * 10
     Y = rng.normal(size=(12, 1)) * 10

@@ -21,9 +21,18 @@ import backprop
 from backprop.core import losses
 from backprop.errors import DivergenceError
 from backprop.fast import blas as _blas
+from backprop.fast import compiled as _compiled
 from backprop.fast import fused as _fused
 from backprop.fast import tiny as _tiny
 from backprop.train.trainer import Trainer
+
+
+@pytest.fixture(autouse=True)
+def _no_compiled_epochs(monkeypatch):
+    """These tests are about the generated-Python path: the compiled epochs (tests/test_compiled.py,
+    taken first where numba is installed) are switched off."""
+    monkeypatch.setattr(_compiled, "ENABLED", False)
+
 
 CASES = [  # sizes, hidden, output, loss
     ([2, 4, 1], "sigmoid", "sigmoid", "mse"),

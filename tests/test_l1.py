@@ -120,7 +120,8 @@ def test_l1_leaves_the_strategy_choice_alone_at_0_and_never_fuses_above():
                          batch_size=4 if mode == "minibatch" else None, l1=l1)
             tr.start(X, Y)
             names[l1, mode] = tr._chosen().name
-    assert names[0.0, "online"] == "tiny" and names[0.0, "minibatch"] == "fused"
+    # (compiled: whole epochs of a small network where numba is installed, tests/test_compiled.py)
+    assert names[0.0, "online"] in ("tiny", "compiled") and names[0.0, "minibatch"] in ("fused", "compiled")
     assert names[0.1, "online"] == names[0.1, "minibatch"] == "optimizer"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 import backprop
 from backprop.errors import InvalidInputError
+from backprop.fast import compiled as _compiled
 from backprop.fast import tiny as _tiny
 from backprop.train import strategy
 from backprop.train.rules import Rules
@@ -26,6 +27,13 @@ from backprop.train.trainer import Trainer
 def _data(m=32, n_in=5, n_out=3, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(m, n_in)), np.eye(n_out)[rng.integers(0, n_out, m)]
+
+
+@pytest.fixture(autouse=True)
+def _no_compiled_epochs(monkeypatch):
+    """The strategies here are those of NumPy and the generated Python; the compiled epochs of small
+    networks (taken first where numba is installed) have their own tests (tests/test_compiled.py)."""
+    monkeypatch.setattr(_compiled, "ENABLED", False)
 
 
 class _Unfused(Rules):

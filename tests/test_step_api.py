@@ -44,9 +44,9 @@ def test_steps_make_exactly_the_updates_of_run(optimizer, mode):
             break
     assert n == 3 * t.updates_per_epoch
     for a, b in zip(net.weights + net.biases, ref.weights + ref.biases):
-        if ref_trainer._tiny is None:
+        if ref_trainer._tiny is None and ref_trainer._compiled is None:
             assert_array_equal(a, b)  # the very same arithmetic
-        else:  # run() took the plain-Python path of tiny online networks: the same updates, other rounding
+        else:  # run() took the plain-Python or compiled path of small networks: other rounding
             assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert_allclose(t.history.loss, ref_trainer.history.loss, rtol=1e-12)
     with pytest.raises(InvalidInputError, match="training is over"):

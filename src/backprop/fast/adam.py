@@ -11,6 +11,10 @@ runs
   (1 - b1) g transient in blocks of at most :data:`BLOCK` elements (no second parameter-sized
   array), and in one shared scratch for a small one (:meth:`FlatAdam.update`).
 
+* with numba (the ``fast`` extra, :func:`backprop.fast.compiled.adam_kernels`), in one compiled
+  pass per parameter (``fast.kernels.adam_segment``): the same operations per element in the same
+  order, so the same bits, reading and writing each array once instead of a dozen times.
+
 The moments stay in the optimizer's ``state`` (``state["m"][key]``, ``state["v"][key]``), so
 checkpoints see them as always; for the flat path they become views of two flat arrays.
 ``backprop.train.strategy`` decides when this runs.
@@ -100,7 +104,9 @@ class _Views:
 class FlatAdam:
     """Adam's step on flat views, cached for the arrays the training loop passes every step."""
 
-    def __init__(self) -> None:
+    def __init__(self, kernels: Any = None) -> None:
+        #: ``fast.kernels`` (numba) for the one-pass update of :meth:`update_all`, or None: NumPy
+        self.kernels = kernels
         self.views: dict = {}
         self.scratch: np.ndarray | None = None
         self.whole: _Whole | None = None
@@ -139,6 +145,12 @@ class FlatAdam:
         if whole.G is None:
             return False
         G, M, V, segments = whole.G, whole.M, whole.V, whole.segments
+        if self.kernels is not None:  # one pass per parameter; scalars cast as NumPy casts them
+            dt = G.dtype.type
+            scalars = (dt(b1), dt(b2), dt(1.0 - b1), dt(1.0 - b2), dt(eps), dt(lr_t))
+            for start, end, P in segments:
+                self.kernels.adam_segment(P, G[start:end], M[start:end], V[start:end], *scalars)
+            return True
 
         def rows(lo, hi) -> None:  # elementwise: the same bits whichever block an element falls in
             for s in range(lo, hi, BLOCK):  # (1 - b1) g in a transient of at most BLOCK elements

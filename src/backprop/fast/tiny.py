@@ -294,16 +294,19 @@ class Run:
     :meth:`TinyTrainer.run_epoch` reads the epoch's row order ``perm`` (None: the data order), the
     position ``pos`` to continue from, the epoch's summed E so far ``epoch_loss`` and the
     ``optimizer`` (its ``begin_step`` is called per update, its ``lr`` read);
-    :meth:`TinyTrainer.run_epochs` the row orders of ``n_epochs`` epochs ``orders`` and the rate ``lr``."""
+    :meth:`TinyTrainer.run_epochs` the row orders of ``n_epochs`` epochs ``orders`` (an (n, m)
+    integer array, or its list of lists; None: the data order) and the rate ``lr``."""
 
     stop: Any
     optimizer: Any = None
     perm: np.ndarray | None = None
     pos: int = 0
     epoch_loss: float = 0.0
-    orders: list | None = None
+    orders: Any = None
     n_epochs: int = 1
     lr: float = 0.0
+    #: updates made before this call (the compiled path flushes subnormals by it)
+    updates_before: int = 0
 
 
 @dataclasses.dataclass
@@ -378,12 +381,17 @@ class TinyTrainer:
         self.store(net, P)
         return EpochOutcome(pos, el, pos - start, status, value)
 
+    @staticmethod
+    def chunk(m: int) -> int:
+        """Epochs of m rows per :meth:`run_epochs` call (about 2^16 updates)."""
+        return max(1, (1 << 16) // m)
+
     def run_epochs(self, run: Run) -> EpochsOutcome:
         """Whole epochs of constant-rate SGD in one generated call (nothing to do between epochs but
         record E): the same updates and losses as epoch by epoch (see :class:`Run`)."""
         net = self.net
         m = len(self.X)
-        orders = run.orders
+        orders = run.orders.tolist() if isinstance(run.orders, np.ndarray) else run.orders
         n = run.n_epochs
         P = self.load(net)
         losses: list = []

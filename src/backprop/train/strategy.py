@@ -6,6 +6,11 @@ faster strategies give the same results (bit for bit, or to rounding where BLAS 
 order: ``tests/test_fastpath.py``, ``tests/test_optimizers.py``), and :func:`choose` picks one per
 run:
 
+``"compiled"``
+    plain constant-rate SGD on a small network, any batch size, nothing to do between epochs but
+    record E (no callbacks, validation or early stopping), with numba installed, and a run long
+    enough to pay for numba's start (or numba already running): whole epochs in one compiled call
+    (:mod:`backprop.fast.compiled`).
 ``"tiny"``
     plain SGD, one sample per update, a tiny network: the whole update as generated straight-line
     Python (:mod:`backprop.fast.tiny`).
@@ -17,7 +22,9 @@ run:
     subgradient is added after the backward pass, and the run takes ``"optimizer"``.
 ``"optimizer"``
     every other optimizer on plain gradients; Adam on the network's flat gradient buffer at once
-    (:class:`backprop.fast.adam.FlatAdam`).
+    (:class:`backprop.fast.adam.FlatAdam`), with numba in one compiled pass per parameter when the
+    run is long enough to pay for numba's start or numba already runs
+    (:func:`backprop.fast.compiled.adam_kernels`).
 
 ``"plain"`` (:data:`FAST` off) runs every optimizer as written.
 """
@@ -31,6 +38,7 @@ import numpy as np
 
 from backprop.core.losses import Loss
 from backprop.fast import blas as _blas
+from backprop.fast import compiled as _compiled
 from backprop.fast import fused as _fused
 from backprop.fast import tiny as _tiny
 from backprop.fast.adam import FlatAdam
@@ -53,6 +61,9 @@ class Run(Protocol):
     patience: int | None
     batch_size: int
     l1: float
+    epochs: int
+    epoch: int
+    m: int
 
 #: Off switch: ``False`` runs every optimizer as written, ``update`` on eq. (3)'s plain gradient
 #: (the tests compare the fast strategies with it).
@@ -63,7 +74,7 @@ class Strategy:
     """How the updates of one run reach the parameters (made by :func:`choose`)."""
 
     def __init__(self, name: str, opt: _opt.Optimizer, *, delta_rule: bool, fused: bool,
-                 whole_epochs: bool = False) -> None:
+                 whole_epochs: bool = False, kernels: Any = None) -> None:
         self.name = name
         #: eq. (5) with eta folded into the gradient (plain SGD), instead of ``opt.update``
         self.delta_rule = delta_rule
@@ -72,7 +83,8 @@ class Strategy:
         #: "tiny": many epochs in one generated call (nothing happens between epochs)
         self.whole_epochs = whole_epochs
         adam = name != "plain" and isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam)
-        self.flat = FlatAdam() if adam else None
+        #: Adam on the flat gradient buffer; with ``kernels`` (numba) in one compiled pass
+        self.flat = FlatAdam(kernels) if adam else None
 
     def scale(self, opt: _opt.Optimizer, asked: float | None = None) -> float:
         """The factor the gradients carry: eta for the delta rule (folded into delta^o); else what
@@ -138,17 +150,27 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
     # an L1 term is added after the backward pass: no fused or generated step then
     may_fuse = (delta_rule and rules.fused and type(opt) is _opt.SGD and not trainer.record_gradients
                 and not trainer.l1)
-    tiny = (may_fuse and X is not None and trainer.on_step is None
-            and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size))
+    local = may_fuse and X is not None and trainer.on_step is None
+    # nothing happens between the updates of an epoch, nor between epochs but recording E
+    whole = (local and type(rules) is Rules and not trainer.callbacks and trainer.val is None
+             and trainer.patience is None and type(opt.schedule) is _opt.Schedule
+             and opt.schedule.kind == "constant"
+             and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
+    tiny = local and _tiny.eligible(trainer.net, trainer.loss.name, trainer.batch_size)
+    # (eligible() imports numba, so it is asked last: only a small network that may take it)
+    samples = (trainer.epochs - trainer.epoch) * trainer.m
+    if whole and _compiled.eligible(trainer.net, trainer.loss.name, trainer.batch_size, samples, tiny):
+        return Strategy("compiled", opt, delta_rule=True, fused=_blas.available, whole_epochs=True)
     if tiny:
-        whole = (type(rules) is Rules and not trainer.callbacks and trainer.val is None
-                 and trainer.patience is None and type(opt.schedule) is _opt.Schedule
-                 and opt.schedule.kind == "constant"
-                 and "begin_step" not in vars(opt))  # a wrapped begin_step must be called
         return Strategy("tiny", opt, delta_rule=True, fused=True, whole_epochs=whole)
     # (without NumPy's BLAS the fused step is plain NumPy, the same bits as backward then subtract)
     fused = may_fuse and _blas.available
-    return Strategy("fused" if fused else "optimizer", opt, delta_rule=delta_rule, fused=fused)
+    kernels = None
+    if isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam):
+        updates = (trainer.epochs - trainer.epoch) * -(-trainer.m // max(1, trainer.batch_size))
+        kernels = _compiled.adam_kernels(trainer.net.n_parameters, updates)
+    return Strategy("fused" if fused else "optimizer", opt, delta_rule=delta_rule, fused=fused,
+                    kernels=kernels)
 
 
 def finite(params: Sequence[np.ndarray]) -> bool:

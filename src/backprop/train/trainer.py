@@ -42,6 +42,7 @@ from backprop.core.validation import (
     make_rng,
 )
 from backprop.errors import DivergenceError, InvalidInputError
+from backprop.fast import compiled as _compiled
 from backprop.fast import denormals as _denormals
 from backprop.fast import tiny as _tiny
 from backprop.fast.threads import blas_threads
@@ -145,6 +146,7 @@ class Trainer:
         self._data: tuple[np.ndarray, np.ndarray] | GradientSource | None = None
         self._strategy: _strategy.Strategy | None = None  # how step (iv) is made (train.strategy)
         self._tiny: _tiny.TinyTrainer | None = None  # the Python path, when the strategy is "tiny"
+        self._compiled: _compiled.CompiledTrainer | None = None  # when the strategy is "compiled"
         self._epoch_loss = 0.0  # E summed over the current epoch's rows so far
         self._epoch_grad: dict | None = None  # record_gradients: the current epoch's sums
         # the parameters at the start of the epoch, for a divergence to fall back on
@@ -221,6 +223,9 @@ class Trainer:
         self._strategy = _strategy.choose(self, Xc, Yc)
         # tiny networks online: plain Python floats beat NumPy's per-call overhead (see fast.tiny)
         self._tiny = _tiny.TinyTrainer(self, Xc, Yc) if self._strategy.name == "tiny" else None
+        # small networks, whole epochs: one compiled call for many epochs (see fast.compiled)
+        self._compiled = (_compiled.CompiledTrainer(self, Xc, Yc) if self._strategy.name == "compiled"
+                          else None)
 
     def start_source(self, source: GradientSource) -> None:
         """Bind a :class:`GradientSource` instead of local arrays (see :meth:`run_source`)."""
@@ -232,6 +237,7 @@ class Trainer:
         self._data = source
         self._strategy = _strategy.choose(self, None, None)
         self._tiny = None
+        self._compiled = None
 
     def _check_parameters(self):
         net = self.net
@@ -355,8 +361,9 @@ class Trainer:
     def _run_epoch(self):
         """Continue the current epoch from ``self.pos``; False when training should stop."""
         strategy = self._strategy
-        if self.pos == 0 and self._tiny is not None and strategy is not None and strategy.whole_epochs:
-            return self._tiny_epochs(self._tiny)  # many epochs in one call (see fast.tiny)
+        runner = self._compiled or self._tiny
+        if self.pos == 0 and runner is not None and strategy is not None and strategy.whole_epochs:
+            return self._tiny_epochs(runner)  # many epochs in one call (see fast.compiled, fast.tiny)
         if self.pos == 0:
             self._begin_epoch()
         else:
@@ -390,16 +397,17 @@ class Trainer:
             return False
         return True
 
-    def _tiny_epochs(self, tiny: _tiny.TinyTrainer) -> bool:
-        """Whole epochs of constant-rate SGD in one generated call: the same updates, losses and
-        random stream as epoch by epoch. False on a stop."""
+    def _tiny_epochs(self, tiny: _tiny.TinyTrainer | _compiled.CompiledTrainer) -> bool:
+        """Whole epochs of constant-rate SGD in one generated or compiled call: the same updates,
+        losses and random stream as epoch by epoch. False on a stop."""
         hist, opt, m = self.history, self.optimizer, self.m
-        n = max(1, min(self.epochs - self.epoch, (1 << 16) // m))
+        n = max(1, min(self.epochs - self.epoch, tiny.chunk(m)))
         state0 = self.rng.bit_generator.state
         # n permutations at once: the same numbers, and the same generator state after them, as n
         # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
-        orders = self.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1).tolist() if self.shuffle else None
-        out = tiny.run_epochs(_tiny.Run(stop=self, orders=orders, n_epochs=n, lr=opt.lr))
+        orders = self.rng.permuted(np.tile(np.arange(m), (n, 1)), axis=1) if self.shuffle else None
+        out = tiny.run_epochs(_tiny.Run(stop=self, orders=orders, n_epochs=n, lr=opt.lr,
+                                        updates_before=hist.n_updates))
         opt.t += out.updates
         hist.n_updates += out.updates
         hist.loss.extend(out.losses)
@@ -418,7 +426,7 @@ class Trainer:
         self.pos, self._epoch_loss = (out.pos, out.epoch_loss) if out.status in (1, 2) else (0, 0.0)
         self._snapshot = out.snapshot
         if out.status == 2:
-            self._diverged(f"the loss became {out.value}", out.pos + 1)
+            self._diverged(f"the loss became {out.value}", out.pos // self.batch_size + 1)
             return False
         if out.status == 3:
             self.pos = m
