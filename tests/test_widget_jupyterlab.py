@@ -315,6 +315,11 @@ def test_the_tutorial_widget_steps_with_numpys_numbers_and_every_control_works(p
         _until(page, w, "#c-updates", f"el => el.textContent === '{printed[-1]}'")
         k, i, j = 0, 1, 3  # a first-layer weight: its gradient goes back through every layer
         w.locator(f"#w-{k}-{i}-{j}").click()
+        # its panel shows the last update the cells made (made before the view listened: Run All),
+        # ending at the weight Python holds
+        w.locator("#insp-w-new").wait_for()
+        held = _run_new_cell(page, f"print(repr(float(w.network.weights[{k}][{i}, {j}])))")
+        assert held.strip() == repr(_value(w, "#insp-w-new")), held
 
         # Reset: the seed's initial weights
         w.locator("#btn-reset").click()
