@@ -158,6 +158,8 @@ def _wait_ready(lab_process: subprocess.Popen, runtime: Path, token: str, log: P
                 with urllib.request.urlopen(req, timeout=5) as r:
                     json.loads(r.read())
                     return url
+            except urllib.error.HTTPError as answer:  # not ready yet; the error holds a socket
+                answer.close()
             except (urllib.error.URLError, OSError, ValueError):
                 pass
         time.sleep(0.1)
