@@ -401,3 +401,36 @@ def test_space_plays_and_pauses_even_on_a_focused_radio_button(page, server):
     assert page.get_attribute("body", "data-n-updates") == stepped  # no second step
     assert api(server, "/api/state")["config"]["mode"] == "online"
     assert page.errors == []
+
+
+def test_a_value_typed_then_play_clicked_at_once_plays_on_the_new_setup(page, server):
+    # the field's change (on leaving it) comes just before the click: the new setup must be applied
+    # first and then played, not played on the old setup and stopped by the new one
+    open_page(page, server, "data=xor&layers=3&mode=online&lr=0.5")
+    page.fill("#cfg-lr", "0.05")
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='1']")
+    deadline = time.monotonic() + 20
+    while True:  # bounded: the server's word that it plays the new setup and has made updates
+        frame, state = api(server, "/api/frame"), api(server, "/api/state")
+        if frame["playing"] and frame["n_updates"] > 0 and state["config"]["lr"] == 0.05:
+            break
+        assert time.monotonic() < deadline, f"not playing the new setup: {frame['playing']=}, {state['config']['lr']=}"
+        time.sleep(0.05)
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='0']")
+    assert not api(server, "/api/frame")["playing"]
+    assert page.errors == []
+
+
+def test_a_divergence_on_a_setup_typed_just_before_play_stays_shown(page, server):
+    open_page(page, server, "data=xor&layers=3&hidden=relu&output=identity&loss=mse&mode=online&lr=0.5")
+    page.fill("#cfg-lr", "50")
+    page.click("#btn-play")
+    page.wait_for_selector("#error:not([hidden])")
+    page.wait_for_selector("body[data-playing='0']")
+    assert "diverged" in page.text_content("#error-text")
+    assert api(server, "/api/state")["config"]["lr"] == 50
+    time.sleep(0.3)  # nothing still on its way hides it again
+    assert page.is_visible("#error") and "diverged" in page.text_content("#error-text")
+    assert page.errors == []
