@@ -23,10 +23,8 @@ import numpy as np
 import pytest
 
 import backprop
+from browsertools import launch
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 20_000  # bound of every wait for the page
 REL = 1e-9
 
@@ -62,17 +60,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs Playwright for Python: pip install playwright "
-                    "(it drives Debian's chromium; do not run `playwright install`)")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from launch("the browser test")
 
 
 @pytest.fixture()
@@ -415,7 +403,8 @@ def test_a_value_typed_then_play_clicked_at_once_plays_on_the_new_setup(page, se
         frame, state = api(server, "/api/frame"), api(server, "/api/state")
         if frame["playing"] and frame["n_updates"] > 0 and state["config"]["lr"] == 0.05:
             break
-        assert time.monotonic() < deadline, f"not playing the new setup: {frame['playing']=}, {state['config']['lr']=}"
+        assert time.monotonic() < deadline, \
+            f"not playing the new setup: {frame['playing']=}, {state['config']['lr']=}"
         time.sleep(0.05)
     page.click("#btn-play")
     page.wait_for_selector("body[data-playing='0']")

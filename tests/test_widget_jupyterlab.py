@@ -33,14 +33,12 @@ import pytest
 
 import backprop
 from backprop.data import datasets
+from browsertools import launch
 from labserver import Lab, jupyterlab, missing
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "docs" / "notebooks"
 NOTEBOOK = "05-widget.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 30_000  # bound of every wait in the page (JupyterLab's first load on 2 busy cores: ~5 s)
 RUN_MS = 120_000  # bound of running the whole notebook
 REL = 1e-9  # the page shows full doubles; engine and NumPy differ by summation order only (~1e-15)
@@ -58,17 +56,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the JupyterLab test needs Playwright for Python: pip install playwright "
-                    "(it drives Debian's chromium; do not run `playwright install`)")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the JupyterLab test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from launch("the JupyterLab test")
 
 
 @pytest.fixture()
