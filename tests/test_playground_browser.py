@@ -23,10 +23,8 @@ import numpy as np
 import pytest
 
 import backprop
+from browsertools import launch
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 20_000  # bound of every wait for the page
 REL = 1e-9
 
@@ -62,17 +60,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs Playwright for Python: pip install playwright "
-                    "(it drives Debian's chromium; do not run `playwright install`)")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from launch("the browser test")
 
 
 @pytest.fixture()
@@ -400,4 +388,38 @@ def test_space_plays_and_pauses_even_on_a_focused_radio_button(page, server):
     page.wait_for_selector("body[data-playing='0']")
     assert page.get_attribute("body", "data-n-updates") == stepped  # no second step
     assert api(server, "/api/state")["config"]["mode"] == "online"
+    assert page.errors == []
+
+
+def test_a_value_typed_then_play_clicked_at_once_plays_on_the_new_setup(page, server):
+    # the field's change (on leaving it) comes just before the click: the new setup must be applied
+    # first and then played, not played on the old setup and stopped by the new one
+    open_page(page, server, "data=xor&layers=3&mode=online&lr=0.5")
+    page.fill("#cfg-lr", "0.05")
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='1']")
+    deadline = time.monotonic() + 20
+    while True:  # bounded: the server's word that it plays the new setup and has made updates
+        frame, state = api(server, "/api/frame"), api(server, "/api/state")
+        if frame["playing"] and frame["n_updates"] > 0 and state["config"]["lr"] == 0.05:
+            break
+        assert time.monotonic() < deadline, \
+            f"not playing the new setup: {frame['playing']=}, {state['config']['lr']=}"
+        time.sleep(0.05)
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='0']")
+    assert not api(server, "/api/frame")["playing"]
+    assert page.errors == []
+
+
+def test_a_divergence_on_a_setup_typed_just_before_play_stays_shown(page, server):
+    open_page(page, server, "data=xor&layers=3&hidden=relu&output=identity&loss=mse&mode=online&lr=0.5")
+    page.fill("#cfg-lr", "50")
+    page.click("#btn-play")
+    page.wait_for_selector("#error:not([hidden])")
+    page.wait_for_selector("body[data-playing='0']")
+    assert "diverged" in page.text_content("#error-text")
+    assert api(server, "/api/state")["config"]["lr"] == 50
+    time.sleep(0.3)  # nothing still on its way hides it again
+    assert page.is_visible("#error") and "diverged" in page.text_content("#error-text")
     assert page.errors == []

@@ -414,3 +414,23 @@ def test_the_page_scripts_reach_the_document_and_the_server_only_through_the_hos
                     found.append(f"{name}:{number}: {line.strip()}")
     hint = "use $, $$, $1, HOST.hook, HOST.keys, HOST.request or HOST.download instead:\n"
     assert found == [], hint + "\n".join(found)
+
+
+def test_a_playing_widget_pauses_when_its_last_view_goes(make):
+    # a cell run again or cleared removes the view: a widget nobody sees must not train on unseen
+    w, front = make("xor", layers=[3])
+    w.handle_message({"type": "view", "open": True, "view": "a"})
+    w.handle_message({"type": "view", "open": True, "view": "b"})
+    w.play(speed=200)
+    front.wait_frame(lambda f: f["playing"] and f["n_updates"] >= 1, "while playing")
+    assert w.handle_message({"type": "view", "open": False, "view": "a"}) is None
+    assert w.playing  # one view still shows it
+    w.handle_message({"type": "view", "open": False, "view": "b"}).result(WAIT)
+    assert not w.playing
+    front.wait_frame(lambda f: not f["playing"], "saying it paused")
+    # never shown in a view (driven from Python only): it plays on
+    w2, front2 = make("xor", layers=[3])
+    w2.play(speed=200)
+    assert w2.handle_message({"type": "view", "open": False, "view": "x"}) is None and w2.playing
+    w2.pause()
+    assert w.handle_message({"type": "view", "open": 1, "view": 5}) is None  # bad fields: ignored

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import base64
 import collections
-import os
 import threading
 
 import numpy as np
 import pytest
 
 import backprop
+from browsertools import launch
 
 pytest.importorskip("anywidget", reason="the notebook extra (anywidget) is not installed")
 
 from backprop.playground import widget  # noqa: E402
 from backprop.playground.esm import esm  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 WAIT_MS = 20_000  # bound of every wait for the page
 REL = 1e-9
 
@@ -97,17 +94,7 @@ class Views:
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs Playwright for Python: pip install playwright "
-                    "(it drives Debian's chromium; do not run `playwright install`)")
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"the browser test needs Chromium at {CHROMIUM}: apt-get install -y chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from launch("the browser test")
 
 
 def open_views(browser, views=None, **widgets):

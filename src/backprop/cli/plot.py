@@ -66,5 +66,5 @@ def plot(model: Any, what: Any, out: Any, data: Any, split: Any, dpi: Any) -> An
         transform = (lambda A: apply_standardize(A, stats)) if stats else None
         sizes = "-".join(map(str, net.sizes))
         plots.plot_boundary(net, X, y, out, transform=transform, classes=classes, dpi=dpi,
-                            title=f"{ds.name}: decision regions of the {sizes} network")
+                            title=f"{ds.name}: {plots.boundary_title(net)} of the {sizes} network")
     click.echo(f"wrote {out}")

@@ -28,7 +28,7 @@ class TrainingProgress:
     preceded by a stale, half-updated line.
     """
 
-    def __init__(self, console: Any, *, epochs: int, start_epoch: int, steps_per_epoch: int):
+    def __init__(self, console: Any, *, epochs: int, start_epoch: int, steps_per_epoch: int, rows: int = 0):
         self.progress = Progress(
             TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=30), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TextColumn("eta"), TimeRemainingColumn(),
@@ -39,6 +39,7 @@ class TrainingProgress:
         if steps_per_epoch >= BATCH_BAR_MIN_STEPS:
             self.batch_task = self.progress.add_task("batches", total=steps_per_epoch, stats="")
         self.samples = 0
+        self.start_epoch, self.rows = start_epoch, rows  # for on_progress's count of samples
         self.start = self._last = time.perf_counter()
         self._loss_sum = 0.0
         self._loss_n = 0
@@ -67,6 +68,12 @@ class TrainingProgress:
         loss = self._loss_sum / max(self._loss_n, 1)
         self.progress.update(self.batch_task, completed=info["step"],
                              stats=f"loss {loss:.4f}  {self.rate():,.0f} samples/s")
+
+    def on_progress(self, info: dict) -> None:
+        """The trainer's ``progress`` hook (the display without a batch bar): the samples counted
+        from the epochs done, so no call per update is needed and whole epochs may run compiled."""
+        self.samples = (info["epoch"] - self.start_epoch) * self.rows
+        self.on_epoch(None, info)
 
     def on_epoch(self, net: Any, info: dict) -> None:
         stats = f"loss {info['loss']:.4f}"

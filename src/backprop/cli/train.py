@@ -4,6 +4,7 @@ and optionally on a Dask cluster)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import signal
@@ -134,7 +135,9 @@ def train(ctx: Any, data: Any, **kw: Any) -> Any:
     # the model file travels with the checkpoint: a resumed run writes the same file, no other
     extra = {"train_config": cfg, "out": os.path.abspath(out)}
     if checkpoint:
-        trainer.callbacks.append(ckpt.checkpoint_callback(checkpoint, trainer, every or 1, extra))
+        # the trainer's hook, not a callback: it leaves the compiled whole epochs open
+        write = functools.partial(ckpt.save_checkpoint, checkpoint, trainer, extra)
+        trainer.checkpoint_hook = (every or 1, write)
     history, guard, interrupted, path = _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out)
 
     summary = run_config.scores(net, prep, cfg, history)
@@ -178,9 +181,12 @@ def _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out):
             m = len(prep["X"])
             B = defaults.batch_size(m, cfg["mode"], cfg["batch_size"] or defaults.BATCH)
             bar = stack.enter_context(TrainingProgress(
-                ui.err, epochs=trainer.epochs, start_epoch=trainer.epoch, steps_per_epoch=-(-m // B)))
-            trainer.on_step = bar.on_step
-            trainer.callbacks.insert(0, bar.on_epoch)
+                ui.err, epochs=trainer.epochs, start_epoch=trainer.epoch, steps_per_epoch=-(-m // B), rows=m))
+            if bar.batch_task is None:  # short epochs: a report per epoch, which leaves compiled epochs open
+                trainer.progress = bar.on_progress
+            else:
+                trainer.on_step = bar.on_step
+                trainer.callbacks.insert(0, bar.on_epoch)
         guard = stack.enter_context(ckpt.interrupt_guard(trainer))
         if dask is not None:
             history = cluster.run(dask, trainer, prep, checkpoint, extra, guard)

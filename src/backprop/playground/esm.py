@@ -29,6 +29,8 @@ WIDGET_CSS = """
 .bp-page:focus { outline: none; }
 .bp-page:focus-visible { outline: 2px solid var(--accent); }
 main { grid-template-columns: 220px minmax(0, 1fr) 340px; }
+/* a cell output has no window height to follow: the drawing gets a fixed one */
+#net-wrap { height: 460px; }
 /* a notebook's column is narrower than a browser window: the inspector moves below */
 @container (max-width: 1150px) {
   main { grid-template-columns: 210px minmax(0, 1fr); }

@@ -116,6 +116,7 @@ class PlaygroundWidget(anywidget.AnyWidget):
         pg.loop = self._loop
         pg.watchers.append(self._send_frame)
         self._closed = False
+        self._views: set[str] = set()  # the front end's views now showing this widget
         self.on_msg(self._on_msg)
 
     # -- messages ----------------------------------------------------------------------------------
@@ -126,9 +127,28 @@ class PlaygroundWidget(anywidget.AnyWidget):
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
         self.handle_message(content, buffers)
 
+    def _view(self, content: dict) -> concurrent.futures.Future | None:
+        """A view opened or went away; when the last one goes (its cell run again, its output
+        cleared) a playing widget pauses: nobody watches it, and it would train on unseen."""
+        view = content.get("view")
+        if not isinstance(view, str):
+            return None
+        if content.get("open") is True:
+            self._views.add(view)
+            return None
+        had = bool(self._views)
+        self._views.discard(view)
+        if had and not self._views and self._pg.playing:
+            return asyncio.run_coroutine_threadsafe(_api.pause(self._pg, {}, None), self._loop)
+        return None
+
     def handle_message(self, content: Any, buffers: Any = None) -> concurrent.futures.Future | None:
         """Answer one request of the front end (on the widget's loop); the future of its answer."""
-        if self._closed or not isinstance(content, dict) or "id" not in content:
+        if self._closed or not isinstance(content, dict):
+            return None
+        if content.get("type") == "view":
+            return self._view(content)
+        if "id" not in content:
             return None
         return asyncio.run_coroutine_threadsafe(self._answer(content, list(buffers or [])), self._loop)
 

@@ -311,8 +311,16 @@ def plot_boundary(net: Any, X: ArrayLike, y: ArrayLike, path: str | os.PathLike 
     ax.set_ylim(lo[1], hi[1])
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(title or f"decision regions of the {'-'.join(map(str, net.sizes))} network")
+    ax.set_title(title or f"{boundary_title(net)} of the {'-'.join(map(str, net.sizes))} network")
     return _save(fig, path, dpi)
+
+
+def boundary_title(net: Any) -> str:
+    """What :func:`plot_boundary` draws for ``net``: a classifier's decision regions, or the output
+    value of a network of numbers (regression has no decisions)."""
+    if net.output in ("softmax", "sigmoid") or net.sizes[-1] > 1:
+        return "decision regions"
+    return "output ŷ over the plane"
 
 
 def _class_names(y, k, classes=None):

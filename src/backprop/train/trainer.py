@@ -126,6 +126,14 @@ class Trainer:
             raise InvalidInputError("callbacks must be a list of functions f(net, info)") from None
         self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks]
         self.on_step = check_callable(on_step, "on_step")
+        #: a progress display's hook ``f(info)``: after each epoch, or after each call of many whole
+        #: epochs (fast.compiled, fast.tiny), with the last epoch's info; unlike a callback it cannot
+        #: stop training, so it leaves those paths open (a callback closes them)
+        self.progress: Callable[[dict], None] | None = None
+        #: ``(every, write)``: ``write()`` after every ``every``-th epoch, after the callbacks (as a
+        #: checkpoint callback appended last would); it too leaves the whole-epoch paths open, whose
+        #: calls then end on those epochs
+        self.checkpoint_hook: tuple[int, Callable[[], object]] | None = None
         self.record_gradients = bool(record_gradients)
         self.rules = Rules() if rules is None else rules
         self.history = History()
@@ -402,6 +410,9 @@ class Trainer:
         losses and random stream as epoch by epoch. False on a stop."""
         hist, opt, m = self.history, self.optimizer, self.m
         n = max(1, min(self.epochs - self.epoch, tiny.chunk(m)))
+        if self.checkpoint_hook is not None:  # the call ends where a checkpoint is due
+            every = self.checkpoint_hook[0]
+            n = min(n, every - self.epoch % every)
         state0 = self.rng.bit_generator.state
         # n permutations at once: the same numbers, and the same generator state after them, as n
         # calls of rng.permutation(m) (tests/test_fastpath.py checks it)
@@ -425,6 +436,11 @@ class Trainer:
             self.perm = np.array(orders[-1])
         self.pos, self._epoch_loss = (out.pos, out.epoch_loss) if out.status in (1, 2) else (0, 0.0)
         self._snapshot = out.snapshot
+        if out.status == 0:
+            self._periodic()
+        if self.progress is not None and out.done:
+            self.progress({"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
+                           "lr": opt.lr, "time": hist.time})
         if out.status == 2:
             self._diverged(f"the loss became {out.value}", out.pos // self.batch_size + 1)
             return False
@@ -587,7 +603,16 @@ class Trainer:
             hist.grad_norm.append([v / n for v in self._epoch_grad["grad"]])
         info = {"epoch": self.epoch, "loss": hist.loss[-1], "n_updates": hist.n_updates,
                 "lr": self.optimizer.lr, "time": hist.time}
-        return self.rules.end_epoch(self, info)
+        keep_going = self.rules.end_epoch(self, info)
+        self._periodic()
+        if self.progress is not None:
+            self.progress(info)
+        return keep_going
+
+    def _periodic(self) -> None:
+        """The checkpoint hook's write, at the end of each of its epochs."""
+        if self.checkpoint_hook is not None and self.epoch % self.checkpoint_hook[0] == 0:
+            self.checkpoint_hook[1]()
 
     def dataset_loss(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
         """E over a whole (checked) data set and its yhat, without touching the training buffers."""

@@ -146,11 +146,17 @@ function configFromHash() {
   return cfg;
 }
 
-async function applyControls() {
-  if (S.applying) { S.pendingApply = true; return; } // a change made while a setup loads: applied after it
-  const cfg = readControls();
+// a new setup is an action like the buttons': typing η and clicking Play at once applies η first
+// (the field's change fires before the click), then plays on the new setup
+function applyControls() {
+  if (S.applying) { S.pendingApply = true; return Promise.resolve(); } // applied after the setup loading now
+  const cfg = readControls(); // read now: the controls as the user left them
   if (cfg.output !== S.state.config.output && HOST.root.activeElement === $("cfg-output")) cfg.loss = null;
-  try { await applyState(await api("POST", "/api/config", cfg)); clearError(); } catch (e) {
+  return serial(() => applyConfig(cfg));
+}
+async function applyConfig(cfg) {
+  // the error is cleared before the new state is shown: a divergence that state carries stays visible
+  try { const st = await api("POST", "/api/config", cfg); clearError(); await applyState(st); } catch (e) {
     // the message is shown; the controls go back to the setup that is still running
     S.applying = true; try { writeControls(S.state); } finally { S.applying = false; }
   }
@@ -280,7 +286,7 @@ async function showStep(st) {
 function shownElsewhere(kind, value) {
   return serial(async () => {
     try {
-      if (kind === "state") { await applyState(value); clearError(); }
+      if (kind === "state") { clearError(); await applyState(value); }
       else await showStep(value);
     } catch (e) { /* shown */ }
   });
@@ -348,7 +354,7 @@ function bindControls() {
   $("btn-step").onclick = () => doStep("/api/step");
   $("btn-phase").onclick = () => doStep("/api/phase");
   $("btn-reset").onclick = () => serial(async () => {
-    try { await applyState(await api("POST", "/api/reset")); clearError(); } catch (e) { /* shown */ }
+    try { const st = await api("POST", "/api/reset"); clearError(); await applyState(st); } catch (e) { /* shown */ }
   });
   $("speed").onchange = () => { if (S.playing) api("POST", "/api/play", { speed: speedValue() }).catch(() => {}); };
   $("error-close").onclick = clearError;

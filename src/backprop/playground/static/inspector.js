@@ -22,7 +22,9 @@ const wi = (sel) => (sel.i === "bias" ? "0" : sel.i + 1);
 async function renderInspector() {
   const body = $("insp-body"), sel = S.sel;
   if (!sel) return;
+  // a redrawn network (a new setup, Reset) has lost the mark: put it back on the unit or the weight
   if (sel.type === "unit") $(`unit-${sel.layer}-${sel.unit}`)?.classList.add("sel");
+  else if (sel.i !== "bias") S.edges[sel.layer]?.[sel.i]?.[sel.j]?.line.classList.add("sel");
   if (!S.step) {
     $("insp-title").innerHTML = sel.type === "unit" ? `Unit ${sel.unit + 1} of layer ${sel.layer}`
       : `Weight ${V("w", `${wi(sel)}${sel.j + 1}`, sel.layer + 1)}`;

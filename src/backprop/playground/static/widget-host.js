@@ -40,6 +40,9 @@ function widgetHost(model, el, html, css) {
   }
   model.on("msg:custom", onMessage);
   cleanup.push(() => model.off("msg:custom", onMessage));
+  // the kernel counts the views: when the last one goes (its cell run again or cleared), playing stops
+  model.send({ type: "view", open: true, view: prefix });
+  cleanup.push(() => model.send({ type: "view", open: false, view: prefix }));
 
   function send(method, path, body, buffers) {
     const id = `${prefix}-${++count}`;

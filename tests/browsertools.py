@@ -1,0 +1,28 @@
+"""Debian's Chromium through Playwright, for the browser tests (page, widget, JupyterLab)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# headless and quiet: no first-run pages, no update or sync traffic, so the tests stay on loopback
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def launch(what: str) -> Iterator:
+    """A Chromium browser for a module's tests (a fixture's body); a clear failure if it is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"{what} needs Playwright for Python: pip install playwright "
+                    "(it drives Debian's chromium; do not run `playwright install`)")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{what} needs Chromium at {CHROMIUM}: apt-get install -y chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
