@@ -246,20 +246,19 @@ def blas_table(results):
     return "\n".join(lines)
 
 
-#: issue 12's targets: (description, workload, peer, threshold); ratios are medians over rounds
+#: issue 24's targets: (description, workload, peer, threshold); ratios are medians over rounds
 TARGETS = [
-    ("training / its 8 GEMMs alone ≥ 0.85 at B = 32", "mlp-b32-float32", "gemm", 0.85),
+    ("training / its 8 GEMMs alone ≥ 0.75 at B = 32", "mlp-b32-float32", "gemm", 0.75),
     ("training / its 8 GEMMs alone ≥ 0.85 at B = 256", "mlp-b256-float32", "gemm", 0.85),
     ("training / its 8 GEMMs alone ≥ 0.85 at B = 1000", "mlp-b1000-float32", "gemm", 0.85),
     ("≥ 2.5× PyTorch at B = 1", "mlp-b1-float32", "torch", 2.5),
-    ("≥ 2.0× PyTorch at B = 32", "mlp-b32-float32", "torch", 2.0),
-    ("≥ 2.0× PyTorch at B = 256", "mlp-b256-float32", "torch", 2.0),
-    ("≥ 2.0× PyTorch at B = 1000", "mlp-b1000-float32", "torch", 2.0),
-    ("XOR 2-4-1 online ≥ 1.0× the plain-Python loop (aim 2×)", "xor-online", "python", 1.0),
-    ("one Adam epoch 784-512-256-10, B = 1024 ≥ 2.0× PyTorch", "adam-b1024", "torch", 2.0),
-    *[(f"MLPClassifier.fit ≥ 2.0× scikit-learn's at batch_size = {b}", f"sklearn-fit-b{b}", "sklearn", 2.0)
-      for b in (32, 200, 256, 1000)],
-    ("predict on 10,000 rows ≥ 2.0× PyTorch (no_grad)", "predict-10k", "torch", 2.0),
+    ("≥ 1.2× PyTorch at B = 32", "mlp-b32-float32", "torch", 1.2),
+    ("≥ 1.2× PyTorch at B = 256", "mlp-b256-float32", "torch", 1.2),
+    ("≥ 1.15× PyTorch at B = 1000", "mlp-b1000-float32", "torch", 1.15),
+    ("XOR 2-4-1 online ≥ 2× the plain-Python loop", "xor-online", "python", 2.0),
+    ("one Adam epoch 784-512-256-10, B = 1024 ≥ 1.15× PyTorch", "adam-b1024", "torch", 1.15),
+    *[(f"MLPClassifier.fit ≥ {t}× scikit-learn's at batch_size = {b}", f"sklearn-fit-b{b}", "sklearn", t)
+      for b, t in ((32, 2.5), (200, 2.5), (256, 2.5), (1000, 2.0))],
 ]
 #: the Fashion-MNIST recipe's target: test accuracy within the training-time budget
 FASHION_TARGET = (0.900, 60.0)
