@@ -2,7 +2,8 @@
 OpenBLAS on the training step's product shapes, in one process, alternated round by round.
 
 MKL is not a dependency: install the ``mkl`` wheel into a scratch environment and pass its
-``libmkl_rt`` (about 1 GB installed). Set ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` alike.
+``libmkl_rt`` (about 1 GB installed). Run it with ``MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1``: with
+more threads both libraries' idle threads spin while the other works, and the ratio means nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ def mkl_sgemm(path: str):
     return mm
 
 
-def per_call(fn, reps: int) -> float:
+def per_call(fn, args: tuple, reps: int) -> float:
     t = time.perf_counter()
     for _ in range(reps):
-        fn()
+        fn(*args)
     return (time.perf_counter() - t) / reps
+
+
+def numpy_mm(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> None:
+    np.matmul(A, B, out=C)
 
 
 def main(path: str) -> None:
@@ -52,8 +57,8 @@ def main(path: str) -> None:
         reps = max(20, int(2e9 / (2 * m * k * n)))
         t_mkl, t_np = [], []
         for _ in range(ROUNDS):
-            t_mkl.append(per_call(lambda: mm(A, B, C), reps))
-            t_np.append(per_call(lambda: np.matmul(A, B, out=C2), reps))
+            t_mkl.append(per_call(mm, (A, B, C), reps))
+            t_np.append(per_call(numpy_mm, (A, B, C2), reps))
         gflop = 2 * m * k * n / 1e9
         ratios = [a / b for a, b in zip(t_np, t_mkl)]
         print(f"{m}x{k} @ {k}x{n}: MKL {gflop / np.median(t_mkl):.0f} GFLOP/s, OpenBLAS "
