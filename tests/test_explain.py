@@ -452,3 +452,13 @@ def test_cli_explain_a_saved_model_row(tmp_path):
     assert "row 5 of the train part" in r.output
     r = CliRunner().invoke(explain_cmd, ["--model", str(path), "--row", "999"])
     assert r.exit_code == 2 and "error: --row must lie in 0..29" in r.output
+
+
+def test_a_negative_number_after_an_operator_is_parenthesised():
+    from backprop.see.mathnodes import Num, Row
+    row = Row(Num(-2.37), "-", Num(-2.66631), "+", Num(0.5), "*", Num(-1.0))
+    text = row.text()
+    assert "- -" not in text and "+ -" not in text and "·-" not in text
+    assert text.count("(") == 2 and text.startswith("-2.37")  # the leading minus is a sign, left alone
+    assert row.tex().count(r"\left(") == 2
+    assert row.mml().count("<mo>(</mo>") == 2

@@ -210,11 +210,18 @@ class Op(Node):
         return f"<mo>{self.m}</mo>"
 
 
+def _negative(node: Node) -> bool:
+    return isinstance(node, Num) and node.s.startswith("-")
+
+
 class Row(Node):
     """Nodes side by side; plain strings become operators."""
 
     def __init__(self, *items: Any) -> None:
-        self.items = [Op(i) if isinstance(i, str) else i for i in items]
+        nodes = [Op(i) if isinstance(i, str) else i for i in items]
+        # a negative number after +, - or · is parenthesised: a - (-b), never a - -b
+        self.items = [Paren(i) if n and _negative(i) and isinstance(nodes[n - 1], Op)
+                      and nodes[n - 1].name in ("+", "-", "*") else i for n, i in enumerate(nodes)]
 
     def text(self) -> str:
         out = []
