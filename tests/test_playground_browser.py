@@ -423,3 +423,18 @@ def test_a_divergence_on_a_setup_typed_just_before_play_stays_shown(page, server
     time.sleep(0.3)  # nothing still on its way hides it again
     assert page.is_visible("#error") and "diverged" in page.text_content("#error-text")
     assert page.errors == []
+
+
+def test_a_refused_value_typed_just_before_play_stays_shown(page, server):
+    # η over its limit, then Play at once: the setup is refused and the message must stay readable;
+    # Play clears only a training error (a divergence), not the refusal it did not fix
+    open_page(page, server, "data=xor&layers=3&mode=online&lr=0.5")
+    page.fill("#cfg-lr", "1000")
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='1']")
+    assert page.is_visible("#error") and "lr" in page.text_content("#error-text")
+    assert api(server, "/api/state")["config"]["lr"] == 0.5  # it plays the setup still running
+    assert page.input_value("#cfg-lr") == "0.5"
+    page.click("#btn-play")
+    page.wait_for_selector("body[data-playing='0']")
+    assert real_errors(page) == []

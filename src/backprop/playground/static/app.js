@@ -19,7 +19,11 @@ async function api(method, path, body) {
   }
   return data;
 }
-function showError(msg) { $("error-text").textContent = msg; $("error").hidden = false; }
+// from: "training" (a divergence or the player's error, which the next Play clears) or "request"
+// (a refused setup, upload or edit: it stays until closed or replaced, so Play cannot hide it unread)
+function showError(msg, from = "request") {
+  $("error-text").textContent = msg; $("error").hidden = false; S.errorFrom = from;
+}
 
 // what the page says when training diverged: when, what became non-finite, and what to try
 function divergenceText(d) {
@@ -34,8 +38,8 @@ function applyFrame(f) {
   if (f.seq < S.seq) return false;
   S.seq = f.seq; S.frame = f;
   setPlaying(f.playing);
-  if (f.divergence) showError(divergenceText(f.divergence));
-  else if (f.error) showError(f.error);
+  if (f.divergence) showError(divergenceText(f.divergence), "training");
+  else if (f.error) showError(f.error, "training");
   return true;
 }
 function setPlaying(on) {
@@ -301,7 +305,7 @@ async function toggleNow() {
       draw();
     }
     else {
-      clearError();
+      if (S.errorFrom === "training") clearError();
       await api("POST", "/api/play", { speed: speedValue() });
       S.step = null; setPlaying(true);
       // the server's word: training may have stopped already (a divergence on the first updates)
