@@ -45,6 +45,17 @@ log = logging.getLogger("backprop.distributed")
 _POLL = 0.25
 #: what a bounded wait raises (the same class from Python 3.11 on)
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A poll that timed out, however Dask says it: when the timeout's cancellation wins a race,
+    distributed's ``sync()`` has neither a result nor an error and raises UnboundLocalError."""
+    return isinstance(exc, _TIMEOUTS) or (isinstance(exc, UnboundLocalError) and "'result'" in str(exc))
+
+
+def _shut_down(exc: BaseException) -> bool:
+    """A worker that is shutting down refused the call (its executor is closed): a lost shard."""
+    return isinstance(exc, RuntimeError) and "after shutdown" in str(exc)
 #: times one update may rebuild lost shards before giving up
 _MAX_RECOVERIES = 8
 
@@ -262,17 +273,17 @@ class DaskSource:
         while True:
             try:
                 return call.result(timeout=_POLL)
-            except _TIMEOUTS:
-                if not self._alive(s):
-                    raise _Lost from None
             except BackpropError:
                 raise
-            except OSError:  # "Unable to contact Actor's worker", a closed connection
-                raise _Lost from None
-            except Exception:
-                if self._alive(s):
-                    raise  # an error of the computation itself, not of the cluster
-                raise _Lost from None
+            except Exception as exc:
+                if _timed_out(exc):  # first: TimeoutError is an OSError
+                    if not self._alive(s):
+                        raise _Lost from None
+                    continue
+                # "Unable to contact Actor's worker", a closed connection, a worker shutting down
+                if isinstance(exc, OSError) or _shut_down(exc) or not self._alive(s):
+                    raise _Lost from None
+                raise  # an error of the computation itself, not of the cluster
 
     def _alive(self, s):
         self._check_client()
@@ -360,7 +371,8 @@ class DaskSource:
                     raise
                 raise _Lost from None  # an actor call whose worker went away
             except Exception as exc:
-                _raise_failure(future, what, exc)
+                if not _timed_out(exc) or getattr(future, "status", None) == "error":  # not Dask's race
+                    _raise_failure(future, what, exc)
             if self._live_workers():
                 idle_since = None
             elif idle_since is None:
@@ -397,7 +409,7 @@ class DaskSource:
 def _raise_failure(future, what, exc):
     """A future's failure as the cluster's: lost data or a killed worker as a DistributedError, an
     actor call refused by a worker that shut down as a lost shard, any other error as it is."""
-    if isinstance(exc, RuntimeError) and not hasattr(future, "key") and "after shutdown" in str(exc):
+    if _shut_down(exc) and not hasattr(future, "key"):
         raise _Lost from None  # the worker left while the call waited on it: recovered like OSError
     status = getattr(future, "status", None)
     if status in ("lost", "cancelled"):
