@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +27,14 @@ def launch(what: str) -> Iterator:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def shot(target, tmp_path, name):
+    """A screenshot of the page (or of one element) into tmp_path, and BACKPROP_SCREENSHOTS if set."""
+    path = tmp_path / name
+    target.screenshot(path=str(path))
+    folder = os.environ.get("BACKPROP_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        shutil.copyfile(path, os.path.join(folder, name))
+    return path

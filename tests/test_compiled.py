@@ -28,6 +28,7 @@ from backprop.model.files import network_from_state
 from backprop.train import strategy as _strategy
 from backprop.train.checkpoint import load_checkpoint, save_checkpoint
 from backprop.train.trainer import Trainer
+from test_checkpoint import _StopAfterReads  # a Trainer that asks to stop after n reads of the flag
 
 pytest.importorskip("numba")  # the `fast` extra (in the `test` extra, so CI runs these)
 
@@ -167,24 +168,6 @@ def test_compiled_epochs_without_shuffling_and_over_several_calls(monkeypatch):
     assert ha.loss == hb.loss
     slow, hs, ts = _train(monkeypatch, "plain", case, "float64", "minibatch", epochs=7, shuffle=False)
     _assert_close(a, slow, hs.n_updates, ts.batch_size, "float64")
-
-
-class _StopAfterReads(Trainer):
-    """A Trainer whose ``stop_requested`` turns True after ``reads`` reads: the compiled path is
-    asked between its calls (here one epoch each)."""
-
-    def __init__(self, *args, reads, **kw):
-        self._reads_left, self._flag = reads, False
-        super().__init__(*args, **kw)
-
-    @property
-    def stop_requested(self):
-        self._reads_left -= 1
-        return self._flag or self._reads_left < 0
-
-    @stop_requested.setter
-    def stop_requested(self, value):
-        self._flag = value
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

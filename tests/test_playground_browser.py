@@ -13,8 +13,6 @@ install (never ``playwright install``, which downloads a browser at run time).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 import time
 import urllib.request
@@ -24,19 +22,11 @@ import pytest
 
 import backprop
 from browsertools import launch
+from browsertools import shot as _shot
 
 WAIT_MS = 20_000  # bound of every wait for the page
 REL = 1e-9
 
-
-def _shot(page, tmp_path, name):
-    path = tmp_path / name
-    page.screenshot(path=str(path))
-    folder = os.environ.get("BACKPROP_SCREENSHOTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        shutil.copyfile(path, os.path.join(folder, name))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,6 +32,7 @@ import pytest
 import backprop
 from backprop.data import datasets
 from browsertools import launch
+from browsertools import shot as _shot
 from labserver import Lab, jupyterlab, missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,16 +81,6 @@ def page(browser, lab):
     yield pg
     ctx.close()
 
-
-def _shot(target, tmp_path, name):
-    """A screenshot of the page (or of one element) into tmp_path, and BACKPROP_SCREENSHOTS if set."""
-    path = tmp_path / name
-    target.screenshot(path=str(path))
-    folder = os.environ.get("BACKPROP_SCREENSHOTS")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        shutil.copyfile(path, os.path.join(folder, name))
-    return path
 
 
 def _explain(lab: Lab, page) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from backprop.fast import denormals as _denormals
-from backprop.fast.tiny import EpochsOutcome, Run
+from backprop.fast.tiny import EpochsOutcome, Run, units_supported
 
 #: Off switch (``BACKPROP_NO_COMPILE=1``; the tests compare this path with the NumPy one).
 ENABLED = os.environ.get("BACKPROP_NO_COMPILE", "").strip() in ("", "0")
@@ -53,7 +53,6 @@ WORK = 1 << 22
 
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 LOSSES = {"mse": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
-_ELEMENTWISE = ("identity", "sigmoid", "tanh", "relu", "leaky_relu")
 
 _kernels: ModuleType | None = None
 _failed = False
@@ -71,15 +70,7 @@ def max_parameters(B: int) -> int:
 
 def supported(net: Any, loss: str) -> bool:
     """The activations and the loss are the kernel's (the caller checks the optimizer)."""
-    acts = [a.name for a in net.activations]
-    if any(a not in _ELEMENTWISE for a in acts[:-1]) or net.dtype not in (np.float32, np.float64):
-        return False
-    out = acts[-1]
-    if loss == "cross_entropy":
-        return out == "softmax"
-    if loss == "binary_cross_entropy":
-        return out == "sigmoid"
-    return loss == "mse" and out in _ELEMENTWISE
+    return net.dtype in (np.float32, np.float64) and units_supported(net, loss)
 
 
 def saving(n_parameters: int, B: int, samples: int, tiny: bool) -> float:

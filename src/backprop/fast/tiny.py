@@ -42,6 +42,12 @@ def eligible(net: Any, loss: str, B: int) -> bool:
     optimizer) may take the Python path for batches of size ``B``."""
     if not ENABLED or B != 1 or net.n_parameters > MAX_PARAMETERS:
         return False
+    return units_supported(net, loss)
+
+
+def units_supported(net: Any, loss: str) -> bool:
+    """Elementwise hidden activations, and an output unit that goes with the loss: the units that
+    a per-sample loop (this module's or the compiled epoch's) writes out by hand."""
     acts = [a.name for a in net.activations]
     if any(a not in _ELEMENTWISE for a in acts[:-1]):
         return False
