@@ -3,11 +3,12 @@
 * ``backprop``: the library's public API, ``net.fit(X[:n], Y[:n], epochs=1, batch_size=B,
   optimizer=...)`` -- validation, shuffling (a gather per batch), loss bookkeeping and the
   per-epoch checks included. XOR: ``fit(X, Y, epochs=n/4, mode="online")``, 4 updates per epoch.
-  XOR and Adam workloads, where numba is installed (the ``fast`` extra): the worker starts numba
-  first (``backprop.fast.compiled.kernels()``), as a run long enough to pay for its start does in
-  a process that trains for long (a run of ~0.5 s of savings: ~100k XOR epochs, ~16 Adam epochs of
-  784-512-256-10), so every timed fit runs as in such a process -- XOR's compiled epochs, Adam's
-  one-pass update; the start itself (~0.5 s) is reported in the worker's info, not timed.
+  Training workloads, where numba is installed (the ``fast`` extra): the worker starts numba
+  first (:func:`start_numba`), as a run long enough to pay for its start does in a process that
+  trains for long (a run of ~0.5 s of savings: ~100k XOR epochs, ~11,000 updates of any network),
+  so every timed fit runs as in such a process -- XOR's compiled epochs, the compiled epochs of
+  the larger networks (``backprop.fast.epochs``); the start itself (~0.5 s, more the first time on
+  a machine: the kernels compile) is reported in the worker's info and the warm-up, not timed.
   Inference: ``net.predict(X)``.
 * ``torch``: a lean eager loop on 2 threads (``torch.set_num_threads(2)``) that gathers its
   batches by index as backprop does: a fresh ``randperm`` per run (= epoch), then per step
@@ -61,6 +62,17 @@ class Base:
         return {}
 
 
+def start_numba():
+    """Start numba's kernels in this process as a long training run does (seconds it took; None:
+    numba not installed or switched off)."""
+    from backprop.fast import compiled
+
+    t = time.perf_counter()
+    if compiled.available() and compiled.kernels() is not None:
+        return time.perf_counter() - t
+    return None
+
+
 class Backprop(Base):
     name = "backprop"
 
@@ -71,13 +83,7 @@ class Backprop(Base):
         self.backprop = backprop
         self.Y = (y.reshape(-1, 1).astype(self.dtype) if wl.sizes[-1] == 1
                   else one_hot(y, wl.sizes[-1], self.dtype))
-        self.numba_start_s = None
-        if wl.data == "xor" or wl.optimizer == "adam":
-            from backprop.fast import compiled
-
-            t = time.perf_counter()
-            if compiled.available() and compiled.kernels() is not None:
-                self.numba_start_s = time.perf_counter() - t
+        self.numba_start_s = start_numba() if wl.kind == "train" else None
 
     def build(self, seed=0):
         wl = self.wl

@@ -12,7 +12,8 @@
   ``sklearn.neural_network.MLPClassifier(...).fit`` with the same parameters: solver adam,
   ``learning_rate_init``, ``batch_size``, ``max_iter`` = the workload's epochs, ``tol=0`` and
   ``n_iter_no_change`` larger than ``max_iter`` (so both train exactly that many epochs), the
-  default ``alpha`` (1e-4), ``shuffle=True``, float32 data (both keep it in float32).
+  default ``alpha`` (1e-4), ``shuffle=True``, float32 data (both keep it in float32). backprop's
+  worker starts numba first, as for its training workloads (``frameworks.start_numba``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from .frameworks import Base
+from .frameworks import Base, start_numba
 
 
 class PythonLoop(Base):
@@ -128,6 +129,16 @@ class _Estimator(Base):
 
 class BackpropEstimator(_Estimator):
     name = "backprop"
+
+    def __init__(self, wl, X, y):
+        super().__init__(wl, X, y)
+        self.numba_start_s = start_numba()  # as a long fit's process has it (frameworks.start_numba)
+
+    def info(self):
+        info = super().info()
+        if self.numba_start_s is not None:
+            info["numba_start_s"] = round(self.numba_start_s, 3)
+        return info
 
     def _class(self):
         import backprop

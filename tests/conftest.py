@@ -261,3 +261,13 @@ def pytest_generate_tests(metafunc):
     if "engine_output_loss" in metafunc.fixturenames:
         metafunc.parametrize("engine_output_loss", OUTPUT_LOSS_PAIRS,
                              ids=[f"{o}-{loss}" for o, loss in OUTPUT_LOSS_PAIRS])
+
+
+@pytest.fixture(autouse=True)
+def _numba_as_in_a_fresh_process(monkeypatch):
+    """Whether a run takes a compiled path depends on whether numba already runs in the process
+    (``fast.compiled.running``); every test starts as a fresh process would, so none depends on
+    which tests ran before it in the same worker."""
+    from backprop.fast import compiled
+
+    monkeypatch.setattr(compiled, "_kernels", None)

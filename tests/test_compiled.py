@@ -23,6 +23,7 @@ import backprop
 from backprop.core import reference as ref
 from backprop.errors import DivergenceError
 from backprop.fast import compiled as _compiled
+from backprop.fast import epochs as _epochs
 from backprop.fast import tiny as _tiny
 from backprop.model.files import network_from_state
 from backprop.train import strategy as _strategy
@@ -37,6 +38,8 @@ def _always(monkeypatch):
     """Every eligible run here takes the compiled path, however short (the rule that waits for a run
     long enough to pay for numba's start has its own test)."""
     monkeypatch.setattr(_compiled, "START_SECONDS", 0.0)
+    # the compiled epochs of any size (fast.epochs, tests/test_epochs.py) would take the larger runs
+    monkeypatch.setattr(_epochs, "ENABLED", False)
 
 
 CASES = [  # sizes, hidden, output, loss

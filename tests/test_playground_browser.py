@@ -175,8 +175,11 @@ def test_play_pause_and_a_bad_setting(page, server, tmp_path):
     page.wait_for_function("() => Number(document.getElementById('c-epoch').textContent) >= 150")
     page.click("#btn-play")
     page.wait_for_selector("body[data-playing='0']")
-    n = int(page.text_content("#c-updates"))
-    assert n == api(server, "/api/state")["n_updates"] and n > 0
+    # the pause's answer holds the final count; the page draws it just after it shows "paused"
+    n = api(server, "/api/state")["n_updates"]
+    assert n > 0
+    page.wait_for_function(f"() => document.getElementById('c-updates').textContent === '{n}'")
+    assert api(server, "/api/state")["n_updates"] == n  # paused: nothing ran on
     page.click("#btn-step")
     page.wait_for_selector(f"body[data-n-updates='{n + 1}']")
     page.click("#unit-2-3")

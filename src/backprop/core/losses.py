@@ -24,6 +24,9 @@ from backprop.errors import InvalidInputError
 
 class Loss:
     name = ""
+    #: the compiled epoch's code for this loss (``backprop.fast.epochs``): set by each class whose
+    #: value and error term the kernel computes, not inherited by a subclass that may differ
+    kernel: str | None = None
     #: Output activations this loss fits; None means any.
     outputs: tuple[str, ...] | None = None
 
@@ -52,6 +55,7 @@ class MSE(Loss):
     """E = 1/(2m) sum_d sum_k (y_k - yhat_k)^2 and delta^o = g'_o(h^o) (yhat - y), eq. (2)."""
 
     name = "mse"
+    kernel = "mse"
 
     def value(self, y: np.ndarray, yhat: np.ndarray, h: np.ndarray | None = None) -> float:
         diff = yhat - y
@@ -71,6 +75,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
+    kernel = "binary_cross_entropy"
     outputs = ("sigmoid",)
 
     def value(self, y: np.ndarray, yhat: np.ndarray | None, h: np.ndarray) -> float:
@@ -90,6 +95,7 @@ class CrossEntropy(Loss):
     """
 
     name = "cross_entropy"
+    kernel = "cross_entropy"
     outputs = ("softmax",)
 
     def value(self, y: np.ndarray, yhat: np.ndarray | None, h: np.ndarray) -> float:

@@ -154,6 +154,11 @@ def _prepared(table, build, a, d, W):
     return fn, args
 
 
+def gemm_function(dtype: np.dtype):
+    """The library's ``cblas_?gemm`` of this dtype (a ctypes function; the compiled epochs call it)."""
+    return _gemm[np.dtype(dtype)]
+
+
 def usable(*arrays: np.ndarray) -> bool:
     """True when the fused calls may take these arrays (contiguous, float32/float64, one dtype)."""
     if not available:

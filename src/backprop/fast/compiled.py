@@ -110,6 +110,11 @@ def adam_kernels(n_parameters: int, updates: int) -> ModuleType | None:
     return kernels()
 
 
+def running() -> bool:
+    """numba's kernels are loaded in this process (its start is paid)."""
+    return _kernels is not None
+
+
 def kernels() -> ModuleType | None:
     """:mod:`backprop.fast.kernels` (importing numba), or None where numba cannot be imported."""
     global _kernels, _failed

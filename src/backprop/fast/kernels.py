@@ -1,8 +1,9 @@
 """numba kernels: whole epochs of a small network in one compiled call (see :mod:`backprop.fast.compiled`),
 and Adam's update in one pass (see :mod:`backprop.fast.adam`).
 
-The only module of the package that imports numba; :mod:`backprop.fast.compiled` imports it
-lazily, when a small network starts training. Every function is compiled once per argument types
+With :mod:`backprop.fast.dense` (the compiled epochs of larger networks, which reuses
+:func:`adam_segment`), the only module of the package that imports numba; :mod:`backprop.fast.compiled`
+imports it lazily, when a small network starts training. Every function is compiled once per argument types
 (float64 or float32 parameters) and kept in numba's on-disk cache (``cache=True``: next to this
 file, or in the user's cache directory where this one is not writable, or ``NUMBA_CACHE_DIR``), so
 a later process loads it in a fraction of a second. One thread (no ``parallel=True``): no second

@@ -35,11 +35,11 @@ GEMM_N = 2048
 
 #: Where the README's performance figures were measured, and the rate of that product there.
 REFERENCE = {
-    "cpu": "AMD EPYC (family 25, model 17: Zen 4), 2 vCPUs",
-    "kernel": "SkylakeX",
+    "cpu": "AMD EPYC (family 25, model 1: Zen 3), 2 vCPUs",
+    "kernel": "Haswell",
     "threads": 2,
-    "gflops": 202.0,
-    "source": "python -m bench, 2026-12-01 (bench/results/RESULTS.md: matrix-product peak, float32)",
+    "gflops": 164.0,
+    "source": "python -m bench, 2026-12-07 (bench/results/RESULTS.md: matrix-product peak, float32)",
 }
 
 #: OpenBLAS kernels that use 512-bit vectors: any other on a CPU with AVX-512 leaves speed unused.

@@ -67,6 +67,8 @@ class SklearnLoss(_losses.Loss):
 
     def __init__(self, kind: str):
         self.name = kind  # squared_error, log_loss (softmax), binary_log_loss (logistic), poisson
+        #: the compiled epoch computes the unweighted log-loss and squared error (fast.epochs)
+        self.kernel = {"log_loss": "sk_log_loss", "squared_error": "sk_squared_error"}.get(kind)
         self.weights: np.ndarray | None = None
         self.sample_weight: np.ndarray | None = None
         #: work arrays of :meth:`_log_loss`, by (shape, dtype): the loss is computed on every batch

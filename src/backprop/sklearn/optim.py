@@ -22,6 +22,9 @@ class Rate(_opt.Schedule):
     def __call__(self, lr0: float, step: int, epoch: int) -> float:
         return self.value
 
+    def constant_within_epoch(self) -> bool:
+        return True  # the estimator sets it between epochs
+
 
 class _LearningRate:
     """scikit-learn's ``learning_rate`` attribute of its optimizers: the current eta."""

@@ -70,6 +70,13 @@ class SklearnRules(Rules):
         penalty = 0.5 * est.alpha * sum_sq(est.coefs_) / sw_sum if est.alpha else 0.0
         return est.alpha / sw_sum, penalty
 
+    def batch_terms(self, trainer: Any) -> tuple[float, float, float] | None:
+        """:meth:`begin_batch` as a formula: alpha / b and alpha/2 ||W||^2 / b (unweighted rows)."""
+        if self.sample_weight is not None or type(self).begin_batch is not SklearnRules.begin_batch:
+            return None
+        alpha = float(self.est.alpha)
+        return 0.0, alpha, 0.5 * alpha
+
     def end_epoch(self, trainer: Any, info: dict) -> bool:
         self.recorded += 1
         return self._record(trainer, trainer.history.loss[-1])

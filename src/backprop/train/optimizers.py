@@ -62,6 +62,11 @@ class Schedule:
             return lr0 * self.gamma**epoch
         return lr0
 
+    def constant_within_epoch(self) -> bool:
+        """The rate changes only between epochs (a compiled epoch reads it once: fast.epochs)."""
+        return (type(self).__call__ is Schedule.__call__ and not callable(self.kind)
+                and self.kind in ("constant", "exponential"))
+
 
 class Optimizer:
     name = ""

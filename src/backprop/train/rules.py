@@ -33,6 +33,15 @@ class Rules:
         batch's reported loss)."""
         return trainer.l2, 0.0
 
+    def batch_terms(self, trainer: Trainer) -> tuple[float, float, float] | None:
+        """What :meth:`begin_batch` returns, as a formula in the batch's row count b, for a compiled
+        epoch (``backprop.fast.epochs``): (l2, l2_per_row, penalty_per_row) with the L2 coefficient
+        l2 + l2_per_row / b and the penalty penalty_per_row x sum w^2 / b; None where it depends on
+        more than b (the run then takes the NumPy step)."""
+        if type(self).begin_batch is not Rules.begin_batch:
+            return None
+        return float(trainer.l2), 0.0, 0.0
+
     def end_epoch(self, trainer: Trainer, info: dict[str, Any]) -> bool:
         """After an epoch's entry in the history: validation, early stopping, callbacks.
         Returns False to stop training."""

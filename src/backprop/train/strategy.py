@@ -11,6 +11,13 @@ run:
     record E (no callbacks, validation or early stopping), with numba installed, and a run long
     enough to pay for numba's start (or numba already running): whole epochs in one compiled call
     (:mod:`backprop.fast.compiled`).
+``"epoch"``
+    plain constant-rate SGD or Adam on a network of any size whose units and loss the kernel has,
+    with rules that give each batch's L2 term as a formula (:meth:`Rules.batch_terms`), no
+    per-update hook or gradient recording, numba installed and a run long enough to pay for its
+    start: every batch of an epoch in one compiled call, the products on NumPy's OpenBLAS
+    (:mod:`backprop.fast.epochs`). The fields below still describe the NumPy step, which takes
+    single steps (``Trainer.step``) and whatever the kernel leaves (a non-finite loss).
 ``"tiny"``
     plain SGD, one sample per update, a tiny network: the whole update as generated straight-line
     Python (:mod:`backprop.fast.tiny`).
@@ -39,6 +46,7 @@ import numpy as np
 from backprop.core.losses import Loss
 from backprop.fast import blas as _blas
 from backprop.fast import compiled as _compiled
+from backprop.fast import epochs as _epochs
 from backprop.fast import fused as _fused
 from backprop.fast import tiny as _tiny
 from backprop.fast.adam import FlatAdam
@@ -85,6 +93,9 @@ class Strategy:
         adam = name != "plain" and isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam)
         #: Adam on the flat gradient buffer; with ``kernels`` (numba) in one compiled pass
         self.flat = FlatAdam(kernels) if adam else None
+        #: "epoch": the rules' batch terms (l2, l2_per_row, penalty_per_row) and whether it is Adam
+        self.epoch_terms: tuple[float, float, float] | None = None
+        self.adam = adam
 
     def scale(self, opt: _opt.Optimizer, asked: float | None = None) -> float:
         """The factor the gradients carry: eta for the delta rule (folded into delta^o); else what
@@ -166,11 +177,28 @@ def choose(trainer: Run, X: np.ndarray | None, Y: np.ndarray | None) -> Strategy
     # (without NumPy's BLAS the fused step is plain NumPy, the same bits as backward then subtract)
     fused = may_fuse and _blas.available
     kernels = None
-    if isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam):
-        updates = (trainer.epochs - trainer.epoch) * -(-trainer.m // max(1, trainer.batch_size))
+    adam = isinstance(opt, _opt.Adam) and _plain(opt, _opt.Adam)
+    updates = (trainer.epochs - trainer.epoch) * -(-trainer.m // max(1, trainer.batch_size))
+    terms = _epoch_terms(trainer, X, adam or delta_rule, updates)
+    if adam and terms is None:
         kernels = _compiled.adam_kernels(trainer.net.n_parameters, updates)
-    return Strategy("fused" if fused else "optimizer", opt, delta_rule=delta_rule, fused=fused,
-                    kernels=kernels)
+    name = "epoch" if terms is not None else "fused" if fused else "optimizer"
+    strategy = Strategy(name, opt, delta_rule=delta_rule, fused=fused, kernels=kernels)
+    strategy.epoch_terms = terms
+    return strategy
+
+
+def _epoch_terms(trainer: Run, X: np.ndarray | None, optimizer_ok: bool,
+                 updates: int) -> tuple[float, float, float] | None:
+    """The rules' batch terms when the run takes compiled epochs (``"epoch"``), else None."""
+    opt = trainer.optimizer
+    if not (optimizer_ok and X is not None and trainer.on_step is None and not trainer.record_gradients
+            and not trainer.l1 and opt.schedule.constant_within_epoch() and "begin_step" not in vars(opt)):
+        return None
+    terms = trainer.rules.batch_terms(trainer)
+    if terms is None or not _epochs.eligible(trainer.net, trainer.loss, trainer.batch_size, updates):
+        return None
+    return terms
 
 
 def finite(params: Sequence[np.ndarray]) -> bool:

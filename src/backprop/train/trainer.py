@@ -44,6 +44,7 @@ from backprop.core.validation import (
 from backprop.errors import DivergenceError, InvalidInputError
 from backprop.fast import compiled as _compiled
 from backprop.fast import denormals as _denormals
+from backprop.fast import epochs as _epochs
 from backprop.fast import tiny as _tiny
 from backprop.fast.threads import blas_threads
 from backprop.train import optimizers as _opt
@@ -155,6 +156,7 @@ class Trainer:
         self._strategy: _strategy.Strategy | None = None  # how step (iv) is made (train.strategy)
         self._tiny: _tiny.TinyTrainer | None = None  # the Python path, when the strategy is "tiny"
         self._compiled: _compiled.CompiledTrainer | None = None  # when the strategy is "compiled"
+        self._epochs: _epochs.EpochRunner | None = None  # when the strategy is "epoch"
         self._epoch_loss = 0.0  # E summed over the current epoch's rows so far
         self._epoch_grad: dict | None = None  # record_gradients: the current epoch's sums
         # the parameters at the start of the epoch, for a divergence to fall back on
@@ -234,6 +236,10 @@ class Trainer:
         # small networks, whole epochs: one compiled call for many epochs (see fast.compiled)
         self._compiled = (_compiled.CompiledTrainer(self, Xc, Yc) if self._strategy.name == "compiled"
                           else None)
+        # any size, one epoch per call: compiled batches, the products on NumPy's BLAS (see fast.epochs)
+        terms = self._strategy.epoch_terms
+        self._epochs = (_epochs.EpochRunner(self, Xc, Yc, terms, self._strategy.adam) if terms is not None
+                        else None)
 
     def start_source(self, source: GradientSource) -> None:
         """Bind a :class:`GradientSource` instead of local arrays (see :meth:`run_source`)."""
@@ -246,6 +252,7 @@ class Trainer:
         self._strategy = _strategy.choose(self, None, None)
         self._tiny = None
         self._compiled = None
+        self._epochs = None
 
     def _check_parameters(self):
         net = self.net
@@ -380,14 +387,34 @@ class Trainer:
                 self._snapshot = [p.copy() for p in self.net.weights + self.net.biases]
         if self._tiny is not None:
             return self._tiny_epoch(self._tiny) and self._end_epoch()
+        if self._epochs is not None:
+            while self.pos < self.m and self._compiled_batches(self._epochs):
+                if self.stop_requested:
+                    return self._stopped()
         while self.pos < self.m:
             self._update()
             if self.stop_requested:
-                # the epoch-end check is skipped: make sure no non-finite weight is handed back
-                if not _strategy.finite(self.net.weights + self.net.biases):
-                    self._diverged("a weight became non-finite", self.pos // self.batch_size)
-                return False
+                return self._stopped()
         return self._end_epoch()
+
+    def _stopped(self) -> bool:
+        """A stop inside an epoch: the epoch-end check is skipped, so make sure no non-finite weight
+        is handed back. False."""
+        if not _strategy.finite(self.net.weights + self.net.biases):
+            self._diverged("a weight became non-finite", self.pos // self.batch_size)
+        return False
+
+    def _compiled_batches(self, runner: _epochs.EpochRunner) -> bool:
+        """The next piece of the current epoch in one compiled call (fast.epochs): the same updates,
+        losses and flushes as step by step. False when the NumPy step is to take the next batch."""
+        opt, hist = self.optimizer, self.history
+        hi = min(self.m, self.pos + runner.chunk_rows())
+        out = runner.run(self, self.pos, hi)
+        opt.t += out.updates
+        hist.n_updates += out.updates
+        self.pos += out.rows
+        self._epoch_loss += out.loss
+        return out.status == 0
 
     # -- the Python path for tiny networks (fast.tiny): it reports, the trainer applies ---------
     def _tiny_epoch(self, tiny: _tiny.TinyTrainer) -> bool:
