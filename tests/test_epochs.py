@@ -38,7 +38,7 @@ from backprop.train.checkpoint import load_checkpoint, save_checkpoint
 from backprop.train.trainer import Trainer
 from test_checkpoint import _StopAfterReads  # a Trainer that asks to stop after n reads of the flag
 from test_compiled import _data as compiled_data
-from test_compiled import _net
+from test_compiled import _net, _tolerance  # eps x (fan-in + B) per update, x the size
 
 pytest.importorskip("numba")  # the `fast` extra (in the `test` extra, so CI runs these)
 
@@ -93,12 +93,6 @@ def _train(monkeypatch, path, case, dtype, *, net=None, X=None, Y=None, epochs=3
     assert t.strategy is not None
     assert t.strategy.name == EXPECT.get(path, _numpy_name(optimizer))  # the path under test was taken
     return net, h, t
-
-
-def _tolerance(net, n_updates, batch, dtype, scale):
-    """eps x (longest sum of an update: fan-in or batch) per update, over all updates, x the size."""
-    eps = np.finfo(dtype).eps
-    return 8 * n_updates * (max(net.sizes) + batch) * eps * max(1.0, scale)
 
 
 def _assert_close(fast, slow, n_updates, batch, dtype):

@@ -61,12 +61,17 @@ _OUTPUT = {_act.Identity: 0, _act.Sigmoid: 1, _act.Softmax: 5}  # fast.kernels' 
 SGD, ADAM = 0, 1
 
 
-def loss_code(loss: Any) -> int | None:
-    """The kernel's code of ``loss``: a loss class of the engine's (or scikit-learn's losses,
+def _loss_entry(loss: Any) -> tuple[int, type] | None:
+    """(code, output unit) of ``loss``: a loss class of the engine's (or scikit-learn's losses,
     ``backprop.sklearn.losses``) that names its kernel itself, not a subclass that may compute
     otherwise; None for any other."""
     name = vars(loss).get("kernel") or vars(type(loss)).get("kernel")
-    entry = _LOSSES.get(name) if isinstance(name, str) else None
+    return _LOSSES.get(name) if isinstance(name, str) else None
+
+
+def loss_code(loss: Any) -> int | None:
+    """The kernel's code of ``loss`` (None: not one the kernel computes)."""
+    entry = _loss_entry(loss)
     return None if entry is None else entry[0]
 
 
@@ -75,8 +80,7 @@ def supported(net: Any, loss: Any, batch_size: int) -> bool:
     optimizer and the rules)."""
     if net.dtype not in (np.float32, np.float64) or batch_size < MIN_BATCH or not _blas.available:
         return False
-    name = vars(loss).get("kernel") or vars(type(loss)).get("kernel")
-    entry = _LOSSES.get(name) if isinstance(name, str) else None
+    entry = _loss_entry(loss)
     if entry is None or type(net.activations[-1]) is not entry[1]:
         return False
     # (a leaky ReLU's g' is read from a: h > 0 exactly where a > 0 for 0 <= alpha < 1)
