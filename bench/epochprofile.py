@@ -10,7 +10,8 @@ bias sums, Adam's update -- and one ``fit`` runs on it; "rest" is the fit's time
     python -m bench.epochprofile adam --batch 1024         # 784-512-256-10 Adam, one epoch
     python -m bench.epochprofile estimator --batch 200     # MLPClassifier (256, 128), 20,000 x 100, 3 epochs
 
-Run it on a quiet machine, with ``OPENBLAS_CORETYPE`` unset as the benchmark does.
+Run it on a quiet machine, with ``OPENBLAS_CORETYPE`` unset as the benchmark does;
+``BACKPROP_NO_THREADS=1`` keeps every pass on the calling thread (``fast.team``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _instrumented():
     from backprop.fast import dense
 
     src = inspect.getsource(dense).replace("cache=True", "cache=False")
-    src = src.replace("GWs, gbs,\n          result):", "GWs, gbs,\n          result, clk, ts, TT):")
+    src = src.replace("result, tm, psums):", "result, tm, psums, clk, ts, TT):")
     # the clock reaches the parts through the two functions that call them
     lines = src.split("\n")
     for i, line in enumerate(lines):
@@ -43,8 +44,9 @@ def _instrumented():
             at = line.rindex(")")
             lines[i] = line[:at] + ", clk, ts, TT" + line[at:]
     src = "\n".join(lines)
-    timed = {"gemm(": 0, "_gather(X,": 1, "_gather(Y,": 1, "_adam(Ws": 2, "_hidden(": 3, "_output_units(": 4,
-             "total = _loss_sum(": 4, "_output_delta(": 4, "_g_prime_sums(": 5}
+    # (a pass split over the BLAS pool is timed where the kernel hands it over and gets it back)
+    timed = {"gemm(": 0, "_gather_split(": 1, "_adam(consts": 2, "_go(tm, n, one)": 3, "_output_units(": 4,
+             "total = _loss_sum(": 4, "_output_delta(": 4, "_g_prime_split(": 5}
     out, lines, i = [], src.split("\n"), 0
     while i < len(lines):
         line = lines[i]
@@ -85,7 +87,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     import backprop
-    from backprop.fast import compiled, epochs
+    from backprop.fast import compiled, dense, epochs
 
     from .data import load_fashion, one_hot, synthetic_classes
 
@@ -98,7 +100,9 @@ def main(argv=None) -> None:
     real = epochs.EpochRunner.run
 
     def run(self, trainer, lo, hi):
-        self.k = type("Timed", (), {"epoch": staticmethod(lambda *a: timed.epoch(*a, clk, ts, TT))})
+        self.k = type("Timed", (), {"epoch": staticmethod(lambda *a: timed.epoch(*a, clk, ts, TT)),
+                                    "team_function": staticmethod(dense.team_function),
+                                    "SPLIT_MIN": dense.SPLIT_MIN})
         return real(self, trainer, lo, hi)
 
     epochs.EpochRunner.run = run  # type: ignore[method-assign]

@@ -24,6 +24,8 @@ only are added in another order when a call holds several batches).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,7 @@ from backprop.fast import epochs as _epochs
 from backprop.model.files import network_from_state
 from backprop.train import strategy as _strategy
 from backprop.train.checkpoint import load_checkpoint, save_checkpoint
+from backprop.train import trainer as _trainer_module
 from backprop.train.trainer import Trainer
 from test_checkpoint import _StopAfterReads  # a Trainer that asks to stop after n reads of the flag
 from test_compiled import _data as compiled_data
@@ -534,3 +537,71 @@ def test_non_contiguous_parameters_fall_back_to_the_numpy_step(monkeypatch, opti
                                    atol=0)
         slow, hs, _ = _train(monkeypatch, "plain", case, "float64", optimizer=optimizer, l2=0.01)
         _assert_close(a, slow, hs.n_updates, B, "float64")
+
+
+# -- 10. the passes split over the BLAS pool (fast.team) -----------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_passes_split_over_the_blas_threads_give_the_bits_of_one_thread(monkeypatch, case, dtype, optimizer):
+    """Every pass split however small (SPLIT_MIN = 1): the gather of the batch's rows, bias + g, g'
+    with the bias sums (two blocks of rows per batch of 100), Adam's update -- on OpenBLAS's own
+    threads (``gotoblas_pthread``), against each pass on the calling thread: the same bits, as the
+    parts write disjoint elements and the sums' blocks are added in one order. The second part's
+    descriptor shows the pool was used wherever OpenBLAS runs two threads."""
+    from backprop.fast import blas as _blas
+    from backprop.fast import dense as _dense
+    from backprop.fast import team as _team
+
+    runners = []
+    real_init = _epochs.EpochRunner.__init__
+
+    def keep(self, *a, **kw):
+        real_init(self, *a, **kw)
+        runners.append(self)
+
+    monkeypatch.setattr(_epochs.EpochRunner, "__init__", keep)
+    monkeypatch.setattr(_dense, "SPLIT_MIN", 1)
+    # every BLAS thread, as for a large network (a small one gets one thread, and then one part)
+    monkeypatch.setattr(_trainer_module, "blas_threads", lambda *a: contextlib.nullcontext())
+    threads = _blas.get_threads() or 1
+    runs = []
+    for pooled in (True, False):
+        if not pooled:
+            monkeypatch.setattr(_dense, "team_function", lambda: (_team._ALONE, 1))
+        runners.clear()
+        net, h, t = _train(monkeypatch, "epoch", case, dtype, optimizer=optimizer, l2=0.01, batch_size=100)
+        assert len(runners) == 1
+        split = runners[0].desc[1, 0] != 0  # a second part was described: the pass went to the pool
+        assert split == (pooled and threads >= 2 and _blas.team_function() is not None)
+        runs.append((net, h, t))
+    (a, ha, ta), (b, hb, tb) = runs
+    _assert_same_bits(a, b)
+    assert ha.loss == hb.loss and ha.n_updates == hb.n_updates == 3 * 2
+    if optimizer == "adam":
+        for slot in ("m", "v"):
+            for key, arr in tb.optimizer.state[slot].items():
+                assert np.array_equal(ta.optimizer.state[slot][key], arr)
+    slow, hs, _ = _train(monkeypatch, "plain", case, dtype, optimizer=optimizer, l2=0.01, batch_size=100)
+    _assert_close(a, slow, hs.n_updates, 100, dtype)
+
+
+def test_the_pool_is_found_tested_and_switched_off_by_the_variable(monkeypatch):
+    """``team.function()``: gotoblas_pthread and the pool's thread count where NumPy's OpenBLAS is a
+    pthreads build with two threads or more (its self-test ran every part), the stand-in and one part
+    with ``BACKPROP_NO_THREADS=1`` or one thread."""
+    from backprop.fast import blas as _blas
+    from backprop.fast import team as _team
+
+    threads = _blas.get_threads() or 1
+    fn, parts = _team.function()
+    if _blas.team_function() is not None and threads >= 2:
+        assert fn is _blas.team_function() and parts == min(threads, _team.MAX_PARTS)
+        assert _team._self_test(fn, 2)
+    else:
+        assert fn is _team._ALONE and parts == 1
+    monkeypatch.setenv("BACKPROP_NO_THREADS", "1")
+    assert _team.function() == (_team._ALONE, 1)
+    monkeypatch.delenv("BACKPROP_NO_THREADS")
+    monkeypatch.setattr(_blas, "get_threads", lambda: 1)
+    assert _team.function() == (_team._ALONE, 1)

