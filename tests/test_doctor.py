@@ -7,10 +7,14 @@ environment, /proc/cpuinfo read here independently, and the MXCSR bits' definiti
 from __future__ import annotations
 
 import copy
+import importlib.metadata
+import importlib.util
 import json
 import math
 import os
 import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,8 +36,8 @@ def test_report_agrees_with_threadpoolctl_numpy_and_the_environment(monkeypatch)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # read only: nothing is loaded after this
     monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
     doc = machine.report(measure=False)
-    for key in ("backprop", "python", "cpu", "blas", "threadpools", "environment", "denormals", "gemm",
-                "reference", "advice"):
+    for key in ("backprop", "python", "cpu", "blas", "threadpools", "environment", "denormals", "compiled",
+                "gemm", "reference", "advice"):
         assert key in doc
     assert doc["gemm"] is None
     b = doc["blas"]
@@ -145,3 +149,66 @@ def test_doctor_command_prints_the_report_and_its_json(capsys):
     assert doc["cpu"]["model"] in out
     assert str(doc["blas"]["kernel"]) in out
     assert "denormals" in out and "advice" in out
+
+
+# -- compiled epochs: numba's version and when training takes them ------------------------------------
+def _compiled_line(capsys):
+    code, out, err = run_cli(["doctor", "--no-measure"], capsys)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("compiled")]
+    assert len(lines) == 1, out
+    return " ".join(lines[0].split())  # (rich may wrap a long line: its words, one space apart)
+
+
+def test_doctor_reports_numba_and_the_run_length_that_pays_for_its_start(monkeypatch, capsys):
+    """The line against numba's own metadata, the variable as set here, and the rule the training
+    loop applies (fast.epochs.eligible: the shortest run it compiles before numba runs)."""
+    import backprop
+    from backprop.fast import compiled as _compiled
+    from backprop.fast import epochs as _epochs
+
+    monkeypatch.setattr(_compiled, "ENABLED", True)
+    monkeypatch.delenv("BACKPROP_NO_COMPILE", raising=False)
+    monkeypatch.setattr(_compiled, "START_SECONDS", 0.2)  # read, not a number written into the line
+    assert importlib.util.find_spec("numba") is not None  # the `fast` extra, part of the `test` extra
+    line = _compiled_line(capsys)
+    n = machine.report(measure=False)["compiled"]["min_updates"]
+    assert f"numba {importlib.metadata.version('numba')}:" in line
+    assert f"about {n:,} updates or more" in line and "0.2 s" in line
+    # n is where the training loop starts numba: a network the kernel takes, numba not running yet
+    net = backprop.Network([3, 4, 2], hidden="tanh", output="softmax", seed=0)
+    loss = net.check_loss("cross_entropy")
+    assert not _epochs.eligible(net, loss, 8, n - 1) and not _compiled.running()
+    assert _epochs.eligible(net, loss, 8, n) and _compiled.running()
+    assert "running in this process: compiled epochs for every run" in _compiled_line(capsys)
+    monkeypatch.setattr(_compiled, "_kernels", None)
+
+    monkeypatch.setenv("BACKPROP_NO_COMPILE", "1")
+    assert _compiled_line(capsys).endswith("compiled epochs switched off by BACKPROP_NO_COMPILE=1")
+    monkeypatch.setenv("BACKPROP_NO_COMPILE", "0")  # 0: not switched off
+    assert "updates or more" in _compiled_line(capsys)
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else find_spec(name, *a))
+    line = _compiled_line(capsys)
+    assert line == "compiled numba not installed: pip install 'backprop-explicit[fast]' for compiled epochs"
+    assert machine.report(measure=False)["compiled"] | {"min_updates": None} == {
+        "installed": False, "numba": None, "switched_off": False, "running": False,
+        "start_seconds": 0.2, "saving_per_update": _epochs.SAVING_PER_UPDATE, "min_updates": None}
+
+
+def test_doctor_does_not_import_numba():
+    """Reporting numba's version must not cost numba's start (~0.5-1 s): read from its metadata."""
+    code = ("import sys\n"
+            "from backprop.cli import main\n"
+            "try:\n"
+            "    main.main(args=['doctor', '--no-measure'])\n"
+            "except SystemExit as e:\n"
+            "    assert e.code == 0, e.code\n"
+            "print('numba' in sys.modules)\n")
+    env = dict(os.environ)
+    env.pop("BACKPROP_NO_COMPILE", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "numba" in out.stdout and out.stdout.strip().splitlines()[-1] == "False"

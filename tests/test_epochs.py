@@ -83,8 +83,10 @@ def _numpy_name(optimizer):
     return "optimizer" if optimizer == "adam" else "fused"
 
 
-def _train(monkeypatch, path, case, dtype, *, net=None, X=None, Y=None, epochs=3, optimizer="sgd", **kw):
-    """Train ``case`` on ``path``; returns (net, history, trainer), having checked the path was taken."""
+def _train(monkeypatch, path, case, dtype, *, net=None, X=None, Y=None, epochs=3, optimizer="sgd",
+           progress=None, **kw):
+    """Train ``case`` on ``path`` (``progress``: the trainer's progress hook); returns (net, history,
+    trainer), having checked the path was taken."""
     _set_path(monkeypatch, path)
     net = _net(case, dtype) if net is None else net
     if X is None:
@@ -92,6 +94,7 @@ def _train(monkeypatch, path, case, dtype, *, net=None, X=None, Y=None, epochs=3
     kw.setdefault("lr", 0.01 if optimizer == "adam" else 0.05)
     kw.setdefault("batch_size", B)
     t = Trainer(net, loss=case[3], epochs=epochs, optimizer=optimizer, seed=3, **kw)
+    t.progress = progress
     h = t.run(X, Y)
     assert t.strategy is not None
     assert t.strategy.name == EXPECT.get(path, _numpy_name(optimizer))  # the path under test was taken
@@ -605,3 +608,53 @@ def test_the_pool_is_found_tested_and_switched_off_by_the_variable(monkeypatch):
     monkeypatch.delenv("BACKPROP_NO_THREADS")
     monkeypatch.setattr(_blas, "get_threads", lambda: 1)
     assert _team.function() == (_team._ALONE, 1)
+
+
+# -- 11. the progress hook inside an epoch ----------------------------------------------------------
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_the_progress_hook_reports_each_call_and_changes_no_bit(monkeypatch, optimizer):
+    """A display's hook (``Trainer.progress``, as ``backprop train``'s batch bar has it) keeps the
+    compiled epochs: three batches per call, it is called after every call with the epoch's rows and
+    updates so far (as the call reported them), ending at the epoch's totals and the loss the history
+    records; its running loss is the NumPy step's (on_step's batches, to the paths' rounding); and the
+    run ends with the bits of the same run without the hook."""
+    case, dtype = CASES[0], "float64"
+    calls = []
+    real_run = _epochs.EpochRunner.run
+
+    def counting(self, trainer, lo, hi):
+        out = real_run(self, trainer, lo, hi)
+        calls.append((trainer.epoch + 1, lo + out.rows, trainer.history.n_updates + out.updates))
+        return out
+
+    monkeypatch.setattr(_epochs.EpochRunner, "run", counting)
+    monkeypatch.setattr(_epochs, "WORK", 3 * B * _net(case, dtype).n_parameters)
+    plain, h0, _ = _train(monkeypatch, "epoch", case, dtype, optimizer=optimizer)
+    calls_without = list(calls)
+    calls.clear()
+    seen = []
+    net, h, t = _train(monkeypatch, "epoch", case, dtype, optimizer=optimizer, progress=seen.append)
+    _assert_same_bits(net, plain)
+    assert h.loss == h0.loss and calls == calls_without
+    within = [i for i in seen if i.get("within_epoch")]
+    assert [(i["epoch"], i["rows"], i["n_updates"]) for i in within] == calls  # one report per call
+    upe = h.updates_per_epoch
+    for epoch in (1, 2, 3):
+        mine = [i for i in within if i["epoch"] == epoch]
+        rows = [i["rows"] for i in mine]
+        assert len(mine) > 1 and rows == sorted(set(rows)) and rows[-1] == M
+        assert all(i["step"] == i["n_updates"] - (epoch - 1) * upe and i["steps"] == upe and i["m"] == M
+                   for i in mine)
+        assert mine[-1]["step"] == upe and mine[-1]["loss"] == h.loss[epoch - 1]
+    per_epoch = [i for i in seen if "within_epoch" not in i]
+    assert [i["epoch"] for i in per_epoch] == [1, 2, 3] and [i["loss"] for i in per_epoch] == h.loss
+    # the running loss: the mean E of the rows so far, as the NumPy step's batches add it up
+    batches = []
+    slow, hs, _ = _train(monkeypatch, "numpy", case, dtype, optimizer=optimizer,
+                         on_step=lambda n, info: batches.append(info))
+    tol = _tolerance(slow, hs.n_updates, B, dtype, 1.0)
+    for i in within:
+        mine = [b for b in batches if b["epoch"] == i["epoch"] and b["step"] <= i["step"]]
+        assert sum(b["batch_size"] for b in mine) == i["rows"]
+        mean = sum(b["loss"] * b["batch_size"] for b in mine) / i["rows"]
+        assert i["loss"] == pytest.approx(mean, rel=tol, abs=0)

@@ -1,8 +1,9 @@
 """``backprop doctor``: why training may be slower here than the README says.
 
 Prints the CPU, NumPy's BLAS (library, OpenBLAS kernel, threads), the variables that change them,
-the denormal handling, a quick measured matrix-product rate next to the rate of the README's
-machine, and what to change (see :mod:`backprop.fast.machine`).
+the denormal handling, whether and when training runs compiled epochs (numba), a quick measured
+matrix-product rate next to the rate of the README's machine, and what to change (see
+:mod:`backprop.fast.machine`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from backprop.cli.common import UI, debug_option
 from backprop.cli.errors import user_errors
 from backprop.fast import machine
+from backprop.version import DISTRIBUTION
 
 
 @click.command()
@@ -23,7 +26,8 @@ from backprop.fast import machine
 @user_errors
 def doctor(as_json: bool, no_measure: Any) -> Any:
     """Report what decides training speed on this machine: CPU, BLAS and its kernel, threads,
-    thread and kernel variables, denormal mode, and a measured matrix-product rate."""
+    thread and kernel variables, denormal mode, compiled epochs (numba), and a measured
+    matrix-product rate."""
     doc = machine.report(measure=not no_measure)
     ui = UI(False, as_json)
     ui.dump(doc)
@@ -61,6 +65,7 @@ def _lines(doc):
                  f"denormals-are-zero {'on' if d['daz'] else 'off'}")
     lines.append(f"[bold]denormals[/bold]    engine flush {'on' if d['engine_flush'] else 'OFF'} "
                  f"(every {d['flush_every_updates']} updates); this thread: {mode}")
+    lines.append("[bold]compiled[/bold]     " + _compiled_line(doc))
     if g:
         one = (f"; 1 thread {g['gflops_one_thread']:.0f} GFLOP/s, scaling {g['thread_scaling']:.2f}x"
                if g.get("gflops_one_thread") else "")
@@ -72,3 +77,24 @@ def _lines(doc):
     lines.append("[bold]advice[/bold]       " + ("" if advice else "nothing found that slows training here"))
     lines += [f"  - {a}" for a in advice]
     return lines
+
+
+def _compiled_line(doc: dict) -> str:
+    """numba's version and when training runs compiled epochs (``machine.compiled_epochs``)."""
+    c = doc["compiled"]
+    if not c["installed"]:
+        # (escaped: rich would take "[fast]" for markup and drop it)
+        return escape(f"numba not installed: pip install '{DISTRIBUTION}[fast]' for compiled epochs")
+    numba = f"numba {c['numba'] or '(version unknown)'}"
+    if c["switched_off"]:
+        value = doc["environment"].get("BACKPROP_NO_COMPILE")
+        why = f"by BACKPROP_NO_COMPILE={value}" if value is not None else "in this process"
+        return f"{numba}; compiled epochs switched off {why}"
+    # fast.epochs calls NumPy's OpenBLAS itself: without it only the small networks' path is left
+    small = "" if doc["blas"]["fused_calls"] else " (small networks only: fused BLAS is off)"
+    if c["running"]:
+        return f"{numba}, running in this process: compiled epochs{small} for every run they can train"
+    return (f"{numba}: compiled epochs{small} for runs long enough to pay for numba's start "
+            f"({c['start_seconds']:g} s): about {c['min_updates']:,} updates or more at the "
+            f"{c['saving_per_update'] * 1e6:g} µs each saves, or any run once numba runs in the process; "
+            "BACKPROP_NO_COMPILE=1 turns them off")

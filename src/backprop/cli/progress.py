@@ -1,5 +1,5 @@
 """The live progress display of ``backprop train``: a bar for the epochs (and for the batches of
-long epochs) on stderr, fed by the trainer's hooks and erased when training ends."""
+long epochs) on stderr, fed by the trainer's ``progress`` hook and erased when training ends."""
 
 from __future__ import annotations
 
@@ -17,18 +17,26 @@ from rich.progress import (
 
 #: epochs with at least this many updates also get a bar for the batches
 BATCH_BAR_MIN_STEPS = 50
-#: progress refreshes per second (and at most this many updates of the bars per second)
+#: progress refreshes per second (the trainer's hook reports inside an epoch about as often:
+#: ``backprop.train.trainer.PROGRESS_EVERY``)
 REFRESH_PER_SECOND = 10
 
 
 class TrainingProgress:
-    """A rich progress display fed by ``on_step`` and an epoch callback; ~10 refreshes a second.
+    """A rich progress display fed by the trainer's ``progress`` hook (:meth:`on_progress`); ~10
+    refreshes a second.
+
+    The hook reports after each epoch and, inside an epoch, after each compiled piece or every
+    0.1 s of single updates, and never stops training, so the display leaves every fast path open
+    (a per-update ``on_step`` hook would keep the NumPy step). ``start_epoch`` and ``start_pos``:
+    where the run starts (a resumed run inside an epoch), for the count of samples trained here.
 
     ``transient``: the bars are erased when training ends, so the summary that follows is not
     preceded by a stale, half-updated line.
     """
 
-    def __init__(self, console: Any, *, epochs: int, start_epoch: int, steps_per_epoch: int, rows: int = 0):
+    def __init__(self, console: Any, *, epochs: int, start_epoch: int, steps_per_epoch: int, rows: int = 0,
+                 start_pos: int = 0):
         self.progress = Progress(
             TextColumn("[bold]{task.description:>7}"), BarColumn(bar_width=30), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TextColumn("eta"), TimeRemainingColumn(),
@@ -39,10 +47,8 @@ class TrainingProgress:
         if steps_per_epoch >= BATCH_BAR_MIN_STEPS:
             self.batch_task = self.progress.add_task("batches", total=steps_per_epoch, stats="")
         self.samples = 0
-        self.start_epoch, self.rows = start_epoch, rows  # for on_progress's count of samples
-        self.start = self._last = time.perf_counter()
-        self._loss_sum = 0.0
-        self._loss_n = 0
+        self.start_epoch, self.start_pos, self.rows = start_epoch, start_pos, rows
+        self.start = time.perf_counter()
 
     def __enter__(self):
         self.progress.start()
@@ -54,28 +60,25 @@ class TrainingProgress:
     def rate(self) -> float:
         return self.samples / max(time.perf_counter() - self.start, 1e-9)
 
-    def on_step(self, net: Any, info: dict) -> None:
-        # called after every update: keep it to a few additions unless a refresh is due
-        self.samples += info["batch_size"]
-        self._loss_sum += info["loss"] * info["batch_size"]
-        self._loss_n += info["batch_size"]
+    def on_progress(self, info: dict) -> None:
+        """The trainer's ``progress`` hook: the samples are counted from the epochs and rows done
+        (``rows`` per epoch), so no call per update is needed and epochs may run compiled."""
+        if info.get("within_epoch"):
+            self.on_batches(info)
+            return
+        self.samples = (info["epoch"] - self.start_epoch) * self.rows - self.start_pos
+        self.on_epoch(info)
+
+    def on_batches(self, info: dict) -> None:
+        """A report inside an epoch: the batches done, the epoch's mean loss so far, the rate."""
+        self.samples = (info["epoch"] - 1 - self.start_epoch) * self.rows + info["rows"] - self.start_pos
         if self.batch_task is None:
             return
-        now = time.perf_counter()
-        if now - self._last < 1.0 / REFRESH_PER_SECOND:
-            return
-        self._last = now
-        loss = self._loss_sum / max(self._loss_n, 1)
         self.progress.update(self.batch_task, completed=info["step"],
-                             stats=f"loss {loss:.4f}  {self.rate():,.0f} samples/s")
+                             stats=f"loss {info['loss']:.4f}  {self.rate():,.0f} samples/s")
 
-    def on_progress(self, info: dict) -> None:
-        """The trainer's ``progress`` hook (the display without a batch bar): the samples counted
-        from the epochs done, so no call per update is needed and whole epochs may run compiled."""
-        self.samples = (info["epoch"] - self.start_epoch) * self.rows
-        self.on_epoch(None, info)
-
-    def on_epoch(self, net: Any, info: dict) -> None:
+    def on_epoch(self, info: dict) -> None:
+        """A report after an epoch: the epochs done, the loss (and validation metric), the rate."""
         stats = f"loss {info['loss']:.4f}"
         if "val_metric" in info:
             name = "val acc" if info.get("metric") == "accuracy" else "val R²"
@@ -84,5 +87,3 @@ class TrainingProgress:
         self.progress.update(self.epoch_task, completed=info["epoch"], stats=stats)
         if self.batch_task is not None:
             self.progress.reset(self.batch_task, stats="")
-        self._loss_sum, self._loss_n = 0.0, 0
-        return None

@@ -181,12 +181,11 @@ def _fit(ui, dask, cfg, prep, trainer, checkpoint, extra, out):
             m = len(prep["X"])
             B = defaults.batch_size(m, cfg["mode"], cfg["batch_size"] or defaults.BATCH)
             bar = stack.enter_context(TrainingProgress(
-                ui.err, epochs=trainer.epochs, start_epoch=trainer.epoch, steps_per_epoch=-(-m // B), rows=m))
-            if bar.batch_task is None:  # short epochs: a report per epoch, which leaves compiled epochs open
-                trainer.progress = bar.on_progress
-            else:
-                trainer.on_step = bar.on_step
-                trainer.callbacks.insert(0, bar.on_epoch)
+                ui.err, epochs=trainer.epochs, start_epoch=trainer.epoch, start_pos=trainer.pos,
+                steps_per_epoch=-(-m // B), rows=m))
+            # the trainer's progress hook (per epoch and inside epochs), not on_step or a callback:
+            # it leaves the compiled epochs open, batch bar or not
+            trainer.progress = bar.on_progress
         guard = stack.enter_context(ckpt.interrupt_guard(trainer))
         if dask is not None:
             history = cluster.run(dask, trainer, prep, checkpoint, extra, guard)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -31,8 +32,16 @@ import numpy as np
 from backprop.fast import denormals as _denormals
 from backprop.fast.tiny import EpochsOutcome, Run, units_supported
 
+
+def switched_off(environ: Mapping[str, str] | None = None) -> bool:
+    """``BACKPROP_NO_COMPILE`` (in ``environ``, default the process's) asks for no compiled path:
+    set to anything but empty or 0."""
+    env = os.environ if environ is None else environ
+    return env.get("BACKPROP_NO_COMPILE", "").strip() not in ("", "0")
+
+
 #: Off switch (``BACKPROP_NO_COMPILE=1``; the tests compare this path with the NumPy one).
-ENABLED = os.environ.get("BACKPROP_NO_COMPILE", "").strip() in ("", "0")
+ENABLED = not switched_off()
 #: Largest (weights + biases) x batch size trained this way: per sample, the compiled epoch costs
 #: ~0.3 us + ~4 ns per parameter, a NumPy step ~45 us per batch + ~0.3 us per sample, so the
 #: compiled epoch wins below ~12,000 / B parameters (measured crossovers, float32, one thread:

@@ -1,4 +1,5 @@
-"""What decides the engine's speed on this machine: CPU, BLAS, kernel, threads, variables, denormals.
+"""What decides the engine's speed on this machine: CPU, BLAS, kernel, threads, variables, denormals,
+compiled epochs.
 
 :func:`report` gathers it (``backprop doctor`` prints it) with a quick measured matrix-product rate
 next to the one the README's figures were measured at, and :func:`advice` turns what it finds into
@@ -7,14 +8,18 @@ processes on the CPUs, the engine's fast calls switched off, a second thread tha
 
 Every figure the report holds is read from this process: ``/proc/cpuinfo``, NumPy's OpenBLAS
 itself (``fast.blas.about``), threadpoolctl's view of the loaded thread pools (installed with
-scikit-learn; optional here), the environment, and the calling thread's MXCSR register (x86-64
-Linux, read through the C library's ``fegetenv``).
+scikit-learn; optional here), the environment, the calling thread's MXCSR register (x86-64
+Linux, read through the C library's ``fegetenv``), and numba's package metadata (numba itself is
+not imported).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.metadata
+import importlib.util
+import math
 import os
 import platform
 import sys
@@ -24,11 +29,14 @@ from typing import Any
 import numpy as np
 
 from backprop.fast import blas as _blas
+from backprop.fast import compiled as _compiled
 from backprop.fast import denormals as _denormals
+from backprop.fast import epochs as _epochs
 
 #: Variables that change BLAS threads or kernels, and backprop's own switches.
 VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-             "MKL_NUM_THREADS", "BACKPROP_NO_BLAS", "BACKPROP_NO_THREADS", "BACKPROP_NO_FLUSH")
+             "MKL_NUM_THREADS", "BACKPROP_NO_BLAS", "BACKPROP_NO_THREADS", "BACKPROP_NO_FLUSH",
+             "BACKPROP_NO_COMPILE")
 
 #: The product :func:`gemm_rate` times: square float32, as ``python -m bench``'s "matrix-product peak".
 GEMM_N = 2048
@@ -155,6 +163,26 @@ def denormals() -> dict[str, Any]:
             "daz": None if reg is None else bool(reg & 0x0040)}
 
 
+def compiled_epochs() -> dict[str, Any]:
+    """numba (the ``fast`` extra) and when training takes compiled epochs: numba's version from its
+    installed package's metadata, not by importing it (~0.5-1 s, which is what the rule below waits
+    to be paid for); ``BACKPROP_NO_COMPILE`` as read now; the shortest run that pays for numba's start
+    (the rule of ``fast.epochs.eligible``: updates x the saving per update >= the start), unless
+    numba already runs in this process."""
+    installed = importlib.util.find_spec("numba") is not None
+    version = None
+    if installed:
+        try:
+            version = importlib.metadata.version("numba")
+        except importlib.metadata.PackageNotFoundError:  # importable without a distribution's metadata
+            version = None
+    return {"installed": installed, "numba": version,
+            "switched_off": _compiled.switched_off() or not _compiled.ENABLED,
+            "running": _compiled.running(), "start_seconds": _compiled.START_SECONDS,
+            "saving_per_update": _epochs.SAVING_PER_UPDATE,
+            "min_updates": math.ceil(_compiled.START_SECONDS / _epochs.SAVING_PER_UPDATE)}
+
+
 def gemm_rate(threads: int | None = None, n: int | None = None, tries: int = 3) -> float:
     """GFLOP/s of the best of ``tries`` float32 n x n products (after one warm-up) on ``threads``
     BLAS threads (None: as set now)."""
@@ -186,7 +214,8 @@ def report(measure: bool = True) -> dict[str, Any]:
         "backprop": __version__, "python": platform.python_version(), "platform": platform.platform(),
         "cpu": cpu(), "blas": blas(), "threadpools": threadpools(),
         "environment": {v: os.environ.get(v) for v in VARIABLES},
-        "denormals": denormals(), "gemm": None, "reference": dict(REFERENCE),
+        "denormals": denormals(), "compiled": compiled_epochs(), "gemm": None,
+        "reference": dict(REFERENCE),
     }
     if measure:
         n = doc["blas"]["threads"]

@@ -313,12 +313,15 @@ class Run:
     lr: float = 0.0
     #: updates made before this call (the compiled path flushes subnormals by it)
     updates_before: int = 0
+    #: :meth:`TinyTrainer.run_epoch` stops at this row of the epoch (None: the epoch's end)
+    end: int | None = None
 
 
 @dataclasses.dataclass
 class EpochOutcome:
     """What :meth:`TinyTrainer.run_epoch` did: the position reached in the epoch, its summed E, the
-    updates made and a status (0 the epoch's end, 1 a stop request, 2 E not finite, ``value``)."""
+    updates made and a status (0 the end of the rows asked for, 1 a stop request, 2 E not finite,
+    ``value``)."""
 
     pos: int
     epoch_loss: float
@@ -376,13 +379,15 @@ class TinyTrainer:
             o += p.size
 
     def run_epoch(self, run: Run) -> EpochOutcome:
-        """Continue an epoch from ``run.pos``, to its end or a stop request (see :class:`Run`)."""
+        """Continue an epoch from ``run.pos`` to ``run.end`` (None: its end), or to a stop request (see
+        :class:`Run`)."""
         net = self.net
         P = self.load(net)
         m = len(self.X)
         order = run.perm.tolist() if run.perm is not None else range(m)
         start = run.pos
-        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, m, run.epoch_loss,
+        end = m if run.end is None else min(m, run.end)
+        pos, el, status, value = self.epoch(P, self.X, self.Y, order, start, end, run.epoch_loss,
                                             run.optimizer, run.stop)
         self.store(net, P)
         return EpochOutcome(pos, el, pos - start, status, value)

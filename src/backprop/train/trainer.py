@@ -58,6 +58,13 @@ from backprop.train.trainable import Trainable
 __all__ = ["Trainer", "Step", "GradientSource", "History", "Rules", "fit", "resolve_batch_size", "MODES",
            "DEFAULT_BATCH_SIZE", "blas_threads"]
 
+#: seconds between the progress hook's reports inside an epoch on the paths that go update by update
+#: (a display refreshes ~10 times a second); the compiled epochs report after each piece instead
+PROGRESS_EVERY = 0.1
+#: updates per call of the Python path inside an epoch (fast.tiny, 1-20 us each): the progress hook
+#: is called between calls, so an epoch of many rows still moves the display
+TINY_PIECE = 1 << 14
+
 
 class GradientSource(Protocol):
     """Where the gradient of each update comes from when the data are not local arrays."""
@@ -127,9 +134,21 @@ class Trainer:
             raise InvalidInputError("callbacks must be a list of functions f(net, info)") from None
         self.callbacks = [check_callable(cb, "each of callbacks", allow_none=False) for cb in callbacks]
         self.on_step = check_callable(on_step, "on_step")
-        #: a progress display's hook ``f(info)``: after each epoch, or after each call of many whole
-        #: epochs (fast.compiled, fast.tiny), with the last epoch's info; unlike a callback it cannot
-        #: stop training, so it leaves those paths open (a callback closes them)
+        #: a progress display's hook ``f(info)``. Unlike a callback or ``on_step`` it cannot stop
+        #: training and is never called between the batches of a compiled call, so it leaves every
+        #: fast path open (a callback closes the whole-epoch ones, ``on_step`` all but the NumPy step),
+        #: and calling it changes nothing of the run: a hook that only reads (a display) leaves the
+        #: results the same bits as without it. Called
+        #:
+        #: * after each epoch, with the epoch's info (the callbacks' ``info``: ``epoch`` done, its
+        #:   ``loss``, ``n_updates``, ``lr``, ``time``, and the validation's keys), or after each call
+        #:   of many whole epochs (fast.compiled, fast.tiny) with the last epoch's;
+        #: * inside an epoch (:meth:`_progress_within`): after each compiled piece of it (fast.epochs,
+        #:   ~0.1 s of work each), and at most every :data:`PROGRESS_EVERY` seconds on the paths that
+        #:   go update by update. That info has ``within_epoch=True`` (the per-epoch info has no such
+        #:   key), ``epoch`` the epoch being trained (1-based, as ``on_step``'s), ``step`` its updates
+        #:   done, ``steps`` its updates in all, ``rows`` its rows done (``pos``), ``m`` its rows in
+        #:   all, ``loss`` the mean E over those rows, and ``n_updates``, ``lr`` as after an epoch.
         self.progress: Callable[[dict], None] | None = None
         #: ``(every, write)``: ``write()`` after every ``every``-th epoch, after the callbacks (as a
         #: checkpoint callback appended last would); it too leaves the whole-epoch paths open, whose
@@ -165,6 +184,7 @@ class Trainer:
         self._rng_before_epoch: Any = None
         self._done = False
         self._halted = False  # stopped by the rules after a divergence (not interrupted)
+        self._progress_next = 0.0  # perf_counter() after which the next report inside an epoch is due
 
     @property
     def strategy(self) -> _strategy.Strategy | None:
@@ -395,7 +415,25 @@ class Trainer:
             self._update()
             if self.stop_requested:
                 return self._stopped()
+            if self.progress is not None:
+                self._progress_within(throttled=True)
         return self._end_epoch()
+
+    def _progress_within(self, throttled: bool = False) -> None:
+        """The progress hook's report inside an epoch (its info: see ``progress``). ``throttled``: at
+        most every :data:`PROGRESS_EVERY` seconds, for the paths that call this after every update
+        (a dict and a call per update would cost more than a display shows)."""
+        assert self.progress is not None
+        if throttled:
+            now = time.perf_counter()
+            if now < self._progress_next:
+                return
+            self._progress_next = now + PROGRESS_EVERY
+        pos, opt = self.pos, self.optimizer
+        self.progress({"epoch": self.epoch + 1, "step": -(-pos // self.batch_size),
+                       "steps": self.updates_per_epoch, "rows": pos, "m": self.m,
+                       "loss": self._epoch_loss / pos if pos else math.nan,
+                       "n_updates": self.history.n_updates, "lr": opt.lr, "within_epoch": True})
 
     def _stopped(self) -> bool:
         """A stop inside an epoch: the epoch-end check is skipped, so make sure no non-finite weight
@@ -414,23 +452,33 @@ class Trainer:
         hist.n_updates += out.updates
         self.pos += out.rows
         self._epoch_loss += out.loss
+        if self.progress is not None and out.rows:  # each piece is ~0.1 s of work: report every one
+            self._progress_within()
         return out.status == 0
 
     # -- the Python path for tiny networks (fast.tiny): it reports, the trainer applies ---------
     def _tiny_epoch(self, tiny: _tiny.TinyTrainer) -> bool:
-        """The rest of the current epoch on the Python path; False when a stop was requested."""
-        out = tiny.run_epoch(_tiny.Run(stop=self, optimizer=self.optimizer, perm=self.perm, pos=self.pos,
-                                       epoch_loss=self._epoch_loss))
-        self._epoch_loss = out.epoch_loss
-        self.pos = out.pos
-        self.history.n_updates += out.updates
-        if out.status == 2:
-            self._diverged(f"the loss became {out.value}", out.pos + 1)
-        if out.status == 1:
-            if not _strategy.finite(self.net.weights + self.net.biases):
-                self._diverged("a weight became non-finite", out.pos)
-            return False
-        return True
+        """The rest of the current epoch on the Python path, in calls of at most :data:`TINY_PIECE`
+        updates (the progress hook reports between them; each update reads and writes the
+        parameters' array, so the pieces give the bits of one call); False when a stop was requested."""
+        while True:
+            end = min(self.m, self.pos + TINY_PIECE)
+            out = tiny.run_epoch(_tiny.Run(stop=self, optimizer=self.optimizer, perm=self.perm, pos=self.pos,
+                                           end=end, epoch_loss=self._epoch_loss))
+            self._epoch_loss = out.epoch_loss
+            self.pos = out.pos
+            self.history.n_updates += out.updates
+            if out.status == 2:  # the rules raise, or halt training: the epoch's end follows, as always
+                self._diverged(f"the loss became {out.value}", out.pos + 1)
+                return True
+            if out.status == 1:
+                if not _strategy.finite(self.net.weights + self.net.biases):
+                    self._diverged("a weight became non-finite", out.pos)
+                return False
+            if self.pos >= self.m:
+                return True
+            if self.progress is not None:
+                self._progress_within(throttled=True)
 
     def _tiny_epochs(self, tiny: _tiny.TinyTrainer | _compiled.CompiledTrainer) -> bool:
         """Whole epochs of constant-rate SGD in one generated or compiled call: the same updates,
