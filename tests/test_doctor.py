@@ -212,3 +212,41 @@ def test_doctor_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "numba" in out.stdout and out.stdout.strip().splitlines()[-1] == "False"
+
+
+# -- where a compiled epoch's passes between products run (fast.team) ---------------------------------
+def _passes_line(capsys):
+    code, out, err = run_cli(["doctor", "--no-measure"], capsys)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("passes")]
+    assert len(lines) == 1, out
+    return " ".join(lines[0].split())
+
+
+def test_doctor_says_where_the_passes_between_products_run(monkeypatch, capsys):
+    """Against an independent reading of NumPy's OpenBLAS (its ``gotoblas_pthread`` symbol and its
+    pthreads build, looked up here with ctypes) and the variable as set here."""
+    import ctypes
+
+    from backprop.fast import blas
+
+    monkeypatch.delenv("BACKPROP_NO_THREADS", raising=False)
+    path = blas._numpy_openblas()
+    lib = ctypes.CDLL(path) if path else None
+    parallel = None
+    for name in ("scipy_openblas_get_parallel64_", "openblas_get_parallel64_", "openblas_get_parallel"):
+        fn = getattr(lib, name, None) if lib is not None else None
+        if fn is not None:
+            fn.restype = ctypes.c_int
+            parallel = fn()
+            break
+    pool = (lib is not None and blas.available and hasattr(lib, "gotoblas_pthread") and parallel == 1)
+    line = _passes_line(capsys)
+    if pool:
+        assert f"split over OpenBLAS's own threads ({blas.get_threads()} now)" in line
+        monkeypatch.setenv("BACKPROP_NO_THREADS", "1")
+        assert _passes_line(capsys).endswith("on the calling thread (BACKPROP_NO_THREADS=1)")
+    else:
+        assert "on the calling thread (NumPy's BLAS has no OpenBLAS pthreads pool" in line
+    monkeypatch.setattr(blas, "team_function", lambda: None)
+    assert "no OpenBLAS pthreads pool" in _passes_line(capsys)

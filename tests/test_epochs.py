@@ -571,7 +571,7 @@ def test_passes_split_over_the_blas_threads_give_the_bits_of_one_thread(monkeypa
     runs = []
     for pooled in (True, False):
         if not pooled:
-            monkeypatch.setattr(_dense, "team_function", lambda: (_team._ALONE, 1))
+            monkeypatch.setattr(_dense, "team_function", lambda: (_team.ALONE, 1))
         runners.clear()
         net, h, t = _train(monkeypatch, "epoch", case, dtype, optimizer=optimizer, l2=0.01, batch_size=100)
         assert len(runners) == 1
@@ -602,12 +602,12 @@ def test_the_pool_is_found_tested_and_switched_off_by_the_variable(monkeypatch):
         assert fn is _blas.team_function() and parts == min(threads, _team.MAX_PARTS)
         assert _team._self_test(fn, 2)
     else:
-        assert fn is _team._ALONE and parts == 1
+        assert fn is _team.ALONE and parts == 1
     monkeypatch.setenv("BACKPROP_NO_THREADS", "1")
-    assert _team.function() == (_team._ALONE, 1)
+    assert _team.function() == (_team.ALONE, 1)
     monkeypatch.delenv("BACKPROP_NO_THREADS")
     monkeypatch.setattr(_blas, "get_threads", lambda: 1)
-    assert _team.function() == (_team._ALONE, 1)
+    assert _team.function() == (_team.ALONE, 1)
 
 
 # -- 11. the progress hook inside an epoch ----------------------------------------------------------

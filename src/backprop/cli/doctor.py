@@ -66,6 +66,7 @@ def _lines(doc):
     lines.append(f"[bold]denormals[/bold]    engine flush {'on' if d['engine_flush'] else 'OFF'} "
                  f"(every {d['flush_every_updates']} updates); this thread: {mode}")
     lines.append("[bold]compiled[/bold]     " + _compiled_line(doc))
+    lines.append("[bold]passes[/bold]       " + _passes_line(doc))
     if g:
         one = (f"; 1 thread {g['gflops_one_thread']:.0f} GFLOP/s, scaling {g['thread_scaling']:.2f}x"
                if g.get("gflops_one_thread") else "")
@@ -77,6 +78,17 @@ def _lines(doc):
     lines.append("[bold]advice[/bold]       " + ("" if advice else "nothing found that slows training here"))
     lines += [f"  - {a}" for a in advice]
     return lines
+
+
+def _passes_line(doc: dict) -> str:
+    """Where a compiled epoch runs its passes between products (gather, g, g', Adam): ``fast.team``."""
+    b, off = doc["blas"], doc["environment"].get("BACKPROP_NO_THREADS")
+    if not b.get("pool_for_passes"):
+        return "on the calling thread (NumPy's BLAS has no OpenBLAS pthreads pool backprop can hand work to)"
+    if off not in (None, "", "0"):
+        return f"on the calling thread (BACKPROP_NO_THREADS={off})"
+    return (f"a compiled epoch's passes between products (gather, g, g', Adam) split over OpenBLAS's own "
+            f"threads ({b.get('threads')} now); BACKPROP_NO_THREADS=1 keeps them on the calling thread")
 
 
 def _compiled_line(doc: dict) -> str:

@@ -435,6 +435,12 @@ def _part64(p):  # pragma: no cover - compiled; run by fast.team's pool
     _part(carray(p, (SLOTS,), np.int64), np.float64(0))
 
 
+def part_address(dtype: np.dtype) -> int:
+    """The address of the parts' cfunc for parameters of ``dtype`` (float32 or float64), as the
+    kernel hands it to the pool."""
+    return (_part32 if np.dtype(dtype) == np.float32 else _part64).address
+
+
 @njit(cache=True, error_model="numpy")
 def _flush_all(Ws, bs, MWs, Mbs, VWs, Vbs, adam):
     """Subnormal parameters (and Adam's moments) to +0, as ``fast.denormals.after_update``."""

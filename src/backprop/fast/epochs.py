@@ -157,7 +157,7 @@ class EpochRunner:
         # the passes split over the BLAS pool (fast.team): descriptors, the parts' cfunc, and the
         # bias sums' blocks of rows (fast.dense.SUM_BLOCK) of the widest hidden layer
         self.desc = np.zeros((dense.MAX_PARTS, dense.SLOTS), np.int64)
-        self.part = (dense._part32 if dt == np.float32 else dense._part64).address
+        self.part = dense.part_address(dt)
         self.psums = np.empty(-(-B // dense.SUM_BLOCK) * max(widths[:-1], default=1), dt)
 
     def _takes(self, net: Any) -> bool:

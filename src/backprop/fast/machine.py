@@ -104,7 +104,9 @@ def blas() -> dict[str, Any]:
     out: dict[str, Any] = {"numpy": np.__version__, "library": None, "internal_api": None, "version": None,
                            "kernel": _blas.about("corename"), "threads": _blas.get_threads(),
                            "threading_layer": None, "build": _blas.about("config"),
-                           "fused_calls": _blas.available}
+                           "fused_calls": _blas.available,
+                           # compiled epochs split their passes between products over this pool (fast.team)
+                           "pool_for_passes": _blas.team_function() is not None}
     pools = threadpools()
     mine = [p for p in pools or () if p.get("user_api") == "blas" and _in_numpy(p.get("filepath", ""))]
     if mine:

@@ -59,7 +59,8 @@ def _alone(n, fn, args, stride):  # pragma: no cover - compiled; stands in, neve
     return 0
 
 
-_ALONE = TEAM_T(_alone.address)
+#: the stand-in for ``gotoblas_pthread`` where there is no pool (the kernels' argument has one C type)
+ALONE = TEAM_T(_alone.address)
 
 
 @cfunc(SIGNATURE, cache=True)
@@ -89,7 +90,7 @@ def function() -> tuple:
     team = _blas.team_function()
     threads = min(_blas.get_threads() or 1, MAX_PARTS)
     if team is None or threads < 2 or os.environ.get("BACKPROP_NO_THREADS", "").strip() not in ("", "0"):
-        return _ALONE, 1
+        return ALONE, 1
     if _tested is None:
         _tested = _self_test(team, 2)
-    return (team, threads) if _tested else (_ALONE, 1)
+    return (team, threads) if _tested else (ALONE, 1)

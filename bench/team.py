@@ -1,0 +1,78 @@
+"""The passes between products on OpenBLAS's own threads against the calling thread alone (issue 24).
+
+One process trains the same job again and again, switching between the two ways fit by fit (the
+order alternates each pair): the compiled epoch's gather, bias + g, g' with the bias sums and Adam's
+update split over the BLAS pool (``fast.team``), or every pass on the calling thread (what
+``BACKPROP_NO_THREADS=1`` gives). Same bits either way; the ratio of each pair (alone / split) shows
+what the split saves, the pairs' spread what the machine's noise is.
+
+    python -m bench.team adam                  # 784-512-256-10 Adam, B = 1024, one epoch of Fashion-MNIST
+    python -m bench.team mlp --batch 1000      # 784-256-128-10 SGD, one epoch
+    python -m bench.team estimator --batch 256 # MLPClassifier (256, 128), 20,000 x 100, 3 epochs
+    python -m bench.team adam --pairs 16
+
+Run it on a quiet machine, with ``OPENBLAS_CORETYPE`` unset as the benchmark does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("job", choices=("mlp", "adam", "estimator"))
+    ap.add_argument("--batch", type=int, default=None, help="default: 1024 (adam), 1000 (mlp), 256 (estimator)")
+    ap.add_argument("--pairs", type=int, default=10)
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    import backprop
+    from backprop.fast import compiled, dense, team
+
+    from .data import load_fashion, one_hot, synthetic_classes
+
+    compiled.kernels()  # numba running, as in a long run's process (bench/frameworks.start_numba)
+    B = args.batch or {"adam": 1024, "mlp": 1000, "estimator": 256}[args.job]
+    if args.job == "estimator":
+        X, y = synthetic_classes()
+        X = np.ascontiguousarray(X, np.float32)
+
+        def fit(seed):
+            backprop.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", learning_rate_init=1e-3,
+                                   batch_size=B, max_iter=3, tol=0, n_iter_no_change=10**6,
+                                   random_state=seed).fit(X, y)
+    else:
+        X, y = load_fashion()[:2]
+        X = np.ascontiguousarray(X, np.float32) / np.float32(255)
+        Y = one_hot(y, 10, np.float32)
+        sizes = [784, 256, 128, 10] if args.job == "mlp" else [784, 512, 256, 10]
+        net = backprop.Network(sizes, hidden="relu", output="softmax", seed=0, dtype="float32")
+        opt, lr = ("sgd", 0.01) if args.job == "mlp" else ("adam", 1e-3)
+
+        def fit(seed):
+            net.fit(X, Y, epochs=1, batch_size=B, lr=lr, loss="cross_entropy", optimizer=opt, seed=seed)
+
+    split, alone = dense.team_function, (lambda: (team.ALONE, 1))
+    parts = split()[1]
+    fit(0)  # compile and warm up
+    times: dict[str, list[float]] = {"split": [], "alone": []}
+    for r in range(args.pairs):
+        ways = [("split", split), ("alone", alone)]
+        for name, fn in ways if r % 2 == 0 else ways[::-1]:
+            dense.team_function = fn  # type: ignore[assignment]
+            t = time.perf_counter()
+            fit(r + 1)
+            times[name].append(time.perf_counter() - t)
+    dense.team_function = split  # type: ignore[assignment]
+    ratios = np.array(times["alone"]) / np.array(times["split"])
+    print(f"{args.job}, B = {B}, {parts} parts on the pool: fit split {np.median(times['split']):.4f} s, "
+          f"alone {np.median(times['alone']):.4f} s (medians of {args.pairs}); alone / split per pair: "
+          f"median {np.median(ratios):.3f} (min {ratios.min():.3f}, max {ratios.max():.3f})")
+
+
+if __name__ == "__main__":
+    main()
