@@ -27,7 +27,7 @@ from numba import carray, cfunc, njit
 
 from backprop.fast import team as _team
 from backprop.fast.kernels import LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, adam_segment
-from backprop.fast.team import MAX_PARTS, SLOTS, pointer
+from backprop.fast.team import MAX_PARTS, SLOTS, call, pointer
 
 team_function = _team.function  # for fast.epochs, which imports numba's modules only through this one
 
@@ -313,28 +313,14 @@ def _backward(gemm, x, Ws, bs, acts, alphas, As, Ds, GWs, gbs, b, opt, consts, l
 @njit(cache=True, error_model="numpy")
 def _adam(consts, lr_t, table, size, tm):
     """Step (iv) for Adam: its moments and step per parameter in one pass (``fast.kernels``), over
-    the parameters of ``table`` (:func:`_adam_table`), split by elements over the pool."""
+    the parameters of ``table`` (``fast.epochs``: per array -- a layer's weights, then its biases --
+    the addresses of parameter, gradient, m and v, and its size), split by elements over the pool."""
     consts[C_LRT] = lr_t
     n = _parts(tm, size)
     for i in range(n):
         d = tm[2][i]
         d[0], d[1], d[2], d[3], d[4], d[5] = ADAM_PART, i, n, table.ctypes.data, table.shape[0], consts.ctypes.data
     _go(tm, n, lr_t)
-
-
-@njit(cache=True, error_model="numpy")
-def _adam_table(Ws, bs, GWs, gbs, MWs, Mbs, VWs, Vbs):
-    """The addresses and sizes Adam's parts read: per array (a layer's weights, then its biases)
-    parameter, gradient, m, v, size."""
-    L = len(Ws)
-    table = np.empty((2 * L, 5), np.int64)
-    for k in range(L):
-        table[2 * k, 0], table[2 * k, 1], table[2 * k, 2] = Ws[k].ctypes.data, GWs[k].ctypes.data, MWs[k].ctypes.data
-        table[2 * k, 3], table[2 * k, 4] = VWs[k].ctypes.data, Ws[k].size
-        table[2 * k + 1, 0], table[2 * k + 1, 1], table[2 * k + 1, 2] = bs[k].ctypes.data, gbs[k].ctypes.data, \
-            Mbs[k].ctypes.data
-        table[2 * k + 1, 3], table[2 * k + 1, 4] = Vbs[k].ctypes.data, bs[k].size
-    return table
 
 
 # -- the passes split over the BLAS pool (fast.team) -----------------------------------------------
@@ -352,7 +338,7 @@ def _go(tm, n, zero):
     if n > 1:
         tm[0](n, tm[1], tm[2].ctypes, SLOTS * 8)
     else:
-        _part(tm[2][0], zero)
+        call(tm[1], tm[2].ctypes.data)
 
 
 @njit(cache=True, error_model="numpy")
@@ -361,19 +347,18 @@ def _g_prime_split(tm, D, A, code, alphas, k, b, psums, sums):
     ``psums``, then added in block order into ``sums`` (the same bits for any split)."""
     n_out = D.shape[1]
     blocks = -(-b // SUM_BLOCK)
-    ps = psums[:blocks * n_out].reshape((blocks, n_out))
     n = min(_parts(tm, b * n_out), blocks)
     for i in range(n):
         d = tm[2][i]
         d[0], d[1], d[2], d[3], d[4], d[5] = G_PRIME, blocks * i // n, blocks * (i + 1) // n, D.ctypes.data, \
             A.ctypes.data, n_out
-        d[6], d[7], d[8], d[9], d[10] = b, code, alphas.ctypes.data, k, ps.ctypes.data
+        d[6], d[7], d[8], d[9], d[10] = b, code, alphas.ctypes.data, k, psums.ctypes.data
     _go(tm, n, sums[0])
-    for j in range(n_out):
-        sums[j] = ps[0, j]
+    for j in range(n_out):  # block q's sums are psums[q * n_out:(q + 1) * n_out]
+        sums[j] = psums[j]
     for q in range(1, blocks):
         for j in range(n_out):
-            sums[j] += ps[q, j]
+            sums[j] += psums[q * n_out + j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -425,20 +410,26 @@ def _part(d, zero):
                          c[C_B1], c[C_B2], c[C_C1], c[C_C2], c[C_EPS], c[C_LRT])
 
 
-@cfunc(_team.SIGNATURE, cache=True, error_model="numpy")
-def _part32(p):  # pragma: no cover - compiled; run by fast.team's pool
+def _part32(p):  # pragma: no cover - compiled (part_address); run by fast.team's pool or team.call
     _part(carray(p, (SLOTS,), np.int64), np.float32(0))
 
 
-@cfunc(_team.SIGNATURE, cache=True, error_model="numpy")
-def _part64(p):  # pragma: no cover - compiled; run by fast.team's pool
+def _part64(p):  # pragma: no cover - compiled (part_address)
     _part(carray(p, (SLOTS,), np.int64), np.float64(0))
+
+
+_parts_compiled: dict = {}
 
 
 def part_address(dtype: np.dtype) -> int:
     """The address of the parts' cfunc for parameters of ``dtype`` (float32 or float64), as the
-    kernel hands it to the pool."""
-    return (_part32 if np.dtype(dtype) == np.float32 else _part64).address
+    kernel hands it to the pool or calls it itself: compiled (or loaded from numba's cache) on the
+    first request for its dtype only, and the one copy of the passes' code (the kernel calls it)."""
+    key = np.dtype(dtype)
+    if key not in _parts_compiled:
+        body = _part32 if key == np.float32 else _part64
+        _parts_compiled[key] = cfunc(_team.SIGNATURE, cache=True, error_model="numpy")(body)
+    return _parts_compiled[key].address
 
 
 @njit(cache=True, error_model="numpy")
@@ -467,7 +458,7 @@ def _flush(P, tiny):
 @njit(cache=True, error_model="numpy")
 def epoch(gemm, X, Y, order, shuffled, lo, hi, B, Ws, bs, acts, alphas, loss, opt, consts, l2, l2_per_row,
           penalty_per_row, t0, lr_ts, flush_every, MWs, Mbs, VWs, Vbs, xb, yb, Ho, lse, As, Ds, GWs, gbs,
-          result, tm, psums):
+          result, tm, psums, table):
     """The batches of rows ``lo`` to ``hi`` of one epoch (in ``order`` where ``shuffled``) of batch size
     ``B``; parameters ``Ws``/``bs`` changed in place.
 
@@ -482,12 +473,11 @@ def epoch(gemm, X, Y, order, shuffled, lo, hi, B, Ws, bs, acts, alphas, loss, op
 
     ``tm``: (``gotoblas_pthread`` or a stand-in, the address of the parts' cfunc of the dtype, the
     descriptors, the parts of the pool, :data:`SPLIT_MIN`), :mod:`backprop.fast.team`; ``psums``: the
-    bias sums' blocks."""
+    bias sums' blocks; ``table``: the arrays of Adam's update (:func:`_adam`)."""
     pos, t, done_loss = lo, 0, 0.0
-    table = _adam_table(Ws, bs, GWs, gbs, MWs, Mbs, VWs, Vbs)
     size = 0
-    for k in range(len(Ws)):
-        size += Ws[k].size + bs[k].size
+    for q in range(table.shape[0]):
+        size += table[q, 4]
     while pos < hi:
         end = min(pos + B, hi)
         b = end - pos

@@ -200,15 +200,26 @@ class EpochRunner:
         shuffled = order is not None
         order = np.zeros(1, np.int64) if order is None else np.ascontiguousarray(order, np.int64)
         team, parts = self.k.team_function()
+        table = _adam_table(net, self.GW, self.gb, M, V)
         self.k.epoch(self.gemm, self.X, self.Y, order, shuffled, lo, hi, self.B, tuple(net.weights),
                      tuple(net.biases), self.acts, self.alphas, self.loss, self.opt, self.consts, self.l2,
                      self.l2_per_row, self.penalty_per_row, t0, lr_ts,
                      _denormals.EVERY if _denormals.ENABLED else 0, *M, *V, self.xb, self.yb, self.Ho,
                      self.lse, self.A, self.D, self.GW, self.gb, self.result, (team, self.part, self.desc, parts,
                                                                     self.k.SPLIT_MIN),
-                     self.psums)
+                     self.psums, table)
         rows, loss, status, _, updates = self.result
         return Outcome(rows=int(rows), loss=float(loss), updates=int(updates), status=int(status))
+
+
+def _adam_table(net: Any, GW: tuple, gb: tuple, M: tuple, V: tuple) -> np.ndarray:
+    """What the kernel's Adam parts read (fast.dense._adam): per array, a layer's weights then its
+    biases, the addresses of parameter, gradient, m and v, and its size (SGD: the same shape, unread)."""
+    rows = []
+    for k in range(net.n_layers):
+        for p, g, m, v in ((net.weights[k], GW[k], M[0][k], V[0][k]), (net.biases[k], gb[k], M[1][k], V[1][k])):
+            rows.append((p.ctypes.data, g.ctypes.data, m.ctypes.data, v.ctypes.data, p.size))
+    return np.array(rows, np.int64)
 
 
 def _moments(state: dict, net: Any) -> tuple[tuple, tuple]:

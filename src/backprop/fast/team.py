@@ -54,6 +54,20 @@ def pointer(typingctx, addr, like):
     return ptr(addr, like), codegen
 
 
+@intrinsic
+def call(typingctx, fn, args):
+    """Call the part at address ``fn`` (a ``void f(void *)``) with ``args`` (an address) on this
+    thread: one part, without the pool -- and without compiling the part into the caller."""
+    from llvmlite import ir
+
+    def codegen(context, builder, signature, values):
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+        target = builder.inttoptr(values[0], fnty.as_pointer())
+        builder.call(target, [builder.inttoptr(values[1], ir.IntType(8).as_pointer())])
+        return context.get_dummy_value()
+    return types.void(fn, args), codegen
+
+
 @cfunc(types.int32(types.int32, types.intp, types.voidptr, types.int32), cache=True)
 def _alone(n, fn, args, stride):  # pragma: no cover - compiled; stands in, never called (one part)
     return 0
