@@ -170,6 +170,11 @@ def gemm_function(dtype: np.dtype):
     return _gemm[np.dtype(dtype)]
 
 
+def int_bits() -> int:
+    """The width of the library's integer arguments: 64 (an ILP64 build, scipy-openblas64) or 32."""
+    return 8 * ctypes.sizeof(_int)
+
+
 def team_function():
     """The library's ``gotoblas_pthread`` (a ctypes function), where it runs work on a pool of POSIX
     threads -- the pool its products use -- else None (another build, another BLAS)."""

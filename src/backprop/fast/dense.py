@@ -27,7 +27,8 @@ from numba import carray, cfunc, njit
 
 from backprop.fast import team as _team
 from backprop.fast.kernels import LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, adam_segment
-from backprop.fast.team import MAX_PARTS, SLOTS, call, pointer
+from backprop.fast.cabi import call, call_gemm, call_team, pointer
+from backprop.fast.team import MAX_PARTS, SLOTS
 
 team_function = _team.function  # for fast.epochs, which imports numba's modules only through this one
 
@@ -249,6 +250,13 @@ def _gather(X, order, lo, hi, xb):
 
 
 @njit(cache=True, error_model="numpy")
+def _gemm(gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """C <- alpha op(A) op(B) + beta C, row-major, by ``cblas_?gemm``: ``gemm`` is (its address, a
+    number of the library's integer type), ``a``, ``b``, ``c`` addresses (``fast.cabi``)."""
+    call_gemm(gemm[0], gemm[1], _ROW, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
+@njit(cache=True, error_model="numpy")
 def _forward(gemm, x, Ws, bs, acts, alphas, Ho, As, lse, b, tm):
     """Step (i): h^k = a^{k-1} W^k (one product) + b^k, a^k = g(h^k); a hidden layer's h becomes its
     a in place, the output's h stays in Ho for the loss."""
@@ -259,8 +267,8 @@ def _forward(gemm, x, Ws, bs, acts, alphas, Ho, As, lse, b, tm):
         n_in, n_out = W.shape
         a_prev = x if k == 0 else As[k - 1][:b]
         H = As[k][:b] if k < L - 1 else Ho[:b]
-        gemm(_ROW, _NT, _NT, b, n_out, n_in, one, a_prev.ctypes, n_in, W.ctypes, n_out, one * 0, H.ctypes,
-             n_out)
+        _gemm(gemm, _NT, _NT, b, n_out, n_in, one, a_prev.ctypes.data, n_in, W.ctypes.data, n_out, one * 0,
+              H.ctypes.data, n_out)
         if k < L - 1:
             n = _parts(tm, b * n_out)
             for i in range(n):
@@ -286,8 +294,8 @@ def _backward(gemm, x, Ws, bs, acts, alphas, As, Ds, GWs, gbs, b, opt, consts, l
         d = Ds[k][:b]
         if k > 0:
             dp = Ds[k - 1][:b]
-            gemm(_ROW, _NT, _T, b, n_in, n_out, one, d.ctypes, n_out, W.ctypes, n_out, one * 0, dp.ctypes,
-                 n_in)
+            _gemm(gemm, _NT, _T, b, n_in, n_out, one, d.ctypes.data, n_out, W.ctypes.data, n_out, one * 0,
+                  dp.ctypes.data, n_in)
             _g_prime_split(tm, dp, As[k - 1], acts[k - 1], alphas, k - 1, b, psums, gbs[k - 1])
         Wf, Gf = W.ravel(), G.ravel()
         if lam:
@@ -296,11 +304,11 @@ def _backward(gemm, x, Ws, bs, acts, alphas, As, Ds, GWs, gbs, b, opt, consts, l
             for q in range(Wf.size):
                 Gf[q] = Wf[q] * dec
         if opt == SGD and not lam:
-            gemm(_ROW, _T, _NT, n_in, n_out, b, -one, a_prev.ctypes, n_in, d.ctypes, n_out, one, W.ctypes,
-                 n_out)
+            _gemm(gemm, _T, _NT, n_in, n_out, b, -one, a_prev.ctypes.data, n_in, d.ctypes.data, n_out, one,
+                  W.ctypes.data, n_out)
         else:
-            gemm(_ROW, _T, _NT, n_in, n_out, b, one, a_prev.ctypes, n_in, d.ctypes, n_out,
-                 one if lam else one * 0, G.ctypes, n_out)
+            _gemm(gemm, _T, _NT, n_in, n_out, b, one, a_prev.ctypes.data, n_in, d.ctypes.data, n_out,
+                  one if lam else one * 0, G.ctypes.data, n_out)
         if opt == SGD:
             if lam:
                 for q in range(Wf.size):
@@ -336,7 +344,7 @@ def _go(tm, n, zero):
     """Run the pass that ``tm``'s descriptors 0..n-1 describe: on the pool (``tm[0]`` is
     ``gotoblas_pthread``, ``tm[1]`` the address of :func:`_part32`/:func:`_part64`), or here."""
     if n > 1:
-        tm[0](n, tm[1], tm[2].ctypes, SLOTS * 8)
+        call_team(tm[0], n, tm[1], tm[2].ctypes.data, SLOTS * 8)
     else:
         call(tm[1], tm[2].ctypes.data)
 

@@ -24,6 +24,7 @@ and depth and kept in numba's disk cache.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
 from typing import Any
@@ -153,7 +154,9 @@ class EpochRunner:
         # the scalars in the parameters' dtype, as NumPy casts Python floats (fast.dense: C_*)
         self.consts = np.array([opt.lr, b1, b2, 1.0 - b1, 1.0 - b2, eps, 0.0, 0.0], dt)
         self.result = np.zeros(5)
-        self.gemm = _blas.gemm_function(dt)
+        # cblas_?gemm by its address and the width of the library's integers (fast.cabi.call_gemm)
+        self.gemm = (ctypes.cast(_blas.gemm_function(dt), ctypes.c_void_p).value,
+                     np.int64(0) if _blas.int_bits() == 64 else np.int32(0))
         # the passes split over the BLAS pool (fast.team): descriptors, the parts' cfunc, and the
         # bias sums' blocks of rows (fast.dense.SUM_BLOCK) of the widest hidden layer
         self.desc = np.zeros((dense.MAX_PARTS, dense.SLOTS), np.int64)

@@ -11,14 +11,14 @@ product before -- and returns when all are done (:func:`backprop.fast.blas.team_
 
 ``f`` is a numba ``cfunc`` taking one ``void *``: a row of an int64 table (a *descriptor*) that
 names the pass, the rows or elements of its part, and the addresses of its arrays (read back with
-:func:`pointer` and ``numba.carray``). The parts of a pass never write the same element, so a
+:func:`backprop.fast.cabi.pointer` and ``numba.carray``). The parts of a pass never write the same element, so a
 split pass gives the same bits as one thread; a sum over rows is added in fixed blocks of rows
 whichever thread did each block (:mod:`backprop.fast.dense`), so results never depend on the
 number of threads.
 
 Where the library has no such pool (another BLAS, an OpenMP build) or ``BACKPROP_NO_THREADS=1``,
-:func:`function` hands back a stand-in that is never called and one part: every pass runs on the
-calling thread.
+:func:`function` hands back one part: every pass runs on the calling thread (the kernel calls the
+part's cfunc itself, :func:`backprop.fast.cabi.call`).
 """
 
 from __future__ import annotations
@@ -28,53 +28,19 @@ import os
 
 import numpy as np
 from numba import carray, cfunc, njit, types
-from numba.extending import intrinsic
 
 from backprop.fast import blas as _blas
+from backprop.fast.cabi import call_team
 
 #: parts a pass is split into at most (threads of the pool that take one)
 MAX_PARTS = 16
 #: int64 slots of a descriptor (fast.dense fills them)
 SLOTS = 16
-#: the C type of ``gotoblas_pthread`` as the kernels are compiled for it
-TEAM_T = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_int)
 SIGNATURE = types.void(types.voidptr)  # a part: f(descriptor)
+#: stands in for the address of ``gotoblas_pthread`` where there is no pool: never called (one part)
+ALONE = 0
 
 _tested: bool | None = None  # the pool ran every part of a test (None: not tried yet)
-
-
-@intrinsic
-def pointer(typingctx, addr, like):
-    """The address ``addr`` (an integer of a descriptor) as a pointer to values of ``like``'s type,
-    for ``numba.carray``."""
-    ptr = types.CPointer(like)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-    return ptr(addr, like), codegen
-
-
-@intrinsic
-def call(typingctx, fn, args):
-    """Call the part at address ``fn`` (a ``void f(void *)``) with ``args`` (an address) on this
-    thread: one part, without the pool -- and without compiling the part into the caller."""
-    from llvmlite import ir
-
-    def codegen(context, builder, signature, values):
-        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
-        target = builder.inttoptr(values[0], fnty.as_pointer())
-        builder.call(target, [builder.inttoptr(values[1], ir.IntType(8).as_pointer())])
-        return context.get_dummy_value()
-    return types.void(fn, args), codegen
-
-
-@cfunc(types.int32(types.int32, types.intp, types.voidptr, types.int32), cache=True)
-def _alone(n, fn, args, stride):  # pragma: no cover - compiled; stands in, never called (one part)
-    return 0
-
-
-#: the stand-in for ``gotoblas_pthread`` where there is no pool (the kernels' argument has one C type)
-ALONE = TEAM_T(_alone.address)
 
 
 @cfunc(SIGNATURE, cache=True)
@@ -85,10 +51,10 @@ def _mark(p):  # pragma: no cover - compiled; the self-test's part: slot 1 <- sl
 
 @njit(cache=True)
 def _run(team, fn, desc, parts):
-    team(parts, fn, desc.ctypes, SLOTS * 8)
+    call_team(team, parts, fn, desc.ctypes.data, SLOTS * 8)
 
 
-def _self_test(team, parts: int) -> bool:
+def _self_test(team: int, parts: int) -> bool:
     """Every part ran, each on its own descriptor."""
     desc = np.zeros((parts, SLOTS), np.int64)
     desc[:, 0] = np.arange(parts) * 7
@@ -96,14 +62,20 @@ def _self_test(team, parts: int) -> bool:
     return bool((desc[:, 1] == desc[:, 0] + 1).all())
 
 
-def function() -> tuple:
-    """``(team, parts)``: the function a kernel calls to split a pass (``gotoblas_pthread``, or the
-    stand-in) and the parts the pool can take now: its thread count (never more: a part sent to a
-    thread the library has not made would wait forever), 1 without a pool."""
+def address() -> int | None:
+    """The address of NumPy's OpenBLAS's ``gotoblas_pthread``, where it has a pthreads pool."""
+    fn = _blas.team_function()
+    return None if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def function() -> tuple[int, int]:
+    """``(team, parts)``: the address a kernel calls to split a pass (``gotoblas_pthread``, or
+    :data:`ALONE`) and the parts the pool can take now: its thread count (never more: a part sent to
+    a thread the library has not made would wait forever), 1 without a pool."""
     global _tested
-    team = _blas.team_function()
+    team = address()
     threads = min(_blas.get_threads() or 1, MAX_PARTS)
-    if team is None or threads < 2 or os.environ.get("BACKPROP_NO_THREADS", "").strip() not in ("", "0"):
+    if not team or threads < 2 or os.environ.get("BACKPROP_NO_THREADS", "").strip() not in ("", "0"):
         return ALONE, 1
     if _tested is None:
         _tested = _self_test(team, 2)
