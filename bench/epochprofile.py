@@ -36,7 +36,7 @@ def _instrumented():
     from backprop.fast import dense
 
     src = inspect.getsource(dense).replace("cache=True", "cache=False")
-    src = src.replace("result, tm, psums):", "result, tm, psums, clk, ts, TT):")
+    src = src.replace("result, tm, psums, table):", "result, tm, psums, table, clk, ts, TT):")
     # the clock reaches the parts through the two functions that call them
     lines = src.split("\n")
     for i, line in enumerate(lines):
@@ -45,7 +45,8 @@ def _instrumented():
             lines[i] = line[:at] + ", clk, ts, TT" + line[at:]
     src = "\n".join(lines)
     # (a pass split over the BLAS pool is timed where the kernel hands it over and gets it back)
-    timed = {"gemm(": 0, "_gather_split(": 1, "_adam(consts": 2, "_go(tm, n, one)": 3, "_output_units(": 4,
+    timed = {"_gemm(gemm,": 0, "_gather_split(": 1, "_adam(consts": 2, "_go(tm, n, one)": 3,
+             "_output_units(": 4,
              "total = _loss_sum(": 4, "_output_delta(": 4, "_g_prime_split(": 5}
     out, lines, i = [], src.split("\n"), 0
     while i < len(lines):

@@ -70,7 +70,8 @@ def main() -> None:
     X = rng.random((60000, 784), dtype=np.float32)
     order = rng.permutation(60000)
     ways = (("np.take", _take), ("numba, row slices", _slice), ("numba, one row", _loop),
-            ("numba, two rows", _two), ("numba, four rows", _four), ("numba, eight rows (fast.dense)", _gather))
+            ("numba, two rows", _two), ("numba, four rows", _four),
+            ("numba, eight rows (fast.dense)", _gather))
     for B in (32, 256, 1000):
         xb = np.empty((B, 784), np.float32)
         for name, fn in ways:

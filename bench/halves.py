@@ -17,6 +17,7 @@ from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
 from backprop.fast import blas, team
+from backprop.fast.cabi import call_team
 from backprop.fast.team import SLOTS
 
 sgemm = blas.gemm_function(np.float32)
@@ -59,7 +60,7 @@ def _halves(team_fn, fn, desc, A, B, C, transposed):
         d = desc[i]
         d[1], d[2], d[3], d[4], d[5] = cut * i // 2, cut * (i + 1) // 2, K, N, A.ctypes.data
         d[6], d[7], d[8], d[9] = B.ctypes.data, C.ctypes.data, 1 if transposed else 0, M
-    team_fn(2, fn, desc.ctypes, SLOTS * 8)
+    call_team(team_fn, 2, fn, desc.ctypes.data, SLOTS * 8)
 
 
 def _median_ms(f, k=20):
@@ -88,11 +89,12 @@ def main() -> None:
         C = np.zeros((A.shape[1] if tr else A.shape[0], Bm.shape[1]), f32)
         want = A.T @ Bm if tr else A @ Bm
         op = A.T if tr else A
-        two = _median_ms(lambda: np.matmul(op, Bm, out=C))
+        two = _median_ms(lambda op=op, Bm=Bm, C=C: np.matmul(op, Bm, out=C))
         blas.set_threads(1)
         try:
-            one = _median_ms(lambda: np.matmul(op, Bm, out=C))
-            halves = _median_ms(lambda: _halves(team_fn, _half.address, desc, A, Bm, C, tr))
+            one = _median_ms(lambda op=op, Bm=Bm, C=C: np.matmul(op, Bm, out=C))
+            halves = _median_ms(
+                lambda A=A, Bm=Bm, C=C, tr=tr: _halves(team_fn, _half.address, desc, A, Bm, C, tr))
             ok = np.allclose(C, want, rtol=1e-4)
         finally:
             blas.set_threads(threads)

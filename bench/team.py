@@ -26,7 +26,8 @@ import numpy as np
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("job", choices=("mlp", "adam", "estimator"))
-    ap.add_argument("--batch", type=int, default=None, help="default: 1024 (adam), 1000 (mlp), 256 (estimator)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="default: 1024 (adam), 1000 (mlp), 256 (estimator)")
     ap.add_argument("--pairs", type=int, default=10)
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")

@@ -37,8 +37,8 @@ from backprop.fast import denormals as _denormals
 from backprop.fast import epochs as _epochs
 from backprop.model.files import network_from_state
 from backprop.train import strategy as _strategy
-from backprop.train.checkpoint import load_checkpoint, save_checkpoint
 from backprop.train import trainer as _trainer_module
+from backprop.train.checkpoint import load_checkpoint, save_checkpoint
 from backprop.train.trainer import Trainer
 from test_checkpoint import _StopAfterReads  # a Trainer that asks to stop after n reads of the flag
 from test_compiled import _data as compiled_data

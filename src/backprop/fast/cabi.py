@@ -10,6 +10,8 @@ these intrinsics, which build the C call in LLVM from the argument types at comp
 
 from __future__ import annotations
 
+from typing import Any
+
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -17,8 +19,7 @@ from numba.extending import intrinsic
 _VOIDP = ir.IntType(8).as_pointer()
 
 
-@intrinsic
-def pointer(typingctx, addr, like):
+def _pointer(typingctx, addr, like):
     """The address ``addr`` (an integer) as a pointer to values of ``like``'s type, for
     ``numba.carray``."""
     ptr = types.CPointer(like)
@@ -28,8 +29,7 @@ def pointer(typingctx, addr, like):
     return ptr(addr, like), codegen
 
 
-@intrinsic
-def call(typingctx, fn, args):
+def _call(typingctx, fn, args):
     """``fn(args)`` for the C function ``void fn(void *)`` at address ``fn``, ``args`` an address."""
 
     def codegen(context, builder, signature, values):
@@ -39,8 +39,7 @@ def call(typingctx, fn, args):
     return types.void(fn, args), codegen
 
 
-@intrinsic
-def call_team(typingctx, fn, n, part, args, stride):
+def _call_team(typingctx, fn, n, part, args, stride):
     """OpenBLAS's ``int gotoblas_pthread(int n, void *part, void *args, int stride)`` at address
     ``fn``: ``part(args + i * stride)`` for ``i < n`` on the library's threads (``fast.team``)."""
     i32 = ir.IntType(32)
@@ -53,8 +52,7 @@ def call_team(typingctx, fn, n, part, args, stride):
     return types.int32(fn, n, part, args, stride), codegen
 
 
-@intrinsic
-def call_gemm(typingctx, fn, int_like, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+def _call_gemm(typingctx, fn, int_like, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """``cblas_?gemm`` at address ``fn`` (``void (enum, enum, enum, int m, n, k, real alpha, void *a,
     int lda, void *b, int ldb, real beta, void *c, int ldc)``): ``int_like``'s type gives the width
     of the library's integers (64 bits for scipy-openblas64, 32 otherwise), ``alpha``'s the real
@@ -79,3 +77,11 @@ def call_gemm(typingctx, fn, int_like, order, ta, tb, m, n, k, alpha, a, lda, b,
         builder.call(builder.inttoptr(values[0], fnty.as_pointer()), args)
         return context.get_dummy_value()
     return sig, codegen
+
+
+# numba intrinsics (typed Any: their Python signature, with the typing context first, is not the
+# one compiled code calls)
+pointer: Any = intrinsic(_pointer)
+call: Any = intrinsic(_call)
+call_team: Any = intrinsic(_call_team)
+call_gemm: Any = intrinsic(_call_gemm)

@@ -5,10 +5,11 @@ A NumPy training step is some sixty calls -- the products, and one pass per elem
 (bias, g, g', softmax, loss, bias sums, the optimizer's dozen passes) -- each paying about a
 microsecond of dispatch and a trip through memory. Here one call runs every batch of an epoch: the
 eight products per step go to the same ``cblas_?gemm`` that ``np.matmul`` and
-:mod:`backprop.fast.blas` call (its function pointer is an argument, so the compiled code is cached
-on disk and no second BLAS, nor a second thread pool, is ever loaded), and everything between two
-products is one compiled loop over the rows it touches, on the calling thread, while the BLAS
-threads sleep or spin between products as they do in NumPy.
+:mod:`backprop.fast.blas` call (its address is an argument, called through :mod:`backprop.fast.cabi`:
+the compiled code is cached on disk, numba's dispatcher matches a call in C, and no second BLAS, nor
+a second thread pool, is ever loaded), and everything between two products is one compiled loop
+over the rows it touches -- the large ones (gather, bias and g, g' with the bias sums, Adam) split
+over the BLAS threads themselves, which would only spin between products (:mod:`backprop.fast.team`).
 
 Arithmetic: the products are the NumPy path's (the same BLAS calls on the same operands); the
 elementwise work is the same operations in the same order in the parameters' dtype (``consts``
@@ -26,11 +27,13 @@ import numpy as np
 from numba import carray, cfunc, njit
 
 from backprop.fast import team as _team
-from backprop.fast.kernels import LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, adam_segment
 from backprop.fast.cabi import call, call_gemm, call_team, pointer
-from backprop.fast.team import MAX_PARTS, SLOTS
+from backprop.fast.kernels import LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, adam_segment
+from backprop.fast.team import SLOTS
 
-team_function = _team.function  # for fast.epochs, which imports numba's modules only through this one
+# for fast.epochs, which imports numba's modules only through this one
+team_function = _team.function
+MAX_PARTS = _team.MAX_PARTS
 
 _ROW, _NT, _T = 101, 111, 112
 
@@ -327,7 +330,8 @@ def _adam(consts, lr_t, table, size, tm):
     n = _parts(tm, size)
     for i in range(n):
         d = tm[2][i]
-        d[0], d[1], d[2], d[3], d[4], d[5] = ADAM_PART, i, n, table.ctypes.data, table.shape[0], consts.ctypes.data
+        d[0], d[1], d[2], d[3] = ADAM_PART, i, n, table.ctypes.data
+        d[4], d[5] = table.shape[0], consts.ctypes.data
     _go(tm, n, lr_t)
 
 
@@ -375,8 +379,8 @@ def _gather_split(tm, X, Y, order, lo, b, xb, yb):
     n = _parts(tm, b * X.shape[1])
     for i in range(n):
         d = tm[2][i]
-        d[0], d[1], d[2], d[3], d[4], d[5] = GATHER, b * i // n, b * (i + 1) // n, X.ctypes.data, X.shape[0], \
-            X.shape[1]
+        d[0], d[1], d[2], d[3] = GATHER, b * i // n, b * (i + 1) // n, X.ctypes.data
+        d[4], d[5] = X.shape[0], X.shape[1]
         d[6], d[7], d[8], d[9] = Y.ctypes.data, Y.shape[1], order.ctypes.data, order.size
         d[10], d[11], d[12] = lo, xb.ctypes.data, yb.ctypes.data
     _go(tm, n, xb[0, 0])

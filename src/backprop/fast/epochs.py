@@ -208,8 +208,8 @@ class EpochRunner:
                      tuple(net.biases), self.acts, self.alphas, self.loss, self.opt, self.consts, self.l2,
                      self.l2_per_row, self.penalty_per_row, t0, lr_ts,
                      _denormals.EVERY if _denormals.ENABLED else 0, *M, *V, self.xb, self.yb, self.Ho,
-                     self.lse, self.A, self.D, self.GW, self.gb, self.result, (team, self.part, self.desc, parts,
-                                                                    self.k.SPLIT_MIN),
+                     self.lse, self.A, self.D, self.GW, self.gb, self.result,
+                     (team, self.part, self.desc, parts, self.k.SPLIT_MIN),
                      self.psums, table)
         rows, loss, status, _, updates = self.result
         return Outcome(rows=int(rows), loss=float(loss), updates=int(updates), status=int(status))
@@ -220,7 +220,8 @@ def _adam_table(net: Any, GW: tuple, gb: tuple, M: tuple, V: tuple) -> np.ndarra
     biases, the addresses of parameter, gradient, m and v, and its size (SGD: the same shape, unread)."""
     rows = []
     for k in range(net.n_layers):
-        for p, g, m, v in ((net.weights[k], GW[k], M[0][k], V[0][k]), (net.biases[k], gb[k], M[1][k], V[1][k])):
+        for p, g, m, v in ((net.weights[k], GW[k], M[0][k], V[0][k]),
+                           (net.biases[k], gb[k], M[1][k], V[1][k])):
             rows.append((p.ctypes.data, g.ctypes.data, m.ctypes.data, v.ctypes.data, p.size))
     return np.array(rows, np.int64)
 

@@ -11,8 +11,8 @@ product before -- and returns when all are done (:func:`backprop.fast.blas.team_
 
 ``f`` is a numba ``cfunc`` taking one ``void *``: a row of an int64 table (a *descriptor*) that
 names the pass, the rows or elements of its part, and the addresses of its arrays (read back with
-:func:`backprop.fast.cabi.pointer` and ``numba.carray``). The parts of a pass never write the same element, so a
-split pass gives the same bits as one thread; a sum over rows is added in fixed blocks of rows
+:func:`backprop.fast.cabi.pointer` and ``numba.carray``). The parts of a pass never write the same
+element, so a split pass gives the same bits as one thread; a sum over rows is added in fixed blocks of rows
 whichever thread did each block (:mod:`backprop.fast.dense`), so results never depend on the
 number of threads.
 
