@@ -45,7 +45,7 @@ def _instrumented():
             lines[i] = line[:at] + ", clk, ts, TT" + line[at:]
     src = "\n".join(lines)
     # (a pass split over the BLAS pool is timed where the kernel hands it over and gets it back)
-    timed = {"_gemm(gemm,": 0, "_gather_split(": 1, "_adam(consts": 2, "_go(tm, n, one)": 3,
+    timed = {"_gemm(gemm,": 0, "_gather_split(": 1, "_adam(consts": 2, "_go(tm, n)  # bias and g": 3,
              "_output_units(": 4,
              "total = _loss_sum(": 4, "_output_delta(": 4, "_g_prime_split(": 5}
     out, lines, i = [], src.split("\n"), 0

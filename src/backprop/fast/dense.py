@@ -278,7 +278,7 @@ def _forward(gemm, x, Ws, bs, acts, alphas, Ho, As, lse, b, tm):
                 d = tm[2][i]
                 d[0], d[1], d[2], d[3], d[4] = HIDDEN, b * i // n, b * (i + 1) // n, H.ctypes.data, n_out
                 d[5], d[6], d[7], d[8] = bs[k].ctypes.data, acts[k], alphas.ctypes.data, k
-            _go(tm, n, one)
+            _go(tm, n)  # bias and g (epochprofile times this line)
     _output_units(Ho[:b], As[L - 1][:b], bs[L - 1], acts[L - 1], lse)
 
 
@@ -332,7 +332,7 @@ def _adam(consts, lr_t, table, size, tm):
         d = tm[2][i]
         d[0], d[1], d[2], d[3] = ADAM_PART, i, n, table.ctypes.data
         d[4], d[5] = table.shape[0], consts.ctypes.data
-    _go(tm, n, lr_t)
+    _go(tm, n)
 
 
 # -- the passes split over the BLAS pool (fast.team) -----------------------------------------------
@@ -344,9 +344,9 @@ def _parts(tm, size):
 
 
 @njit(cache=True, error_model="numpy")
-def _go(tm, n, zero):
-    """Run the pass that ``tm``'s descriptors 0..n-1 describe: on the pool (``tm[0]`` is
-    ``gotoblas_pthread``, ``tm[1]`` the address of :func:`_part32`/:func:`_part64`), or here."""
+def _go(tm, n):
+    """Run the pass that ``tm``'s descriptors 0..n-1 describe: on the pool (``tm[0]``, the address of
+    ``gotoblas_pthread``), or here for one part (``tm[1]``, the parts' cfunc: :func:`part_address`)."""
     if n > 1:
         call_team(tm[0], n, tm[1], tm[2].ctypes.data, SLOTS * 8)
     else:
@@ -365,7 +365,7 @@ def _g_prime_split(tm, D, A, code, alphas, k, b, psums, sums):
         d[0], d[1], d[2], d[3], d[4], d[5] = G_PRIME, blocks * i // n, blocks * (i + 1) // n, D.ctypes.data, \
             A.ctypes.data, n_out
         d[6], d[7], d[8], d[9], d[10] = b, code, alphas.ctypes.data, k, psums.ctypes.data
-    _go(tm, n, sums[0])
+    _go(tm, n)
     for j in range(n_out):  # block q's sums are psums[q * n_out:(q + 1) * n_out]
         sums[j] = psums[j]
     for q in range(1, blocks):
@@ -383,7 +383,7 @@ def _gather_split(tm, X, Y, order, lo, b, xb, yb):
         d[4], d[5] = X.shape[0], X.shape[1]
         d[6], d[7], d[8], d[9] = Y.ctypes.data, Y.shape[1], order.ctypes.data, order.size
         d[10], d[11], d[12] = lo, xb.ctypes.data, yb.ctypes.data
-    _go(tm, n, xb[0, 0])
+    _go(tm, n)
 
 
 @njit(cache=True, error_model="numpy")
@@ -422,7 +422,7 @@ def _part(d, zero):
                          c[C_B1], c[C_B2], c[C_C1], c[C_C2], c[C_EPS], c[C_LRT])
 
 
-def _part32(p):  # pragma: no cover - compiled (part_address); run by fast.team's pool or team.call
+def _part32(p):  # pragma: no cover - compiled (part_address); run on the pool or by cabi.call
     _part(carray(p, (SLOTS,), np.int64), np.float32(0))
 
 
@@ -483,9 +483,9 @@ def epoch(gemm, X, Y, order, shuffled, lo, hi, B, Ws, bs, acts, alphas, loss, op
     ``result`` gets (rows done, summed E x rows, status, the non-finite loss, updates made):
     status 0 done, 2 a batch's E was not finite (nothing of it applied).
 
-    ``tm``: (``gotoblas_pthread`` or a stand-in, the address of the parts' cfunc of the dtype, the
-    descriptors, the parts of the pool, :data:`SPLIT_MIN`), :mod:`backprop.fast.team`; ``psums``: the
-    bias sums' blocks; ``table``: the arrays of Adam's update (:func:`_adam`)."""
+    ``tm``: (the address of ``gotoblas_pthread``, 0 without a pool; the address of the parts' cfunc
+    of the dtype; the descriptors; the parts of the pool; :data:`SPLIT_MIN`), :mod:`backprop.fast.team`;
+    ``psums``: the bias sums' blocks; ``table``: the arrays of Adam's update (:func:`_adam`)."""
     pos, t, done_loss = lo, 0, 0.0
     size = 0
     for q in range(table.shape[0]):
