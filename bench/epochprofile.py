@@ -80,6 +80,35 @@ def _instrumented():
     return module
 
 
+def job(name: str, B: int):
+    """``(fit(seed), rows trained per fit)`` of a job: ``mlp`` (784-256-128-10 SGD) or ``adam``
+    (784-512-256-10) for one epoch of Fashion-MNIST, ``estimator`` (MLPClassifier (256, 128), 20,000 x
+    100, 3 epochs); batch ``B``. Also bench.team's."""
+    import backprop
+
+    from .data import load_fashion, one_hot, synthetic_classes
+
+    if name == "estimator":
+        X, y = synthetic_classes()
+        X = np.ascontiguousarray(X, np.float32)
+
+        def fit(seed):
+            backprop.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", learning_rate_init=1e-3,
+                                   batch_size=B, max_iter=3, tol=0, n_iter_no_change=10**6,
+                                   random_state=seed).fit(X, y)
+        return fit, 3 * X.shape[0]
+    X, y = load_fashion()[:2]
+    X = np.ascontiguousarray(X, np.float32) / np.float32(255)
+    Y = one_hot(y, 10, np.float32)
+    sizes = [784, 256, 128, 10] if name == "mlp" else [784, 512, 256, 10]
+    net = backprop.Network(sizes, hidden="relu", output="softmax", seed=0, dtype="float32")
+    opt, lr = ("sgd", 0.01) if name == "mlp" else ("adam", 1e-3)
+
+    def fit_net(seed):
+        net.fit(X, Y, epochs=1, batch_size=B, lr=lr, loss="cross_entropy", optimizer=opt, seed=seed)
+    return fit_net, X.shape[0]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("job", choices=("mlp", "adam", "estimator"))
@@ -87,10 +116,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed fits (the median is shown)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    import backprop
     from backprop.fast import compiled, dense, epochs
-
-    from .data import load_fashion, one_hot, synthetic_classes
 
     compiled.kernels()  # numba running, as in a long run's process (bench/frameworks.start_numba)
     timed = _instrumented()
@@ -108,26 +134,7 @@ def main(argv=None) -> None:
 
     epochs.EpochRunner.run = run  # type: ignore[method-assign]
     B = args.batch
-    if args.job == "estimator":
-        X, y = synthetic_classes()
-        X = np.ascontiguousarray(X, np.float32)
-        rows = 3 * X.shape[0]
-
-        def fit(seed):
-            backprop.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", learning_rate_init=1e-3,
-                                   batch_size=B, max_iter=3, tol=0, n_iter_no_change=10**6,
-                                   random_state=seed).fit(X, y)
-    else:
-        X, y = load_fashion()[:2]
-        X = np.ascontiguousarray(X, np.float32) / np.float32(255)
-        Y = one_hot(y, 10, np.float32)
-        sizes = [784, 256, 128, 10] if args.job == "mlp" else [784, 512, 256, 10]
-        net = backprop.Network(sizes, hidden="relu", output="softmax", seed=0, dtype="float32")
-        opt, lr = ("sgd", 0.01) if args.job == "mlp" else ("adam", 1e-3)
-        rows = X.shape[0]
-
-        def fit(seed):
-            net.fit(X, Y, epochs=1, batch_size=B, lr=lr, loss="cross_entropy", optimizer=opt, seed=seed)
+    fit, rows = job(args.job, B)
     fit(0)  # compile and warm up
     results = []
     for r in range(args.repeats):

@@ -32,34 +32,16 @@ def main(argv=None) -> None:
     ap.add_argument("--pairs", type=int, default=10)
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    import backprop
     from backprop.fast import compiled, dense, team
 
-    from .data import load_fashion, one_hot, synthetic_classes
+    from .epochprofile import job
 
     compiled.kernels()  # numba running, as in a long run's process (bench/frameworks.start_numba)
     if args.job == "handoff":
         _handoff()
         return
     B = args.batch or {"adam": 1024, "mlp": 1000, "estimator": 256}[args.job]
-    if args.job == "estimator":
-        X, y = synthetic_classes()
-        X = np.ascontiguousarray(X, np.float32)
-
-        def fit(seed):
-            backprop.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", learning_rate_init=1e-3,
-                                   batch_size=B, max_iter=3, tol=0, n_iter_no_change=10**6,
-                                   random_state=seed).fit(X, y)
-    else:
-        X, y = load_fashion()[:2]
-        X = np.ascontiguousarray(X, np.float32) / np.float32(255)
-        Y = one_hot(y, 10, np.float32)
-        sizes = [784, 256, 128, 10] if args.job == "mlp" else [784, 512, 256, 10]
-        net = backprop.Network(sizes, hidden="relu", output="softmax", seed=0, dtype="float32")
-        opt, lr = ("sgd", 0.01) if args.job == "mlp" else ("adam", 1e-3)
-
-        def fit(seed):
-            net.fit(X, Y, epochs=1, batch_size=B, lr=lr, loss="cross_entropy", optimizer=opt, seed=seed)
+    fit, _ = job(args.job, B)
 
     split, alone = dense.team_function, (lambda: (team.ALONE, 1))
     parts = split()[1]

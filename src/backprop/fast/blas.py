@@ -33,8 +33,7 @@ _ger: dict = {}
 _set_threads = None
 _get_threads = None
 _about: dict = {}  # "corename"/"config" -> function returning char*, where the library has it
-_team = None  # gotoblas_pthread: run a function on the library's own threads (fast.team)
-_parallel = None  # openblas_get_parallel: 1 for a pthreads build
+_team = None  # gotoblas_pthread of a pthreads build: run a function on the library's own threads (fast.team)
 _int = ctypes.c_int
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -58,7 +57,7 @@ def _numpy_openblas():
 
 def _bind(lib) -> bool:
     """Resolve the symbols; True when every one needed was found."""
-    global _int, _set_threads, _get_threads, _team, _parallel
+    global _int, _set_threads, _get_threads, _team
     for prefix, suffix, int_t in (("scipy_", "64_", ctypes.c_int64), ("", "64_", ctypes.c_int64),
                                   ("", "", ctypes.c_int)):
         try:
@@ -91,9 +90,10 @@ def _bind(lib) -> bool:
         team = getattr(lib, "gotoblas_pthread", None)
         par = getattr(lib, f"{prefix}openblas_get_parallel{suffix}", None)
         if team is not None and par is not None:
-            team.argtypes, team.restype = [ctypes.c_int, ctypes.c_ssize_t, vp, ctypes.c_int], ctypes.c_int
             par.argtypes, par.restype = [], ctypes.c_int
-            _team, _parallel = team, par
+            if par() == 1:  # a pthreads build (2: OpenMP, whose pool works otherwise)
+                team.argtypes, team.restype = [ctypes.c_int, ctypes.c_ssize_t, vp, ctypes.c_int], ctypes.c_int
+                _team = team
         _gemm.update({np.dtype(np.float32): sgemm, np.dtype(np.float64): dgemm})
         _ger.update({np.dtype(np.float32): sger, np.dtype(np.float64): dger})
         _set_threads, _get_threads = set_t, get_t
@@ -178,9 +178,7 @@ def int_bits() -> int:
 def team_function():
     """The library's ``gotoblas_pthread`` (a ctypes function), where it runs work on a pool of POSIX
     threads -- the pool its products use -- else None (another build, another BLAS)."""
-    if not available or _team is None or _parallel is None or _parallel() != 1:
-        return None
-    return _team
+    return _team if available else None
 
 
 def usable(*arrays: np.ndarray) -> bool:

@@ -203,7 +203,7 @@ class EpochRunner:
         shuffled = order is not None
         order = np.zeros(1, np.int64) if order is None else np.ascontiguousarray(order, np.int64)
         team, parts = self.k.team_function()
-        table = _adam_table(net, self.GW, self.gb, M, V)
+        table = _adam_table(net, self.GW, self.gb, M, V) if self.opt == ADAM else _NO_TABLE
         self.k.epoch(self.gemm, self.X, self.Y, order, shuffled, lo, hi, self.B, tuple(net.weights),
                      tuple(net.biases), self.acts, self.alphas, self.loss, self.opt, self.consts, self.l2,
                      self.l2_per_row, self.penalty_per_row, t0, lr_ts,
@@ -215,9 +215,12 @@ class EpochRunner:
         return Outcome(rows=int(rows), loss=float(loss), updates=int(updates), status=int(status))
 
 
+_NO_TABLE = np.zeros((0, 5), np.int64)  # SGD: no Adam parts
+
+
 def _adam_table(net: Any, GW: tuple, gb: tuple, M: tuple, V: tuple) -> np.ndarray:
     """What the kernel's Adam parts read (fast.dense._adam): per array, a layer's weights then its
-    biases, the addresses of parameter, gradient, m and v, and its size (SGD: the same shape, unread)."""
+    biases, the addresses of parameter, gradient, m and v, and its size."""
     rows = []
     for k in range(net.n_layers):
         for p, g, m, v in ((net.weights[k], GW[k], M[0][k], V[0][k]),
